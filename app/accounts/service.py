@@ -1,0 +1,225 @@
+"""Organizations, users, login and API keys (SPEC §3)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from anyio import to_thread
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts import schemas
+from app.accounts.rules import default_public_institution, normalise_email
+from app.audit.service import record
+from app.kit.clock import Clock, utcnow
+from app.kit.db import Database
+from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound, RateLimited, Unauthorized
+from app.kit.pagination import datetime_key, keyset_query, page_of, uuid_key
+from app.kit.security import Principal, hash_api_key, hash_password, new_api_key, verify_password
+from app.models.accounts import ApiKey, LoginFailure, Organization, OrgStatus, Role, User
+
+LOGIN_WINDOW = timedelta(minutes=15)
+LOGIN_MAX_FAILURES = 10
+
+
+async def _hash(password: str) -> str:
+    # Argon2 is deliberately slow: keep it off the event loop.
+    return await to_thread.run_sync(hash_password, password)
+
+
+async def _email_taken(session: AsyncSession, email: str) -> bool:
+    return await session.scalar(select(func.count()).where(User.email == email)) != 0
+
+
+async def create_organization(session: AsyncSession, data: schemas.OrganizationCreate, clock: Clock) -> Organization:
+    if await session.scalar(select(Organization.id).where(Organization.credit_code == data.credit_code)):
+        raise Conflict("An organization with this credit code is registered already.", code="organization_exists")
+    if await _email_taken(session, data.admin.email):
+        raise Conflict("This email is registered already.", code="email_taken")
+    now = clock.now()
+    org = Organization(
+        id=uuid.uuid4(),
+        name=data.name,
+        kind=data.kind,
+        credit_code=data.credit_code,
+        status=OrgStatus.pending,
+        is_public_institution=(
+            data.is_public_institution
+            if data.is_public_institution is not None
+            else default_public_institution(data.kind)
+        ),
+        created_at=now,
+        updated_at=now,
+    )
+    admin = User(
+        id=uuid.uuid4(), organization_id=org.id, email=data.admin.email, name=data.admin.name,
+        password_hash=await _hash(data.admin.password), role=Role.admin, created_at=now, updated_at=now,
+    )
+    session.add(org)
+    await _flush_unique(session, "organization_exists", "An organization with this credit code is registered already.")
+    session.add(admin)
+    await _flush_unique(session, "email_taken", "This email is registered already.")
+    await record(session, entity_type="organization", entity_id=org.id, action="created", actor=f"user:{admin.id}",
+                 at=now, data={"name": org.name, "kind": org.kind, "credit_code": org.credit_code,
+                               "admin_user_id": admin.id})
+    return org
+
+
+async def _flush_unique(session: AsyncSession, code: str, detail: str) -> None:
+    """Flush, turning a unique-key race lost to a concurrent request into the same 409 as the pre-check."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(detail, code=code) from None
+
+
+def _can_see_org(principal: Principal, org_id: uuid.UUID) -> bool:
+    return principal.is_operator or principal.organization_id == org_id
+
+
+async def get_organization(session: AsyncSession, principal: Principal, org_id: uuid.UUID) -> Organization:
+    org = await session.get(Organization, org_id)
+    if org is None or not _can_see_org(principal, org_id):
+        raise NotFound("No such organization.")
+    return org
+
+
+async def list_organizations(
+    session: AsyncSession, *, status: OrgStatus | None, limit: int, cursor: str | None
+) -> tuple[list[Organization], str | None]:
+    query = select(Organization)
+    if status is not None:
+        query = query.where(Organization.status == status)
+    keys = [datetime_key(Organization.created_at), uuid_key(Organization.id)]
+    rows = (await session.scalars(keyset_query(query, keys, cursor).limit(limit + 1))).all()
+    return page_of(rows, limit, lambda o: (o.created_at, o.id))
+
+
+def _require_org_admin(principal: Principal, org_id: uuid.UUID) -> None:
+    if principal.organization_id != org_id and not principal.is_operator:
+        raise NotFound("No such organization.")
+    if not principal.is_org_admin or principal.organization_id != org_id:
+        raise Forbidden("Only the organization's admin may do this.")
+
+
+async def update_organization(
+    session: AsyncSession, principal: Principal, org_id: uuid.UUID, data: schemas.OrganizationUpdate, clock: Clock
+) -> Organization:
+    _require_org_admin(principal, org_id)
+    org = await session.get(Organization, org_id, with_for_update=True)
+    if org is None:
+        raise NotFound("No such organization.")
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    for key, value in changes.items():
+        setattr(org, key, value)
+    org.updated_at = clock.now()
+    await record(session, entity_type="organization", entity_id=org.id, action="updated", actor=principal.label,
+                 at=org.updated_at, data=changes)
+    return org
+
+
+async def verify_organization(
+    session: AsyncSession, principal: Principal, org_id: uuid.UUID, clock: Clock
+) -> Organization:
+    org = await session.get(Organization, org_id, with_for_update=True)
+    if org is None:
+        raise NotFound("No such organization.")
+    if org.status != OrgStatus.pending:
+        raise InvalidState("The organization is verified already.")
+    now = clock.now()
+    org.status, org.verified_at, org.updated_at = OrgStatus.verified, now, now
+    await record(session, entity_type="organization", entity_id=org.id, action="verified", actor=principal.label,
+                 at=now, data={"status": OrgStatus.verified})
+    return org
+
+
+async def add_member(
+    session: AsyncSession, principal: Principal, org_id: uuid.UUID, data: schemas.MemberCreate, clock: Clock
+) -> User:
+    _require_org_admin(principal, org_id)
+    if await _email_taken(session, data.email):
+        raise Conflict("This email is registered already.", code="email_taken")
+    now = clock.now()
+    user = User(id=uuid.uuid4(), organization_id=org_id, email=data.email, name=data.name,
+                password_hash=await _hash(data.password), role=data.role, created_at=now, updated_at=now)
+    session.add(user)
+    await _flush_unique(session, "email_taken", "This email is registered already.")
+    await record(session, entity_type="organization", entity_id=org_id, action="member_added", actor=principal.label,
+                 at=now, data={"user_id": user.id, "email": user.email, "role": user.role})
+    return user
+
+
+async def list_members(session: AsyncSession, principal: Principal, org_id: uuid.UUID) -> list[User]:
+    if not _can_see_org(principal, org_id) or await session.get(Organization, org_id) is None:
+        raise NotFound("No such organization.")
+    return list((await session.scalars(select(User).where(User.organization_id == org_id).order_by(User.created_at))).all())
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+async def authenticate(db: Database, email: str, password: str, client: str) -> User:
+    """Check credentials with the rate limit of SPEC §3: ten failures for one email, or from one client
+    address, within 15 minutes → 429 until the window passes. Failures are recorded in their own
+    transaction (shared by every process), so the 401 does not roll them back."""
+    email = normalise_email(email)
+    now = utcnow()
+    since = now - LOGIN_WINDOW
+    async with db.read() as session:
+        by_email = await session.scalar(
+            select(func.count()).where(LoginFailure.email == email, LoginFailure.at > since))
+        by_client = await session.scalar(
+            select(func.count()).where(LoginFailure.client == client, LoginFailure.at > since))
+        user = await session.scalar(select(User).where(User.email == email))
+    if (by_email or 0) >= LOGIN_MAX_FAILURES or (by_client or 0) >= LOGIN_MAX_FAILURES:
+        raise RateLimited("Too many failed sign-ins; try again later.")
+    ok = await to_thread.run_sync(verify_password, password, user.password_hash if user else None)
+    if not ok or user is None:
+        async with db.transaction() as session:
+            session.add(LoginFailure(email=email[:254], client=client[:64], at=now))
+            # Old failures are of no use once outside every window.
+            await session.execute(LoginFailure.__table__.delete().where(LoginFailure.at < now - 2 * LOGIN_WINDOW))
+        raise Unauthorized("Wrong email or password.", code="invalid_credentials")
+    return user
+
+
+async def create_operator(session: AsyncSession, email: str, password: str, name: str, clock: Clock) -> User:
+    email = normalise_email(email)
+    if await _email_taken(session, email):
+        raise Conflict("This email is registered already.", code="email_taken")
+    now = clock.now()
+    user = User(id=uuid.uuid4(), organization_id=None, email=email, name=name,
+                password_hash=await _hash(password), role=Role.operator, created_at=now, updated_at=now)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def create_api_key(
+    session: AsyncSession, principal: Principal, data: schemas.ApiKeyCreate, clock: Clock
+) -> tuple[ApiKey, str]:
+    secret = new_api_key()
+    key = ApiKey(id=uuid.uuid4(), name=data.name, prefix=secret[:10], key_hash=hash_api_key(secret),
+                 user_id=principal.user_id, created_at=clock.now())
+    session.add(key)
+    await session.flush()
+    return key, secret
+
+
+async def list_api_keys(session: AsyncSession) -> list[ApiKey]:
+    return list((await session.scalars(select(ApiKey).order_by(ApiKey.created_at))).all())
+
+
+async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID, clock: Clock) -> ApiKey:
+    key = await session.get(ApiKey, key_id, with_for_update=True)
+    if key is None:
+        raise NotFound("No such API key.")
+    if key.revoked_at is None:
+        key.revoked_at = clock.now()
+    return key

@@ -1,0 +1,43 @@
+"""HTTP routes of the audit trail (SPEC §15)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.audit import service
+from app.audit.access import is_party
+from app.audit.schemas import AuditEventOut, VerifyOut
+from app.deps import OperatorDep, PrincipalDep, SessionDep
+from app.kit.errors import NotFound, error_responses
+from app.kit.pagination import Page, PageParams, page_params
+
+router = APIRouter(tags=["audit"])
+
+
+@router.get("/audit-events", response_model=Page[AuditEventOut], responses=error_responses(401, 404, 422),
+            summary="Audit events (operators: all; a party: one entity of its own)")
+async def list_audit_events(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    entity_type: Annotated[str | None, Query(max_length=32)] = None,
+    entity_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[AuditEventOut]:
+    ids: list[str] | None = [entity_id] if entity_id else None
+    if not principal.is_operator:
+        # Parties read one entity at a time, and only their own.
+        if (not entity_type or not entity_id or principal.organization_id is None
+                or not await is_party(session, entity_type, entity_id, principal.organization_id)):
+            raise NotFound("No such entity among yours; give entity_type and entity_id of your own.")
+    rows, cursor = await service.list_events(session, entity_type=entity_type, entity_ids=ids, limit=page.limit,
+                                             cursor=page.cursor)
+    return Page(items=[AuditEventOut.model_validate(e) for e in rows], next_cursor=cursor)
+
+
+@router.get("/audit-events/verify", response_model=VerifyOut, responses=error_responses(401, 403),
+            summary="Re-hash every chain (operators)")
+async def verify_audit_events(session: SessionDep, _: OperatorDep) -> VerifyOut:
+    report = await service.verify_all(session)
+    return VerifyOut.model_validate(report)

@@ -1,0 +1,130 @@
+"""Writing and verifying the audit trail. Every state change calls ``record`` in its own transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.chain import GENESIS, event_hash, normalise_data
+from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
+from app.models.audit import AuditEvent
+
+SYSTEM_ACTOR = "system"
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    entity_type: str,
+    entity_id: uuid.UUID | str,
+    action: str,
+    actor: str,
+    at: datetime,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an event to the entity's chain. The caller holds the entity's row (its state change), so the
+    chain of one entity is written by one transaction at a time; the unique (entity, seq) key backs that up."""
+    entity_key = str(entity_id)
+    last = (
+        await session.execute(
+            select(AuditEvent.seq, AuditEvent.hash)
+            .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_key)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    payload = normalise_data(data or {})
+    event = AuditEvent(
+        entity_type=entity_type,
+        entity_id=entity_key,
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        data=payload,
+        prev_hash=prev_hash,
+        hash=event_hash(prev_hash=prev_hash, entity_type=entity_type, entity_id=entity_key, seq=seq, at=at,
+                        actor=actor, action=action, data=payload),
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+@dataclass
+class VerifyReport:
+    ok: bool = True
+    count: int = 0
+    broken: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def verify_all(session: AsyncSession, batch: int = 5000) -> VerifyReport:
+    """Re-hash every chain in (entity, seq) order, streaming in keyset batches."""
+    report = VerifyReport()
+    last_key: tuple[str, str, int] | None = None
+    prev: tuple[str, str] | None = None
+    prev_hash = GENESIS
+    expected_seq = 1
+    while True:
+        query = select(AuditEvent).order_by(AuditEvent.entity_type, AuditEvent.entity_id, AuditEvent.seq)
+        if last_key is not None:
+            t, i, s = last_key
+            query = query.where(
+                or_(
+                    AuditEvent.entity_type > t,
+                    and_(AuditEvent.entity_type == t, AuditEvent.entity_id > i),
+                    and_(AuditEvent.entity_type == t, AuditEvent.entity_id == i, AuditEvent.seq > s),
+                )
+            )
+        rows: Sequence[AuditEvent] = (await session.scalars(query.limit(batch))).all()
+        if not rows:
+            return report
+        for ev in rows:
+            key = (ev.entity_type, ev.entity_id)
+            if key != prev:
+                prev, prev_hash, expected_seq = key, GENESIS, 1
+            report.count += 1
+            recomputed = event_hash(prev_hash=prev_hash, entity_type=ev.entity_type, entity_id=ev.entity_id,
+                                    seq=ev.seq, at=ev.at, actor=ev.actor, action=ev.action, data=ev.data)
+            problem = None
+            if ev.seq != expected_seq:
+                problem = "sequence_gap"
+            elif ev.prev_hash != prev_hash:
+                problem = "prev_hash_mismatch"
+            elif ev.hash != recomputed:
+                problem = "hash_mismatch"
+            if problem:
+                report.ok = False
+                report.broken.append({"entity_type": ev.entity_type, "entity_id": ev.entity_id, "seq": ev.seq,
+                                      "problem": problem})
+            prev_hash = ev.hash
+            expected_seq = ev.seq + 1
+        last = rows[-1]
+        last_key = (last.entity_type, last.entity_id, last.seq)
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    entity_type: str | None,
+    entity_ids: Sequence[str] | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[AuditEvent], str | None]:
+    """Events in time order (chain order within an entity). ``entity_ids=None`` means no restriction (operators)."""
+    query = select(AuditEvent)
+    if entity_type:
+        query = query.where(AuditEvent.entity_type == entity_type)
+    if entity_ids is not None:
+        query = query.where(AuditEvent.entity_id.in_(list(entity_ids)))
+    keys = [datetime_key(AuditEvent.at), SortKey(AuditEvent.entity_type, str), SortKey(AuditEvent.entity_id, str),
+            SortKey(AuditEvent.seq, int)]
+    rows = (await session.scalars(keyset_query(query, keys, cursor).limit(limit + 1))).all()
+    return page_of(rows, limit, lambda e: (e.at, e.entity_type, e.entity_id, e.seq))

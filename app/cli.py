@@ -1,0 +1,82 @@
+"""Command line: ``python -m app {serve, migrate, create-operator, seed-demo}`` (SPEC §16)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from app.config import Environment, load_settings
+
+
+def _migrate(url: str) -> None:
+    from app.kit.migrate import upgrade
+
+    upgrade(url)
+
+
+async def _create_operator(url: str, email: str, password: str, name: str) -> None:
+    from app.accounts.rules import MIN_PASSWORD_LENGTH
+    from app.accounts.service import create_operator
+    from app.kit.clock import SystemClock
+    from app.kit.db import create_database
+    from app.kit.errors import ExchangeError
+
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise SystemExit(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    db = create_database(url, pool_size=1)
+    try:
+        async with db.transaction() as session:
+            user = await create_operator(session, email, password, name, SystemClock())
+        print(f"operator created: {user.email} ({user.id})")
+    except ExchangeError as exc:
+        raise SystemExit(f"error: {exc.detail}") from None
+    finally:
+        await db.dispose()
+
+
+async def _seed_demo(url: str, *, only_if_empty: bool) -> None:
+    from app.demo import seed_demo
+    from app.kit.db import create_database
+
+    db = create_database(url, pool_size=1)
+    try:
+        await seed_demo(db, only_if_empty=only_if_empty)
+    finally:
+        await db.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Patent exchange backend")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="apply migrations, then run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    sub.add_parser("migrate", help="apply pending migrations")
+    op = sub.add_parser("create-operator", help="create an exchange operator account")
+    op.add_argument("--email", required=True)
+    op.add_argument("--password", required=True)
+    op.add_argument("--name", default="Exchange operator")
+    sub.add_parser("seed-demo", help="load demo organizations, patents and listings")
+    args = parser.parse_args(argv)
+
+    settings = load_settings()
+    if args.command == "migrate":
+        _migrate(settings.database_url)
+    elif args.command == "create-operator":
+        _migrate(settings.database_url)
+        asyncio.run(_create_operator(settings.database_url, args.email, args.password, args.name))
+    elif args.command == "seed-demo":
+        _migrate(settings.database_url)
+        asyncio.run(_seed_demo(settings.database_url, only_if_empty=False))
+    elif args.command == "serve":
+        import uvicorn
+
+        _migrate(settings.database_url)
+        if settings.env == Environment.development:
+            asyncio.run(_seed_demo(settings.database_url, only_if_empty=True))
+        print(f"Patent exchange on http://{args.host}:{args.port}  (docs: http://{args.host}:{args.port}/docs)",
+              file=sys.stderr)
+        uvicorn.run("app.asgi:app", host=args.host, port=args.port, workers=args.workers,
+                    log_level="warning", proxy_headers=True)

@@ -1,0 +1,148 @@
+"""FastAPI dependencies shared by every router: session, clock, calendar, principal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.kit.clock import Clock, SystemClock
+from app.kit.db import Database
+from app.kit.errors import Forbidden, Unauthorized
+from app.kit.security import Principal, decode_access_token, hash_api_key
+from app.kit.workdays import WorkdayCalendar
+from app.models.accounts import ApiKey, Organization, OrgStatus, User
+from app.models.platform import SandboxClock
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, committed when the endpoint returns and before the response is sent
+    (``scope="function"``), so a 2xx is never sent for a commit that then fails. Reads use the read engine."""
+    db = get_database(request)
+    factory = db.read_sessions if request.method in READ_METHODS else db.write_sessions
+    async with factory() as session, session.begin():
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def sandbox_offset(session: AsyncSession) -> timedelta:
+    offset = await session.scalar(select(SandboxClock.offset_seconds).where(SandboxClock.id == 1))
+    return timedelta(seconds=offset or 0.0)
+
+
+async def get_clock(request: Request, session: SessionDep) -> Clock:
+    if request.app.state.settings.sandbox:
+        return SystemClock(await sandbox_offset(session))
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+def get_calendar(request: Request) -> WorkdayCalendar:
+    calendar: WorkdayCalendar = request.app.state.calendar
+    return calendar
+
+
+CalendarDep = Annotated[WorkdayCalendar, Depends(get_calendar)]
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/v1/auth/token")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Operator API key")
+
+
+async def _load_principal(
+    session: AsyncSession, settings: Settings,
+    bearer: HTTPAuthorizationCredentials | None, api_key: str | None,
+) -> Principal | None:
+    via_key = False
+    if api_key:
+        user_id = await session.scalar(
+            select(ApiKey.user_id).where(ApiKey.key_hash == hash_api_key(api_key), ApiKey.revoked_at.is_(None))
+        )
+        via_key = True
+    elif bearer is not None:
+        user_id = decode_access_token(bearer.credentials, settings.secret_key)
+    else:
+        return None
+    if user_id is None:
+        raise Unauthorized("The credentials are not valid or have expired.", code="invalid_token")
+    row = (
+        await session.execute(
+            select(User.id, User.role, User.organization_id, Organization.status, Organization.kind)
+            .outerjoin(Organization, Organization.id == User.organization_id)
+            .where(User.id == user_id)
+        )
+    ).first()
+    if row is None:
+        raise Unauthorized("The credentials are not valid or have expired.", code="invalid_token")
+    if via_key and row.role != "operator":
+        raise Unauthorized("API keys are for operator integrations.", code="invalid_token")
+    return Principal(
+        user_id=row.id,
+        role=row.role,
+        organization_id=row.organization_id,
+        org_verified=row.status == OrgStatus.verified,
+        org_kind=row.kind,
+        via_api_key=via_key,
+    )
+
+
+async def optional_principal(
+    session: SessionDep,
+    settings: SettingsDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal | None:
+    """For public routes that show more to a signed-in caller (e.g. a seller's own drafts)."""
+    return await _load_principal(session, settings, bearer, api_key)
+
+
+async def current_principal(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> Principal:
+    if principal is None:
+        raise Unauthorized("Sign in: send a bearer token or an operator API key.")
+    return principal
+
+
+async def operator_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not principal.is_operator:
+        raise Forbidden("Only exchange operators may do this.")
+    return principal
+
+
+async def verified_member(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    """A user of a verified organization (SPEC §3: only verified organizations may list, register, offer...)."""
+    if principal.is_operator or principal.organization_id is None:
+        raise Forbidden("Only organizations' members may do this.")
+    if not principal.org_verified:
+        raise Forbidden("The organization is not verified yet.", code="organization_not_verified")
+    return principal
+
+
+OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+OperatorDep = Annotated[Principal, Depends(operator_principal)]
+VerifiedMemberDep = Annotated[Principal, Depends(verified_member)]

@@ -1,0 +1,1 @@
+"""Shared building blocks: database, clock, money, working days, errors, pagination, security."""

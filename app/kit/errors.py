@@ -1,0 +1,145 @@
+"""Errors as RFC 9457 problem details with a stable machine ``code`` (SPEC §2)."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("app.errors")
+PROBLEM_JSON = "application/problem+json"
+
+
+class ExchangeError(Exception):
+    """Base of every error a client may see. Services raise these; they know nothing of HTTP otherwise."""
+
+    status: int = 400
+    code: str = "bad_request"
+    title: str | None = None
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None, status: int | None = None) -> None:
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.detail = detail or HTTPStatus(self.status).phrase
+        super().__init__(self.detail)
+
+
+class NotFound(ExchangeError):
+    status, code = 404, "not_found"
+
+
+class Unauthorized(ExchangeError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ExchangeError):
+    status, code = 403, "forbidden"
+
+
+class Conflict(ExchangeError):
+    status, code = 409, "conflict"
+
+
+class InvalidState(Conflict):
+    code = "invalid_state"
+
+
+class Unprocessable(ExchangeError):
+    status, code = 422, "validation_error"
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None, errors: list[dict[str, Any]] | None = None):
+        super().__init__(detail, code=code)
+        self.errors = errors or []
+
+
+class RateLimited(ExchangeError):
+    status, code = 429, "rate_limited"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details as the exchange returns them."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem_response(status: int, code: str, detail: str, errors: list[dict[str, Any]] | None = None,
+                     headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://exchange.example/problems/{code}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries declaring the problem+json errors a route may return."""
+    return {
+        s: {"model": Problem, "description": HTTPStatus(s).phrase, "content": {PROBLEM_JSON: {}}} for s in statuses
+    }
+
+
+_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                 405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
+                 415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited"}
+
+
+def _clean_loc(loc: tuple[Any, ...] | list[Any]) -> list[str | int]:
+    return [p if isinstance(p, int) else str(p) for p in loc]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ExchangeError)
+    async def _exchange_error(request: Request, exc: ExchangeError) -> JSONResponse:
+        log.info("request refused", extra={"code": exc.code, "status": exc.status})
+        errors = exc.errors if isinstance(exc, Unprocessable) else None
+        return problem_response(exc.status, exc.code, exc.detail, errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": _clean_loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        # Domain validators name their own code (e.g. invalid_credit_code) through the error's ctx.
+        code = "validation_error"
+        for e in exc.errors():
+            ctx = e.get("ctx") or {}
+            err = ctx.get("error")
+            if isinstance(err, CodedValueError):
+                code = err.code
+                break
+        return problem_response(422, code, "The request is not valid.", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        return problem_response(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem_response(500, "internal_error", "An internal error occurred; it has been logged.")
+
+
+class CodedValueError(ValueError):
+    """A ValueError raised in a Pydantic validator that carries the problem ``code`` for the 422."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -1,0 +1,51 @@
+"""Money: integer fen inside, two-decimal yuan strings at the API edge (SPEC §2)."""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+_AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$")
+MAX_FEN = 10**17  # well inside a signed 64-bit column
+
+
+def parse_yuan(value: object) -> int:
+    """``"1250000.00"`` → 125000000 fen. Strings only: floats would round silently."""
+    if not isinstance(value, str):
+        raise ValueError("amount must be a string in yuan, e.g. \"1250000.00\"")
+    if not _AMOUNT.match(value):
+        raise ValueError("amount must be a non-negative number of yuan with at most two decimals")
+    fen = int(Decimal(value) * 100)
+    if fen >= MAX_FEN:
+        raise ValueError("amount is too large")
+    return fen
+
+
+def format_fen(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def round_half_up(value: Decimal) -> int:
+    """Round a fen amount computed with fractions half-up to a whole fen."""
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _parse(value: Any) -> int:
+    return parse_yuan(value)
+
+
+_MONEY_SCHEMA = {"type": "string", "pattern": r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$", "examples": ["1250000.00"]}
+
+# Request fields: a yuan string, validated and converted to fen.
+MoneyIn = Annotated[int, BeforeValidator(_parse), WithJsonSchema(_MONEY_SCHEMA)]
+# Response fields: fen rendered as a two-decimal yuan string.
+MoneyOut = Annotated[
+    int,
+    PlainSerializer(format_fen, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2}$", "examples": ["1250000.00"]}),
+]

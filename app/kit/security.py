@@ -1,0 +1,88 @@
+"""Password hashing (Argon2id), access tokens (JWT, HS256 only) and API-key hashing."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from app.kit.clock import utcnow
+
+_hasher = PasswordHash((Argon2Hasher(),))
+# A fixed hash to verify against when the email is unknown, so timing does not reveal which emails exist.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
+
+
+def use_fast_password_hashing() -> None:
+    """Argon2id with a small cost, for the test suite only (EXCHANGE_ENV=test): same algorithm, less work."""
+    global _hasher, _DUMMY_HASH
+    _hasher = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8192, parallelism=1),))
+    _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
+JWT_ALGORITHMS = ["HS256"]
+API_KEY_PREFIX = "pxk_"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    if password_hash is None:
+        _hasher.verify(password, _DUMMY_HASH)
+        return False
+    return _hasher.verify(password, password_hash)
+
+
+def create_access_token(user_id: uuid.UUID, secret: str, minutes: int) -> str:
+    now = utcnow()
+    payload = {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=minutes), "typ": "access"}
+    return jwt.encode(payload, secret, algorithm=JWT_ALGORITHMS[0])
+
+
+def decode_access_token(token: str, secret: str) -> uuid.UUID | None:
+    try:
+        payload = jwt.decode(token, secret, algorithms=JWT_ALGORITHMS, options={"require": ["exp", "sub"]})
+        if payload.get("typ") != "access":
+            return None
+        return uuid.UUID(payload["sub"])
+    except (jwt.PyJWTError, ValueError):
+        return None
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user of an organization, or an operator (by token or API key)."""
+
+    user_id: uuid.UUID
+    role: str
+    organization_id: uuid.UUID | None = None
+    org_verified: bool = False
+    org_kind: str | None = None
+    via_api_key: bool = False
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
+
+    @property
+    def is_org_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def label(self) -> str:
+        """How the audit trail names the actor."""
+        return f"{'apikey' if self.via_api_key else 'user'}:{self.user_id}"

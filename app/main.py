@@ -1,0 +1,95 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+
+from app.config import Settings, get_settings
+from app.kit.clock import Clock, SystemClock
+from app.kit.db import Database, create_database
+from app.kit.errors import install_error_handlers
+from app.kit.logging import configure_logging
+from app.kit.security import use_fast_password_hashing
+from app.kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.kit.workdays import WorkdayCalendar
+
+API_PREFIX = "/api/v1"
+
+TAGS = [
+    {"name": "auth", "description": "Tokens and the signed-in user."},
+    {"name": "organizations", "description": "Organizations, verification, members, API keys (SPEC §3)."},
+    {"name": "patents", "description": "The patent registry and stock-taking import (SPEC §4)."},
+    {"name": "listings", "description": "Listings, review and public search (SPEC §5)."},
+    {"name": "audit", "description": "The hash-chained audit trail (SPEC §15)."},
+    {"name": "sandbox", "description": "The sandbox business clock (SPEC §2); 404 unless EXCHANGE_SANDBOX=true."},
+    {"name": "operations", "description": "Health, readiness and metrics (SPEC §16)."},
+]
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Readable operation ids for client generators: the endpoint function's name (unique by test)."""
+    return route.name
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None, db: Database | None = None) -> FastAPI:
+    """Build the app. Tests pass their own ``db`` (shared across apps, disposed by them)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    if settings.fast_password_hashing:
+        use_fast_password_hashing()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if db is not None:
+            yield
+            return
+        app.state.db = create_database(settings.database_url)
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Patent Exchange API",
+        version="1.0.0",
+        description=(
+            "Backend of a provincial patent exchange: organizations list the patents they hold, companies "
+            "find them, register with a deposit, negotiate, bid, sign and pay; operators review, settle and "
+            "certify. Money is a string of yuan with two decimals; times are UTC ISO 8601. Errors are RFC 9457 "
+            "problem details with a stable `code`."
+        ),
+        openapi_tags=TAGS,
+        generate_unique_id_function=_operation_id,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if db is not None:
+        app.state.db = db
+    app.state.clock = clock or SystemClock()
+    app.state.calendar = WorkdayCalendar.from_file(settings.holiday_file)
+
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Idempotent-Replayed"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+
+    from app.accounts.router import router as accounts_router
+    from app.audit.router import router as audit_router
+    from app.listings.router import router as listings_router
+    from app.ops.router import router as ops_router
+    from app.patents.router import router as patents_router
+    from app.sandbox.router import router as sandbox_router
+
+    for router in (accounts_router, patents_router, listings_router, audit_router, sandbox_router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(ops_router)
+    return app

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, IdMixin, JSONType, TimestampMixin
+
+
+class TransactionKind(StrEnum):
+    assignment = "assignment"
+    exclusive_license = "exclusive_license"
+    sole_license = "sole_license"
+    nonexclusive_license = "nonexclusive_license"
+
+
+EXCLUSIVE_KINDS = frozenset(
+    {TransactionKind.assignment, TransactionKind.exclusive_license, TransactionKind.sole_license}
+)
+
+
+class PricingMode(StrEnum):
+    negotiated = "negotiated"
+    listed = "listed"
+    auction = "auction"
+
+
+class ListingStatus(StrEnum):
+    draft = "draft"
+    pending_review = "pending_review"
+    published = "published"
+    suspended = "suspended"
+    in_auction = "in_auction"
+    under_contract = "under_contract"
+    sold = "sold"
+    expired = "expired"
+    failed = "failed"
+    withdrawn = "withdrawn"
+    terminated = "terminated"
+
+
+# States in which a listing holds its patents (SPEC §5: patent_already_listed).
+ACTIVE_STATUSES = frozenset(
+    {
+        ListingStatus.pending_review,
+        ListingStatus.published,
+        ListingStatus.suspended,
+        ListingStatus.in_auction,
+        ListingStatus.under_contract,
+    }
+)
+# States the public may see.
+PUBLIC_STATUSES = frozenset(set(ListingStatus) - {ListingStatus.draft, ListingStatus.pending_review})
+
+
+class Listing(IdMixin, TimestampMixin, Base):
+    __tablename__ = "listings"
+    __table_args__ = (
+        Index("ix_listings_status_published_at", "status", "published_at"),
+        Index("ix_listings_seller_org_id", "seller_org_id"),
+        Index("ix_listings_price", "price"),
+        Index("ix_listings_listing_ends_at", "listing_ends_at"),
+    )
+
+    seller_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    transaction_kind: Mapped[TransactionKind] = mapped_column(String(32))
+    pricing_mode: Mapped[PricingMode] = mapped_column(String(16))
+    price: Mapped[int | None] = mapped_column(BigInteger)
+    deposit: Mapped[int | None] = mapped_column(BigInteger)
+    listing_days: Mapped[int]
+    extension_days: Mapped[int]
+    max_extensions: Mapped[int]
+    min_bidders_for_auction: Mapped[int]
+    requires_qualification_review: Mapped[bool]
+    license_terms: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Auction settings, reserve price included: never serialised to a response as a whole.
+    auction_terms: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    status: Mapped[ListingStatus] = mapped_column(String(16), default=ListingStatus.draft)
+    rejection_reason: Mapped[str | None] = mapped_column(String(1000))
+    status_reason: Mapped[str | None] = mapped_column(String(1000))
+    published_at: Mapped[datetime | None]
+    listing_ends_at: Mapped[datetime | None]
+    suspended_at: Mapped[datetime | None]
+    extensions_used: Mapped[int] = mapped_column(default=0)
+    auction_id: Mapped[uuid.UUID | None]
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class ListingPatent(Base):
+    __tablename__ = "listing_patents"
+
+    listing_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("listings.id", ondelete="CASCADE"), primary_key=True)
+    patent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patents.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(default=0)
+    __table_args__ = (Index("ix_listing_patents_patent_id", "patent_id"),)
+
+
+class ListingSearch(Base):
+    """Search document of a listing: its text (title, summary, patents' titles and abstracts).
+
+    ``body`` is the normalised text (NFKC, lower case) for substring checks; ``terms`` the space-separated
+    index terms (CJK bigrams and single characters, Latin words) from ``app.listings.search.index_terms``.
+    SQLite indexes ``terms`` with an FTS5 table, PostgreSQL with a GIN index (see the migration).
+    """
+
+    __tablename__ = "listing_search"
+
+    listing_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("listings.id", ondelete="CASCADE"), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    terms: Mapped[str] = mapped_column(Text)
