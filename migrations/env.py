@@ -32,9 +32,7 @@ def _url() -> str:
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     # The SQLite full-text index (a virtual table and its shadow tables) is made by hand in a migration.
-    if type_ == "table" and name is not None and name.startswith("listing_fts"):
-        return False
-    return True
+    return not (type_ == "table" and name is not None and name.startswith("listing_fts"))
 
 
 def do_run_migrations(connection: Connection) -> None:

@@ -27,7 +27,9 @@ from app.kit.migrate import upgrade
 from app.main import create_app
 from app.models import Base
 
-BACKENDS = [b.strip() for b in os.environ.get("EXCHANGE_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+BACKENDS = [
+    b.strip() for b in os.environ.get("EXCHANGE_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()
+]
 PG_ADMIN_URL = os.environ.get("EXCHANGE_TEST_POSTGRES_URL")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -76,7 +78,9 @@ async def _drop_pg_database(admin_url: str, name: str) -> None:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-async def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Backend]:
+async def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Backend]:
     name: str = request.param
     pg_name = f"exchange_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     if name == "sqlite":
@@ -103,8 +107,13 @@ async def db(backend: Backend) -> AsyncIterator[Database]:
 
 def make_settings(url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "env": "test", "secret_key": SECRET, "database_url": url, "sandbox": True,
-        "fast_password_hashing": True, "log_json": False, "log_level": "WARNING",
+        "env": "test",
+        "secret_key": SECRET,
+        "database_url": url,
+        "sandbox": True,
+        "fast_password_hashing": True,
+        "log_json": False,
+        "log_level": "WARNING",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -19,8 +19,13 @@ from app.models.accounts import OrgStatus
 router = APIRouter()
 
 
-@router.post("/auth/token", tags=["auth"], response_model=schemas.TokenOut,
-             responses=error_responses(401, 422, 429), summary="Sign in (OAuth2 password form)")
+@router.post(
+    "/auth/token",
+    tags=["auth"],
+    response_model=schemas.TokenOut,
+    responses=error_responses(401, 422, 429),
+    summary="Sign in (OAuth2 password form)",
+)
 async def login(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -38,82 +43,147 @@ async def get_me(session: SessionDep, principal: PrincipalDep) -> schemas.UserOu
     return schemas.UserOut.model_validate(await service.get_user(session, principal.user_id))
 
 
-@router.post("/organizations", tags=["organizations"], status_code=status.HTTP_201_CREATED,
-             response_model=schemas.OrganizationOut, responses=error_responses(409, 422),
-             summary="Register an organization and its first admin")
+@router.post(
+    "/organizations",
+    tags=["organizations"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.OrganizationOut,
+    responses=error_responses(409, 422),
+    summary="Register an organization and its first admin",
+)
 async def create_organization(
     body: schemas.OrganizationCreate, session: SessionDep, clock: ClockDep
 ) -> schemas.OrganizationOut:
     return schemas.OrganizationOut.model_validate(await service.create_organization(session, body, clock))
 
 
-@router.get("/organizations", tags=["organizations"], response_model=Page[schemas.OrganizationOut],
-            responses=error_responses(401, 403, 422), summary="List organizations (operators)")
+@router.get(
+    "/organizations",
+    tags=["organizations"],
+    response_model=Page[schemas.OrganizationOut],
+    responses=error_responses(401, 403, 422),
+    summary="List organizations (operators)",
+)
 async def list_organizations(
     session: SessionDep,
     _: OperatorDep,
     page: Annotated[PageParams, Depends(page_params)],
     status_: Annotated[OrgStatus | None, Query(alias="status")] = None,
 ) -> Page[schemas.OrganizationOut]:
-    rows, cursor = await service.list_organizations(session, status=status_, limit=page.limit, cursor=page.cursor)
+    rows, cursor = await service.list_organizations(
+        session, status=status_, limit=page.limit, cursor=page.cursor
+    )
     return Page(items=[schemas.OrganizationOut.model_validate(o) for o in rows], next_cursor=cursor)
 
 
-@router.get("/organizations/{org_id}", tags=["organizations"], response_model=schemas.OrganizationOut,
-            responses=error_responses(401, 404))
-async def get_organization(org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> schemas.OrganizationOut:
+@router.get(
+    "/organizations/{org_id}",
+    tags=["organizations"],
+    response_model=schemas.OrganizationOut,
+    responses=error_responses(401, 404),
+)
+async def get_organization(
+    org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> schemas.OrganizationOut:
     return schemas.OrganizationOut.model_validate(await service.get_organization(session, principal, org_id))
 
 
-@router.patch("/organizations/{org_id}", tags=["organizations"], response_model=schemas.OrganizationOut,
-              responses=error_responses(401, 403, 404, 422), summary="Update name or reward rules (org admin)")
+@router.patch(
+    "/organizations/{org_id}",
+    tags=["organizations"],
+    response_model=schemas.OrganizationOut,
+    responses=error_responses(401, 403, 404, 422),
+    summary="Update name or reward rules (org admin)",
+)
 async def update_organization(
-    org_id: uuid.UUID, body: schemas.OrganizationUpdate, session: SessionDep, principal: PrincipalDep, clock: ClockDep
+    org_id: uuid.UUID,
+    body: schemas.OrganizationUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
 ) -> schemas.OrganizationOut:
     org = await service.update_organization(session, principal, org_id, body, clock)
     return schemas.OrganizationOut.model_validate(org)
 
 
-@router.post("/organizations/{org_id}/verify", tags=["organizations"], response_model=schemas.OrganizationOut,
-             responses=error_responses(401, 403, 404, 409), summary="Verify an organization (operators)")
+@router.post(
+    "/organizations/{org_id}/verify",
+    tags=["organizations"],
+    response_model=schemas.OrganizationOut,
+    responses=error_responses(401, 403, 404, 409),
+    summary="Verify an organization (operators)",
+)
 async def verify_organization(
     org_id: uuid.UUID, session: SessionDep, principal: OperatorDep, clock: ClockDep
 ) -> schemas.OrganizationOut:
-    return schemas.OrganizationOut.model_validate(await service.verify_organization(session, principal, org_id, clock))
+    return schemas.OrganizationOut.model_validate(
+        await service.verify_organization(session, principal, org_id, clock)
+    )
 
 
-@router.post("/organizations/{org_id}/members", tags=["organizations"], status_code=status.HTTP_201_CREATED,
-             response_model=schemas.UserOut, responses=error_responses(401, 403, 404, 409, 422))
+@router.post(
+    "/organizations/{org_id}/members",
+    tags=["organizations"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.UserOut,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
 async def add_member(
-    org_id: uuid.UUID, body: schemas.MemberCreate, session: SessionDep, principal: PrincipalDep, clock: ClockDep
+    org_id: uuid.UUID,
+    body: schemas.MemberCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
 ) -> schemas.UserOut:
     return schemas.UserOut.model_validate(await service.add_member(session, principal, org_id, body, clock))
 
 
-@router.get("/organizations/{org_id}/members", tags=["organizations"], response_model=list[schemas.UserOut],
-            responses=error_responses(401, 404))
-async def list_members(org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> list[schemas.UserOut]:
+@router.get(
+    "/organizations/{org_id}/members",
+    tags=["organizations"],
+    response_model=list[schemas.UserOut],
+    responses=error_responses(401, 404),
+)
+async def list_members(
+    org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> list[schemas.UserOut]:
     return [schemas.UserOut.model_validate(u) for u in await service.list_members(session, principal, org_id)]
 
 
-@router.post("/api-keys", tags=["organizations"], status_code=status.HTTP_201_CREATED,
-             response_model=schemas.ApiKeyCreated, responses=error_responses(401, 403, 422),
-             summary="Create an operator API key (shown once)")
+@router.post(
+    "/api-keys",
+    tags=["organizations"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.ApiKeyCreated,
+    responses=error_responses(401, 403, 422),
+    summary="Create an operator API key (shown once)",
+)
 async def create_api_key(
     body: schemas.ApiKeyCreate, session: SessionDep, principal: OperatorDep, clock: ClockDep
 ) -> schemas.ApiKeyCreated:
     key, secret = await service.create_api_key(session, principal, body, clock)
-    return schemas.ApiKeyCreated(id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at,
-                                 revoked_at=None, key=secret)
+    return schemas.ApiKeyCreated(
+        id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at, revoked_at=None, key=secret
+    )
 
 
-@router.get("/api-keys", tags=["organizations"], response_model=list[schemas.ApiKeyOut],
-            responses=error_responses(401, 403))
+@router.get(
+    "/api-keys",
+    tags=["organizations"],
+    response_model=list[schemas.ApiKeyOut],
+    responses=error_responses(401, 403),
+)
 async def list_api_keys(session: SessionDep, _: OperatorDep) -> list[schemas.ApiKeyOut]:
     return [schemas.ApiKeyOut.model_validate(k) for k in await service.list_api_keys(session)]
 
 
-@router.post("/api-keys/{key_id}/revoke", tags=["organizations"], response_model=schemas.ApiKeyOut,
-             responses=error_responses(401, 403, 404))
-async def revoke_api_key(key_id: uuid.UUID, session: SessionDep, _: OperatorDep, clock: ClockDep) -> schemas.ApiKeyOut:
+@router.post(
+    "/api-keys/{key_id}/revoke",
+    tags=["organizations"],
+    response_model=schemas.ApiKeyOut,
+    responses=error_responses(401, 403, 404),
+)
+async def revoke_api_key(
+    key_id: uuid.UUID, session: SessionDep, _: OperatorDep, clock: ClockDep
+) -> schemas.ApiKeyOut:
     return schemas.ApiKeyOut.model_validate(await service.revoke_api_key(session, key_id, clock))

@@ -16,7 +16,9 @@ def normalise_credit_code(value: str) -> str:
     try:
         return str(uscc.validate(value))
     except ValidationError as exc:
-        raise CodedValueError("invalid_credit_code", f"not a valid unified social credit code: {exc}") from None
+        raise CodedValueError(
+            "invalid_credit_code", f"not a valid unified social credit code: {exc}"
+        ) from None
 
 
 def default_public_institution(kind: OrgKind) -> bool:

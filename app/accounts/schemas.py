@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints
 
 from app.accounts.rules import MIN_PASSWORD_LENGTH, normalise_credit_code, normalise_email
 from app.kit.schemas import RequestModel, ResponseModel
@@ -31,18 +31,22 @@ class OrganizationCreate(RequestModel):
     )
     admin: AdminIn
 
-    model_config = {
-        "json_schema_extra": {
+    model_config = ConfigDict(
+        json_schema_extra={
             "examples": [
                 {
                     "name": "浙江示范大学",
                     "kind": "university",
                     "credit_code": "91110000600037341L",
-                    "admin": {"email": "tto@univ.example.cn", "password": "correct-horse-42", "name": "王老师"},
+                    "admin": {
+                        "email": "tto@univ.example.cn",
+                        "password": "correct-horse-42",
+                        "name": "王老师",
+                    },
                 }
             ]
         }
-    }
+    )
 
 
 class OrganizationUpdate(RequestModel):
@@ -85,7 +89,7 @@ class UserOut(ResponseModel):
 
 class TokenOut(ResponseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
 
 

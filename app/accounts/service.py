@@ -33,9 +33,13 @@ async def _email_taken(session: AsyncSession, email: str) -> bool:
     return await session.scalar(select(func.count()).where(User.email == email)) != 0
 
 
-async def create_organization(session: AsyncSession, data: schemas.OrganizationCreate, clock: Clock) -> Organization:
+async def create_organization(
+    session: AsyncSession, data: schemas.OrganizationCreate, clock: Clock
+) -> Organization:
     if await session.scalar(select(Organization.id).where(Organization.credit_code == data.credit_code)):
-        raise Conflict("An organization with this credit code is registered already.", code="organization_exists")
+        raise Conflict(
+            "An organization with this credit code is registered already.", code="organization_exists"
+        )
     if await _email_taken(session, data.admin.email):
         raise Conflict("This email is registered already.", code="email_taken")
     now = clock.now()
@@ -54,16 +58,30 @@ async def create_organization(session: AsyncSession, data: schemas.OrganizationC
         updated_at=now,
     )
     admin = User(
-        id=uuid.uuid4(), organization_id=org.id, email=data.admin.email, name=data.admin.name,
-        password_hash=await _hash(data.admin.password), role=Role.admin, created_at=now, updated_at=now,
+        id=uuid.uuid4(),
+        organization_id=org.id,
+        email=data.admin.email,
+        name=data.admin.name,
+        password_hash=await _hash(data.admin.password),
+        role=Role.admin,
+        created_at=now,
+        updated_at=now,
     )
     session.add(org)
-    await _flush_unique(session, "organization_exists", "An organization with this credit code is registered already.")
+    await _flush_unique(
+        session, "organization_exists", "An organization with this credit code is registered already."
+    )
     session.add(admin)
     await _flush_unique(session, "email_taken", "This email is registered already.")
-    await record(session, entity_type="organization", entity_id=org.id, action="created", actor=f"user:{admin.id}",
-                 at=now, data={"name": org.name, "kind": org.kind, "credit_code": org.credit_code,
-                               "admin_user_id": admin.id})
+    await record(
+        session,
+        entity_type="organization",
+        entity_id=org.id,
+        action="created",
+        actor=f"user:{admin.id}",
+        at=now,
+        data={"name": org.name, "kind": org.kind, "credit_code": org.credit_code, "admin_user_id": admin.id},
+    )
     return org
 
 
@@ -105,7 +123,11 @@ def _require_org_admin(principal: Principal, org_id: uuid.UUID) -> None:
 
 
 async def update_organization(
-    session: AsyncSession, principal: Principal, org_id: uuid.UUID, data: schemas.OrganizationUpdate, clock: Clock
+    session: AsyncSession,
+    principal: Principal,
+    org_id: uuid.UUID,
+    data: schemas.OrganizationUpdate,
+    clock: Clock,
 ) -> Organization:
     _require_org_admin(principal, org_id)
     org = await session.get(Organization, org_id, with_for_update=True)
@@ -115,8 +137,15 @@ async def update_organization(
     for key, value in changes.items():
         setattr(org, key, value)
     org.updated_at = clock.now()
-    await record(session, entity_type="organization", entity_id=org.id, action="updated", actor=principal.label,
-                 at=org.updated_at, data=changes)
+    await record(
+        session,
+        entity_type="organization",
+        entity_id=org.id,
+        action="updated",
+        actor=principal.label,
+        at=org.updated_at,
+        data=changes,
+    )
     return org
 
 
@@ -130,8 +159,15 @@ async def verify_organization(
         raise InvalidState("The organization is verified already.")
     now = clock.now()
     org.status, org.verified_at, org.updated_at = OrgStatus.verified, now, now
-    await record(session, entity_type="organization", entity_id=org.id, action="verified", actor=principal.label,
-                 at=now, data={"status": OrgStatus.verified})
+    await record(
+        session,
+        entity_type="organization",
+        entity_id=org.id,
+        action="verified",
+        actor=principal.label,
+        at=now,
+        data={"status": OrgStatus.verified},
+    )
     return org
 
 
@@ -142,19 +178,40 @@ async def add_member(
     if await _email_taken(session, data.email):
         raise Conflict("This email is registered already.", code="email_taken")
     now = clock.now()
-    user = User(id=uuid.uuid4(), organization_id=org_id, email=data.email, name=data.name,
-                password_hash=await _hash(data.password), role=data.role, created_at=now, updated_at=now)
+    user = User(
+        id=uuid.uuid4(),
+        organization_id=org_id,
+        email=data.email,
+        name=data.name,
+        password_hash=await _hash(data.password),
+        role=data.role,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(user)
     await _flush_unique(session, "email_taken", "This email is registered already.")
-    await record(session, entity_type="organization", entity_id=org_id, action="member_added", actor=principal.label,
-                 at=now, data={"user_id": user.id, "email": user.email, "role": user.role})
+    await record(
+        session,
+        entity_type="organization",
+        entity_id=org_id,
+        action="member_added",
+        actor=principal.label,
+        at=now,
+        data={"user_id": user.id, "email": user.email, "role": user.role},
+    )
     return user
 
 
 async def list_members(session: AsyncSession, principal: Principal, org_id: uuid.UUID) -> list[User]:
     if not _can_see_org(principal, org_id) or await session.get(Organization, org_id) is None:
         raise NotFound("No such organization.")
-    return list((await session.scalars(select(User).where(User.organization_id == org_id).order_by(User.created_at))).all())
+    return list(
+        (
+            await session.scalars(
+                select(User).where(User.organization_id == org_id).order_by(User.created_at)
+            )
+        ).all()
+    )
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
@@ -173,9 +230,11 @@ async def authenticate(db: Database, email: str, password: str, client: str) -> 
     since = now - LOGIN_WINDOW
     async with db.read() as session:
         by_email = await session.scalar(
-            select(func.count()).where(LoginFailure.email == email, LoginFailure.at > since))
+            select(func.count()).where(LoginFailure.email == email, LoginFailure.at > since)
+        )
         by_client = await session.scalar(
-            select(func.count()).where(LoginFailure.client == client, LoginFailure.at > since))
+            select(func.count()).where(LoginFailure.client == client, LoginFailure.at > since)
+        )
         user = await session.scalar(select(User).where(User.email == email))
     if (by_email or 0) >= LOGIN_MAX_FAILURES or (by_client or 0) >= LOGIN_MAX_FAILURES:
         raise RateLimited("Too many failed sign-ins; try again later.")
@@ -184,7 +243,9 @@ async def authenticate(db: Database, email: str, password: str, client: str) -> 
         async with db.transaction() as session:
             session.add(LoginFailure(email=email[:254], client=client[:64], at=now))
             # Old failures are of no use once outside every window.
-            await session.execute(LoginFailure.__table__.delete().where(LoginFailure.at < now - 2 * LOGIN_WINDOW))
+            await session.execute(
+                LoginFailure.__table__.delete().where(LoginFailure.at < now - 2 * LOGIN_WINDOW)
+            )
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
     return user
 
@@ -194,8 +255,16 @@ async def create_operator(session: AsyncSession, email: str, password: str, name
     if await _email_taken(session, email):
         raise Conflict("This email is registered already.", code="email_taken")
     now = clock.now()
-    user = User(id=uuid.uuid4(), organization_id=None, email=email, name=name,
-                password_hash=await _hash(password), role=Role.operator, created_at=now, updated_at=now)
+    user = User(
+        id=uuid.uuid4(),
+        organization_id=None,
+        email=email,
+        name=name,
+        password_hash=await _hash(password),
+        role=Role.operator,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(user)
     await session.flush()
     return user
@@ -205,8 +274,14 @@ async def create_api_key(
     session: AsyncSession, principal: Principal, data: schemas.ApiKeyCreate, clock: Clock
 ) -> tuple[ApiKey, str]:
     secret = new_api_key()
-    key = ApiKey(id=uuid.uuid4(), name=data.name, prefix=secret[:10], key_hash=hash_api_key(secret),
-                 user_id=principal.user_id, created_at=clock.now())
+    key = ApiKey(
+        id=uuid.uuid4(),
+        name=data.name,
+        prefix=secret[:10],
+        key_hash=hash_api_key(secret),
+        user_id=principal.user_id,
+        created_at=clock.now(),
+    )
     session.add(key)
     await session.flush()
     return key, secret

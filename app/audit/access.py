@@ -33,5 +33,7 @@ async def is_party(session: AsyncSession, entity_type: str, entity_id: str, org_
         key = uuid.UUID(entity_id)
     except ValueError:
         return False
-    row = (await session.execute(select(*[getattr(model, c) for c in columns]).where(model.id == key))).first()
+    row = (
+        await session.execute(select(*[getattr(model, c) for c in columns]).where(model.id == key))
+    ).first()
     return row is not None and org_id in tuple(row)

@@ -36,11 +36,25 @@ def normalise_data(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def event_hash(
-    *, prev_hash: str, entity_type: str, entity_id: str, seq: int, at: datetime, actor: str, action: str,
+    *,
+    prev_hash: str,
+    entity_type: str,
+    entity_id: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
     data: dict[str, Any],
 ) -> str:
     body = canonical_json(
-        {"entity_type": entity_type, "entity_id": entity_id, "seq": seq, "at": at, "actor": actor,
-         "action": action, "data": data}
+        {
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "data": data,
+        }
     )
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()

@@ -16,8 +16,12 @@ from app.kit.pagination import Page, PageParams, page_params
 router = APIRouter(tags=["audit"])
 
 
-@router.get("/audit-events", response_model=Page[AuditEventOut], responses=error_responses(401, 404, 422),
-            summary="Audit events (operators: all; a party: one entity of its own)")
+@router.get(
+    "/audit-events",
+    response_model=Page[AuditEventOut],
+    responses=error_responses(401, 404, 422),
+    summary="Audit events (operators: all; a party: one entity of its own)",
+)
 async def list_audit_events(
     session: SessionDep,
     principal: PrincipalDep,
@@ -26,18 +30,26 @@ async def list_audit_events(
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[AuditEventOut]:
     ids: list[str] | None = [entity_id] if entity_id else None
-    if not principal.is_operator:
-        # Parties read one entity at a time, and only their own.
-        if (not entity_type or not entity_id or principal.organization_id is None
-                or not await is_party(session, entity_type, entity_id, principal.organization_id)):
-            raise NotFound("No such entity among yours; give entity_type and entity_id of your own.")
-    rows, cursor = await service.list_events(session, entity_type=entity_type, entity_ids=ids, limit=page.limit,
-                                             cursor=page.cursor)
+    # Parties read one entity at a time, and only their own.
+    if not principal.is_operator and (
+        not entity_type
+        or not entity_id
+        or principal.organization_id is None
+        or not await is_party(session, entity_type, entity_id, principal.organization_id)
+    ):
+        raise NotFound("No such entity among yours; give entity_type and entity_id of your own.")
+    rows, cursor = await service.list_events(
+        session, entity_type=entity_type, entity_ids=ids, limit=page.limit, cursor=page.cursor
+    )
     return Page(items=[AuditEventOut.model_validate(e) for e in rows], next_cursor=cursor)
 
 
-@router.get("/audit-events/verify", response_model=VerifyOut, responses=error_responses(401, 403),
-            summary="Re-hash every chain (operators)")
+@router.get(
+    "/audit-events/verify",
+    response_model=VerifyOut,
+    responses=error_responses(401, 403),
+    summary="Re-hash every chain (operators)",
+)
 async def verify_audit_events(session: SessionDep, _: OperatorDep) -> VerifyOut:
     report = await service.verify_all(session)
     return VerifyOut.model_validate(report)

@@ -50,8 +50,16 @@ async def record(
         action=action,
         data=payload,
         prev_hash=prev_hash,
-        hash=event_hash(prev_hash=prev_hash, entity_type=entity_type, entity_id=entity_key, seq=seq, at=at,
-                        actor=actor, action=action, data=payload),
+        hash=event_hash(
+            prev_hash=prev_hash,
+            entity_type=entity_type,
+            entity_id=entity_key,
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            data=payload,
+        ),
     )
     session.add(event)
     await session.flush()
@@ -91,8 +99,16 @@ async def verify_all(session: AsyncSession, batch: int = 5000) -> VerifyReport:
             if key != prev:
                 prev, prev_hash, expected_seq = key, GENESIS, 1
             report.count += 1
-            recomputed = event_hash(prev_hash=prev_hash, entity_type=ev.entity_type, entity_id=ev.entity_id,
-                                    seq=ev.seq, at=ev.at, actor=ev.actor, action=ev.action, data=ev.data)
+            recomputed = event_hash(
+                prev_hash=prev_hash,
+                entity_type=ev.entity_type,
+                entity_id=ev.entity_id,
+                seq=ev.seq,
+                at=ev.at,
+                actor=ev.actor,
+                action=ev.action,
+                data=ev.data,
+            )
             problem = None
             if ev.seq != expected_seq:
                 problem = "sequence_gap"
@@ -102,8 +118,14 @@ async def verify_all(session: AsyncSession, batch: int = 5000) -> VerifyReport:
                 problem = "hash_mismatch"
             if problem:
                 report.ok = False
-                report.broken.append({"entity_type": ev.entity_type, "entity_id": ev.entity_id, "seq": ev.seq,
-                                      "problem": problem})
+                report.broken.append(
+                    {
+                        "entity_type": ev.entity_type,
+                        "entity_id": ev.entity_id,
+                        "seq": ev.seq,
+                        "problem": problem,
+                    }
+                )
             prev_hash = ev.hash
             expected_seq = ev.seq + 1
         last = rows[-1]
@@ -124,7 +146,11 @@ async def list_events(
         query = query.where(AuditEvent.entity_type == entity_type)
     if entity_ids is not None:
         query = query.where(AuditEvent.entity_id.in_(list(entity_ids)))
-    keys = [datetime_key(AuditEvent.at), SortKey(AuditEvent.entity_type, str), SortKey(AuditEvent.entity_id, str),
-            SortKey(AuditEvent.seq, int)]
+    keys = [
+        datetime_key(AuditEvent.at),
+        SortKey(AuditEvent.entity_type, str),
+        SortKey(AuditEvent.entity_id, str),
+        SortKey(AuditEvent.seq, int),
+    ]
     rows = (await session.scalars(keyset_query(query, keys, cursor).limit(limit + 1))).all()
     return page_of(rows, limit, lambda e: (e.at, e.entity_type, e.entity_id, e.seq))

@@ -23,7 +23,9 @@ class ExchangeError(Exception):
     code: str = "bad_request"
     title: str | None = None
 
-    def __init__(self, detail: str | None = None, *, code: str | None = None, status: int | None = None) -> None:
+    def __init__(
+        self, detail: str | None = None, *, code: str | None = None, status: int | None = None
+    ) -> None:
         if code is not None:
             self.code = code
         if status is not None:
@@ -55,7 +57,13 @@ class InvalidState(Conflict):
 class Unprocessable(ExchangeError):
     status, code = 422, "validation_error"
 
-    def __init__(self, detail: str | None = None, *, code: str | None = None, errors: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ):
         super().__init__(detail, code=code)
         self.errors = errors or []
 
@@ -75,8 +83,13 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
-def problem_response(status: int, code: str, detail: str, errors: list[dict[str, Any]] | None = None,
-                     headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://exchange.example/problems/{code}",
         "title": HTTPStatus(status).phrase,
@@ -92,13 +105,24 @@ def problem_response(status: int, code: str, detail: str, errors: list[dict[str,
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries declaring the problem+json errors a route may return."""
     return {
-        s: {"model": Problem, "description": HTTPStatus(s).phrase, "content": {PROBLEM_JSON: {}}} for s in statuses
+        s: {"model": Problem, "description": HTTPStatus(s).phrase, "content": {PROBLEM_JSON: {}}}
+        for s in statuses
     }
 
 
-_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
-                 415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited"}
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
 
 
 def _clean_loc(loc: tuple[Any, ...] | list[Any]) -> list[str | int]:

@@ -17,7 +17,9 @@ from app.kit.logging import request_id_var
 log = logging.getLogger("app.request")
 REQUESTS = Counter("exchange_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
-    "exchange_http_request_seconds", "HTTP request latency", ["method", "route"],
+    "exchange_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -57,8 +59,12 @@ class RequestContextMiddleware:
             LATENCY.labels(scope["method"], path_template).observe(elapsed)
             log.info(
                 "request",
-                extra={"method": scope["method"], "path": scope["path"], "status": status,
-                       "ms": round(elapsed * 1000, 2)},
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                },
             )
             request_id_var.reset(token)
 

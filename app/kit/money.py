@@ -15,7 +15,7 @@ MAX_FEN = 10**17  # well inside a signed 64-bit column
 def parse_yuan(value: object) -> int:
     """``"1250000.00"`` → 125000000 fen. Strings only: floats would round silently."""
     if not isinstance(value, str):
-        raise ValueError("amount must be a string in yuan, e.g. \"1250000.00\"")
+        raise ValueError('amount must be a string in yuan, e.g. "1250000.00"')
     if not _AMOUNT.match(value):
         raise ValueError("amount must be a non-negative number of yuan with at most two decimals")
     fen = int(Decimal(value) * 100)
@@ -39,7 +39,11 @@ def _parse(value: Any) -> int:
     return parse_yuan(value)
 
 
-_MONEY_SCHEMA = {"type": "string", "pattern": r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$", "examples": ["1250000.00"]}
+_MONEY_SCHEMA = {
+    "type": "string",
+    "pattern": r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$",
+    "examples": ["1250000.00"],
+}
 
 # Request fields: a yuan string, validated and converted to fen.
 MoneyIn = Annotated[int, BeforeValidator(_parse), WithJsonSchema(_MONEY_SCHEMA)]

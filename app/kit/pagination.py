@@ -35,7 +35,9 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")] = 20,
-    cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page")
+    ] = None,
 ) -> PageParams:
     return PageParams(limit=limit, cursor=cursor)
 
@@ -53,8 +55,11 @@ def decode_cursor(cursor: str | None, *, size: int) -> list[Any] | None:
     except (ValueError, UnicodeDecodeError):
         values = None
     if not isinstance(values, list) or len(values) != size:
-        raise Unprocessable("cursor is not valid", code="invalid_cursor",
-                            errors=[{"loc": ["query", "cursor"], "msg": "not a cursor from this list"}])
+        raise Unprocessable(
+            "cursor is not valid",
+            code="invalid_cursor",
+            errors=[{"loc": ["query", "cursor"], "msg": "not a cursor from this list"}],
+        )
     return values
 
 
@@ -96,8 +101,11 @@ def keyset_query(query: Select[Any], keys: Sequence[SortKey], cursor: str | None
     try:
         parsed = [k.parse(v) for k, v in zip(keys, values, strict=True)]
     except (TypeError, ValueError):
-        raise Unprocessable("cursor is not valid", code="invalid_cursor",
-                            errors=[{"loc": ["query", "cursor"], "msg": "not a cursor from this list"}]) from None
+        raise Unprocessable(
+            "cursor is not valid",
+            code="invalid_cursor",
+            errors=[{"loc": ["query", "cursor"], "msg": "not a cursor from this list"}],
+        ) from None
     clauses = []
     for i, key in enumerate(keys):
         equal = [keys[j].column == parsed[j] for j in range(i)]
@@ -106,7 +114,9 @@ def keyset_query(query: Select[Any], keys: Sequence[SortKey], cursor: str | None
     return query.where(or_(*clauses))
 
 
-def page_of(rows: Sequence[Any], limit: int, key_values: Callable[[Any], Sequence[Any]]) -> tuple[list[Any], str | None]:
+def page_of(
+    rows: Sequence[Any], limit: int, key_values: Callable[[Any], Sequence[Any]]
+) -> tuple[list[Any], str | None]:
     """Cut a ``limit + 1`` fetch into a page and the cursor of its last row."""
     items = list(rows[:limit])
     if len(rows) <= limit:

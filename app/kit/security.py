@@ -24,6 +24,8 @@ def use_fast_password_hashing() -> None:
     global _hasher, _DUMMY_HASH
     _hasher = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8192, parallelism=1),))
     _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
+
+
 JWT_ALGORITHMS = ["HS256"]
 API_KEY_PREFIX = "pxk_"
 

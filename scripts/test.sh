@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The full check suite, as CI runs it (`bash .ci/run`): from a fresh clone with only Python >= 3.11.
+#
+#   scripts/test.sh [pytest args...]
+#
+# 1. .venv with the project and its test extras (reinstalled only when pyproject.toml changes)
+# 2. a private PostgreSQL on 127.0.0.1:54329 (scripts/postgres.sh; stopped again on exit unless it
+#    was already running)
+# 3. ruff check, ruff format --check
+# 4. migrations on PostgreSQL: alembic upgrade head, then alembic check (models == migrations)
+# 5. pytest, every database test on SQLite and PostgreSQL (EXCHANGE_TEST_BACKENDS); its exit code is ours
+#
+# Stops at the first failing step.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step=0
+section() {
+    step=$((step + 1))
+    printf '\n==> [%d/5] %s\n' "$step" "$*"
+}
+
+section "Python environment (.venv, pip install -e '.[test]')"
+# shellcheck source=scripts/_venv.sh
+. scripts/_venv.sh
+ensure_venv test
+BIN=$VENV_DIR/bin
+"$BIN/python" --version
+
+section "PostgreSQL (scripts/postgres.sh)"
+pg_was_running=0
+if bash scripts/postgres.sh status >/dev/null 2>&1; then
+    pg_was_running=1
+fi
+cleanup() {
+    local rc=$?
+    if [ "$pg_was_running" = 0 ]; then
+        bash scripts/postgres.sh stop || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+bash scripts/postgres.sh start
+EXCHANGE_TEST_POSTGRES_URL=$(bash scripts/postgres.sh url)
+export EXCHANGE_TEST_POSTGRES_URL
+export EXCHANGE_TEST_BACKENDS=${EXCHANGE_TEST_BACKENDS:-sqlite,postgresql}
+echo "EXCHANGE_TEST_POSTGRES_URL=$EXCHANGE_TEST_POSTGRES_URL"
+echo "EXCHANGE_TEST_BACKENDS=$EXCHANGE_TEST_BACKENDS"
+
+section "ruff check, ruff format --check"
+dirs=()
+for d in app tests migrations bench; do
+    [ -d "$d" ] && dirs+=("$d")
+done
+if [ ${#dirs[@]} -eq 0 ]; then
+    echo "nothing to lint (none of app tests migrations bench exists)"
+else
+    echo "ruff check ${dirs[*]}"
+    "$BIN/ruff" check "${dirs[@]}"
+    echo "ruff format --check ${dirs[*]}"
+    "$BIN/ruff" format --check "${dirs[@]}"
+fi
+
+section "migrations on PostgreSQL (alembic upgrade head, alembic check)"
+migcheck_db=exchange_migcheck
+migcheck_url=${EXCHANGE_TEST_POSTGRES_URL%/*}/$migcheck_db
+bash scripts/postgres.sh psql -d postgres -c "drop database if exists $migcheck_db with (force)" \
+    -c "create database $migcheck_db"
+echo "EXCHANGE_DATABASE_URL=$migcheck_url"
+EXCHANGE_DATABASE_URL=$migcheck_url "$BIN/alembic" upgrade head
+EXCHANGE_DATABASE_URL=$migcheck_url "$BIN/alembic" check
+bash scripts/postgres.sh psql -d postgres -c "drop database $migcheck_db with (force)"
+
+section "pytest $*"
+rc=0
+"$BIN/pytest" "$@" || rc=$?
+printf '\n==> pytest exit code %d\n' "$rc"
+exit "$rc"
