@@ -76,7 +76,15 @@ def main(argv: list[str] | None = None) -> None:
         _migrate(settings.database_url)
         if settings.env == Environment.development:
             asyncio.run(_seed_demo(settings.database_url, only_if_empty=True))
-        print(f"Patent exchange on http://{args.host}:{args.port}  (docs: http://{args.host}:{args.port}/docs)",
-              file=sys.stderr)
-        uvicorn.run("app.asgi:app", host=args.host, port=args.port, workers=args.workers,
-                    log_level="warning", proxy_headers=True)
+        print(
+            f"Patent exchange on http://{args.host}:{args.port}  (docs: http://{args.host}:{args.port}/docs)",
+            file=sys.stderr,
+        )
+        uvicorn.run(
+            "app.asgi:app",
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="warning",
+            proxy_headers=True,
+        )

@@ -6,10 +6,10 @@ import sys
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 DEFAULT_SECRET_KEY = "development-secret-change-me"  # noqa: S105 - refused outside development
 

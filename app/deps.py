@@ -73,13 +73,17 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Operato
 
 
 async def _load_principal(
-    session: AsyncSession, settings: Settings,
-    bearer: HTTPAuthorizationCredentials | None, api_key: str | None,
+    session: AsyncSession,
+    settings: Settings,
+    bearer: HTTPAuthorizationCredentials | None,
+    api_key: str | None,
 ) -> Principal | None:
     via_key = False
     if api_key:
         user_id = await session.scalar(
-            select(ApiKey.user_id).where(ApiKey.key_hash == hash_api_key(api_key), ApiKey.revoked_at.is_(None))
+            select(ApiKey.user_id).where(
+                ApiKey.key_hash == hash_api_key(api_key), ApiKey.revoked_at.is_(None)
+            )
         )
         via_key = True
     elif bearer is not None:

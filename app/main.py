@@ -14,8 +14,8 @@ from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database, create_database
 from app.kit.errors import install_error_handlers
 from app.kit.logging import configure_logging
-from app.kit.security import use_fast_password_hashing
 from app.kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.kit.security import use_fast_password_hashing
 from app.kit.workdays import WorkdayCalendar
 
 API_PREFIX = "/api/v1"
@@ -26,7 +26,10 @@ TAGS = [
     {"name": "patents", "description": "The patent registry and stock-taking import (SPEC §4)."},
     {"name": "listings", "description": "Listings, review and public search (SPEC §5)."},
     {"name": "audit", "description": "The hash-chained audit trail (SPEC §15)."},
-    {"name": "sandbox", "description": "The sandbox business clock (SPEC §2); 404 unless EXCHANGE_SANDBOX=true."},
+    {
+        "name": "sandbox",
+        "description": "The sandbox business clock (SPEC §2); 404 unless EXCHANGE_SANDBOX=true.",
+    },
     {"name": "operations", "description": "Health, readiness and metrics (SPEC §16)."},
 ]
 
@@ -36,7 +39,9 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None, db: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, db: Database | None = None
+) -> FastAPI:
     """Build the app. Tests pass their own ``db`` (shared across apps, disposed by them)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -74,10 +79,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.state.calendar = WorkdayCalendar.from_file(settings.holiday_file)
 
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+    )
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"],
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
             expose_headers=["X-Request-ID", "Idempotent-Replayed"],
         )
     app.add_middleware(RequestContextMiddleware)

@@ -28,7 +28,9 @@ def register(name: str, processor: Processor) -> None:
         _PROCESSORS.append((name, processor))
 
 
-async def run_until_idle(db: Database, calendar: WorkdayCalendar, now: datetime, max_rounds: int = 1000) -> int:
+async def run_until_idle(
+    db: Database, calendar: WorkdayCalendar, now: datetime, max_rounds: int = 1000
+) -> int:
     """Process everything due at ``now``, repeating while a step makes more things due."""
     total = 0
     for _ in range(max_rounds):
@@ -42,8 +44,9 @@ async def run_until_idle(db: Database, calendar: WorkdayCalendar, now: datetime,
     return total
 
 
-async def sweep_loop(db: Database, calendar: WorkdayCalendar, clock_now: Callable[[], Awaitable[datetime]],
-                     interval: float) -> None:
+async def sweep_loop(
+    db: Database, calendar: WorkdayCalendar, clock_now: Callable[[], Awaitable[datetime]], interval: float
+) -> None:
     """Runs in every server process; a process that starts late catches up on everything overdue."""
     while True:
         try:

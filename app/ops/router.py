@@ -21,13 +21,17 @@ async def readyz(request: Request, response: Response) -> dict[str, str]:
     try:
         async with request.app.state.db.read() as session:
             await session.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any failure means not ready
+    except Exception:
         response.status_code = 503
         return {"status": "unavailable"}
     return {"status": "ok"}
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -19,7 +19,9 @@ router = APIRouter(prefix="/sandbox", tags=["sandbox"])
 
 
 class ClockAdvance(RequestModel):
-    advance_seconds: float = Field(gt=0, le=10 * 365 * 24 * 3600, description="Seconds to move the clock forward")
+    advance_seconds: float = Field(
+        gt=0, le=10 * 365 * 24 * 3600, description="Seconds to move the clock forward"
+    )
 
 
 class ClockOut(ResponseModel):
@@ -40,8 +42,12 @@ async def get_sandbox_clock(request: Request) -> ClockOut:
     return ClockOut(now=SystemClock(timedelta(seconds=offset)).now())
 
 
-@router.post("/clock", response_model=ClockOut, responses=error_responses(404, 422),
-             summary="Advance the business clock and process every deadline now due")
+@router.post(
+    "/clock",
+    response_model=ClockOut,
+    responses=error_responses(404, 422),
+    summary="Advance the business clock and process every deadline now due",
+)
 async def advance_sandbox_clock(request: Request, body: ClockAdvance) -> ClockOut:
     _require_sandbox(request)
     db = get_database(request)
