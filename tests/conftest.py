@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.audit import guards
 from app.config import Settings
 from app.kit.db import Database, create_database
 from app.kit.migrate import upgrade
@@ -57,8 +58,13 @@ class Backend:
             if self.name == "postgresql":
                 await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in self.tables) + " CASCADE"))
             else:
+                # Emptying the append-only audit table needs its guards lifted for the moment.
+                for ddl in guards.SQLITE_DROP:
+                    await conn.execute(text(ddl))
                 for table in reversed(self.tables):
                     await conn.execute(text(f'DELETE FROM "{table}"'))
+                for ddl in guards.SQLITE_CREATE:
+                    await conn.execute(text(ddl))
 
 
 async def _create_pg_database(admin_url: str, name: str) -> str:
