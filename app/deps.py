@@ -150,3 +150,26 @@ OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 OperatorDep = Annotated[Principal, Depends(operator_principal)]
 VerifiedMemberDep = Annotated[Principal, Depends(verified_member)]
+
+
+# Routes anyone may call without signing in (SPEC: registration, sign-in, public search and certificates,
+# statistics, the sandbox clock, operations). Every other route must depend on ``current_principal``;
+# tests/test_security.py walks app.routes and fails on any route that is neither.
+PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("POST", "/api/v1/auth/token"),
+        ("POST", "/api/v1/organizations"),
+        ("GET", "/api/v1/listings"),
+        ("GET", "/api/v1/listings/{listing_id}"),
+        ("GET", "/api/v1/auctions/{auction_id}"),
+        ("GET", "/api/v1/auctions/{auction_id}/bids"),
+        ("GET", "/api/v1/auctions/{auction_id}/events"),
+        ("GET", "/api/v1/certificates/{number}"),
+        ("GET", "/api/v1/stats/turnover"),
+        ("GET", "/api/v1/sandbox/clock"),
+        ("POST", "/api/v1/sandbox/clock"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/metrics"),
+    }
+)

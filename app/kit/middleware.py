@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 
+from fastapi.routing import iter_route_contexts
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +24,23 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's full path template (``/api/v1/listings/{listing_id}``), for bounded metric labels.
+
+    FastAPI puts the route as its router declared it in ``scope["route"]`` (without the include prefix), so
+    map it to its effective path once per app.
+    """
+    route = scope.get("route")
+    if route is None:
+        return "unmatched"
+    app = scope.get("app")
+    templates: dict[int, str] | None = getattr(getattr(app, "state", None), "route_templates", None)
+    if templates is None and app is not None:
+        templates = {id(rc.original_route): rc.path_format or "" for rc in iter_route_contexts(app.routes)}
+        app.state.route_templates = templates
+    return (templates or {}).get(id(route), getattr(route, "path", "unmatched"))
 
 
 class RequestContextMiddleware:
@@ -53,8 +71,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            path_template = getattr(route, "path", "unmatched")
+            path_template = _route_template(scope)
             REQUESTS.labels(scope["method"], path_template, str(status)).inc()
             LATENCY.labels(scope["method"], path_template).observe(elapsed)
             log.info(

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import httpx
+
+from app.main import create_app
+from tests.conftest import make_settings
+
+
+async def test_health_ready_metrics(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/readyz")).json() == {"status": "ok"}
+    await client.get("/api/v1/me")
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'exchange_http_requests_total{method="GET",route="/api/v1/me",status="401"}' in metrics.text
+
+
+async def test_request_id_is_returned_and_kept(client: httpx.AsyncClient) -> None:
+    r = await client.get("/healthz")
+    assert len(r.headers["x-request-id"]) == 32
+    r = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r = await client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    assert r.headers["x-request-id"] != "bad id with spaces"
+
+
+async def test_errors_are_problem_details(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/no-such-thing")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["code"] == "not_found" and body["status"] == 404 and "title" in body and "type" in body
+    r = await client.delete("/healthz")
+    assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
+    r = await client.post(
+        "/api/v1/organizations", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 422 and r.json()["code"] == "validation_error"
+    assert "Traceback" not in r.text and "sqlalchemy" not in r.text.lower()
+
+
+async def test_oversized_body_is_413_and_changes_nothing(client: httpx.AsyncClient, db) -> None:
+    huge = "x" * (2 * 1024 * 1024)
+    r = await client.post(
+        "/api/v1/organizations",
+        json={
+            "name": huge,
+            "kind": "enterprise",
+            "credit_code": "91110000600037341L",
+            "admin": {"email": "a@b.example.cn", "password": "0123456789", "name": "a"},
+        },
+    )
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+
+    # Without a Content-Length (streamed), the limit holds while reading.
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(40):
+            yield b"x" * 65536
+
+    r = await client.post(
+        "/api/v1/organizations", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 413
+    r = await client.post("/api/v1/auth/token", data={"username": "a@b.example.cn", "password": "0123456789"})
+    assert r.status_code == 401  # the organization was never created
+
+
+async def test_sandbox_clock_advances_business_time(client: httpx.AsyncClient, db) -> None:
+    before = datetime.fromisoformat((await client.get("/api/v1/sandbox/clock")).json()["now"])
+    r = await client.post("/api/v1/sandbox/clock", json={"advance_seconds": 86400.5})
+    assert r.status_code == 200
+    after = datetime.fromisoformat(r.json()["now"])
+    assert timedelta(days=1) <= after - before < timedelta(days=1, seconds=30)
+    again = datetime.fromisoformat((await client.get("/api/v1/sandbox/clock")).json()["now"])
+    assert again >= after
+    for bad in (0, -5, "soon"):
+        r = await client.post("/api/v1/sandbox/clock", json={"advance_seconds": bad})
+        assert r.status_code == 422
+
+
+async def test_sandbox_clock_is_404_without_the_flag(backend, db) -> None:
+    app = create_app(make_settings(backend.url, sandbox=False), db=db)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert (await c.get("/api/v1/sandbox/clock")).status_code == 404
+        assert (await c.post("/api/v1/sandbox/clock", json={"advance_seconds": 5})).status_code == 404
