@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from logging.config import fileConfig
-from typing import Any
 
 from alembic import context
 from sqlalchemy import pool
@@ -12,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.kit.db import ensure_sqlite_directory
+from app.kit.migrate import include_name
 from app.models import Base
 
 config = context.config
@@ -28,11 +28,6 @@ def _url() -> str:
     from app.config import load_settings
 
     return load_settings().database_url
-
-
-def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    # The SQLite full-text index (a virtual table and its shadow tables) is made by hand in a migration.
-    return not (type_ == "table" and name is not None and name.startswith("listing_fts"))
 
 
 def do_run_migrations(connection: Connection) -> None:
