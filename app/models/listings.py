@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, func, literal_column, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, IdMixin, JSONType, TimestampMixin
@@ -27,6 +27,17 @@ class PricingMode(StrEnum):
     negotiated = "negotiated"
     listed = "listed"
     auction = "auction"
+
+
+class AuctionFormat(StrEnum):
+    english = "english"
+    sealed = "sealed"
+    dutch = "dutch"
+
+
+class SealedPricing(StrEnum):
+    first_price = "first_price"
+    second_price = "second_price"
 
 
 class ListingStatus(StrEnum):
@@ -64,6 +75,8 @@ class Listing(IdMixin, TimestampMixin, Base):
         Index("ix_listings_seller_org_id", "seller_org_id"),
         Index("ix_listings_price", "price"),
         Index("ix_listings_listing_ends_at", "listing_ends_at"),
+        # The public list's default order (newest first) walks this index and filters by status.
+        Index("ix_listings_published_at_id", "published_at", "id"),
     )
 
     seller_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
@@ -110,6 +123,15 @@ class ListingSearch(Base):
     """
 
     __tablename__ = "listing_search"
+    __table_args__ = (
+        # PostgreSQL's index of the terms (``string_to_array(terms, ' ') @> ARRAY[...]``); SQLite uses the
+        # FTS5 table ``listing_fts`` instead, made by the migration.
+        Index(
+            "ix_listing_search_terms_gin",
+            func.string_to_array(text("terms"), literal_column("' '")),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
+    )
 
     listing_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("listings.id", ondelete="CASCADE"), primary_key=True)
     title: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,214 @@
+"""All SQL of listings: loading with visibility, patent look-ups, the search document and the public list."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of, uuid_key
+from app.kit.security import Principal
+from app.kit.types import UTCDateTime
+from app.listings import search
+from app.listings.schemas import ListingSort
+from app.models.accounts import Organization
+from app.models.listings import (
+    ACTIVE_STATUSES,
+    EXCLUSIVE_KINDS,
+    PUBLIC_STATUSES,
+    Listing,
+    ListingPatent,
+    ListingSearch,
+    ListingStatus,
+    PricingMode,
+    TransactionKind,
+)
+from app.models.patents import Patent, PatentIpc
+
+_MAX_BIGINT = 2**63 - 1
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def dialect_of(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def is_public() -> ColumnElement[bool]:
+    """Published-or-later (SPEC §5). A draft withdrawn before publication was never public and stays hidden."""
+    return and_(Listing.status.in_([s.value for s in PUBLIC_STATUSES]), Listing.published_at.is_not(None))
+
+
+def visible_to(principal: Principal | None) -> ColumnElement[bool] | None:
+    """What a caller may see: everyone the public listings, the seller its own, operators everything."""
+    if principal is not None and principal.is_operator:
+        return None
+    if principal is not None and principal.organization_id is not None:
+        return or_(is_public(), Listing.seller_org_id == principal.organization_id)
+    return is_public()
+
+
+async def get_visible(
+    session: AsyncSession, principal: Principal | None, listing_id: uuid.UUID, *, for_update: bool = False
+) -> Listing | None:
+    query = select(Listing).where(Listing.id == listing_id)
+    condition = visible_to(principal)
+    if condition is not None:
+        query = query.where(condition)
+    if for_update:
+        query = query.with_for_update()
+    result: Listing | None = await session.scalar(query)
+    return result
+
+
+async def patents_by_id(session: AsyncSession, patent_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Patent]:
+    rows = await session.scalars(select(Patent).where(Patent.id.in_(list(patent_ids))))
+    return {p.id: p for p in rows}
+
+
+async def listed_elsewhere(
+    session: AsyncSession, patent_ids: Sequence[uuid.UUID], exclude_listing_id: uuid.UUID | None
+) -> list[uuid.UUID]:
+    """Patents of ``patent_ids`` held by another active assignment/exclusive/sole listing (SPEC §5)."""
+    query = (
+        select(ListingPatent.patent_id)
+        .join(Listing, Listing.id == ListingPatent.listing_id)
+        .where(
+            ListingPatent.patent_id.in_(list(patent_ids)),
+            Listing.status.in_([s.value for s in ACTIVE_STATUSES]),
+            Listing.transaction_kind.in_([k.value for k in EXCLUSIVE_KINDS]),
+        )
+        .distinct()
+    )
+    if exclude_listing_id is not None:
+        query = query.where(Listing.id != exclude_listing_id)
+    return list((await session.scalars(query)).all())
+
+
+async def set_patents(session: AsyncSession, listing_id: uuid.UUID, patent_ids: Sequence[uuid.UUID]) -> None:
+    await session.execute(delete(ListingPatent).where(ListingPatent.listing_id == listing_id))
+    session.add_all(
+        ListingPatent(listing_id=listing_id, patent_id=pid, position=i) for i, pid in enumerate(patent_ids)
+    )
+    await session.flush()
+
+
+async def patent_ids_of(session: AsyncSession, listing_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await session.scalars(
+        select(ListingPatent.patent_id).where(ListingPatent.listing_id == listing_id).order_by(ListingPatent.position)
+    )
+    return list(rows.all())
+
+
+async def patents_of(session: AsyncSession, listing_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Patent]]:
+    """The patents of each listing, in the seller's order; one query for a whole page."""
+    result: dict[uuid.UUID, list[Patent]] = {i: [] for i in listing_ids}
+    if not listing_ids:
+        return result
+    rows = await session.execute(
+        select(ListingPatent.listing_id, Patent)
+        .join(Patent, Patent.id == ListingPatent.patent_id)
+        .where(ListingPatent.listing_id.in_(list(listing_ids)))
+        .order_by(ListingPatent.listing_id, ListingPatent.position)
+    )
+    for listing_id, patent in rows:
+        result[listing_id].append(patent)
+    return result
+
+
+async def organizations(session: AsyncSession, org_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Organization]:
+    rows = await session.scalars(select(Organization).where(Organization.id.in_(set(org_ids))))
+    return {o.id: o for o in rows}
+
+
+async def write_search_document(session: AsyncSession, listing: Listing, patents: Sequence[Patent]) -> None:
+    """Replace the listing's search row (same transaction as the change). On SQLite, triggers on
+    ``listing_search`` keep the FTS5 index in step (see the migration)."""
+    title, body, terms = search.document(listing.title, listing.summary, [(p.title, p.abstract) for p in patents])
+    row = await session.get(ListingSearch, listing.id)
+    if row is None:
+        session.add(ListingSearch(listing_id=listing.id, title=title, body=body, terms=terms))
+    elif (row.title, row.body, row.terms) != (title, body, terms):
+        row.title, row.body, row.terms = title, body, terms
+    await session.flush()
+
+
+@dataclass
+class ListFilters:
+    q: str | None = None
+    pricing_mode: PricingMode | None = None
+    transaction_kind: TransactionKind | None = None
+    ipc: str | None = None
+    status: ListingStatus | None = None
+    seller_org_id: uuid.UUID | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    sort: ListingSort | None = None
+
+
+def normalise_ipc_prefix(value: str) -> str:
+    """``h01m10/05`` → ``H01M 10/05``: the stored codes have a space between subclass and group."""
+    compact = "".join(value.split()).upper()
+    if len(compact) > 4:
+        return compact[:4] + " " + compact[4:]
+    return compact
+
+
+def _sort_keys(filters: ListFilters, public_only: bool) -> list[SortKey]:
+    """Keyset columns per sort; none may be NULL, so optional columns are COALESCEd the same on both databases
+    (unpriced listings last in both price orders, drafts by creation time)."""
+    published = Listing.published_at if public_only else func.coalesce(Listing.published_at, Listing.created_at)
+    sort = filters.sort
+    if sort == ListingSort.price:
+        return [SortKey(func.coalesce(Listing.price, _MAX_BIGINT), int), uuid_key(Listing.id)]
+    if sort == ListingSort.price_desc:
+        return [SortKey(func.coalesce(Listing.price, -1), int, descending=True), uuid_key(Listing.id, descending=True)]
+    if sort == ListingSort.ends_soonest:
+        ends = func.coalesce(Listing.listing_ends_at, literal(_FAR_FUTURE, UTCDateTime()), type_=UTCDateTime())
+        return [datetime_key(ends), uuid_key(Listing.id)]
+    newest = [datetime_key(published, descending=True), uuid_key(Listing.id, descending=True)]
+    if sort is None and filters.q:
+        return [SortKey(search.title_rank(filters.q), int), *newest]
+    return newest
+
+
+async def list_listings(
+    session: AsyncSession, principal: Principal | None, filters: ListFilters, *, limit: int, cursor: str | None
+) -> tuple[list[Listing], str | None]:
+    condition = visible_to(principal)
+    public_only = principal is None or (not principal.is_operator and principal.organization_id is None)
+    keys = _sort_keys(filters, public_only)
+    query: Any = select(Listing, *[k.column for k in keys])
+    if condition is not None:
+        query = query.where(condition)
+    if filters.q:
+        query = query.join(ListingSearch, ListingSearch.listing_id == Listing.id).where(
+            search.match_condition(dialect_of(session), filters.q)
+        )
+    if filters.pricing_mode is not None:
+        query = query.where(Listing.pricing_mode == filters.pricing_mode)
+    if filters.transaction_kind is not None:
+        query = query.where(Listing.transaction_kind == filters.transaction_kind)
+    if filters.status is not None:
+        query = query.where(Listing.status == filters.status)
+    if filters.seller_org_id is not None:
+        query = query.where(Listing.seller_org_id == filters.seller_org_id)
+    if filters.min_price is not None:
+        query = query.where(Listing.price >= filters.min_price)
+    if filters.max_price is not None:
+        query = query.where(Listing.price <= filters.max_price)
+    if filters.ipc:
+        prefix = search.escape_like(normalise_ipc_prefix(filters.ipc)) + "%"
+        with_code = (
+            select(ListingPatent.listing_id)
+            .join(PatentIpc, PatentIpc.patent_id == ListingPatent.patent_id)
+            .where(PatentIpc.code.like(prefix, escape=search.LIKE_ESCAPE))
+        )
+        query = query.where(Listing.id.in_(with_code))
+    rows = (await session.execute(keyset_query(query, keys, cursor).limit(limit + 1))).all()
+    items, next_cursor = page_of(rows, limit, lambda r: tuple(r[1:]))
+    return [r[0] for r in items], next_cursor

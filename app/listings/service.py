@@ -1,0 +1,393 @@
+"""Listings: drafting, review workflow and operator actions (SPEC §5).
+
+Every change writes an audit event (``entity_type="listing"``) and, when the text or the patents change,
+the search document, in the caller's transaction. Services flush, never commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.service import record
+from app.kit.clock import Clock
+from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound, Unprocessable
+from app.kit.security import Principal
+from app.kit.workdays import SHANGHAI, WorkdayCalendar
+from app.listings import repository as repo
+from app.listings import rules, schemas
+from app.models.listings import Listing, ListingStatus, PricingMode, TransactionKind
+from app.models.patents import LegalStatus, Patent
+
+S = ListingStatus
+
+
+def _today(clock: Clock) -> date:
+    return clock.now().astimezone(SHANGHAI).date()
+
+
+# --- patent rules -----------------------------------------------------------------------------------------
+
+
+def _not_transferable(patent: Patent | None, seller_org_id: uuid.UUID, kind: TransactionKind, today: date) -> bool:
+    if patent is None or patent.owner_org_id != seller_org_id or patent.preserved:
+        return True
+    status = patent.legal_status(today)
+    allowed = {LegalStatus.granted, LegalStatus.pending} if kind == TransactionKind.assignment else {
+        LegalStatus.granted}
+    return status not in allowed
+
+
+async def _open_license_conflicts(session: AsyncSession, patent_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Patents with a declared open licence (SPEC §13: no exclusive or sole licence listing meanwhile).
+
+    TODO(open-licensing issue, SPEC §13): query the open-licence declarations once their table exists.
+    """
+    return []
+
+
+async def _unconsented_pledges(
+    session: AsyncSession, patent_ids: Sequence[uuid.UUID], listing_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """Patents under an active pledge whose pledgee has not consented to this listing (SPEC §14).
+
+    TODO(pledges issue, SPEC §14): query active pledges without a consent for ``listing_id``.
+    """
+    return []
+
+
+async def _binding_commitments(session: AsyncSession, listing: Listing) -> list[str]:
+    """What binds a listing so that the seller may no longer withdraw it (SPEC §5): held deposits, an accepted
+    offer, bids. Returns a description of each, empty when nothing binds.
+
+    TODO(trading issue, SPEC §7/§8/§10: registrations, offers, auctions): check held deposits of
+    registrations, accepted offers and bids once those tables exist.
+    """
+    return []
+
+
+async def check_patents(
+    session: AsyncSession,
+    *,
+    seller_org_id: uuid.UUID,
+    patent_ids: Sequence[uuid.UUID],
+    kind: TransactionKind,
+    listing_id: uuid.UUID | None,
+    clock: Clock,
+    at_submit: bool = False,
+) -> list[Patent]:
+    """Every patent rule of SPEC §5, at creation, on a change of patents, and again at submission."""
+    patents = await repo.patents_by_id(session, patent_ids)
+    today = _today(clock)
+    bad = [pid for pid in patent_ids if _not_transferable(patents.get(pid), seller_org_id, kind, today)]
+    if bad:
+        raise Conflict(
+            "These patents cannot be transferred by this seller: " + ", ".join(map(str, bad))
+            + " (must be the seller's, granted — or pending for an assignment — and not expired, lapsed,"
+            " invalidated or under court preservation).",
+            code="patent_not_transferable",
+        )
+    taken = await repo.listed_elsewhere(session, patent_ids, listing_id)
+    if taken:
+        raise Conflict("Already in another active assignment or exclusive/sole licence listing: "
+                       + ", ".join(map(str, taken)), code="patent_already_listed")
+    if kind in (TransactionKind.exclusive_license, TransactionKind.sole_license):
+        declared = await _open_license_conflicts(session, patent_ids)
+        if declared:
+            raise Conflict("An open licence is declared for: " + ", ".join(map(str, declared)),
+                           code="open_license_active")
+    if at_submit and listing_id is not None:
+        pledged = await _unconsented_pledges(session, patent_ids, listing_id)
+        if pledged:
+            raise Conflict("Pledged without the pledgee's consent to this listing: " + ", ".join(map(str, pledged)),
+                           code="patent_pledged")
+    return [patents[pid] for pid in patent_ids]
+
+
+# --- reads ------------------------------------------------------------------------------------------------
+
+
+async def get_listing(session: AsyncSession, principal: Principal | None, listing_id: uuid.UUID) -> Listing:
+    listing = await repo.get_visible(session, principal, listing_id)
+    if listing is None:
+        raise NotFound("No such listing.")
+    return listing
+
+
+async def list_listings(
+    session: AsyncSession, principal: Principal | None, filters: repo.ListFilters, *, limit: int, cursor: str | None
+) -> tuple[list[Listing], str | None]:
+    return await repo.list_listings(session, principal, filters, limit=limit, cursor=cursor)
+
+
+async def present(
+    session: AsyncSession, listings: Sequence[Listing], clock: Clock
+) -> list[schemas.ListingOut]:
+    """Response models for listings, with their patents and sellers loaded in two queries."""
+    patents = await repo.patents_of(session, [x.id for x in listings])
+    sellers = await repo.organizations(session, [x.seller_org_id for x in listings])
+    today = _today(clock)
+    out = []
+    for x in listings:
+        seller = sellers[x.seller_org_id]
+        out.append(schemas.ListingOut(
+            id=x.id, title=x.title, summary=x.summary, transaction_kind=x.transaction_kind,
+            pricing_mode=x.pricing_mode, price=x.price, deposit=x.deposit, listing_days=x.listing_days,
+            extension_days=x.extension_days, max_extensions=x.max_extensions,
+            min_bidders_for_auction=x.min_bidders_for_auction,
+            requires_qualification_review=x.requires_qualification_review,
+            license=schemas.LicenseTermsOut.model_validate(x.license_terms) if x.license_terms else None,
+            auction=schemas.AuctionTermsOut.public(x.auction_terms),
+            status=x.status, rejection_reason=x.rejection_reason, status_reason=x.status_reason,
+            published_at=x.published_at, listing_ends_at=x.listing_ends_at, extensions_used=x.extensions_used,
+            auction_id=x.auction_id,
+            seller=schemas.SellerBrief(id=seller.id, name=seller.name, kind=seller.kind),
+            patents=[schemas.PatentBrief(
+                id=p.id, application_number=p.application_number,
+                patent_number=f"ZL{p.application_number}" if p.grant_date is not None else None,
+                title=p.title, kind=p.kind, legal_status=p.legal_status(today),
+            ) for p in patents[x.id]],
+            created_at=x.created_at, updated_at=x.updated_at,
+        ))
+    return out
+
+
+# --- drafting ---------------------------------------------------------------------------------------------
+
+
+def _require_seller_member(principal: Principal) -> uuid.UUID:
+    if principal.is_operator or principal.organization_id is None:
+        raise Forbidden("Only members of the seller organization may do this.")
+    if not principal.org_verified:
+        raise Forbidden("The organization is not verified yet.", code="organization_not_verified")
+    return principal.organization_id
+
+
+def _terms_of(values: dict[str, Any]) -> rules.Terms:
+    return rules.Terms(
+        transaction_kind=TransactionKind(values["transaction_kind"]),
+        pricing_mode=PricingMode(values["pricing_mode"]),
+        price=values.get("price"), deposit=values.get("deposit"),
+        license=values.get("license"), auction=values.get("auction"),
+    )
+
+
+def _stored_terms(values: dict[str, Any]) -> dict[str, Any]:
+    """Model columns from validated request values (defaults of SPEC §5 filled in)."""
+    return {
+        "license_terms": values.get("license"),
+        "auction_terms": rules.auction_defaults(values.get("auction")),
+    }
+
+
+def _audit_view(values: dict[str, Any]) -> dict[str, Any]:
+    """What the audit trail records of the terms: everything but the auction settings (the reserve price is
+    never exposed, not even to the parties reading the trail)."""
+    return {k: v for k, v in values.items() if k != "auction"}
+
+
+async def create_listing(
+    session: AsyncSession, principal: Principal, data: schemas.ListingCreate, clock: Clock
+) -> Listing:
+    seller_org_id = _require_seller_member(principal)
+    values = data.model_dump(mode="python")
+    rules.validate_terms(_terms_of(values))
+    patents = await check_patents(session, seller_org_id=seller_org_id, patent_ids=data.patent_ids,
+                                  kind=data.transaction_kind, listing_id=None, clock=clock)
+    now = clock.now()
+    listing = Listing(
+        id=uuid.uuid4(), seller_org_id=seller_org_id, title=data.title, summary=data.summary,
+        transaction_kind=data.transaction_kind, pricing_mode=data.pricing_mode, price=data.price,
+        deposit=data.deposit, listing_days=data.listing_days, extension_days=data.extension_days,
+        max_extensions=data.max_extensions, min_bidders_for_auction=data.min_bidders_for_auction,
+        requires_qualification_review=data.requires_qualification_review, status=S.draft,
+        extensions_used=0, version=1, created_at=now, updated_at=now, **_stored_terms(values),
+    )
+    session.add(listing)
+    await session.flush()
+    await repo.set_patents(session, listing.id, data.patent_ids)
+    await repo.write_search_document(session, listing, patents)
+    await record(session, entity_type="listing", entity_id=listing.id, action="created", actor=principal.label,
+                 at=now, data={**_audit_view(values), "status": S.draft})
+    return listing
+
+
+_COLUMN_OF = {"license": "license_terms", "auction": "auction_terms"}
+
+
+async def _load_for_seller(session: AsyncSession, principal: Principal, listing_id: uuid.UUID) -> Listing:
+    """The listing locked for a seller action: 404 if the caller may not see it, 403 if not the seller."""
+    listing = await repo.get_visible(session, principal, listing_id, for_update=True)
+    if listing is None:
+        raise NotFound("No such listing.")
+    if principal.is_operator or principal.organization_id != listing.seller_org_id:
+        raise Forbidden("Only the seller may do this.")
+    return listing
+
+
+async def _load_for_operator(session: AsyncSession, principal: Principal, listing_id: uuid.UUID) -> Listing:
+    if not principal.is_operator:
+        raise Forbidden("Only exchange operators may do this.")
+    listing = await repo.get_visible(session, principal, listing_id, for_update=True)
+    if listing is None:
+        raise NotFound("No such listing.")
+    return listing
+
+
+async def update_listing(
+    session: AsyncSession, principal: Principal, listing_id: uuid.UUID, data: schemas.ListingUpdate, clock: Clock
+) -> Listing:
+    """PATCH, only in ``draft`` (SPEC §5). The merged terms are validated as a whole."""
+    listing = await _load_for_seller(session, principal, listing_id)
+    _require_seller_member(principal)
+    if listing.status != S.draft:
+        raise InvalidState("Only a draft can be changed.")
+    changes = data.model_dump(mode="python", exclude_unset=True)
+    nulls = [k for k, v in changes.items() if v is None and k not in schemas.NULLABLE_FIELDS]
+    if nulls:
+        raise Unprocessable("These fields cannot be null.", errors=[{"loc": ["body", k], "msg": "may not be null"}
+                                                                    for k in nulls])
+    current = {
+        "transaction_kind": listing.transaction_kind, "pricing_mode": listing.pricing_mode,
+        "price": listing.price, "deposit": listing.deposit, "license": listing.license_terms,
+        "auction": listing.auction_terms,
+    }
+    merged = {**current, **changes}
+    rules.validate_terms(_terms_of(merged))
+    patent_ids = changes.get("patent_ids") or await repo.patent_ids_of(session, listing.id)
+    patents = await check_patents(session, seller_org_id=listing.seller_org_id, patent_ids=patent_ids,
+                                  kind=TransactionKind(merged["transaction_kind"]), listing_id=listing.id, clock=clock)
+    for key, value in changes.items():
+        if key == "patent_ids":
+            continue
+        if key == "auction":
+            value = rules.auction_defaults(value)
+        setattr(listing, _COLUMN_OF.get(key, key), value)
+    listing.updated_at = clock.now()
+    listing.version += 1
+    if "patent_ids" in changes:
+        await repo.set_patents(session, listing.id, patent_ids)
+    await repo.write_search_document(session, listing, patents)
+    await record(session, entity_type="listing", entity_id=listing.id, action="updated", actor=principal.label,
+                 at=listing.updated_at, data=_audit_view(changes))
+    return listing
+
+
+# --- transitions --------------------------------------------------------------------------------------------
+
+
+async def _set_status(
+    session: AsyncSession, listing: Listing, target: ListingStatus, *, principal: Principal, action: str,
+    clock: Clock, data: dict[str, Any] | None = None,
+) -> Listing:
+    """The one place a listing's status changes: the transition table's guard, then the audit event."""
+    rules.check_transition(listing.status, target)
+    previous = listing.status
+    now = clock.now()
+    listing.status, listing.updated_at = target, now
+    listing.version += 1
+    await session.flush()
+    await record(session, entity_type="listing", entity_id=listing.id, action=action, actor=principal.label,
+                 at=now, data={"from": previous, "status": target, **(data or {})})
+    return listing
+
+
+async def submit_listing(session: AsyncSession, principal: Principal, listing_id: uuid.UUID, clock: Clock) -> Listing:
+    """draft → pending_review, re-checking every rule (terms and patents, pledges included)."""
+    listing = await _load_for_seller(session, principal, listing_id)
+    _require_seller_member(principal)
+    rules.check_transition(listing.status, S.pending_review)
+    rules.validate_terms(rules.Terms(
+        transaction_kind=listing.transaction_kind, pricing_mode=listing.pricing_mode, price=listing.price,
+        deposit=listing.deposit, license=listing.license_terms, auction=listing.auction_terms,
+    ))
+    await check_patents(session, seller_org_id=listing.seller_org_id,
+                        patent_ids=await repo.patent_ids_of(session, listing.id),
+                        kind=listing.transaction_kind, listing_id=listing.id, clock=clock, at_submit=True)
+    listing.rejection_reason = None
+    return await _set_status(session, listing, S.pending_review, principal=principal, action="submitted", clock=clock)
+
+
+async def approve_listing(
+    session: AsyncSession, principal: Principal, listing_id: uuid.UUID, clock: Clock, calendar: WorkdayCalendar
+) -> Listing:
+    """pending_review → published; the listing period runs ``listing_days`` working days from now.
+
+    TODO(auctions issue, SPEC §5/§10): an auction-mode listing gets its ``scheduled`` auction here
+    (``auction_id``)."""
+    listing = await _load_for_operator(session, principal, listing_id)
+    rules.check_transition(listing.status, S.published)
+    now = clock.now()
+    listing.published_at = now
+    listing.listing_ends_at = rules.listing_ends_at(now, listing.listing_days, calendar)
+    return await _set_status(session, listing, S.published, principal=principal, action="approved", clock=clock,
+                             data={"published_at": now, "listing_ends_at": listing.listing_ends_at})
+
+
+async def reject_listing(
+    session: AsyncSession, principal: Principal, listing_id: uuid.UUID, reason: str, clock: Clock
+) -> Listing:
+    listing = await _load_for_operator(session, principal, listing_id)
+    rules.check_transition(listing.status, S.draft)
+    listing.rejection_reason = reason
+    return await _set_status(session, listing, S.draft, principal=principal, action="rejected", clock=clock,
+                             data={"reason": reason})
+
+
+async def withdraw_listing(
+    session: AsyncSession, principal: Principal, listing_id: uuid.UUID, clock: Clock
+) -> Listing:
+    """Seller withdraws, only while nothing binds the listing (SPEC §5) → 409 ``invalid_state`` otherwise."""
+    listing = await _load_for_seller(session, principal, listing_id)
+    rules.check_transition(listing.status, S.withdrawn)
+    binding = await _binding_commitments(session, listing)
+    if binding:
+        raise InvalidState("The listing cannot be withdrawn: " + "; ".join(binding) + ".")
+    return await _set_status(session, listing, S.withdrawn, principal=principal, action="withdrawn", clock=clock)
+
+
+async def suspend_listing(
+    session: AsyncSession, principal: Principal, listing_id: uuid.UUID, reason: str, clock: Clock
+) -> Listing:
+    listing = await _load_for_operator(session, principal, listing_id)
+    rules.check_transition(listing.status, S.suspended)
+    listing.suspended_at, listing.status_reason = clock.now(), reason
+    return await _set_status(session, listing, S.suspended, principal=principal, action="suspended", clock=clock,
+                             data={"reason": reason})
+
+
+async def resume_listing(session: AsyncSession, principal: Principal, listing_id: uuid.UUID, clock: Clock) -> Listing:
+    """suspended → published, the listing period moved later by the time spent suspended (SPEC §5)."""
+    listing = await _load_for_operator(session, principal, listing_id)
+    rules.check_transition(listing.status, S.published)
+    now = clock.now()
+    suspended_at = listing.suspended_at or now
+    listing.listing_ends_at = rules.resumed_ends_at(listing.listing_ends_at, suspended_at, now)
+    listing.suspended_at, listing.status_reason = None, None
+    return await _set_status(session, listing, S.published, principal=principal, action="resumed", clock=clock,
+                             data={"listing_ends_at": listing.listing_ends_at})
+
+
+async def terminate_listing(
+    session: AsyncSession, principal: Principal, listing_id: uuid.UUID, reason: str, clock: Clock
+) -> Listing:
+    """→ terminated. TODO(trading issue, SPEC §7): refund held deposits in this transaction."""
+    listing = await _load_for_operator(session, principal, listing_id)
+    rules.check_transition(listing.status, S.terminated)
+    listing.status_reason = reason
+    return await _set_status(session, listing, S.terminated, principal=principal, action="terminated", clock=clock,
+                             data={"reason": reason})
+
+
+async def refresh_search_documents(session: AsyncSession, listing_ids: Sequence[uuid.UUID]) -> None:
+    """Rebuild the search rows of listings whose patents' titles or abstracts changed (for the registry)."""
+    patents = await repo.patents_of(session, listing_ids)
+    for listing_id in listing_ids:
+        listing = await session.get(Listing, listing_id)
+        if listing is not None:
+            await repo.write_search_document(session, listing, patents[listing_id])
+
