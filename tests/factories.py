@@ -74,3 +74,31 @@ async def organization(
     headers = await login(client, email)
     me = (await client.get("/api/v1/me", headers=headers)).json()
     return Actor(id=me["id"], email=email, org_id=org["id"], headers=headers, org=org)
+
+
+def application_number(n: int, *, year: int = 2020, kind_digit: str = "1") -> str:
+    """A valid 12-digit application number (``YYYYKNNNNNNN.C``), distinct for each n."""
+    from app.patents.rules import check_character
+
+    digits = f"{year:04d}{kind_digit}{n:07d}"
+    return f"{digits}.{check_character(digits)}"
+
+
+async def patent(client: httpx.AsyncClient, owner: Actor, **fields: Any) -> dict[str, Any]:
+    """A patent of ``owner``'s (verified) organization through ``POST /api/v1/patents``; returns the response body.
+    ``fields`` override the defaults (e.g. ``application_number``, ``filing_date``, ``grant_date``)."""
+    n = next(_counter)
+    body: dict[str, Any] = {
+        "application_number": application_number(n),
+        "title": f"一种测试方法{n}",
+        "abstract": "本发明公开了一种测试方法。",
+        "ipc_codes": ["H01M 10/0525"],
+        "inventors": ["张三"],
+        "filing_date": "2020-03-15",
+        "grant_date": "2022-06-01",
+        **fields,
+    }
+    r = await client.post("/api/v1/patents", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    result: dict[str, Any] = r.json()
+    return result

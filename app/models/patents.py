@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -50,7 +50,8 @@ class Patent(IdMixin, TimestampMixin, Base):
     status_override: Mapped[LegalStatus | None] = mapped_column(String(16))
     preserved: Mapped[bool] = mapped_column(default=False)
     preservation_reason: Mapped[str | None] = mapped_column(String(500))
-    # Canonical text of the importing row, so a re-import of an unchanged row is a no-op.
+    # SHA-256 of the descriptive fields as they are now (app.patents.rules.fingerprint), kept current by every
+    # write path, so a re-import of an unchanged row is recognised without reading the row.
     import_fingerprint: Mapped[str | None] = mapped_column(String(64))
     extra: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
@@ -63,10 +64,17 @@ class Patent(IdMixin, TimestampMixin, Base):
 
 
 class PatentIpc(Base):
-    """One row per IPC code of a patent, for prefix filtering by index (``ipc=H01M``)."""
+    """One row per IPC code of a patent, for prefix filtering by index (``ipc=H01M``).
+
+    ``code`` is the compact form without spaces (``H01M10/0525``). PostgreSQL indexes it with
+    ``varchar_pattern_ops`` so ``LIKE 'H01M10/%'`` uses the index whatever the database's collation; SQLite
+    compares with BINARY collation and the service filters by a range there.
+    """
 
     __tablename__ = "patent_ipc"
 
-    patent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patents.id", ondelete="CASCADE"), primary_key=True)
+    patent_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("patents.id", ondelete="CASCADE"), primary_key=True
+    )
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
-    __table_args__ = (Index("ix_patent_ipc_code", "code"),)
+    __table_args__ = (Index("ix_patent_ipc_code", "code", postgresql_ops={"code": "varchar_pattern_ops"}),)

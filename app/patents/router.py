@@ -1,3 +1,129 @@
-from fastapi import APIRouter
+"""HTTP routes of SPEC §4 (patent registry and stock-taking import) and §14 (court preservation)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Query, UploadFile, status
+
+from app.deps import ClockDep, OperatorDep, PrincipalDep, SessionDep, VerifiedMemberDep
+from app.kit.errors import error_responses
+from app.kit.pagination import Page, PageParams, page_params
+from app.models.patents import LegalStatus, PatentKind
+from app.patents import importer, schemas, service
 
 router = APIRouter(tags=["patents"])
+
+
+def _out(view: service.PatentView) -> schemas.PatentOut:
+    return schemas.PatentOut.model_validate(view)
+
+
+@router.post(
+    "/patents",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.PatentOut,
+    responses=error_responses(401, 403, 409, 422),
+    summary="Register a patent of your organization",
+)
+async def create_patent(
+    body: schemas.PatentCreate, session: SessionDep, principal: VerifiedMemberDep, clock: ClockDep
+) -> schemas.PatentOut:
+    return _out(await service.create_patent(session, principal, body, clock))
+
+
+@router.post(
+    "/patents/import",
+    response_model=schemas.ImportResult,
+    responses=error_responses(401, 403, 409, 413, 422),
+    summary="Import your organization's patents from a CSV file (stock-taking)",
+)
+async def import_patents(
+    file: Annotated[
+        UploadFile,
+        File(
+            description="UTF-8 CSV with header application_number,title,abstract,"
+            "ipc_codes,inventors,filing_date,grant_date,annual_fee_paid_until; "
+            "list cells separated by ';'"
+        ),
+    ],
+    session: SessionDep,
+    principal: VerifiedMemberDep,
+    clock: ClockDep,
+) -> schemas.ImportResult:
+    report = await importer.import_csv(session, principal, file.file, clock)
+    return schemas.ImportResult(
+        created=report.created,
+        updated=report.updated,
+        failed=[schemas.ImportFailure(row=f.row, code=f.code, detail=f.detail) for f in report.failed],
+    )
+
+
+@router.get(
+    "/patents",
+    response_model=Page[schemas.PatentOut],
+    responses=error_responses(401, 422),
+    summary="List patents (operators: all; others: their organization's)",
+)
+async def list_patents(
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    owner_org_id: uuid.UUID | None = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Substring of title, abstract or number")
+    ] = None,
+    ipc: Annotated[
+        str | None, Query(max_length=40, description="IPC prefix, e.g. `H01M` or `H01M 10/05`")
+    ] = None,
+    kind: PatentKind | None = None,
+    legal_status: LegalStatus | None = None,
+) -> Page[schemas.PatentOut]:
+    filters = service.PatentFilters(
+        owner_org_id=owner_org_id, q=q, ipc=ipc, kind=kind, legal_status=legal_status
+    )
+    views, cursor = await service.list_patents(
+        session, principal, filters, limit=page.limit, cursor=page.cursor, clock=clock
+    )
+    return Page(items=[_out(v) for v in views], next_cursor=cursor)
+
+
+@router.get("/patents/{patent_id}", response_model=schemas.PatentOut, responses=error_responses(401, 404))
+async def get_patent(
+    patent_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, clock: ClockDep
+) -> schemas.PatentOut:
+    return _out(await service.get_patent(session, principal, patent_id, clock))
+
+
+@router.patch(
+    "/patents/{patent_id}",
+    response_model=schemas.PatentOut,
+    responses=error_responses(401, 403, 404, 422),
+    summary="Edit a patent (owners: descriptive fields; operators: legal_status)",
+)
+async def update_patent(
+    patent_id: uuid.UUID,
+    body: schemas.PatentUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+) -> schemas.PatentOut:
+    return _out(await service.update_patent(session, principal, patent_id, body, clock))
+
+
+@router.post(
+    "/patents/{patent_id}/preservation",
+    response_model=schemas.PatentOut,
+    responses=error_responses(401, 403, 404, 422),
+    summary="Set or lift court preservation (operators)",
+)
+async def set_patent_preservation(
+    patent_id: uuid.UUID,
+    body: schemas.PreservationIn,
+    session: SessionDep,
+    principal: OperatorDep,
+    clock: ClockDep,
+) -> schemas.PatentOut:
+    return _out(await service.set_preservation(session, principal, patent_id, body, clock))

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+
+from app.kit.schemas import RequestModel, ResponseModel
+from app.models.patents import LegalStatus, PatentKind
+from app.patents import rules
+
+MAX_TITLE = 500
+MAX_ABSTRACT = 20_000
+MAX_CODES = 50
+MAX_INVENTORS = 100
+
+ApplicationNumber = Annotated[
+    str, StringConstraints(max_length=40), AfterValidator(lambda v: rules.parse_application_number(v).number)
+]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE)]
+Abstract = Annotated[str, StringConstraints(max_length=MAX_ABSTRACT)]
+IpcCodes = Annotated[
+    list[Annotated[str, StringConstraints(max_length=40)]],
+    Field(max_length=MAX_CODES, description="IPC symbols, e.g. `H01M 10/0525`; returned normalised"),
+    AfterValidator(rules.normalise_ipc_codes),
+]
+Inventors = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=200)]],
+    Field(max_length=MAX_INVENTORS),
+    AfterValidator(rules.normalise_names),
+]
+
+
+class PatentCreate(RequestModel):
+    application_number: ApplicationNumber = Field(
+        description="`CN`/`ZL` prefixes, spaces and a missing dot are accepted; stored as `YYYYKNNNNNNN.C`"
+    )
+    title: Title
+    abstract: Abstract = ""
+    ipc_codes: IpcCodes = Field(default_factory=list)
+    inventors: Inventors = Field(default_factory=list)
+    filing_date: date
+    grant_date: date | None = None
+    annual_fee_paid_until: date | None = None
+    evaluation_report: bool = False
+
+    @model_validator(mode="after")
+    def _dates(self) -> PatentCreate:
+        rules.check_dates(self.filing_date, self.grant_date)
+        return self
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "application_number": "CN201510703489.3",
+                    "title": "一种锂离子电池负极材料的制备方法",
+                    "abstract": "本发明公开了……",
+                    "ipc_codes": ["H01M 10/0525", "H01M4/36"],
+                    "inventors": ["张三", "李四"],
+                    "filing_date": "2015-10-26",
+                    "grant_date": "2018-03-02",
+                }
+            ]
+        }
+    )
+
+
+class PatentUpdate(RequestModel):
+    """Owners edit descriptive fields; operators set ``legal_status``. A field the caller's role may not
+    touch → 403. ``application_number``, ``filing_date`` and ``kind`` never change."""
+
+    title: Title | None = None
+    abstract: Abstract | None = None
+    ipc_codes: IpcCodes | None = None
+    inventors: Inventors | None = None
+    grant_date: date | None = None
+    annual_fee_paid_until: date | None = None
+    evaluation_report: bool | None = None
+    legal_status: LegalStatus | None = Field(
+        default=None,
+        description="Operators: `lapsed` or `invalidated`; `null` clears it so the status follows the dates again",
+    )
+
+    @model_validator(mode="after")
+    def _not_null(self) -> PatentUpdate:
+        for name in ("title", "abstract", "ipc_codes", "inventors", "evaluation_report"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        if self.legal_status is not None and self.legal_status not in rules.OPERATOR_STATUSES:
+            raise ValueError(
+                "legal_status may be set to lapsed or invalidated (or null); the others follow the dates"
+            )
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class PreservationIn(RequestModel):
+    active: bool
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = Field(
+        default=None, description="The court's ruling or case number; required when `active` is true"
+    )
+
+    @model_validator(mode="after")
+    def _reason(self) -> PreservationIn:
+        if self.active and not self.reason:
+            raise ValueError("reason is required when setting preservation")
+        return self
+
+
+class PatentOut(ResponseModel):
+    id: uuid.UUID
+    owner_org_id: uuid.UUID
+    application_number: str
+    kind: PatentKind
+    patent_number: str | None
+    title: str
+    abstract: str
+    ipc_codes: list[str]
+    inventors: list[str]
+    filing_date: date
+    grant_date: date | None
+    annual_fee_paid_until: date | None
+    evaluation_report: bool
+    legal_status: LegalStatus
+    expires_on: date
+    pledged: bool
+    preserved: bool
+
+
+class ImportFailure(ResponseModel):
+    row: int = Field(description="1-based data row (the header is not counted)")
+    code: str
+    detail: str
+
+
+class ImportResult(ResponseModel):
+    created: int
+    updated: int
+    failed: list[ImportFailure]
