@@ -25,6 +25,10 @@ TAGS = [
     {"name": "organizations", "description": "Organizations, verification, members, API keys (SPEC §3)."},
     {"name": "patents", "description": "The patent registry and stock-taking import (SPEC §4)."},
     {"name": "listings", "description": "Listings, review and public search (SPEC §5)."},
+    {
+        "name": "ledger",
+        "description": "Exchange accounts, bank payments, withdrawals, trial balance (SPEC §6).",
+    },
     {"name": "audit", "description": "The hash-chained audit trail (SPEC §15)."},
     {
         "name": "sandbox",
@@ -94,12 +98,20 @@ def create_app(
 
     from app.accounts.router import router as accounts_router
     from app.audit.router import router as audit_router
+    from app.ledger.router import router as ledger_router
     from app.listings.router import router as listings_router
     from app.ops.router import router as ops_router
     from app.patents.router import router as patents_router
     from app.sandbox.router import router as sandbox_router
 
-    for router in (accounts_router, patents_router, listings_router, audit_router, sandbox_router):
+    for router in (
+        accounts_router,
+        patents_router,
+        listings_router,
+        ledger_router,
+        audit_router,
+        sandbox_router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops_router)
     return app

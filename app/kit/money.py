@@ -6,7 +6,7 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 _AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$")
 MAX_FEN = 10**17  # well inside a signed 64-bit column
@@ -47,6 +47,18 @@ _MONEY_SCHEMA = {
 
 # Request fields: a yuan string, validated and converted to fen.
 MoneyIn = Annotated[int, BeforeValidator(_parse), WithJsonSchema(_MONEY_SCHEMA)]
+
+
+def _positive(fen: int) -> int:
+    if fen <= 0:
+        raise ValueError("amount must be greater than zero")
+    return fen
+
+
+# Request fields that must be more than zero (payments, prices, deposits, bids).
+PositiveMoneyIn = Annotated[
+    int, BeforeValidator(_parse), AfterValidator(_positive), WithJsonSchema(_MONEY_SCHEMA)
+]
 # Response fields: fen rendered as a two-decimal yuan string.
 MoneyOut = Annotated[
     int,

@@ -3,21 +3,33 @@
 from app.models.accounts import ApiKey, LoginFailure, Organization, User
 from app.models.audit import AuditEvent
 from app.models.base import Base
+from app.models.ledger import JournalEntry, JournalLine, LedgerAccount
 from app.models.listings import Listing, ListingPatent, ListingSearch
 from app.models.patents import Patent, PatentIpc
 from app.models.platform import SandboxClock
+from app.models.trading import Auction, AuctionEvent, Bid, Deal, IdempotencyKey, Offer, Registration
 
 __all__ = [
     "ApiKey",
+    "Auction",
+    "AuctionEvent",
     "AuditEvent",
     "Base",
+    "Bid",
+    "Deal",
+    "IdempotencyKey",
+    "JournalEntry",
+    "JournalLine",
+    "LedgerAccount",
     "Listing",
     "ListingPatent",
     "ListingSearch",
     "LoginFailure",
+    "Offer",
     "Organization",
     "Patent",
     "PatentIpc",
+    "Registration",
     "SandboxClock",
     "User",
 ]

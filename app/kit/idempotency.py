@@ -1,0 +1,131 @@
+"""Idempotency keys (SPEC §2; Stripe's semantics, draft-ietf-httpapi-idempotency-key-header).
+
+The key's record is written in the request's own transaction, so a failure before commit leaves no key
+behind and a retry runs again. Same key + same body from the same principal → the stored response is
+replayed with ``Idempotent-Replayed: true``; same key + another body → 422 ``idempotency_key_reused``;
+while the first request is still running → 409 ``idempotency_in_progress`` (PostgreSQL: a transaction-scoped
+advisory lock on the key; SQLite serialises write transactions, so the second simply waits and replays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.deps import PrincipalDep, SessionDep
+from app.kit.clock import utcnow
+from app.kit.errors import Conflict, Unprocessable
+from app.models.trading import IdempotencyKey
+
+RETENTION = timedelta(hours=48)  # SPEC: kept at least 24 h
+REPLAYED = "Idempotent-Replayed"
+
+
+class Idempotency:
+    def __init__(self, session: AsyncSession, request: Request, principal: str, key: str | None) -> None:
+        self.session = session
+        self.request = request
+        self.principal = principal
+        self.key = key
+
+    async def run(self, action: Callable[[], Awaitable[Any]], *, status_code: int = 201) -> Response:
+        """Run ``action`` once per key; its result (a Pydantic model) becomes the JSON response."""
+        if self.key is None:
+            return JSONResponse(_encode(await action()), status_code=status_code)
+        method, path = self.request.method, self.request.url.path
+        body_hash = hashlib.sha256(
+            method.encode() + b" " + path.encode() + b"\n" + await self.request.body()
+        ).hexdigest()
+        if self.session.bind.dialect.name == "postgresql":
+            lock_key = int.from_bytes(
+                hashlib.sha256(f"{self.principal}|{method}|{path}|{self.key}".encode()).digest()[:8],
+                "big",
+                signed=True,
+            )
+            got = await self.session.scalar(select(func.pg_try_advisory_xact_lock(lock_key)))
+            if not got:
+                raise Conflict(
+                    "A request with this Idempotency-Key is still running.", code="idempotency_in_progress"
+                )
+        stored = (
+            await self.session.execute(
+                select(
+                    IdempotencyKey.request_hash, IdempotencyKey.status_code, IdempotencyKey.response_body
+                ).where(
+                    IdempotencyKey.principal == self.principal,
+                    IdempotencyKey.method == method,
+                    IdempotencyKey.path == path,
+                    IdempotencyKey.key == self.key,
+                )
+            )
+        ).first()
+        if stored is not None:
+            if stored.request_hash != body_hash:
+                raise Unprocessable(
+                    "This Idempotency-Key was used with a different request.",
+                    code="idempotency_key_reused",
+                    errors=[{"loc": ["header", "Idempotency-Key"], "msg": "already used with another body"}],
+                )
+            return Response(
+                stored.response_body,
+                status_code=stored.status_code,
+                media_type="application/json",
+                headers={REPLAYED: "true"},
+            )
+        content = _encode(await action())
+        body = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+        await self.session.execute(
+            insert(IdempotencyKey).values(
+                id=uuid.uuid4(),
+                principal=self.principal,
+                method=method,
+                path=path,
+                key=self.key,
+                request_hash=body_hash,
+                status_code=status_code,
+                response_body=body,
+                created_at=utcnow(),
+            )
+        )
+        return Response(body, status_code=status_code, media_type="application/json")
+
+
+def _encode(result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    return jsonable_encoder(result)
+
+
+async def idempotency(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=255, min_length=1, description="Makes a retry safe: the first response is replayed."
+        ),
+    ] = None,
+) -> Idempotency:
+    return Idempotency(session, request, principal.label, idempotency_key)
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]
+
+
+async def purge_expired(session: AsyncSession) -> int:
+    result = await session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - RETENTION)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,302 @@
+"""The ledger (SPEC §6, DESIGN.md "Money: a small double-entry ledger").
+
+Every movement is one balanced journal entry; account balances are counters updated in the same
+transaction, with a compare-and-set guard (``balance + delta >= 0``) on organization and escrow accounts,
+so no balance can go negative even under concurrent requests: a lost race is ``insufficient_funds``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.kit.errors import Conflict
+from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
+from app.models.ledger import (
+    EXCHANGE_OWNER,
+    GUARDED_KINDS,
+    AccountKind,
+    EntryKind,
+    JournalEntry,
+    JournalLine,
+    LedgerAccount,
+)
+
+
+class InsufficientFunds(Conflict):
+    code = "insufficient_funds"
+
+
+@dataclass(frozen=True)
+class Line:
+    account_id: uuid.UUID
+    amount: int
+
+
+async def account_id(session: AsyncSession, kind: AccountKind, owner_id: uuid.UUID) -> uuid.UUID:
+    """The id of an account, created on first use (race-free: INSERT … ON CONFLICT DO NOTHING)."""
+    found = await session.scalar(
+        select(LedgerAccount.id).where(LedgerAccount.kind == kind, LedgerAccount.owner_id == owner_id)
+    )
+    if found is not None:
+        return found
+    dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        dialect_insert(LedgerAccount)
+        .values(id=uuid.uuid4(), kind=kind, owner_id=owner_id, balance=0)
+        .on_conflict_do_nothing(index_elements=["kind", "owner_id"])
+    )
+    created = await session.scalar(
+        select(LedgerAccount.id).where(LedgerAccount.kind == kind, LedgerAccount.owner_id == owner_id)
+    )
+    assert created is not None
+    return created
+
+
+async def exchange_account(session: AsyncSession, kind: AccountKind) -> uuid.UUID:
+    return await account_id(session, kind, EXCHANGE_OWNER)
+
+
+async def post(
+    session: AsyncSession,
+    kind: EntryKind,
+    lines: Sequence[Line],
+    *,
+    at: datetime,
+    actor: str,
+    memo: str = "",
+    reference: str | None = None,
+    organization_id: uuid.UUID | None = None,
+    deal_id: uuid.UUID | None = None,
+    registration_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Post one balanced entry. Raises ``InsufficientFunds`` (and the caller's transaction rolls back,
+    leaving nothing behind) if a guarded balance would go negative."""
+    if sum(line.amount for line in lines) != 0:
+        raise ValueError("journal entry does not balance")
+    lines = [line for line in lines if line.amount != 0]
+    # Update balances in a fixed order, so two entries touching the same accounts never deadlock.
+    guarded = set(
+        (
+            await session.scalars(
+                select(LedgerAccount.id).where(
+                    LedgerAccount.id.in_([line.account_id for line in lines]),
+                    LedgerAccount.kind.in_(GUARDED_KINDS),
+                )
+            )
+        ).all()
+    )
+    for line in sorted(lines, key=lambda item: item.account_id):
+        stmt = update(LedgerAccount).where(LedgerAccount.id == line.account_id)
+        if line.amount < 0 and line.account_id in guarded:
+            stmt = stmt.where(LedgerAccount.balance + line.amount >= 0)
+        result = await session.execute(stmt.values(balance=LedgerAccount.balance + line.amount))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise InsufficientFunds("The available balance is not enough for this.")
+    entry_id = uuid.uuid4()
+    await session.execute(
+        insert(JournalEntry).values(
+            id=entry_id,
+            kind=kind,
+            at=at,
+            reference=reference,
+            memo=memo,
+            actor=actor,
+            amount=sum(line.amount for line in lines if line.amount > 0),
+            organization_id=organization_id,
+            deal_id=deal_id,
+            registration_id=registration_id,
+        )
+    )
+    await session.execute(
+        insert(JournalLine),
+        [
+            {"id": uuid.uuid4(), "entry_id": entry_id, "account_id": line.account_id, "amount": line.amount}
+            for line in lines
+        ],
+    )
+    return entry_id
+
+
+async def transfer(
+    session: AsyncSession,
+    kind: EntryKind,
+    source: uuid.UUID,
+    target: uuid.UUID,
+    amount: int,
+    **kwargs: object,
+) -> uuid.UUID:
+    return await post(session, kind, [Line(source, -amount), Line(target, amount)], **kwargs)  # type: ignore[arg-type]
+
+
+async def balances(session: AsyncSession, organization_id: uuid.UUID) -> dict[AccountKind, int]:
+    rows = (
+        await session.execute(
+            select(LedgerAccount.kind, LedgerAccount.balance).where(LedgerAccount.owner_id == organization_id)
+        )
+    ).all()
+    result = {AccountKind.available: 0, AccountKind.held: 0}
+    result.update({AccountKind(kind): balance for kind, balance in rows})
+    return result
+
+
+async def find_entry(session: AsyncSession, kind: EntryKind, reference: str) -> JournalEntry | None:
+    entry: JournalEntry | None = await session.scalar(
+        select(JournalEntry).where(JournalEntry.kind == kind, JournalEntry.reference == reference)
+    )
+    return entry
+
+
+@dataclass
+class OrgEntry:
+    id: uuid.UUID
+    kind: str
+    at: datetime
+    memo: str
+    reference: str | None
+    deal_id: uuid.UUID | None
+    registration_id: uuid.UUID | None
+    available: int
+    held: int
+
+
+async def organization_history(
+    session: AsyncSession, organization_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> tuple[list[OrgEntry], str | None]:
+    """The organization's entries, newest first, with what each did to its available and held balances."""
+    accounts = dict(
+        (
+            await session.execute(
+                select(LedgerAccount.id, LedgerAccount.kind).where(LedgerAccount.owner_id == organization_id)
+            )
+        ).all()
+    )
+    if not accounts:
+        return [], None
+    entry_ids = select(JournalLine.entry_id).where(JournalLine.account_id.in_(list(accounts)))
+    query = select(JournalEntry).where(JournalEntry.id.in_(entry_ids))
+    keys = [
+        datetime_key(JournalEntry.at, descending=True),
+        SortKey(JournalEntry.id, uuid.UUID, descending=True),
+    ]
+    rows = (await session.scalars(keyset_query(query, keys, cursor).limit(limit + 1))).all()
+    entries, next_cursor = page_of(rows, limit, lambda e: (e.at, e.id))
+    lines = (
+        await session.execute(
+            select(JournalLine.entry_id, JournalLine.account_id, JournalLine.amount).where(
+                JournalLine.entry_id.in_([e.id for e in entries]), JournalLine.account_id.in_(list(accounts))
+            )
+        )
+    ).all()
+    deltas: dict[uuid.UUID, dict[str, int]] = {}
+    for entry_id, acct, amount in lines:
+        bucket = deltas.setdefault(entry_id, {"available": 0, "held": 0})
+        bucket[str(accounts[acct])] = bucket.get(str(accounts[acct]), 0) + amount
+    return [
+        OrgEntry(
+            id=e.id,
+            kind=e.kind,
+            at=e.at,
+            memo=e.memo,
+            reference=e.reference,
+            deal_id=e.deal_id,
+            registration_id=e.registration_id,
+            available=deltas.get(e.id, {}).get("available", 0),
+            held=deltas.get(e.id, {}).get("held", 0),
+        )
+        for e in entries
+    ], next_cursor
+
+
+@dataclass
+class TrialBalance:
+    balanced: bool
+    total: int
+    accounts: list[LedgerAccount]
+    lines_match_balances: bool
+
+
+async def trial_balance(session: AsyncSession) -> TrialBalance:
+    """Sum of every balance (must be zero), and each counter checked against the sum of its lines."""
+    accounts = list((await session.scalars(select(LedgerAccount).order_by(LedgerAccount.kind))).all())
+    sums = dict(
+        (
+            await session.execute(
+                select(JournalLine.account_id, func.sum(JournalLine.amount)).group_by(JournalLine.account_id)
+            )
+        ).all()
+    )
+    total = sum(a.balance for a in accounts)
+    matches = all(int(sums.get(a.id) or 0) == a.balance for a in accounts)
+    return TrialBalance(
+        balanced=total == 0 and matches, total=total, accounts=accounts, lines_match_balances=matches
+    )
+
+
+async def record_bank_payment(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    amount: int,
+    bank_reference: str,
+    at: datetime,
+    actor: str,
+) -> tuple[JournalEntry, bool]:
+    """Credit a bank transfer received (SPEC §6). The same ``bank_reference`` credits once: a repeat, even
+    one racing the first, returns the first entry and ``False``."""
+    existing = await find_entry(session, EntryKind.bank_payment, bank_reference)
+    if existing is not None:
+        return existing, False
+    available = await account_id(session, AccountKind.available, organization_id)
+    bank = await exchange_account(session, AccountKind.bank_clearing)
+    created = False
+    try:
+        async with session.begin_nested():
+            await transfer(
+                session,
+                EntryKind.bank_payment,
+                bank,
+                available,
+                amount,
+                at=at,
+                actor=actor,
+                reference=bank_reference,
+                organization_id=organization_id,
+                memo="bank transfer received",
+            )
+            created = True
+    except IntegrityError:
+        pass  # a concurrent request with the same reference committed first: that one is the payment
+    entry = await find_entry(session, EntryKind.bank_payment, bank_reference)
+    assert entry is not None
+    return entry, created
+
+
+async def withdraw(
+    session: AsyncSession, *, organization_id: uuid.UUID, amount: int, at: datetime, actor: str
+) -> JournalEntry:
+    """Move available money out to the organization's bank account; 409 ``insufficient_funds`` if short."""
+    available = await account_id(session, AccountKind.available, organization_id)
+    bank = await exchange_account(session, AccountKind.bank_clearing)
+    entry_id = await transfer(
+        session,
+        EntryKind.withdrawal,
+        available,
+        bank,
+        amount,
+        at=at,
+        actor=actor,
+        organization_id=organization_id,
+        memo="withdrawal to the bank",
+    )
+    entry = await session.get(JournalEntry, entry_id)
+    assert entry is not None
+    return entry
