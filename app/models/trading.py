@@ -11,6 +11,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, IdMixin, JSONType, TimestampMixin
+from app.models.listings import AuctionFormat, SealedPricing
 
 
 class RegistrationStatus(StrEnum):
@@ -84,12 +85,6 @@ class Offer(IdMixin, TimestampMixin, Base):
     deal_id: Mapped[uuid.UUID | None]
 
 
-class AuctionFormat(StrEnum):
-    english = "english"
-    sealed = "sealed"
-    dutch = "dutch"
-
-
 class AuctionStatus(StrEnum):
     scheduled = "scheduled"
     open = "open"
@@ -119,7 +114,7 @@ class Auction(IdMixin, TimestampMixin, Base):
     reserve_price: Mapped[int | None] = mapped_column(BigInteger)
     free_bidding_seconds: Mapped[int]
     countdown_seconds: Mapped[int]
-    sealed_pricing: Mapped[str | None] = mapped_column(String(16))
+    sealed_pricing: Mapped[SealedPricing | None] = mapped_column(String(16))
     decrement: Mapped[int | None] = mapped_column(BigInteger)
     step_seconds: Mapped[int | None]
     floor_price: Mapped[int | None] = mapped_column(BigInteger)
