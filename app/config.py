@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         default=None,
         description="Operator-edited holiday file for years the official calendar does not cover yet",
     )
+    fee_schedule_file: Path | None = Field(
+        default=None,
+        description="Fee schedule JSON (default: the documented sample in app/data/fee_schedule.json)",
+    )
     sweeper_interval_seconds: float = Field(default=1.0, gt=0)
     fast_password_hashing: bool = Field(
         default=False, description="Cheaper Argon2id parameters; only allowed with EXCHANGE_ENV=test"

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.deals.fees import FeeSchedule
 from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database
 from app.kit.errors import Forbidden, Unauthorized
@@ -173,3 +174,11 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/metrics"),
     }
 )
+
+
+def get_fees(request: Request) -> FeeSchedule:
+    fees: FeeSchedule = request.app.state.fees
+    return fees
+
+
+FeesDep = Annotated[FeeSchedule, Depends(get_fees)]

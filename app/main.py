@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app.config import Settings, get_settings
+from app.deals.fees import load_schedule
 from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database, create_database
 from app.kit.errors import install_error_handlers
@@ -29,6 +30,7 @@ TAGS = [
         "name": "ledger",
         "description": "Exchange accounts, bank payments, withdrawals, trial balance (SPEC §6).",
     },
+    {"name": "deals", "description": "Deals from offers, listings, auctions and open licences (SPEC §11)."},
     {"name": "audit", "description": "The hash-chained audit trail (SPEC §15)."},
     {
         "name": "sandbox",
@@ -81,6 +83,9 @@ def create_app(
         app.state.db = db
     app.state.clock = clock or SystemClock()
     app.state.calendar = WorkdayCalendar.from_file(settings.holiday_file)
+    app.state.fees = (
+        load_schedule(settings.fee_schedule_file) if settings.fee_schedule_file else load_schedule()
+    )
 
     install_error_handlers(app)
     app.add_middleware(
@@ -98,6 +103,7 @@ def create_app(
 
     from app.accounts.router import router as accounts_router
     from app.audit.router import router as audit_router
+    from app.deals.router import router as deals_router
     from app.ledger.router import router as ledger_router
     from app.listings.router import router as listings_router
     from app.ops.router import router as ops_router
@@ -109,6 +115,7 @@ def create_app(
         patents_router,
         listings_router,
         ledger_router,
+        deals_router,
         audit_router,
         sandbox_router,
     ):

@@ -13,11 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models.accounts import Organization
 from app.models.listings import Listing
 from app.models.patents import Patent
+from app.models.trading import Deal, Offer, Registration
 
 _PARTIES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "organization": (Organization, ("id",)),
     "patent": (Patent, ("owner_org_id",)),
     "listing": (Listing, ("seller_org_id",)),
+    "deal": (Deal, ("buyer_org_id", "seller_org_id")),
+    "registration": (Registration, ("organization_id",)),
+    "offer": (Offer, ("buyer_org_id",)),
 }
 
 

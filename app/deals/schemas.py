@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from app.kit.money import MoneyOut
+from app.kit.schemas import ResponseModel
+from app.models.trading import DealSource, DealStatus
+
+
+class DealOut(ResponseModel):
+    id: uuid.UUID
+    listing_id: uuid.UUID | None
+    buyer_org_id: uuid.UUID
+    seller_org_id: uuid.UUID
+    price: MoneyOut
+    source: DealSource
+    transaction_kind: str
+    status: DealStatus
+    buyer_fee: MoneyOut
+    seller_fee: MoneyOut
+    deposit_applied: MoneyOut
+    amount_due: MoneyOut
+    contract_id: uuid.UUID | None
+    notice_ends_at: datetime | None
+    sign_by: datetime | None
+    pay_by: datetime | None
+    certificate_number: str | None
+    created_at: datetime

@@ -1,0 +1,137 @@
+"""Deals (SPEC §11): made by an accepted offer, a one-registrant listed listing, an auction win or an open
+licence. Fees and ``amount_due`` are fixed when the deal is made and used unchanged at settlement."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.service import record
+from app.deals.fees import FeeSchedule
+from app.kit.errors import NotFound
+from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
+from app.kit.security import Principal
+from app.kit.workdays import WorkdayCalendar
+from app.listings import service as listings
+from app.models.accounts import Organization
+from app.models.listings import EXCLUSIVE_KINDS, Listing, ListingStatus
+from app.models.trading import Deal, DealSource, DealStatus, Registration
+
+PUBLIC_NOTICE = timedelta(days=15)  # SPEC §8, 浙江条例 art. 17: ≥ 15 days
+SIGNING_WORKING_DAYS = 5  # SPEC §11
+PAYMENT_WORKING_DAYS = 5
+
+
+async def create_deal(
+    session: AsyncSession,
+    *,
+    listing: Listing,
+    buyer_org_id: uuid.UUID,
+    price: int,
+    source: DealSource,
+    at: datetime,
+    actor: str,
+    calendar: WorkdayCalendar,
+    fees: FeeSchedule,
+    registration: Registration | None = None,
+    offer_id: uuid.UUID | None = None,
+    auction_id: uuid.UUID | None = None,
+) -> Deal:
+    """Make a deal in the caller's transaction. An offer deal with a public-institution seller first spends
+    15 days in ``public_notice`` (SPEC §8); every other deal starts ``awaiting_signatures`` with ``sign_by``
+    5 working days on. An exclusive-kind listing becomes ``under_contract``.
+
+    The caller holds the listing (row lock or conditional UPDATE) so only one deal is made per exclusive
+    listing. The winner's deposit stays held until payment applies it; ``amount_due`` already counts it.
+    """
+    seller = await session.get(Organization, listing.seller_org_id)
+    assert seller is not None
+    buyer_fee, seller_fee = fees.fees(price)
+    deposit = registration.deposit if registration is not None else 0
+    notice = source == DealSource.offer and seller.is_public_institution
+    deal = Deal(
+        id=uuid.uuid4(),
+        listing_id=listing.id,
+        buyer_org_id=buyer_org_id,
+        seller_org_id=listing.seller_org_id,
+        source=source,
+        transaction_kind=listing.transaction_kind,
+        status=DealStatus.public_notice if notice else DealStatus.awaiting_signatures,
+        price=price,
+        buyer_fee=buyer_fee,
+        seller_fee=seller_fee,
+        deposit_applied=deposit,
+        amount_due=max(price - deposit, 0) + buyer_fee,
+        registration_id=registration.id if registration is not None else None,
+        offer_id=offer_id,
+        auction_id=auction_id,
+        notice_ends_at=at + PUBLIC_NOTICE if notice else None,
+        sign_by=None if notice else calendar.add_working_days(at, SIGNING_WORKING_DAYS),
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(deal)
+    await session.flush()
+    if listing.transaction_kind in EXCLUSIVE_KINDS and listing.status != ListingStatus.under_contract:
+        await listings.set_status(
+            session,
+            listing,
+            ListingStatus.under_contract,
+            actor=actor,
+            action="deal_made",
+            at=at,
+            data={"deal_id": deal.id, "price": price, "source": source},
+        )
+    await record(
+        session,
+        entity_type="deal",
+        entity_id=deal.id,
+        action="created",
+        actor=actor,
+        at=at,
+        data={
+            "listing_id": listing.id,
+            "buyer_org_id": buyer_org_id,
+            "seller_org_id": listing.seller_org_id,
+            "source": source,
+            "price": price,
+            "buyer_fee": buyer_fee,
+            "seller_fee": seller_fee,
+            "amount_due": deal.amount_due,
+            "status": deal.status,
+        },
+    )
+    return deal
+
+
+def _visible(principal: Principal, deal: Deal) -> bool:
+    return principal.is_operator or principal.organization_id in (deal.buyer_org_id, deal.seller_org_id)
+
+
+async def get_deal(
+    session: AsyncSession, principal: Principal, deal_id: uuid.UUID, *, lock: bool = False
+) -> Deal:
+    deal = await session.get(Deal, deal_id, with_for_update=lock)
+    if deal is None or not _visible(principal, deal):
+        raise NotFound("No such deal.")
+    return deal
+
+
+async def list_deals(
+    session: AsyncSession, principal: Principal, *, role: str | None, limit: int, cursor: str | None
+) -> tuple[list[Deal], str | None]:
+    query = select(Deal)
+    if not principal.is_operator:
+        org = principal.organization_id
+        if role == "buyer":
+            query = query.where(Deal.buyer_org_id == org)
+        elif role == "seller":
+            query = query.where(Deal.seller_org_id == org)
+        else:
+            query = query.where((Deal.buyer_org_id == org) | (Deal.seller_org_id == org))
+    keys = [datetime_key(Deal.created_at, descending=True), SortKey(Deal.id, uuid.UUID, descending=True)]
+    rows = (await session.scalars(keyset_query(query, keys, cursor).limit(limit + 1))).all()
+    return page_of(rows, limit, lambda d: (d.created_at, d.id))
