@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app.config import Settings, get_settings
+from app.deadlines.sweeper import business_now, sweep_context, sweep_loop
 from app.deals.fees import load_schedule
 from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database, create_database
@@ -60,9 +63,16 @@ def create_app(
             yield
             return
         app.state.db = create_database(settings.database_url)
+        # Every process sweeps deadlines; claims keep processes from repeating each other's work.
+        sweeper = asyncio.create_task(
+            sweep_loop(sweep_context(app), lambda: business_now(app), settings.sweeper_interval_seconds)
+        )
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await app.state.db.dispose()
 
     app = FastAPI(

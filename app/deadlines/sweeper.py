@@ -1,56 +1,137 @@
 """Deadlines: a sweeper, not a scheduler (DESIGN.md).
 
-Each processor handles every item of its kind that is due at ``now``, each in its own transaction with a
-state guard that makes a second run a no-op, and returns how many it handled. Every server process runs
-``sweep_loop``; the sandbox clock runs ``run_until_idle`` before answering. Domains add processors with
-``register``.
+Each kind of deadline (a listing period ending, an auction opening or closing, an offer expiring, a signing
+or payment deadline) registers two functions: ``due`` lists the items due at ``now``, oldest first; and
+``process`` handles one item, in its own transaction, as of the item's own due time, behind a state guard
+that makes a second run a no-op (on PostgreSQL it claims the row with ``FOR UPDATE SKIP LOCKED``, so
+several processes never wait on or repeat each other's work).
+
+``run_until_idle`` merges every kind's due items and handles them in due-time order until nothing due
+remains; an item that creates new deadlines (a listing end that opens an auction whose close is also due)
+makes it look again before going on. Every server process runs ``sweep_loop``; the sandbox clock and lazy
+reads call ``run_until_idle`` directly, so correctness never depends on the loop's timing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
+from typing import Any
 
-from app.kit.clock import Clock
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.deals.fees import FeeSchedule
 from app.kit.db import Database
 from app.kit.workdays import WorkdayCalendar
 
 log = logging.getLogger(__name__)
-
-Processor = Callable[[Database, WorkdayCalendar, datetime], Awaitable[int]]
-_PROCESSORS: list[tuple[str, Processor]] = []
-
-
-def register(name: str, processor: Processor) -> None:
-    if all(existing != name for existing, _ in _PROCESSORS):
-        _PROCESSORS.append((name, processor))
+BATCH = 200
+IDLE_WAIT_SECONDS = 0.05
+MAX_IDLE_ROUNDS = 200
 
 
-async def run_until_idle(
-    db: Database, calendar: WorkdayCalendar, now: datetime, max_rounds: int = 1000
-) -> int:
-    """Process everything due at ``now``, repeating while a step makes more things due."""
-    total = 0
+@dataclass(frozen=True, order=True)
+class Due:
+    at: datetime
+    kind: str
+    id: uuid.UUID
+
+
+class Outcome(Enum):
+    skipped = "skipped"  # no longer due (handled elsewhere, or its state changed)
+    handled = "handled"
+    spawned = "spawned"  # handled, and it may have created new deadlines
+
+
+@dataclass
+class SweepContext:
+    db: Database
+    calendar: WorkdayCalendar
+    fees: FeeSchedule
+
+
+DueFn = Callable[[AsyncSession, datetime, int], Awaitable[list[Due]]]
+ProcessFn = Callable[[SweepContext, Due, datetime], Awaitable[Outcome]]
+
+
+@dataclass
+class _Kind:
+    name: str
+    due: DueFn
+    process: ProcessFn
+
+
+_KINDS: dict[str, _Kind] = {}
+
+
+def register(name: str, due: DueFn, process: ProcessFn) -> None:
+    _KINDS[name] = _Kind(name, due, process)
+
+
+@dataclass
+class SweepReport:
+    handled: int = 0
+    failed: set[Due] = field(default_factory=set)
+
+
+async def process_one(ctx: SweepContext, item: Due, now: datetime) -> Outcome:
+    return await _KINDS[item.kind].process(ctx, item, now)
+
+
+async def run_until_idle(ctx: SweepContext, now: datetime, *, max_rounds: int = 100_000) -> SweepReport:
+    """Handle everything due at ``now``, in due-time order, until nothing due remains."""
+    report = SweepReport()
+    idle_rounds = 0
     for _ in range(max_rounds):
-        handled = 0
-        for _name, processor in _PROCESSORS:
-            handled += await processor(db, calendar, now)
-        total += handled
-        if handled == 0:
-            return total
+        batches: list[list[Due]] = []
+        async with ctx.db.read() as session:
+            for kind in _KINDS.values():
+                batches.append([d for d in await kind.due(session, now, BATCH) if d not in report.failed])
+        items = sorted(d for batch in batches for d in batch)
+        if not items:
+            return report
+        # A kind that returned a full batch may have more items later than its last one: stop there.
+        horizon = min((b[-1].at for b in batches if len(b) >= BATCH), default=None)
+        progressed = False
+        for item in items:
+            if horizon is not None and item.at > horizon:
+                break
+            try:
+                outcome = await process_one(ctx, item, now)
+            except Exception:
+                log.exception(
+                    "deadline %s %s failed; it will be retried by the next sweep", item.kind, item.id
+                )
+                report.failed.add(item)
+                continue
+            if outcome is not Outcome.skipped:
+                report.handled += 1
+                progressed = True
+            if outcome is Outcome.spawned:
+                break
+        if progressed:
+            idle_rounds = 0
+            continue
+        # Everything left is being handled by another process right now (its row is locked): wait for it,
+        # so that a sandbox clock advance still answers only once every due deadline is done.
+        idle_rounds += 1
+        if idle_rounds > MAX_IDLE_ROUNDS:
+            return report
+        await asyncio.sleep(IDLE_WAIT_SECONDS)
     log.error("deadline sweep did not settle after %s rounds", max_rounds)
-    return total
+    return report
 
 
-async def sweep_loop(
-    db: Database, calendar: WorkdayCalendar, clock_now: Callable[[], Awaitable[datetime]], interval: float
-) -> None:
+async def sweep_loop(ctx: SweepContext, now: Callable[[], Awaitable[datetime]], interval: float) -> None:
     """Runs in every server process; a process that starts late catches up on everything overdue."""
     while True:
         try:
-            await run_until_idle(db, calendar, await clock_now())
+            await run_until_idle(ctx, await now())
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -58,12 +139,18 @@ async def sweep_loop(
         await asyncio.sleep(interval)
 
 
-async def business_now(db: Database, clock: Clock, sandbox: bool) -> datetime:
-    """The business clock as the request path sees it (sandbox offset included)."""
-    if not sandbox:
-        return clock.now()
+def sweep_context(app: Any) -> SweepContext:
+    """The sweeper's view of an application: its database, calendar and fee schedule."""
+    return SweepContext(db=app.state.db, calendar=app.state.calendar, fees=app.state.fees)
+
+
+async def business_now(app: Any) -> datetime:
+    """The business clock outside a request (sandbox offset included)."""
+    if not app.state.settings.sandbox:
+        now: datetime = app.state.clock.now()
+        return now
     from app.deps import sandbox_offset
     from app.kit.clock import SystemClock
 
-    async with db.read() as session:
+    async with app.state.db.read() as session:
         return SystemClock(await sandbox_offset(session)).now()

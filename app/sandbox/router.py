@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 from sqlalchemy import select
 
-from app.deadlines.sweeper import run_until_idle
+from app.deadlines.sweeper import run_until_idle, sweep_context
 from app.deps import get_database
 from app.kit.clock import SystemClock
 from app.kit.errors import NotFound, error_responses
@@ -59,5 +59,5 @@ async def advance_sandbox_clock(request: Request, body: ClockAdvance) -> ClockOu
         row.offset_seconds += body.advance_seconds
         offset = row.offset_seconds
     now = SystemClock(timedelta(seconds=offset)).now()
-    await run_until_idle(db, request.app.state.calendar, now)
+    await run_until_idle(sweep_context(request.app), now)
     return ClockOut(now=now)
