@@ -99,12 +99,16 @@ async def set_patents(session: AsyncSession, listing_id: uuid.UUID, patent_ids: 
 
 async def patent_ids_of(session: AsyncSession, listing_id: uuid.UUID) -> list[uuid.UUID]:
     rows = await session.scalars(
-        select(ListingPatent.patent_id).where(ListingPatent.listing_id == listing_id).order_by(ListingPatent.position)
+        select(ListingPatent.patent_id)
+        .where(ListingPatent.listing_id == listing_id)
+        .order_by(ListingPatent.position)
     )
     return list(rows.all())
 
 
-async def patents_of(session: AsyncSession, listing_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Patent]]:
+async def patents_of(
+    session: AsyncSession, listing_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Patent]]:
     """The patents of each listing, in the seller's order; one query for a whole page."""
     result: dict[uuid.UUID, list[Patent]] = {i: [] for i in listing_ids}
     if not listing_ids:
@@ -128,7 +132,9 @@ async def organizations(session: AsyncSession, org_ids: Sequence[uuid.UUID]) -> 
 async def write_search_document(session: AsyncSession, listing: Listing, patents: Sequence[Patent]) -> None:
     """Replace the listing's search row (same transaction as the change). On SQLite, triggers on
     ``listing_search`` keep the FTS5 index in step (see the migration)."""
-    title, body, terms = search.document(listing.title, listing.summary, [(p.title, p.abstract) for p in patents])
+    title, body, terms = search.document(
+        listing.title, listing.summary, [(p.title, p.abstract) for p in patents]
+    )
     row = await session.get(ListingSearch, listing.id)
     if row is None:
         session.add(ListingSearch(listing_id=listing.id, title=title, body=body, terms=terms))
@@ -161,14 +167,21 @@ def normalise_ipc_prefix(value: str) -> str:
 def _sort_keys(filters: ListFilters, public_only: bool) -> list[SortKey]:
     """Keyset columns per sort; none may be NULL, so optional columns are COALESCEd the same on both databases
     (unpriced listings last in both price orders, drafts by creation time)."""
-    published = Listing.published_at if public_only else func.coalesce(Listing.published_at, Listing.created_at)
+    published = (
+        Listing.published_at if public_only else func.coalesce(Listing.published_at, Listing.created_at)
+    )
     sort = filters.sort
     if sort == ListingSort.price:
         return [SortKey(func.coalesce(Listing.price, _MAX_BIGINT), int), uuid_key(Listing.id)]
     if sort == ListingSort.price_desc:
-        return [SortKey(func.coalesce(Listing.price, -1), int, descending=True), uuid_key(Listing.id, descending=True)]
+        return [
+            SortKey(func.coalesce(Listing.price, -1), int, descending=True),
+            uuid_key(Listing.id, descending=True),
+        ]
     if sort == ListingSort.ends_soonest:
-        ends = func.coalesce(Listing.listing_ends_at, literal(_FAR_FUTURE, UTCDateTime()), type_=UTCDateTime())
+        ends = func.coalesce(
+            Listing.listing_ends_at, literal(_FAR_FUTURE, UTCDateTime()), type_=UTCDateTime()
+        )
         return [datetime_key(ends), uuid_key(Listing.id)]
     newest = [datetime_key(published, descending=True), uuid_key(Listing.id, descending=True)]
     if sort is None and filters.q:
@@ -177,7 +190,12 @@ def _sort_keys(filters: ListFilters, public_only: bool) -> list[SortKey]:
 
 
 async def list_listings(
-    session: AsyncSession, principal: Principal | None, filters: ListFilters, *, limit: int, cursor: str | None
+    session: AsyncSession,
+    principal: Principal | None,
+    filters: ListFilters,
+    *,
+    limit: int,
+    cursor: str | None,
 ) -> tuple[list[Listing], str | None]:
     condition = visible_to(principal)
     public_only = principal is None or (not principal.is_operator and principal.organization_id is None)

@@ -19,8 +19,13 @@ router = APIRouter(tags=["listings"])
 Out = schemas.ListingOut
 
 
-@router.post("/listings", status_code=status.HTTP_201_CREATED, response_model=Out,
-             responses=error_responses(401, 403, 409, 422), summary="Create a draft listing (seller)")
+@router.post(
+    "/listings",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Out,
+    responses=error_responses(401, 403, 409, 422),
+    summary="Create a draft listing (seller)",
+)
 async def create_listing(
     body: schemas.ListingCreate, session: SessionDep, principal: PrincipalDep, clock: ClockDep
 ) -> Out:
@@ -28,8 +33,12 @@ async def create_listing(
     return (await service.present(session, [listing], clock))[0]
 
 
-@router.get("/listings", response_model=Page[Out], responses=error_responses(401, 422),
-            summary="Search listings (public; sellers also see their drafts, operators everything)")
+@router.get(
+    "/listings",
+    response_model=Page[Out],
+    responses=error_responses(401, 422),
+    summary="Search listings (public; sellers also see their drafts, operators everything)",
+)
 async def list_listings(
     session: SessionDep,
     principal: OptionalPrincipalDep,
@@ -43,15 +52,27 @@ async def list_listings(
     seller_org_id: uuid.UUID | None = None,
     min_price: Annotated[MoneyIn | None, Query()] = None,
     max_price: Annotated[MoneyIn | None, Query()] = None,
-    sort: Annotated[schemas.ListingSort | None, Query(
-        description="Default `-published_at`; with `q` and no sort, by relevance (title matches first)")] = None,
+    sort: Annotated[
+        schemas.ListingSort | None,
+        Query(
+            description="Default `-published_at`; with `q` and no sort, by relevance (title matches first)"
+        ),
+    ] = None,
 ) -> Page[Out]:
     filters = ListFilters(
-        q=q.strip() if q and q.strip() else None, pricing_mode=pricing_mode, transaction_kind=transaction_kind,
-        ipc=ipc.strip() if ipc and ipc.strip() else None, status=status_, seller_org_id=seller_org_id,
-        min_price=min_price, max_price=max_price, sort=sort,
+        q=q.strip() if q and q.strip() else None,
+        pricing_mode=pricing_mode,
+        transaction_kind=transaction_kind,
+        ipc=ipc.strip() if ipc and ipc.strip() else None,
+        status=status_,
+        seller_org_id=seller_org_id,
+        min_price=min_price,
+        max_price=max_price,
+        sort=sort,
     )
-    rows, cursor = await service.list_listings(session, principal, filters, limit=page.limit, cursor=page.cursor)
+    rows, cursor = await service.list_listings(
+        session, principal, filters, limit=page.limit, cursor=page.cursor
+    )
     return Page(items=await service.present(session, rows, clock), next_cursor=cursor)
 
 
@@ -63,25 +84,42 @@ async def get_listing(
     return (await service.present(session, [listing], clock))[0]
 
 
-@router.patch("/listings/{listing_id}", response_model=Out, responses=error_responses(401, 403, 404, 409, 422),
-              summary="Change a draft (seller)")
+@router.patch(
+    "/listings/{listing_id}",
+    response_model=Out,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Change a draft (seller)",
+)
 async def update_listing(
-    listing_id: uuid.UUID, body: schemas.ListingUpdate, session: SessionDep, principal: PrincipalDep,
+    listing_id: uuid.UUID,
+    body: schemas.ListingUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
     clock: ClockDep,
 ) -> Out:
     listing = await service.update_listing(session, principal, listing_id, body, clock)
     return (await service.present(session, [listing], clock))[0]
 
 
-@router.post("/listings/{listing_id}/submit", response_model=Out, responses=error_responses(401, 403, 404, 409, 422),
-             summary="Submit a draft for review (seller)")
-async def submit_listing(listing_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, clock: ClockDep) -> Out:
+@router.post(
+    "/listings/{listing_id}/submit",
+    response_model=Out,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Submit a draft for review (seller)",
+)
+async def submit_listing(
+    listing_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, clock: ClockDep
+) -> Out:
     listing = await service.submit_listing(session, principal, listing_id, clock)
     return (await service.present(session, [listing], clock))[0]
 
 
-@router.post("/listings/{listing_id}/approve", response_model=Out, responses=error_responses(401, 403, 404, 409),
-             summary="Approve and publish (operator)")
+@router.post(
+    "/listings/{listing_id}/approve",
+    response_model=Out,
+    responses=error_responses(401, 403, 404, 409),
+    summary="Approve and publish (operator)",
+)
 async def approve_listing(
     listing_id: uuid.UUID, session: SessionDep, principal: OperatorDep, clock: ClockDep, calendar: CalendarDep
 ) -> Out:
@@ -89,17 +127,29 @@ async def approve_listing(
     return (await service.present(session, [listing], clock))[0]
 
 
-@router.post("/listings/{listing_id}/reject", response_model=Out,
-             responses=error_responses(401, 403, 404, 409, 422), summary="Send back to draft with a reason (operator)")
+@router.post(
+    "/listings/{listing_id}/reject",
+    response_model=Out,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Send back to draft with a reason (operator)",
+)
 async def reject_listing(
-    listing_id: uuid.UUID, body: schemas.ReasonIn, session: SessionDep, principal: OperatorDep, clock: ClockDep
+    listing_id: uuid.UUID,
+    body: schemas.ReasonIn,
+    session: SessionDep,
+    principal: OperatorDep,
+    clock: ClockDep,
 ) -> Out:
     listing = await service.reject_listing(session, principal, listing_id, body.reason, clock)
     return (await service.present(session, [listing], clock))[0]
 
 
-@router.post("/listings/{listing_id}/withdraw", response_model=Out, responses=error_responses(401, 403, 404, 409),
-             summary="Withdraw while nothing binds the listing (seller)")
+@router.post(
+    "/listings/{listing_id}/withdraw",
+    response_model=Out,
+    responses=error_responses(401, 403, 404, 409),
+    summary="Withdraw while nothing binds the listing (seller)",
+)
 async def withdraw_listing(
     listing_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, clock: ClockDep
 ) -> Out:
@@ -107,26 +157,48 @@ async def withdraw_listing(
     return (await service.present(session, [listing], clock))[0]
 
 
-@router.post("/listings/{listing_id}/suspend", response_model=Out,
-             responses=error_responses(401, 403, 404, 409, 422), summary="Suspend (operator)")
+@router.post(
+    "/listings/{listing_id}/suspend",
+    response_model=Out,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Suspend (operator)",
+)
 async def suspend_listing(
-    listing_id: uuid.UUID, body: schemas.ReasonIn, session: SessionDep, principal: OperatorDep, clock: ClockDep
+    listing_id: uuid.UUID,
+    body: schemas.ReasonIn,
+    session: SessionDep,
+    principal: OperatorDep,
+    clock: ClockDep,
 ) -> Out:
     listing = await service.suspend_listing(session, principal, listing_id, body.reason, clock)
     return (await service.present(session, [listing], clock))[0]
 
 
-@router.post("/listings/{listing_id}/resume", response_model=Out, responses=error_responses(401, 403, 404, 409),
-             summary="Resume a suspended listing; its period is moved later by the time suspended (operator)")
-async def resume_listing(listing_id: uuid.UUID, session: SessionDep, principal: OperatorDep, clock: ClockDep) -> Out:
+@router.post(
+    "/listings/{listing_id}/resume",
+    response_model=Out,
+    responses=error_responses(401, 403, 404, 409),
+    summary="Resume a suspended listing; its period is moved later by the time suspended (operator)",
+)
+async def resume_listing(
+    listing_id: uuid.UUID, session: SessionDep, principal: OperatorDep, clock: ClockDep
+) -> Out:
     listing = await service.resume_listing(session, principal, listing_id, clock)
     return (await service.present(session, [listing], clock))[0]
 
 
-@router.post("/listings/{listing_id}/terminate", response_model=Out,
-             responses=error_responses(401, 403, 404, 409, 422), summary="Terminate (operator)")
+@router.post(
+    "/listings/{listing_id}/terminate",
+    response_model=Out,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Terminate (operator)",
+)
 async def terminate_listing(
-    listing_id: uuid.UUID, body: schemas.ReasonIn, session: SessionDep, principal: OperatorDep, clock: ClockDep
+    listing_id: uuid.UUID,
+    body: schemas.ReasonIn,
+    session: SessionDep,
+    principal: OperatorDep,
+    clock: ClockDep,
 ) -> Out:
     listing = await service.terminate_listing(session, principal, listing_id, body.reason, clock)
     return (await service.present(session, [listing], clock))[0]

@@ -94,7 +94,9 @@ def check_deposit(terms: Terms) -> None:
     needs = terms.pricing_mode in (PricingMode.listed, PricingMode.auction)
     if terms.deposit is None:
         if needs:
-            raise _error(["deposit"], f"a deposit is required for {terms.pricing_mode} pricing", "invalid_deposit")
+            raise _error(
+                ["deposit"], f"a deposit is required for {terms.pricing_mode} pricing", "invalid_deposit"
+            )
         return
     if terms.deposit <= 0:
         raise _error(["deposit"], "the deposit must be greater than zero", "invalid_deposit")
@@ -191,7 +193,9 @@ def listing_ends_at(published_at: datetime, listing_days: int, calendar: Workday
     return calendar.add_working_days(published_at, listing_days)
 
 
-def resumed_ends_at(listing_ends_at: datetime | None, suspended_at: datetime, resumed_at: datetime) -> datetime | None:
+def resumed_ends_at(
+    listing_ends_at: datetime | None, suspended_at: datetime, resumed_at: datetime
+) -> datetime | None:
     """On resume the listing period is moved later by the time spent suspended (SPEC §5)."""
     if listing_ends_at is None:
         return None

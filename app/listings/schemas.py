@@ -58,8 +58,9 @@ class ListingCreate(RequestModel):
     listing_days: int = Field(default=rules.DEFAULT_LISTING_DAYS, ge=rules.MIN_LISTING_DAYS, le=250)
     extension_days: int = Field(default=rules.DEFAULT_EXTENSION_DAYS, ge=1, le=250)
     max_extensions: int = Field(default=rules.DEFAULT_MAX_EXTENSIONS, ge=0, le=20)
-    min_bidders_for_auction: int = Field(default=rules.DEFAULT_MIN_BIDDERS, ge=2, le=1000,
-                                         description="Listed mode only (SPEC §9).")
+    min_bidders_for_auction: int = Field(
+        default=rules.DEFAULT_MIN_BIDDERS, ge=2, le=1000, description="Listed mode only (SPEC §9)."
+    )
     requires_qualification_review: bool = False
     license: LicenseTermsIn | None = None
     auction: AuctionTermsIn | None = None

@@ -24,7 +24,20 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, bindparam, case, false, literal_column, select, text, true
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    case,
+    false,
+    literal_column,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.models.listings import ListingSearch
@@ -61,11 +74,15 @@ def document(title: str, summary: str, patent_texts: list[tuple[str, str]]) -> t
     check never matches across two fields."""
     parts = [title, summary, *[t for pair in patent_texts for t in pair]]
     body = "\n".join(normalise(p) for p in parts if p)
-    return normalise(title), body, "\n".join(index_terms(p) for p in parts if p)
+    return normalise(title), body, " ".join(t for t in (index_terms(p) for p in parts if p) if t)
 
 
 def escape_like(value: str) -> str:
-    return value.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+    return (
+        value.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
 
 
 def contains(column: Any, fragment: str) -> ColumnElement[bool]:
@@ -78,7 +95,9 @@ class SearchQuery:
     """A user's query cut into what the index can look up and what must be verified against the text."""
 
     terms: list[str] = field(default_factory=list)  # every indexed term that must be present
-    phrases: list[list[str]] = field(default_factory=list)  # adjacent terms (CJK runs); words are 1-term phrases
+    phrases: list[list[str]] = field(
+        default_factory=list
+    )  # adjacent terms (CJK runs); words are 1-term phrases
     fragments: list[str] = field(default_factory=list)  # substrings the body must contain (CJK runs)
     words: list[str] = field(default_factory=list)
 
@@ -121,8 +140,10 @@ def match_condition(dialect: str, q: str) -> ColumnElement[bool]:
     if not query.phrases:  # one-character CJK runs only: nothing indexed to look up
         return and_(*verify)
     if dialect == "sqlite":
-        matched = select(literal_column("rowid")).select_from(text("listing_fts")).where(
-            text("listing_fts MATCH :fts_query").bindparams(fts_query=fts5_match(query))
+        matched: Select[Any] = (
+            select(literal_column("rowid"))
+            .select_from(text("listing_fts"))
+            .where(text("listing_fts MATCH :fts_query").bindparams(fts_query=fts5_match(query)))
         )
         lookup: ColumnElement[bool] = literal_column("listing_search.rowid").in_(matched.scalar_subquery())
     elif dialect == "postgresql":
@@ -141,5 +162,5 @@ def title_rank(q: str) -> ColumnElement[int]:
     query = parse_query(q)
     parts = query.fragments + query.words
     if not parts:
-        return literal_column("1")  # type: ignore[return-value]
+        return literal_column("1", Integer)
     return case((and_(true(), *[contains(ListingSearch.title, p) for p in parts]), 0), else_=1)

@@ -33,12 +33,17 @@ def _today(clock: Clock) -> date:
 # --- patent rules -----------------------------------------------------------------------------------------
 
 
-def _not_transferable(patent: Patent | None, seller_org_id: uuid.UUID, kind: TransactionKind, today: date) -> bool:
+def _not_transferable(
+    patent: Patent | None, seller_org_id: uuid.UUID, kind: TransactionKind, today: date
+) -> bool:
     if patent is None or patent.owner_org_id != seller_org_id or patent.preserved:
         return True
     status = patent.legal_status(today)
-    allowed = {LegalStatus.granted, LegalStatus.pending} if kind == TransactionKind.assignment else {
-        LegalStatus.granted}
+    allowed = (
+        {LegalStatus.granted, LegalStatus.pending}
+        if kind == TransactionKind.assignment
+        else {LegalStatus.granted}
+    )
     return status not in allowed
 
 
@@ -86,25 +91,33 @@ async def check_patents(
     bad = [pid for pid in patent_ids if _not_transferable(patents.get(pid), seller_org_id, kind, today)]
     if bad:
         raise Conflict(
-            "These patents cannot be transferred by this seller: " + ", ".join(map(str, bad))
+            "These patents cannot be transferred by this seller: "
+            + ", ".join(map(str, bad))
             + " (must be the seller's, granted — or pending for an assignment — and not expired, lapsed,"
             " invalidated or under court preservation).",
             code="patent_not_transferable",
         )
     taken = await repo.listed_elsewhere(session, patent_ids, listing_id)
     if taken:
-        raise Conflict("Already in another active assignment or exclusive/sole licence listing: "
-                       + ", ".join(map(str, taken)), code="patent_already_listed")
+        raise Conflict(
+            "Already in another active assignment or exclusive/sole licence listing: "
+            + ", ".join(map(str, taken)),
+            code="patent_already_listed",
+        )
     if kind in (TransactionKind.exclusive_license, TransactionKind.sole_license):
         declared = await _open_license_conflicts(session, patent_ids)
         if declared:
-            raise Conflict("An open licence is declared for: " + ", ".join(map(str, declared)),
-                           code="open_license_active")
+            raise Conflict(
+                "An open licence is declared for: " + ", ".join(map(str, declared)),
+                code="open_license_active",
+            )
     if at_submit and listing_id is not None:
         pledged = await _unconsented_pledges(session, patent_ids, listing_id)
         if pledged:
-            raise Conflict("Pledged without the pledgee's consent to this listing: " + ", ".join(map(str, pledged)),
-                           code="patent_pledged")
+            raise Conflict(
+                "Pledged without the pledgee's consent to this listing: " + ", ".join(map(str, pledged)),
+                code="patent_pledged",
+            )
     return [patents[pid] for pid in patent_ids]
 
 
@@ -119,7 +132,12 @@ async def get_listing(session: AsyncSession, principal: Principal | None, listin
 
 
 async def list_listings(
-    session: AsyncSession, principal: Principal | None, filters: repo.ListFilters, *, limit: int, cursor: str | None
+    session: AsyncSession,
+    principal: Principal | None,
+    filters: repo.ListFilters,
+    *,
+    limit: int,
+    cursor: str | None,
 ) -> tuple[list[Listing], str | None]:
     return await repo.list_listings(session, principal, filters, limit=limit, cursor=cursor)
 
@@ -134,25 +152,45 @@ async def present(
     out = []
     for x in listings:
         seller = sellers[x.seller_org_id]
-        out.append(schemas.ListingOut(
-            id=x.id, title=x.title, summary=x.summary, transaction_kind=x.transaction_kind,
-            pricing_mode=x.pricing_mode, price=x.price, deposit=x.deposit, listing_days=x.listing_days,
-            extension_days=x.extension_days, max_extensions=x.max_extensions,
-            min_bidders_for_auction=x.min_bidders_for_auction,
-            requires_qualification_review=x.requires_qualification_review,
-            license=schemas.LicenseTermsOut.model_validate(x.license_terms) if x.license_terms else None,
-            auction=schemas.AuctionTermsOut.public(x.auction_terms),
-            status=x.status, rejection_reason=x.rejection_reason, status_reason=x.status_reason,
-            published_at=x.published_at, listing_ends_at=x.listing_ends_at, extensions_used=x.extensions_used,
-            auction_id=x.auction_id,
-            seller=schemas.SellerBrief(id=seller.id, name=seller.name, kind=seller.kind),
-            patents=[schemas.PatentBrief(
-                id=p.id, application_number=p.application_number,
-                patent_number=f"ZL{p.application_number}" if p.grant_date is not None else None,
-                title=p.title, kind=p.kind, legal_status=p.legal_status(today),
-            ) for p in patents[x.id]],
-            created_at=x.created_at, updated_at=x.updated_at,
-        ))
+        out.append(
+            schemas.ListingOut(
+                id=x.id,
+                title=x.title,
+                summary=x.summary,
+                transaction_kind=x.transaction_kind,
+                pricing_mode=x.pricing_mode,
+                price=x.price,
+                deposit=x.deposit,
+                listing_days=x.listing_days,
+                extension_days=x.extension_days,
+                max_extensions=x.max_extensions,
+                min_bidders_for_auction=x.min_bidders_for_auction,
+                requires_qualification_review=x.requires_qualification_review,
+                license=schemas.LicenseTermsOut.model_validate(x.license_terms) if x.license_terms else None,
+                auction=schemas.AuctionTermsOut.public(x.auction_terms),
+                status=x.status,
+                rejection_reason=x.rejection_reason,
+                status_reason=x.status_reason,
+                published_at=x.published_at,
+                listing_ends_at=x.listing_ends_at,
+                extensions_used=x.extensions_used,
+                auction_id=x.auction_id,
+                seller=schemas.SellerBrief(id=seller.id, name=seller.name, kind=seller.kind),
+                patents=[
+                    schemas.PatentBrief(
+                        id=p.id,
+                        application_number=p.application_number,
+                        patent_number=f"ZL{p.application_number}" if p.grant_date is not None else None,
+                        title=p.title,
+                        kind=p.kind,
+                        legal_status=p.legal_status(today),
+                    )
+                    for p in patents[x.id]
+                ],
+                created_at=x.created_at,
+                updated_at=x.updated_at,
+            )
+        )
     return out
 
 
@@ -171,8 +209,10 @@ def _terms_of(values: dict[str, Any]) -> rules.Terms:
     return rules.Terms(
         transaction_kind=TransactionKind(values["transaction_kind"]),
         pricing_mode=PricingMode(values["pricing_mode"]),
-        price=values.get("price"), deposit=values.get("deposit"),
-        license=values.get("license"), auction=values.get("auction"),
+        price=values.get("price"),
+        deposit=values.get("deposit"),
+        license=values.get("license"),
+        auction=values.get("auction"),
     )
 
 
@@ -196,23 +236,49 @@ async def create_listing(
     seller_org_id = _require_seller_member(principal)
     values = data.model_dump(mode="python")
     rules.validate_terms(_terms_of(values))
-    patents = await check_patents(session, seller_org_id=seller_org_id, patent_ids=data.patent_ids,
-                                  kind=data.transaction_kind, listing_id=None, clock=clock)
+    patents = await check_patents(
+        session,
+        seller_org_id=seller_org_id,
+        patent_ids=data.patent_ids,
+        kind=data.transaction_kind,
+        listing_id=None,
+        clock=clock,
+    )
     now = clock.now()
     listing = Listing(
-        id=uuid.uuid4(), seller_org_id=seller_org_id, title=data.title, summary=data.summary,
-        transaction_kind=data.transaction_kind, pricing_mode=data.pricing_mode, price=data.price,
-        deposit=data.deposit, listing_days=data.listing_days, extension_days=data.extension_days,
-        max_extensions=data.max_extensions, min_bidders_for_auction=data.min_bidders_for_auction,
-        requires_qualification_review=data.requires_qualification_review, status=S.draft,
-        extensions_used=0, version=1, created_at=now, updated_at=now, **_stored_terms(values),
+        id=uuid.uuid4(),
+        seller_org_id=seller_org_id,
+        title=data.title,
+        summary=data.summary,
+        transaction_kind=data.transaction_kind,
+        pricing_mode=data.pricing_mode,
+        price=data.price,
+        deposit=data.deposit,
+        listing_days=data.listing_days,
+        extension_days=data.extension_days,
+        max_extensions=data.max_extensions,
+        min_bidders_for_auction=data.min_bidders_for_auction,
+        requires_qualification_review=data.requires_qualification_review,
+        status=S.draft,
+        extensions_used=0,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        **_stored_terms(values),
     )
     session.add(listing)
     await session.flush()
     await repo.set_patents(session, listing.id, data.patent_ids)
     await repo.write_search_document(session, listing, patents)
-    await record(session, entity_type="listing", entity_id=listing.id, action="created", actor=principal.label,
-                 at=now, data={**_audit_view(values), "status": S.draft})
+    await record(
+        session,
+        entity_type="listing",
+        entity_id=listing.id,
+        action="created",
+        actor=principal.label,
+        at=now,
+        data={**_audit_view(values), "status": S.draft},
+    )
     return listing
 
 
@@ -239,7 +305,11 @@ async def _load_for_operator(session: AsyncSession, principal: Principal, listin
 
 
 async def update_listing(
-    session: AsyncSession, principal: Principal, listing_id: uuid.UUID, data: schemas.ListingUpdate, clock: Clock
+    session: AsyncSession,
+    principal: Principal,
+    listing_id: uuid.UUID,
+    data: schemas.ListingUpdate,
+    clock: Clock,
 ) -> Listing:
     """PATCH, only in ``draft`` (SPEC §5). The merged terms are validated as a whole."""
     listing = await _load_for_seller(session, principal, listing_id)
@@ -249,18 +319,29 @@ async def update_listing(
     changes = data.model_dump(mode="python", exclude_unset=True)
     nulls = [k for k, v in changes.items() if v is None and k not in schemas.NULLABLE_FIELDS]
     if nulls:
-        raise Unprocessable("These fields cannot be null.", errors=[{"loc": ["body", k], "msg": "may not be null"}
-                                                                    for k in nulls])
+        raise Unprocessable(
+            "These fields cannot be null.",
+            errors=[{"loc": ["body", k], "msg": "may not be null"} for k in nulls],
+        )
     current = {
-        "transaction_kind": listing.transaction_kind, "pricing_mode": listing.pricing_mode,
-        "price": listing.price, "deposit": listing.deposit, "license": listing.license_terms,
+        "transaction_kind": listing.transaction_kind,
+        "pricing_mode": listing.pricing_mode,
+        "price": listing.price,
+        "deposit": listing.deposit,
+        "license": listing.license_terms,
         "auction": listing.auction_terms,
     }
     merged = {**current, **changes}
     rules.validate_terms(_terms_of(merged))
     patent_ids = changes.get("patent_ids") or await repo.patent_ids_of(session, listing.id)
-    patents = await check_patents(session, seller_org_id=listing.seller_org_id, patent_ids=patent_ids,
-                                  kind=TransactionKind(merged["transaction_kind"]), listing_id=listing.id, clock=clock)
+    patents = await check_patents(
+        session,
+        seller_org_id=listing.seller_org_id,
+        patent_ids=patent_ids,
+        kind=TransactionKind(merged["transaction_kind"]),
+        listing_id=listing.id,
+        clock=clock,
+    )
     for key, value in changes.items():
         if key == "patent_ids":
             continue
@@ -272,8 +353,15 @@ async def update_listing(
     if "patent_ids" in changes:
         await repo.set_patents(session, listing.id, patent_ids)
     await repo.write_search_document(session, listing, patents)
-    await record(session, entity_type="listing", entity_id=listing.id, action="updated", actor=principal.label,
-                 at=listing.updated_at, data=_audit_view(changes))
+    await record(
+        session,
+        entity_type="listing",
+        entity_id=listing.id,
+        action="updated",
+        actor=principal.label,
+        at=listing.updated_at,
+        data=_audit_view(changes),
+    )
     return listing
 
 
@@ -281,8 +369,14 @@ async def update_listing(
 
 
 async def _set_status(
-    session: AsyncSession, listing: Listing, target: ListingStatus, *, principal: Principal, action: str,
-    clock: Clock, data: dict[str, Any] | None = None,
+    session: AsyncSession,
+    listing: Listing,
+    target: ListingStatus,
+    *,
+    principal: Principal,
+    action: str,
+    clock: Clock,
+    data: dict[str, Any] | None = None,
 ) -> Listing:
     """The one place a listing's status changes: the transition table's guard, then the audit event."""
     rules.check_transition(listing.status, target)
@@ -291,29 +385,56 @@ async def _set_status(
     listing.status, listing.updated_at = target, now
     listing.version += 1
     await session.flush()
-    await record(session, entity_type="listing", entity_id=listing.id, action=action, actor=principal.label,
-                 at=now, data={"from": previous, "status": target, **(data or {})})
+    await record(
+        session,
+        entity_type="listing",
+        entity_id=listing.id,
+        action=action,
+        actor=principal.label,
+        at=now,
+        data={"from": previous, "status": target, **(data or {})},
+    )
     return listing
 
 
-async def submit_listing(session: AsyncSession, principal: Principal, listing_id: uuid.UUID, clock: Clock) -> Listing:
+async def submit_listing(
+    session: AsyncSession, principal: Principal, listing_id: uuid.UUID, clock: Clock
+) -> Listing:
     """draft → pending_review, re-checking every rule (terms and patents, pledges included)."""
     listing = await _load_for_seller(session, principal, listing_id)
     _require_seller_member(principal)
     rules.check_transition(listing.status, S.pending_review)
-    rules.validate_terms(rules.Terms(
-        transaction_kind=listing.transaction_kind, pricing_mode=listing.pricing_mode, price=listing.price,
-        deposit=listing.deposit, license=listing.license_terms, auction=listing.auction_terms,
-    ))
-    await check_patents(session, seller_org_id=listing.seller_org_id,
-                        patent_ids=await repo.patent_ids_of(session, listing.id),
-                        kind=listing.transaction_kind, listing_id=listing.id, clock=clock, at_submit=True)
+    rules.validate_terms(
+        rules.Terms(
+            transaction_kind=listing.transaction_kind,
+            pricing_mode=listing.pricing_mode,
+            price=listing.price,
+            deposit=listing.deposit,
+            license=listing.license_terms,
+            auction=listing.auction_terms,
+        )
+    )
+    await check_patents(
+        session,
+        seller_org_id=listing.seller_org_id,
+        patent_ids=await repo.patent_ids_of(session, listing.id),
+        kind=listing.transaction_kind,
+        listing_id=listing.id,
+        clock=clock,
+        at_submit=True,
+    )
     listing.rejection_reason = None
-    return await _set_status(session, listing, S.pending_review, principal=principal, action="submitted", clock=clock)
+    return await _set_status(
+        session, listing, S.pending_review, principal=principal, action="submitted", clock=clock
+    )
 
 
 async def approve_listing(
-    session: AsyncSession, principal: Principal, listing_id: uuid.UUID, clock: Clock, calendar: WorkdayCalendar
+    session: AsyncSession,
+    principal: Principal,
+    listing_id: uuid.UUID,
+    clock: Clock,
+    calendar: WorkdayCalendar,
 ) -> Listing:
     """pending_review → published; the listing period runs ``listing_days`` working days from now.
 
@@ -324,8 +445,15 @@ async def approve_listing(
     now = clock.now()
     listing.published_at = now
     listing.listing_ends_at = rules.listing_ends_at(now, listing.listing_days, calendar)
-    return await _set_status(session, listing, S.published, principal=principal, action="approved", clock=clock,
-                             data={"published_at": now, "listing_ends_at": listing.listing_ends_at})
+    return await _set_status(
+        session,
+        listing,
+        S.published,
+        principal=principal,
+        action="approved",
+        clock=clock,
+        data={"published_at": now, "listing_ends_at": listing.listing_ends_at},
+    )
 
 
 async def reject_listing(
@@ -334,8 +462,15 @@ async def reject_listing(
     listing = await _load_for_operator(session, principal, listing_id)
     rules.check_transition(listing.status, S.draft)
     listing.rejection_reason = reason
-    return await _set_status(session, listing, S.draft, principal=principal, action="rejected", clock=clock,
-                             data={"reason": reason})
+    return await _set_status(
+        session,
+        listing,
+        S.draft,
+        principal=principal,
+        action="rejected",
+        clock=clock,
+        data={"reason": reason},
+    )
 
 
 async def withdraw_listing(
@@ -347,7 +482,9 @@ async def withdraw_listing(
     binding = await _binding_commitments(session, listing)
     if binding:
         raise InvalidState("The listing cannot be withdrawn: " + "; ".join(binding) + ".")
-    return await _set_status(session, listing, S.withdrawn, principal=principal, action="withdrawn", clock=clock)
+    return await _set_status(
+        session, listing, S.withdrawn, principal=principal, action="withdrawn", clock=clock
+    )
 
 
 async def suspend_listing(
@@ -356,11 +493,20 @@ async def suspend_listing(
     listing = await _load_for_operator(session, principal, listing_id)
     rules.check_transition(listing.status, S.suspended)
     listing.suspended_at, listing.status_reason = clock.now(), reason
-    return await _set_status(session, listing, S.suspended, principal=principal, action="suspended", clock=clock,
-                             data={"reason": reason})
+    return await _set_status(
+        session,
+        listing,
+        S.suspended,
+        principal=principal,
+        action="suspended",
+        clock=clock,
+        data={"reason": reason},
+    )
 
 
-async def resume_listing(session: AsyncSession, principal: Principal, listing_id: uuid.UUID, clock: Clock) -> Listing:
+async def resume_listing(
+    session: AsyncSession, principal: Principal, listing_id: uuid.UUID, clock: Clock
+) -> Listing:
     """suspended → published, the listing period moved later by the time spent suspended (SPEC §5)."""
     listing = await _load_for_operator(session, principal, listing_id)
     rules.check_transition(listing.status, S.published)
@@ -368,8 +514,15 @@ async def resume_listing(session: AsyncSession, principal: Principal, listing_id
     suspended_at = listing.suspended_at or now
     listing.listing_ends_at = rules.resumed_ends_at(listing.listing_ends_at, suspended_at, now)
     listing.suspended_at, listing.status_reason = None, None
-    return await _set_status(session, listing, S.published, principal=principal, action="resumed", clock=clock,
-                             data={"listing_ends_at": listing.listing_ends_at})
+    return await _set_status(
+        session,
+        listing,
+        S.published,
+        principal=principal,
+        action="resumed",
+        clock=clock,
+        data={"listing_ends_at": listing.listing_ends_at},
+    )
 
 
 async def terminate_listing(
@@ -379,8 +532,15 @@ async def terminate_listing(
     listing = await _load_for_operator(session, principal, listing_id)
     rules.check_transition(listing.status, S.terminated)
     listing.status_reason = reason
-    return await _set_status(session, listing, S.terminated, principal=principal, action="terminated", clock=clock,
-                             data={"reason": reason})
+    return await _set_status(
+        session,
+        listing,
+        S.terminated,
+        principal=principal,
+        action="terminated",
+        clock=clock,
+        data={"reason": reason},
+    )
 
 
 async def refresh_search_documents(session: AsyncSession, listing_ids: Sequence[uuid.UUID]) -> None:
@@ -390,4 +550,3 @@ async def refresh_search_documents(session: AsyncSession, listing_ids: Sequence[
         listing = await session.get(Listing, listing_id)
         if listing is not None:
             await repo.write_search_document(session, listing, patents[listing_id])
-

@@ -108,7 +108,9 @@ class Listing(IdMixin, TimestampMixin, Base):
 class ListingPatent(Base):
     __tablename__ = "listing_patents"
 
-    listing_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("listings.id", ondelete="CASCADE"), primary_key=True)
+    listing_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("listings.id", ondelete="CASCADE"), primary_key=True
+    )
     patent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patents.id"), primary_key=True)
     position: Mapped[int] = mapped_column(default=0)
     __table_args__ = (Index("ix_listing_patents_patent_id", "patent_id"),)
@@ -133,7 +135,9 @@ class ListingSearch(Base):
         ).ddl_if(dialect="postgresql"),
     )
 
-    listing_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("listings.id", ondelete="CASCADE"), primary_key=True)
+    listing_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("listings.id", ondelete="CASCADE"), primary_key=True
+    )
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     terms: Mapped[str] = mapped_column(Text)

@@ -34,13 +34,25 @@ async def patent(
     now = datetime.now(UTC)
     pid = uuid.uuid4()
     async with db.transaction() as session:
-        session.add(Patent(
-            id=pid, owner_org_id=uuid.UUID(owner.org_id), application_number=f"2015{n:07d}{uuid.uuid4().hex[:3]}",
-            kind=kind, title=title, abstract=abstract, ipc_codes=list(ipc), inventors=["张三"],
-            filing_date=date(2015, 3, 1), grant_date=date(2017, 5, 1) if granted else None,
-            expires_on=expires_on, status_override=status_override, preserved=preserved,
-            created_at=now, updated_at=now,
-        ))
+        session.add(
+            Patent(
+                id=pid,
+                owner_org_id=uuid.UUID(owner.org_id),
+                application_number=f"2015{n:07d}{uuid.uuid4().hex[:3]}",
+                kind=kind,
+                title=title,
+                abstract=abstract,
+                ipc_codes=list(ipc),
+                inventors=["张三"],
+                filing_date=date(2015, 3, 1),
+                grant_date=date(2017, 5, 1) if granted else None,
+                expires_on=expires_on,
+                status_override=status_override,
+                preserved=preserved,
+                created_at=now,
+                updated_at=now,
+            )
+        )
         await session.flush()
         session.add_all(PatentIpc(patent_id=pid, code=c) for c in ipc)
     return str(pid)
@@ -64,8 +76,14 @@ AUCTION = {"format": "english", "increment": "5000.00", "reserve_price": "876543
 
 
 def auction_body(patent_ids: list[str], **overrides: Any) -> dict[str, Any]:
-    return body(patent_ids, pricing_mode="auction", price="500000.00", deposit="50000.00",
-                auction=dict(AUCTION), **overrides)
+    return body(
+        patent_ids,
+        pricing_mode="auction",
+        price="500000.00",
+        deposit="50000.00",
+        auction=dict(AUCTION),
+        **overrides,
+    )
 
 
 async def create(client: httpx.AsyncClient, seller: f.Actor, data: dict[str, Any]) -> dict[str, Any]:
@@ -74,14 +92,22 @@ async def create(client: httpx.AsyncClient, seller: f.Actor, data: dict[str, Any
     return r.json()
 
 
-async def act(client: httpx.AsyncClient, actor: f.Actor, listing_id: str, verb: str,
-              json: dict[str, Any] | None = None, expect: int = 200) -> dict[str, Any]:
+async def act(
+    client: httpx.AsyncClient,
+    actor: f.Actor,
+    listing_id: str,
+    verb: str,
+    json: dict[str, Any] | None = None,
+    expect: int = 200,
+) -> dict[str, Any]:
     r = await client.post(f"/api/v1/listings/{listing_id}/{verb}", json=json, headers=actor.headers)
     assert r.status_code == expect, r.text
     return r.json()
 
 
-async def published(client: httpx.AsyncClient, seller: f.Actor, op: f.Actor, data: dict[str, Any]) -> dict[str, Any]:
+async def published(
+    client: httpx.AsyncClient, seller: f.Actor, op: f.Actor, data: dict[str, Any]
+) -> dict[str, Any]:
     listing = await create(client, seller, data)
     await act(client, seller, listing["id"], "submit")
     return await act(client, op, listing["id"], "approve")
