@@ -153,7 +153,8 @@ class AuctionTermsOut(ResponseModel):
     def public(cls, terms: dict[str, Any] | None) -> AuctionTermsOut | None:
         if terms is None:
             return None
-        return cls.model_validate({k: v for k, v in terms.items() if k in cls.model_fields})
+        stored = rules.auction_defaults(terms) or {}
+        return cls.model_validate({k: v for k, v in stored.items() if k in cls.model_fields})
 
 
 class ListingOut(ResponseModel):
