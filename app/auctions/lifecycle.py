@@ -152,3 +152,21 @@ async def open_listed_trading_auction(
     )
     await open_auction(session, auction, starts_at=starts_at, actor=actor)
     return auction
+
+
+async def cancel(session: AsyncSession, auction_id: uuid.UUID, *, at: datetime, actor: str) -> None:
+    """A terminated listing cancels its auction unless it has already closed or failed."""
+    auction = await session.get(Auction, auction_id, with_for_update=True)
+    if auction is None or auction.status not in (AuctionStatus.scheduled, AuctionStatus.open):
+        return
+    auction.status, auction.updated_at, auction.closed_at = AuctionStatus.cancelled, at, at
+    await session.flush()
+    await record(
+        session,
+        entity_type="auction",
+        entity_id=auction.id,
+        action="cancelled",
+        actor=actor,
+        at=at,
+        data={"status": AuctionStatus.cancelled},
+    )

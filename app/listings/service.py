@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auctions import lifecycle
 from app.audit.service import record
 from app.kit.clock import Clock
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound, Unprocessable
 from app.kit.security import Principal
 from app.kit.workdays import SHANGHAI, WorkdayCalendar
+from app.ledger import deposits
 from app.listings import repository as repo
 from app.listings import rules, schemas
 from app.models.listings import Listing, ListingStatus, PricingMode, TransactionKind
 from app.models.patents import LegalStatus, Patent
+from app.models.trading import Auction, Bid, DepositStatus, Offer, OfferStatus, Registration
 
 S = ListingStatus
 
@@ -69,10 +73,27 @@ async def _binding_commitments(session: AsyncSession, listing: Listing) -> list[
     """What binds a listing so that the seller may no longer withdraw it (SPEC §5): held deposits, an accepted
     offer, bids. Returns a description of each, empty when nothing binds.
 
-    TODO(trading issue, SPEC §7/§8/§10: registrations, offers, auctions): check held deposits of
-    registrations, accepted offers and bids once those tables exist.
     """
-    return []
+    binding = []
+    held = await session.scalar(
+        select(func.count()).where(
+            Registration.listing_id == listing.id, Registration.deposit_status == DepositStatus.held
+        )
+    )
+    if held:
+        binding.append(f"{held} registration(s) with a held deposit")
+    if await session.scalar(
+        select(func.count()).where(Offer.listing_id == listing.id, Offer.status == OfferStatus.accepted)
+    ):
+        binding.append("an accepted offer")
+    if await session.scalar(
+        select(func.count())
+        .select_from(Bid)
+        .join(Auction, Auction.id == Bid.auction_id)
+        .where(Auction.listing_id == listing.id)
+    ):
+        binding.append("bids")
+    return binding
 
 
 async def check_patents(
@@ -368,21 +389,21 @@ async def update_listing(
 # --- transitions --------------------------------------------------------------------------------------------
 
 
-async def _set_status(
+async def set_status(
     session: AsyncSession,
     listing: Listing,
     target: ListingStatus,
     *,
-    principal: Principal,
+    actor: str,
     action: str,
-    clock: Clock,
+    at: datetime,
     data: dict[str, Any] | None = None,
 ) -> Listing:
-    """The one place a listing's status changes: the transition table's guard, then the audit event."""
+    """The one place a listing's status changes — the review workflow here and the trading rules (auctions,
+    deals, deadlines) alike: the transition table's guard, then the audit event, in the caller's transaction."""
     rules.check_transition(listing.status, target)
     previous = listing.status
-    now = clock.now()
-    listing.status, listing.updated_at = target, now
+    listing.status, listing.updated_at = target, at
     listing.version += 1
     await session.flush()
     await record(
@@ -390,8 +411,8 @@ async def _set_status(
         entity_type="listing",
         entity_id=listing.id,
         action=action,
-        actor=principal.label,
-        at=now,
+        actor=actor,
+        at=at,
         data={"from": previous, "status": target, **(data or {})},
     )
     return listing
@@ -424,8 +445,8 @@ async def submit_listing(
         at_submit=True,
     )
     listing.rejection_reason = None
-    return await _set_status(
-        session, listing, S.pending_review, principal=principal, action="submitted", clock=clock
+    return await set_status(
+        session, listing, S.pending_review, actor=principal.label, action="submitted", at=clock.now()
     )
 
 
@@ -436,22 +457,22 @@ async def approve_listing(
     clock: Clock,
     calendar: WorkdayCalendar,
 ) -> Listing:
-    """pending_review → published; the listing period runs ``listing_days`` working days from now.
-
-    TODO(auctions issue, SPEC §5/§10): an auction-mode listing gets its ``scheduled`` auction here
-    (``auction_id``)."""
+    """pending_review → published; the listing period runs ``listing_days`` working days from now. An
+    auction-mode listing gets its ``scheduled`` auction (SPEC §5), which opens when the period ends."""
     listing = await _load_for_operator(session, principal, listing_id)
     rules.check_transition(listing.status, S.published)
     now = clock.now()
     listing.published_at = now
     listing.listing_ends_at = rules.listing_ends_at(now, listing.listing_days, calendar)
-    return await _set_status(
+    if listing.pricing_mode == PricingMode.auction:
+        await lifecycle.schedule_for_listing(session, listing, at=now, actor=principal.label)
+    return await set_status(
         session,
         listing,
         S.published,
-        principal=principal,
+        actor=principal.label,
         action="approved",
-        clock=clock,
+        at=clock.now(),
         data={"published_at": now, "listing_ends_at": listing.listing_ends_at},
     )
 
@@ -462,13 +483,13 @@ async def reject_listing(
     listing = await _load_for_operator(session, principal, listing_id)
     rules.check_transition(listing.status, S.draft)
     listing.rejection_reason = reason
-    return await _set_status(
+    return await set_status(
         session,
         listing,
         S.draft,
-        principal=principal,
+        actor=principal.label,
         action="rejected",
-        clock=clock,
+        at=clock.now(),
         data={"reason": reason},
     )
 
@@ -482,8 +503,8 @@ async def withdraw_listing(
     binding = await _binding_commitments(session, listing)
     if binding:
         raise InvalidState("The listing cannot be withdrawn: " + "; ".join(binding) + ".")
-    return await _set_status(
-        session, listing, S.withdrawn, principal=principal, action="withdrawn", clock=clock
+    return await set_status(
+        session, listing, S.withdrawn, actor=principal.label, action="withdrawn", at=clock.now()
     )
 
 
@@ -493,13 +514,13 @@ async def suspend_listing(
     listing = await _load_for_operator(session, principal, listing_id)
     rules.check_transition(listing.status, S.suspended)
     listing.suspended_at, listing.status_reason = clock.now(), reason
-    return await _set_status(
+    return await set_status(
         session,
         listing,
         S.suspended,
-        principal=principal,
+        actor=principal.label,
         action="suspended",
-        clock=clock,
+        at=clock.now(),
         data={"reason": reason},
     )
 
@@ -514,13 +535,13 @@ async def resume_listing(
     suspended_at = listing.suspended_at or now
     listing.listing_ends_at = rules.resumed_ends_at(listing.listing_ends_at, suspended_at, now)
     listing.suspended_at, listing.status_reason = None, None
-    return await _set_status(
+    return await set_status(
         session,
         listing,
         S.published,
-        principal=principal,
+        actor=principal.label,
         action="resumed",
-        clock=clock,
+        at=clock.now(),
         data={"listing_ends_at": listing.listing_ends_at},
     )
 
@@ -528,17 +549,28 @@ async def resume_listing(
 async def terminate_listing(
     session: AsyncSession, principal: Principal, listing_id: uuid.UUID, reason: str, clock: Clock
 ) -> Listing:
-    """→ terminated. TODO(trading issue, SPEC §7): refund held deposits in this transaction."""
+    """→ terminated: held deposits are refunded and a pending auction is cancelled, in this transaction."""
     listing = await _load_for_operator(session, principal, listing_id)
     rules.check_transition(listing.status, S.terminated)
     listing.status_reason = reason
-    return await _set_status(
+    now = clock.now()
+    for registration in (
+        await session.scalars(
+            select(Registration)
+            .where(Registration.listing_id == listing.id, Registration.deposit_status == DepositStatus.held)
+            .with_for_update()
+        )
+    ).all():
+        await deposits.refund(session, registration, at=now, actor=principal.label)
+    if listing.auction_id is not None:
+        await lifecycle.cancel(session, listing.auction_id, at=now, actor=principal.label)
+    return await set_status(
         session,
         listing,
         S.terminated,
-        principal=principal,
+        actor=principal.label,
         action="terminated",
-        clock=clock,
+        at=clock.now(),
         data={"reason": reason},
     )
 
