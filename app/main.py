@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app.config import Settings, get_settings
+from app.deadlines.kinds import load as load_deadline_kinds
 from app.deadlines.sweeper import business_now, sweep_context, sweep_loop
 from app.deals.fees import load_schedule
 from app.kit.clock import Clock, SystemClock
@@ -97,6 +98,7 @@ def create_app(
         load_schedule(settings.fee_schedule_file) if settings.fee_schedule_file else load_schedule()
     )
 
+    load_deadline_kinds()
     install_error_handlers(app)
     app.add_middleware(
         BodySizeLimitMiddleware, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes

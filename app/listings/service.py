@@ -575,6 +575,31 @@ async def terminate_listing(
     )
 
 
+async def extend_or_expire(
+    session: AsyncSession, listing: Listing, *, at: datetime, calendar: WorkdayCalendar, actor: str
+) -> bool:
+    """A listing period ended without a buyer (SPEC §9, §5): extend it by ``extension_days`` working days while
+    extensions remain, else it is ``expired``. Returns True when extended. ``at`` is the period's end."""
+    if listing.extensions_used < listing.max_extensions:
+        listing.extensions_used += 1
+        listing.listing_ends_at = rules.listing_ends_at(at, listing.extension_days, calendar)
+        listing.updated_at = at
+        listing.version += 1
+        await session.flush()
+        await record(
+            session,
+            entity_type="listing",
+            entity_id=listing.id,
+            action="extended",
+            actor=actor,
+            at=at,
+            data={"extensions_used": listing.extensions_used, "listing_ends_at": listing.listing_ends_at},
+        )
+        return True
+    await set_status(session, listing, S.expired, actor=actor, action="expired", at=at)
+    return False
+
+
 async def refresh_search_documents(session: AsyncSession, listing_ids: Sequence[uuid.UUID]) -> None:
     """Rebuild the search rows of listings whose patents' titles or abstracts changed (for the registry)."""
     patents = await repo.patents_of(session, listing_ids)
