@@ -1,10 +1,10 @@
 """Stock-taking import: a CSV of patents in one upload (SPEC §4), built for 100,000 rows.
 
-The file is read as a stream in chunks. Each chunk is parsed and validated in pure Python (in a worker
-thread, so the event loop keeps serving), its numbers are looked up with one ``IN`` query, and new rows,
-changed rows, their IPC rows and their audit events are written with Core ``executemany`` statements: no
-ORM objects per row. Everything runs in the request's one transaction, so a file that turns out unreadable
-half-way (bad UTF-8, broken quoting, an oversized cell) saves nothing.
+The file is read as a stream in chunks of 1,000 rows. A worker thread parses and validates each chunk in pure
+Python and prepares the driver parameters of its inserts (patent, IPC rows, audit event); then the chunk's
+numbers are looked up with one ``IN`` query, new patents, their IPC rows and their audit events go in with
+one driver ``executemany`` per table, and changed patents with a Core ``UPDATE`` executemany. No ORM objects per row. Everything runs in the request's one transaction, so a file
+that turns out unreadable half-way (bad UTF-8, broken quoting, an oversized cell) saves nothing.
 
 Row outcomes: a new number → created; a number of the caller's organization whose descriptive fields differ
 → updated; identical → nothing (re-importing a file is a no-op); a number of another organization → failed
@@ -15,18 +15,22 @@ Row outcomes: a new number → created; a number of the caller's organization wh
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import IO, Any
 
 from anyio import to_thread
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Dialect, Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.chain import GENESIS, event_hash
+from app.audit.chain import GENESIS, canonical_json
 from app.kit.clock import Clock
 from app.kit.errors import CodedValueError, Conflict, Unprocessable
 from app.kit.security import Principal
@@ -70,15 +74,21 @@ class ImportReport:
     failed: list[Failure] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Row:
-    """A valid data row, normalised; ``values`` are the descriptive fields (``rules.FINGERPRINT_FIELDS``)."""
+    """A valid data row, normalised; ``values`` are the descriptive fields (``rules.FINGERPRINT_FIELDS``).
+    The ``insert_*`` parameters are prepared in the parsing thread for the likely case of a new patent."""
 
     index: int
     values: dict[str, Any]
     kind: str
     expires_on: date
     fingerprint: str
+    ipc_keys: list[str]
+    patent_id: uuid.UUID | None = None
+    insert_patent: tuple[Any, ...] = ()
+    insert_ipc: list[tuple[Any, ...]] = field(default_factory=list)
+    insert_event: tuple[Any, ...] = ()
 
 
 def _invalid_csv(detail: str) -> Unprocessable:
@@ -86,6 +96,7 @@ def _invalid_csv(detail: str) -> Unprocessable:
 
 
 def _date(text: str, name: str) -> date | None:
+    text = text.strip()
     if not text:
         return None
     try:
@@ -94,32 +105,39 @@ def _date(text: str, name: str) -> date | None:
         raise CodedValueError("invalid_date", f"{name} must be a date YYYY-MM-DD") from None
 
 
-def validate_row(index: int, cells: dict[str, str]) -> Row:
-    """One data row → a normalised ``Row``; raises ``CodedValueError`` with the row's failure code."""
-    number = rules.parse_application_number(cells["application_number"])
-    title = cells["title"].strip()
+def validate_row(
+    index: int,
+    number_text: str,
+    title: str,
+    abstract: str,
+    ipc_text: str,
+    inventors_text: str,
+    filing_text: str,
+    grant_text: str,
+    fee_text: str,
+) -> Row:
+    """One data row (its cells in ``COLUMNS`` order) → a normalised ``Row``; raises ``CodedValueError`` with
+    the row's failure code."""
+    number = rules.parse_application_number(number_text)
+    title = title.strip()
     if not title:
         raise CodedValueError("missing_value", "title is required")
     if len(title) > MAX_TITLE:
         raise CodedValueError("value_too_long", f"title is longer than {MAX_TITLE} characters")
-    abstract = cells.get("abstract", "").strip()
+    abstract = abstract.strip()
     if len(abstract) > MAX_ABSTRACT:
         raise CodedValueError("value_too_long", f"abstract is longer than {MAX_ABSTRACT} characters")
-    ipc_codes = rules.normalise_ipc_codes(rules.split_list(cells.get("ipc_codes", "")))
-    if len(ipc_codes) > MAX_CODES:
-        raise CodedValueError("value_too_long", f"more than {MAX_CODES} IPC codes")
-    inventors = rules.normalise_names(rules.split_list(cells.get("inventors", "")))
-    if len(inventors) > MAX_INVENTORS or any(len(n) > 200 for n in inventors):
-        raise CodedValueError("value_too_long", "too many inventors or a name longer than 200 characters")
-    filing_date = _date(cells["filing_date"].strip(), "filing_date")
+    ipc_codes, ipc_keys = _ipc_cell(ipc_text) if len(ipc_text) <= CACHED_CELL else _parse_ipc_cell(ipc_text)
+    inventors = (
+        _names_cell(inventors_text) if len(inventors_text) <= CACHED_CELL else _parse_names(inventors_text)
+    )
+    filing_date = _date(filing_text, "filing_date")
     if filing_date is None:
         raise CodedValueError("missing_value", "filing_date is required")
-    grant_date = _date(cells.get("grant_date", "").strip(), "grant_date")
-    fee_date = _date(cells.get("annual_fee_paid_until", "").strip(), "annual_fee_paid_until")
-    try:
-        rules.check_dates(filing_date, grant_date)
-    except ValueError as exc:
-        raise CodedValueError("invalid_date", str(exc)) from None
+    grant_date = _date(grant_text, "grant_date")
+    fee_date = _date(fee_text, "annual_fee_paid_until")
+    if grant_date is not None and grant_date < filing_date:
+        raise CodedValueError("invalid_date", "grant_date must not precede filing_date")
     values = {
         "application_number": number.number,
         "title": title,
@@ -131,24 +149,49 @@ def validate_row(index: int, cells: dict[str, str]) -> Row:
         "annual_fee_paid_until": fee_date,
     }
     return Row(
-        index=index,
-        values=values,
-        kind=number.kind.value,
-        expires_on=rules.expires_on(number.kind, filing_date),
-        fingerprint=rules.fingerprint(values),
+        index,
+        values,
+        number.kind.value,
+        rules.expires_on(number.kind, filing_date),
+        rules.fingerprint(values),
+        ipc_keys,
     )
 
 
+def _parse_ipc_cell(cell: str) -> tuple[list[str], list[str]]:
+    """IPC codes (display forms) and their index keys."""
+    codes = rules.normalise_ipc_codes(rules.split_list(cell)) if cell else []
+    if len(codes) > MAX_CODES:
+        raise CodedValueError("value_too_long", f"more than {MAX_CODES} IPC codes")
+    return codes, sorted({rules.ipc_key(c) for c in codes})
+
+
+def _parse_names(cell: str) -> list[str]:
+    names = rules.normalise_names(rules.split_list(cell)) if cell else []
+    if len(names) > MAX_INVENTORS or any(len(n) > 200 for n in names):
+        raise CodedValueError("value_too_long", "too many inventors or a name longer than 200 characters")
+    return names
+
+
+# A stock list repeats the same IPC and inventor cells over and over: parse each distinct short cell once.
+# (Failures are not cached; results are shared, never mutated.)
+CACHED_CELL = 200
+_ipc_cell = lru_cache(maxsize=4096)(_parse_ipc_cell)
+_names_cell = lru_cache(maxsize=4096)(_parse_names)
+
+
 class CsvChunks:
-    """Reads the upload as UTF-8 CSV (a BOM is allowed) and yields chunks of validated rows and failures.
+    """Reads the upload as UTF-8 CSV (a BOM is allowed) and yields chunks of validated rows and failures;
+    ``prepare`` is called on every valid row (in the same thread).
 
     Raises ``Unprocessable(invalid_csv)`` for anything that makes the file as a whole unreadable.
     """
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: IO[bytes], prepare: Callable[[Row], None] | None = None) -> None:
         self._text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")  # type: ignore[arg-type]
         self._reader = csv.reader(self._text, strict=True)
-        self._positions: dict[str, int] = {}
+        self._prepare = prepare
+        self._positions: list[int] = []
         self._seen: set[str] = set()
         self._index = 0
         self._width = 0
@@ -161,7 +204,8 @@ class CsvChunks:
         missing = [c for c in REQUIRED if c not in names]
         if missing:
             raise _invalid_csv(f"Missing required column(s): {', '.join(missing)}.")
-        self._positions = {name: names.index(name) for name in COLUMNS if name in names}
+        # A missing optional column reads as an empty cell: the extra "" at the end of every record.
+        self._positions = [names.index(name) if name in names else len(names) for name in COLUMNS]
         self._width = len(names)
 
     def _next_record(self) -> list[str] | None:
@@ -181,96 +225,305 @@ class CsvChunks:
     def next_chunk(self) -> tuple[list[Row], list[Failure]] | None:
         rows: list[Row] = []
         failures: list[Failure] = []
-        positions = self._positions
+        positions, width, prepare, seen = self._positions, self._width, self._prepare, self._seen
         while len(rows) + len(failures) < CHUNK_ROWS:
             record = self._next_record()
             if record is None:
                 break
-            if not any(cell.strip() for cell in record):
+            if not any(record) or not any(cell.strip() for cell in record):
                 continue  # blank lines are not rows
             self._index += 1
             index = self._index
-            if len(record) != self._width:
-                failures.append(
-                    Failure(index, "invalid_row", f"expected {self._width} cells, found {len(record)}")
-                )
+            if len(record) != width:
+                failures.append(Failure(index, "invalid_row", f"expected {width} cells, found {len(record)}"))
                 continue
-            cells = {name: record[pos] for name, pos in positions.items()}
+            record.append("")
             try:
-                row = validate_row(index, cells)
+                row = validate_row(index, *[record[p] for p in positions])
             except CodedValueError as exc:
                 failures.append(Failure(index, exc.code, str(exc)))
                 continue
             number = row.values["application_number"]
-            if number in self._seen:
+            if number in seen:
                 failures.append(Failure(index, "duplicate_in_file", f"{number} appears earlier in the file"))
                 continue
-            self._seen.add(number)
+            seen.add(number)
+            if prepare is not None:
+                prepare(row)
             rows.append(row)
         if not rows and not failures:
             return None
         return rows, failures
 
 
-def _patent_params(row: Row, patent_id: uuid.UUID, org_id: uuid.UUID, now: datetime) -> dict[str, Any]:
-    return {
-        **row.values,
-        "id": patent_id,
-        "owner_org_id": org_id,
-        "kind": row.kind,
-        "expires_on": row.expires_on,
-        "evaluation_report": False,
-        "status_override": None,
-        "preserved": False,
-        "preservation_reason": None,
-        "import_fingerprint": row.fingerprint,
-        "extra": {},
-        "created_at": now,
-        "updated_at": now,
-    }
+class BulkInsert:
+    """``INSERT … VALUES`` run with the driver's own ``executemany``.
+
+    Values go through the dialect's bind processors for their column types (the same conversions SQLAlchemy
+    applies), but constant columns are converted once per import and the per-row work is one tuple per row:
+    at 100,000 rows SQLAlchemy's generic per-row parameter handling would cost more than the inserts.
+    Table and column names come from the models, never from input.
+    """
+
+    def __init__(
+        self, table: Table, varying: Sequence[str], constants: dict[str, Any], dialect: Dialect
+    ) -> None:
+        names = [*varying, *constants]
+        if dialect.paramstyle == "qmark":
+            marks = ["?"] * len(names)
+        elif dialect.paramstyle == "numeric_dollar":
+            marks = [f"${i}" for i in range(1, len(names) + 1)]
+        elif dialect.paramstyle == "format":
+            marks = ["%s"] * len(names)
+        else:  # pragma: no cover - the supported drivers use one of the above
+            raise NotImplementedError(dialect.paramstyle)
+        self.sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marks)})"  # noqa: S608
+        self._all_procs = {name: _processor(table, name, dialect) for name in names}
+        self._procs = [(i, self._all_procs[name]) for i, name in enumerate(varying) if self._all_procs[name]]
+        self.constants = tuple(_convert(self._all_procs[n], v) for n, v in constants.items())
+
+    def processor(self, name: str) -> Callable[[Any], Any]:
+        """The conversion of one column's values (identity when the driver takes them as they are)."""
+        return self._all_procs[name] or _identity
+
+    def convert(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        """The driver parameters of one row (``values`` in ``varying`` order)."""
+        params = [*values, *self.constants]
+        for i, proc in self._procs:
+            params[i] = proc(params[i])
+        return tuple(params)
+
+    async def execute(self, session: AsyncSession, params: Sequence[tuple[Any, ...]]) -> None:
+        """Insert rows whose parameters ``convert`` made."""
+        if not params:
+            return
+        conn = await session.connection()
+        for start in range(0, len(params), INSERT_BATCH):
+            await conn.exec_driver_sql(self.sql, list(params[start : start + INSERT_BATCH]))
 
 
-def _audit_params(
-    patent_id: uuid.UUID, row: Row, seq: int, prev_hash: str, change: str, actor: str, now: datetime
-) -> dict[str, Any]:
-    entity_id = str(patent_id)
-    data = {
-        "application_number": row.values["application_number"],
-        "change": change,
-        "fingerprint": row.fingerprint,
-    }
-    return {
-        "id": uuid.uuid4(),
-        "entity_type": ENTITY,
-        "entity_id": entity_id,
-        "seq": seq,
-        "at": now,
-        "actor": actor,
-        "action": ACTION,
-        "data": data,
-        "prev_hash": prev_hash,
-        "hash": event_hash(
-            prev_hash=prev_hash,
-            entity_type=ENTITY,
-            entity_id=entity_id,
-            seq=seq,
-            at=now,
-            actor=actor,
-            action=ACTION,
-            data=data,
-        ),
-    }
+def _processor(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any] | None:
+    processor: Callable[[Any], Any] | None = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+    return processor
 
 
-async def _executemany(session: AsyncSession, statement: Any, params: list[dict[str, Any]]) -> None:
-    for start in range(0, len(params), INSERT_BATCH):
-        await session.execute(statement, params[start : start + INSERT_BATCH])
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _convert(processor: Callable[[Any], Any] | None, value: Any) -> Any:
+    return value if processor is None else processor(value)
+
+
+PATENT_VARYING = (
+    "id",
+    "application_number",
+    "kind",
+    "title",
+    "abstract",
+    "ipc_codes",
+    "inventors",
+    "filing_date",
+    "grant_date",
+    "annual_fee_paid_until",
+    "expires_on",
+    "import_fingerprint",
+)
+
+
+class _Writer:
+    """Writes one import's chunks; holds what is the same for every row (organization, actor, time)."""
+
+    def __init__(self, session: AsyncSession, principal: Principal, now: datetime) -> None:
+        assert principal.organization_id is not None
+        self.session = session
+        self.org_id = principal.organization_id
+        self.actor = principal.label
+        self.now = now
+        dialect = session.get_bind().dialect
+        self.patents = BulkInsert(
+            Patent.__table__,
+            PATENT_VARYING,
+            {
+                "owner_org_id": self.org_id,
+                "evaluation_report": False,
+                "status_override": None,
+                "preserved": False,
+                "preservation_reason": None,
+                "extra": {},
+                "created_at": now,
+                "updated_at": now,
+            },
+            dialect,
+        )
+        self.ipc = BulkInsert(PatentIpc.__table__, ("patent_id", "code"), {}, dialect)
+        self.audit = BulkInsert(
+            AuditEvent.__table__,
+            ("id", "entity_id", "seq", "data", "prev_hash", "hash"),
+            {"entity_type": ENTITY, "at": now, "actor": self.actor, "action": ACTION},
+            dialect,
+        )
+        # Column conversions for the hot path of prepare(), the same processors BulkInsert.convert applies.
+        self._as_uuid = self.patents.processor("id")
+        json_processor = self.patents.processor("ipc_codes")
+        json_cache: dict[tuple[str, ...], Any] = {}
+
+        def as_json(values: list[str]) -> Any:
+            key = tuple(values)
+            converted = json_cache.get(key)
+            if converted is None:
+                if len(json_cache) > 10_000:
+                    json_cache.clear()
+                converted = json_cache[key] = json_processor(values)
+            return converted
+
+        self._as_json = as_json
+        date_processor = self.patents.processor("filing_date")
+        date_cache: dict[date | None, Any] = {}
+
+        def as_date(value: date | None) -> Any:
+            converted = date_cache.get(value)
+            if converted is None and value is not None:
+                if len(date_cache) > 50_000:
+                    date_cache.clear()
+                converted = date_cache[value] = date_processor(value)
+            return converted
+
+        self._as_date = as_date
+        # The audit data column takes JSON text on both drivers; when its processor is plain json.dumps, the
+        # event's data text is written directly (it has no characters that need escaping).
+        self._data_processor = self.audit.processor("data")
+        self._data_as_text = self._data_processor({"k": "v"}) == json.dumps({"k": "v"})
+        # The canonical JSON of an "imported" event (app.audit.chain.event_hash) up to its varying parts, which
+        # (numbers, hex digests, UUIDs, literals) need no JSON escaping; a test checks it against event_hash.
+        self._event_head = (
+            f'{{"action":"{ACTION}","actor":{canonical_json(self.actor)},"at":{canonical_json(now)},"data":{{'
+        )
+
+    def event(self, patent_id: uuid.UUID, row: Row, seq: int, prev_hash: str, change: str) -> tuple[Any, ...]:
+        """The audit event's column values (``id, entity_id, seq, data, prev_hash, hash``)."""
+        entity_id = str(patent_id)
+        number = row.values["application_number"]
+        body = (
+            f'{self._event_head}"application_number":"{number}","change":"{change}",'
+            f'"fingerprint":"{row.fingerprint}"}},"entity_id":"{entity_id}","entity_type":"{ENTITY}","seq":{seq}}}'
+        )
+        data = {"application_number": number, "change": change, "fingerprint": row.fingerprint}
+        digest = hashlib.sha256((prev_hash + body).encode()).hexdigest()
+        return (uuid.uuid4(), entity_id, seq, data, prev_hash, digest)
+
+    def event_params(
+        self, patent_id: uuid.UUID, row: Row, seq: int, prev_hash: str, change: str
+    ) -> tuple[Any, ...]:
+        """``event`` as driver parameters of the audit insert."""
+        event_id, entity_id, seq, data, prev_hash, digest = self.event(patent_id, row, seq, prev_hash, change)
+        data_param = (
+            f'{{"application_number": "{data["application_number"]}", "change": "{change}", '
+            f'"fingerprint": "{data["fingerprint"]}"}}'
+            if self._data_as_text
+            else self._data_processor(data)
+        )
+        return (self._as_uuid(event_id), entity_id, seq, data_param, prev_hash, digest, *self.audit.constants)
+
+    def prepare(self, row: Row) -> None:
+        """Driver parameters for inserting the row as a new patent (runs in the parsing thread)."""
+        pid = uuid.uuid4()
+        values = row.values
+        row.patent_id = pid
+        as_uuid, as_date, as_json = self._as_uuid, self._as_date, self._as_json
+        row.insert_patent = (
+            as_uuid(pid),
+            values["application_number"],
+            row.kind,
+            values["title"],
+            values["abstract"],
+            as_json(values["ipc_codes"]),
+            as_json(values["inventors"]),
+            as_date(values["filing_date"]),
+            as_date(values["grant_date"]),
+            as_date(values["annual_fee_paid_until"]),
+            as_date(row.expires_on),
+            row.fingerprint,
+            *self.patents.constants,
+        )
+        row.insert_ipc = [self.ipc.convert((pid, key)) for key in row.ipc_keys]
+        row.insert_event = self.event_params(pid, row, 1, GENESIS, "created")
+
+    async def write(self, rows: list[Row], report: ImportReport) -> None:
+        session = self.session
+        existing = {
+            e.application_number: e
+            for e in await session.execute(
+                select(Patent.id, Patent.application_number, Patent.owner_org_id, Patent.import_fingerprint)
+                .where(Patent.application_number.in_([r.values["application_number"] for r in rows]))
+                .with_for_update()
+            )
+        }
+        patents: list[tuple[Any, ...]] = []
+        ipc: list[tuple[Any, ...]] = []
+        events: list[tuple[Any, ...]] = []
+        changed: list[tuple[uuid.UUID, Row]] = []
+        for row in rows:
+            found = existing.get(row.values["application_number"]) if existing else None
+            if found is None:
+                if row.patent_id is None:
+                    self.prepare(row)
+                patents.append(row.insert_patent)
+                ipc.extend(row.insert_ipc)
+                events.append(row.insert_event)
+            elif found.owner_org_id != self.org_id:
+                number = row.values["application_number"]
+                report.failed.append(
+                    Failure(row.index, "patent_exists", f"{number} is registered by another organization")
+                )
+            elif found.import_fingerprint != row.fingerprint:
+                changed.append((found.id, row))
+                ipc.extend(self.ipc.convert((found.id, key)) for key in row.ipc_keys)
+        if changed:
+            events.extend(await self._update(changed))
+        await self.patents.execute(session, patents)
+        await self.ipc.execute(session, ipc)
+        await self.audit.execute(session, events)
+        report.created += len(patents)
+        report.updated += len(changed)
+
+    async def _update(self, changed: list[tuple[uuid.UUID, Row]]) -> list[tuple[Any, ...]]:
+        """Update changed patents, drop their IPC rows (re-inserted by the caller), return their audit events."""
+        table = Patent.__table__
+        columns = [n for n in rules.FINGERPRINT_FIELDS if n != "application_number"]
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                {
+                    name: bindparam(name)
+                    for name in (*columns, "expires_on", "import_fingerprint", "updated_at")
+                }
+            )
+        )
+        params = [
+            {
+                **{n: row.values[n] for n in columns},
+                "b_id": pid,
+                "expires_on": row.expires_on,
+                "import_fingerprint": row.fingerprint,
+                "updated_at": self.now,
+            }
+            for pid, row in changed
+        ]
+        await self.session.execute(stmt, params)
+        ids = [pid for pid, _ in changed]
+        await self.session.execute(delete(PatentIpc).where(PatentIpc.patent_id.in_(ids)))
+        heads = await _chain_heads(self.session, [str(pid) for pid in ids])
+        events = []
+        for pid, row in changed:
+            seq, prev = heads.get(str(pid), (0, GENESIS))
+            events.append(self.event_params(pid, row, seq + 1, prev, "updated"))
+        return events
 
 
 async def _chain_heads(session: AsyncSession, entity_ids: list[str]) -> dict[str, tuple[int, str]]:
     """The last (seq, hash) of each patent's audit chain."""
-    if not entity_ids:
-        return {}
     last = (
         select(AuditEvent.entity_id, func.max(AuditEvent.seq).label("seq"))
         .where(AuditEvent.entity_type == ENTITY, AuditEvent.entity_id.in_(entity_ids))
@@ -290,99 +543,23 @@ async def _chain_heads(session: AsyncSession, entity_ids: list[str]) -> dict[str
     return {r.entity_id: (r.seq, r.hash) for r in rows}
 
 
-async def _write_chunk(
-    session: AsyncSession, principal: Principal, rows: list[Row], now: datetime, report: ImportReport
-) -> None:
-    assert principal.organization_id is not None
-    org_id = principal.organization_id
-    numbers = [r.values["application_number"] for r in rows]
-    existing = {
-        e.application_number: e
-        for e in await session.execute(
-            select(Patent.id, Patent.application_number, Patent.owner_org_id, Patent.import_fingerprint)
-            .where(Patent.application_number.in_(numbers))
-            .with_for_update()
-        )
-    }
-    created: list[tuple[uuid.UUID, Row]] = []
-    changed: list[tuple[uuid.UUID, Row]] = []
-    ipc_rows: list[dict[str, Any]] = []
-    for row in rows:
-        number = row.values["application_number"]
-        found = existing.get(number)
-        if found is None:
-            patent_id = uuid.uuid4()
-            created.append((patent_id, row))
-            ipc_rows.extend(
-                {"patent_id": patent_id, "code": k}
-                for k in sorted({rules.ipc_key(c) for c in row.values["ipc_codes"]})
-            )
-        elif found.owner_org_id != org_id:
-            report.failed.append(
-                Failure(row.index, "patent_exists", f"{number} is registered by another organization")
-            )
-        elif found.import_fingerprint != row.fingerprint:
-            changed.append((found.id, row))
-            ipc_rows.extend(
-                {"patent_id": found.id, "code": k}
-                for k in sorted({rules.ipc_key(c) for c in row.values["ipc_codes"]})
-            )
-
-    actor = principal.label
-    audit = [_audit_params(pid, row, 1, GENESIS, "created", actor, now) for pid, row in created]
-    if changed:
-        updates = [
-            {
-                **row.values,
-                "b_id": pid,
-                "expires_on": row.expires_on,
-                "import_fingerprint": row.fingerprint,
-                "updated_at": now,
-            }
-            for pid, row in changed
-        ]
-        stmt = (
-            update(Patent.__table__)
-            .where(Patent.__table__.c.id == bindparam("b_id"))
-            .values(
-                {
-                    name: bindparam(name)
-                    for name in (*rules.FINGERPRINT_FIELDS, "expires_on", "import_fingerprint", "updated_at")
-                    if name != "application_number"
-                }
-            )
-        )
-        await _executemany(session, stmt, updates)
-        await session.execute(delete(PatentIpc).where(PatentIpc.patent_id.in_([pid for pid, _ in changed])))
-        heads = await _chain_heads(session, [str(pid) for pid, _ in changed])
-        for pid, row in changed:
-            seq, prev = heads.get(str(pid), (0, GENESIS))
-            audit.append(_audit_params(pid, row, seq + 1, prev, "updated", actor, now))
-    if created:
-        patents = [_patent_params(row, pid, org_id, now) for pid, row in created]
-        await _executemany(session, insert(Patent.__table__), patents)
-    if ipc_rows:
-        await _executemany(session, insert(PatentIpc.__table__), ipc_rows)
-    if audit:
-        await _executemany(session, insert(AuditEvent.__table__), audit)
-    report.created += len(created)
-    report.updated += len(changed)
-
-
 async def import_csv(
     session: AsyncSession, principal: Principal, raw: IO[bytes], clock: Clock
 ) -> ImportReport:
     """Import the patents of the caller's organization from a CSV file (SPEC §4)."""
-    chunks = CsvChunks(raw)
+    writer = _Writer(session, principal, clock.now())
+    chunks = CsvChunks(raw, prepare=writer.prepare)
     await to_thread.run_sync(chunks.read_header)
     report = ImportReport()
-    now = clock.now()
+    # Chunks are parsed in a worker thread so the event loop keeps serving other requests meanwhile. Parsing
+    # the next chunk while this one is written was tried and is no faster: the parsing thread holds the GIL
+    # that the SQLite driver must take back after every row it inserts.
     try:
         while (chunk := await to_thread.run_sync(chunks.next_chunk)) is not None:
             rows, failures = chunk
             report.failed.extend(failures)
             if rows:
-                await _write_chunk(session, principal, rows, now, report)
+                await writer.write(rows, report)
     except IntegrityError:
         # A concurrent request registered one of these numbers (or wrote a chain link) meanwhile; the whole
         # import rolls back, and retrying it is safe.

@@ -13,6 +13,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
+from operator import mul
 from typing import Any
 
 from app.kit.errors import CodedValueError
@@ -24,6 +26,7 @@ INVALID_IPC = "invalid_ipc_code"
 _NEW_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
 _OLD_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9)
 _NUMBER = re.compile(r"^(?:CN|ZL)?(\d{12}|\d{8})\.?([0-9X])$")
+_NORMAL_NUMBER = re.compile(r"^(\d{12}|\d{8})\.([0-9X])$")
 _SPACES = re.compile(r"\s+")
 
 KIND_BY_DIGIT = {
@@ -53,15 +56,16 @@ def check_character(digits: str) -> str:
     weights = _NEW_WEIGHTS if len(digits) == 12 else _OLD_WEIGHTS
     if len(digits) != len(weights) or not digits.isdigit():
         raise ValueError("an application number has 12 or 8 digits before its check character")
-    remainder = sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11
+    remainder = sum(map(mul, map(int, digits), weights)) % 11
     return "X" if remainder == 10 else str(remainder)
 
 
 def parse_application_number(value: str) -> ApplicationNumber:
     """Normalise an application number: ``CN``/``ZL`` prefixes, spaces, full-width characters and a missing
     dot are accepted; the check character must match. Raises ``CodedValueError(invalid_patent_number)``."""
-    text = _SPACES.sub("", unicodedata.normalize("NFKC", value)).upper()
-    match = _NUMBER.match(text)
+    match = _NORMAL_NUMBER.match(value)  # most imported numbers are already normalised
+    if match is None:
+        match = _NUMBER.match(_SPACES.sub("", unicodedata.normalize("NFKC", value)).upper())
     if match is None:
         raise CodedValueError(
             INVALID_NUMBER, "an application number is YYYYKNNNNNNN.C (or YYKNNNNN.C before October 2003)"
@@ -130,6 +134,7 @@ class IpcCode:
     key: str  # ``H01M10/0525``: the indexed form used for prefix filtering
 
 
+@lru_cache(maxsize=8192)
 def parse_ipc(value: str) -> IpcCode:
     """Validate an IPC symbol: section A–H, two-digit class, subclass letter, main group (1–4 digits), ``/``,
     subgroup of at least two digits. Spaces are ignored; letters are upper-cased."""
@@ -197,16 +202,23 @@ FINGERPRINT_FIELDS = (
 
 
 def fingerprint(fields: dict[str, Any]) -> str:
-    """SHA-256 of the descriptive fields' canonical JSON: equal fingerprints mean an import row changes nothing."""
-    body = {k: fields[k] for k in FINGERPRINT_FIELDS}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_iso)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """SHA-256 of the descriptive fields (``FINGERPRINT_FIELDS``): equal fingerprints mean an import row changes
+    nothing. A JSON array of plain strings, so the C encoder does all the work (100,000 rows per import)."""
+    parts = [
+        fields["application_number"],
+        fields["title"],
+        fields["abstract"],
+        fields["ipc_codes"],
+        fields["inventors"],
+        _iso(fields["filing_date"]),
+        _iso(fields["grant_date"]),
+        _iso(fields["annual_fee_paid_until"]),
+    ]
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
 
 
-def _iso(value: Any) -> Any:
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def split_list(cell: str) -> Sequence[str]:
