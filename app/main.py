@@ -34,6 +34,11 @@ TAGS = [
         "name": "ledger",
         "description": "Exchange accounts, bank payments, withdrawals, trial balance (SPEC §6).",
     },
+    {
+        "name": "registrations",
+        "description": "Registration for listed and auction listings, with deposits (SPEC §7).",
+    },
+    {"name": "offers", "description": "Negotiated pricing: offers, counters, acceptance (SPEC §8)."},
     {"name": "deals", "description": "Deals from offers, listings, auctions and open licences (SPEC §11)."},
     {"name": "audit", "description": "The hash-chained audit trail (SPEC §15)."},
     {
@@ -118,8 +123,10 @@ def create_app(
     from app.deals.router import router as deals_router
     from app.ledger.router import router as ledger_router
     from app.listings.router import router as listings_router
+    from app.negotiation.router import router as negotiation_router
     from app.ops.router import router as ops_router
     from app.patents.router import router as patents_router
+    from app.registrations.router import router as registrations_router
     from app.sandbox.router import router as sandbox_router
 
     for router in (
@@ -127,6 +134,8 @@ def create_app(
         patents_router,
         listings_router,
         ledger_router,
+        negotiation_router,
+        registrations_router,
         deals_router,
         audit_router,
         sandbox_router,

@@ -1,0 +1,121 @@
+"""HTTP routes of SPEC §7: registrations for listed and auction listings, with their deposits."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from app.deps import ClockDep, OperatorDep, PrincipalDep, SessionDep, VerifiedMemberDep
+from app.kit.errors import error_responses
+from app.kit.idempotency import IdempotencyDep
+from app.kit.pagination import Page, PageParams, page_params
+from app.registrations import schemas, service
+
+router = APIRouter(tags=["registrations"])
+Out = schemas.RegistrationOut
+
+
+@router.post(
+    "/listings/{listing_id}/registrations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Out,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Register for a listed or auction listing; its deposit is held at once (verified buyer)",
+)
+async def register_for_listing(
+    listing_id: uuid.UUID,
+    session: SessionDep,
+    principal: VerifiedMemberDep,
+    clock: ClockDep,
+    idem: IdempotencyDep,
+) -> Response:
+    async def act() -> Out:
+        registration = await service.register(session, principal, listing_id, clock)
+        return service.present(principal, registration)
+
+    return await idem.run(act)
+
+
+@router.get(
+    "/listings/{listing_id}/registrations",
+    response_model=Page[Out],
+    responses=error_responses(401, 404, 422),
+    summary="A listing's registrations (operators and the seller: all; a buyer: its own)",
+)
+async def list_listing_registrations(
+    listing_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[Out]:
+    rows, cursor = await service.list_registrations(
+        session, principal, listing_id, limit=page.limit, cursor=page.cursor
+    )
+    return Page(items=[service.present(principal, r) for r in rows], next_cursor=cursor)
+
+
+@router.get(
+    "/registrations/{registration_id}",
+    response_model=Out,
+    responses=error_responses(401, 404),
+    summary="One registration (the registrant, the listing's seller, operators)",
+)
+async def get_registration(registration_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Out:
+    registration = await service.get_registration(session, principal, registration_id)
+    return service.present(principal, registration)
+
+
+@router.post(
+    "/registrations/{registration_id}/qualify",
+    response_model=Out,
+    responses=error_responses(401, 403, 404, 409),
+    summary="Qualify a registration pending review (operators)",
+)
+async def qualify_registration(
+    registration_id: uuid.UUID, session: SessionDep, principal: OperatorDep, clock: ClockDep
+) -> Out:
+    registration = await service.qualify(session, principal, registration_id, clock)
+    return service.present(principal, registration)
+
+
+@router.post(
+    "/registrations/{registration_id}/disqualify",
+    response_model=Out,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Disqualify a registration and refund its deposit (operators)",
+)
+async def disqualify_registration(
+    registration_id: uuid.UUID,
+    body: schemas.DisqualifyIn,
+    session: SessionDep,
+    principal: OperatorDep,
+    clock: ClockDep,
+    idem: IdempotencyDep,
+) -> Response:
+    async def act() -> Out:
+        registration = await service.disqualify(session, principal, registration_id, body.reason, clock)
+        return service.present(principal, registration)
+
+    return await idem.run(act, status_code=status.HTTP_200_OK)
+
+
+@router.post(
+    "/registrations/{registration_id}/withdraw",
+    response_model=Out,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Withdraw a registration during the listing period; the deposit is refunded (registrant)",
+)
+async def withdraw_registration(
+    registration_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+    idem: IdempotencyDep,
+) -> Response:
+    async def act() -> Out:
+        registration = await service.withdraw(session, principal, registration_id, clock)
+        return service.present(principal, registration)
+
+    return await idem.run(act, status_code=status.HTTP_200_OK)
