@@ -31,7 +31,7 @@ import logging
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auctions import lifecycle
@@ -67,7 +67,8 @@ def listed_resolution(qualified: int, min_bidders: int) -> Resolution:
     return Resolution.deal
 
 
-def _traded_and_due(now: datetime):  # type: ignore[no-untyped-def]
+def _traded_and_due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Listed or auction listings still published whose period has ended by ``now``."""
     return (
         Listing.pricing_mode.in_([m.value for m in TRADED_MODES]),
         Listing.status == ListingStatus.published,

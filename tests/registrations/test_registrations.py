@@ -282,3 +282,28 @@ async def test_concurrent_registrations_never_overdraw(client: httpx.AsyncClient
     rows = [row for x in listings for row in await h.registration_rows(db, x["id"])]
     assert len(rows) == 3 and all(row.bidder_code == "B01" for row in rows)
     await assert_invariants(db)
+
+
+async def test_concurrent_registrations_get_distinct_codes_and_one_each(
+    client: httpx.AsyncClient, db, world
+) -> None:
+    """The listing row is locked while a code is chosen: racing buyers get B01…B05, and one buyer racing
+    itself registers once."""
+    op, uni, buyer = world
+    buyers = []
+    for _ in range(4):
+        other = await f.organization(client, verified_by=op)
+        await fund(client, op, other, "10000.00")
+        buyers.append(other)
+    listing = await h.listed(client, op, uni)
+
+    results = await asyncio.gather(
+        *[h.register(client, b, listing["id"]) for b in buyers],
+        *[h.register(client, buyer, listing["id"]) for _ in range(4)],
+    )
+    created = [r.json() for r in results if r.status_code == 201]
+    refused = [r.json()["code"] for r in results if r.status_code != 201]
+    assert len(created) == 5 and refused == ["already_registered"] * 3
+    assert sorted(x["bidder_code"] for x in created) == ["B01", "B02", "B03", "B04", "B05"]
+    assert await balance(client, buyer) == {"available": "40000.00", "held": "10000.00"}
+    await assert_invariants(db)
