@@ -39,6 +39,10 @@ TAGS = [
         "description": "Registration for listed and auction listings, with deposits (SPEC §7).",
     },
     {"name": "offers", "description": "Negotiated pricing: offers, counters, acceptance (SPEC §8)."},
+    {
+        "name": "auctions",
+        "description": "English, sealed and Dutch auctions: bids, acceptance, closing, live events (SPEC §10).",
+    },
     {"name": "deals", "description": "Deals from offers, listings, auctions and open licences (SPEC §11)."},
     {"name": "audit", "description": "The hash-chained audit trail (SPEC §15)."},
     {
@@ -119,6 +123,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
 
     from app.accounts.router import router as accounts_router
+    from app.auctions.router import router as auctions_router
     from app.audit.router import router as audit_router
     from app.deals.router import router as deals_router
     from app.ledger.router import router as ledger_router
@@ -136,6 +141,7 @@ def create_app(
         ledger_router,
         negotiation_router,
         registrations_router,
+        auctions_router,
         deals_router,
         audit_router,
         sandbox_router,

@@ -1,0 +1,184 @@
+"""Live events of auctions (SPEC §10; DESIGN.md "Live events").
+
+Every event is a row of ``auction_events`` numbered per auction from 1 (``auctions.event_seq``), written in
+the transaction of the change it reports. A stream replays the rows after the client's ``Last-Event-ID``
+and then waits for more, opening a short read session per check; it never holds a session while waiting.
+
+Waking up: on PostgreSQL the writing transaction calls ``pg_notify('auction_events', '<id>:<seq>')``
+(delivered only on commit) and each process keeps ONE listening connection (``Hub``) that wakes the streams
+of that auction in any process; streams re-read the table by their last id anyway and also look again every
+``PG_RECHECK_SECONDS``, so nothing depends on a notification arriving. On SQLite (one host) streams poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+from sse_starlette import ServerSentEvent
+
+from app.kit.db import Database
+from app.models.trading import Auction, AuctionEvent, AuctionStatus
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "auction_events"
+SQLITE_POLL_SECONDS = 0.3
+PG_RECHECK_SECONDS = 1.0
+REPLAY_BATCH = 500
+FINAL_EVENTS = frozenset({"closed", "failed"})
+ENDED = frozenset({AuctionStatus.closed, AuctionStatus.failed, AuctionStatus.cancelled})
+
+
+async def append(
+    session: AsyncSession,
+    auction_id: uuid.UUID,
+    batch: Sequence[tuple[int, str, dict[str, Any]]],
+    *,
+    at: datetime,
+) -> None:
+    """Write events ``(seq, event, data)`` whose numbers the caller took from ``auctions.event_seq`` in the
+    same transaction, and (PostgreSQL) notify the listeners on commit."""
+    if not batch:
+        return
+    await session.execute(
+        insert(AuctionEvent),
+        [
+            {"auction_id": auction_id, "seq": seq, "event": name, "at": at, "data": data}
+            for seq, name, data in batch
+        ],
+    )
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(select(func.pg_notify(CHANNEL, f"{auction_id}:{batch[-1][0]}")))
+
+
+class Hub:
+    """One LISTEN connection per process (and event loop); wakes the subscribed streams of an auction."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._conn: Any = None
+        self._lock = asyncio.Lock()
+        self._subscribers: dict[str, set[asyncio.Event]] = {}
+
+    def subscribe(self, auction_id: uuid.UUID) -> asyncio.Event:
+        wake = asyncio.Event()
+        self._subscribers.setdefault(str(auction_id), set()).add(wake)
+        return wake
+
+    def unsubscribe(self, auction_id: uuid.UUID, wake: asyncio.Event) -> None:
+        waiting = self._subscribers.get(str(auction_id))
+        if waiting is not None:
+            waiting.discard(wake)
+            if not waiting:
+                self._subscribers.pop(str(auction_id), None)
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        for wake in self._subscribers.get(payload.split(":", 1)[0], ()):
+            wake.set()
+
+    async def ensure_listening(self) -> None:
+        """Start (or restart) the listener; a failure only means the streams fall back to re-checking."""
+        if self._conn is not None and not self._conn.is_closed():
+            return
+        async with self._lock:
+            if self._conn is not None and not self._conn.is_closed():
+                return
+            import asyncpg
+
+            try:
+                conn = await asyncpg.connect(self.dsn)
+                await conn.add_listener(CHANNEL, self._on_notify)
+            except Exception:
+                log.warning("auction event listener could not start; streams poll instead", exc_info=True)
+                return
+            self._conn = conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+            self._conn = None
+
+
+_hubs: dict[tuple[str, int], Hub] = {}
+
+
+def hub_for(db: Database) -> Hub:
+    """The process's hub for this database (one per event loop: a connection belongs to its loop)."""
+    dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    key = (dsn, id(asyncio.get_running_loop()))
+    hub = _hubs.get(key)
+    if hub is None:
+        hub = _hubs[key] = Hub(dsn)
+    return hub
+
+
+async def stream(
+    db: Database,
+    auction_id: uuid.UUID,
+    after: int,
+    *,
+    close_if_due: Callable[[datetime | None], Awaitable[None]],
+) -> AsyncIterator[ServerSentEvent]:
+    """Events after ``after``, then live ones, until the ``closed``/``failed`` event (or a cancelled auction).
+
+    ``close_if_due`` is given the ``ends_at`` of an open auction and closes it if that has passed (a lazy
+    close, so a stream ends even where no sweeper runs)."""
+    hub = None if db.is_sqlite else hub_for(db)
+    wake = None
+    if hub is not None:
+        await hub.ensure_listening()
+        wake = hub.subscribe(auction_id)
+    try:
+        while True:
+            if wake is not None:
+                wake.clear()
+            async with db.read() as session:
+                # The status first: a final event is committed with the final status, so it is read below.
+                state = (
+                    await session.execute(
+                        select(Auction.status, Auction.ends_at).where(Auction.id == auction_id)
+                    )
+                ).first()
+                rows = (
+                    await session.execute(
+                        select(AuctionEvent.seq, AuctionEvent.event, AuctionEvent.data)
+                        .where(AuctionEvent.auction_id == auction_id, AuctionEvent.seq > after)
+                        .order_by(AuctionEvent.seq)
+                        .limit(REPLAY_BATCH)
+                    )
+                ).all()
+            for row in rows:
+                yield ServerSentEvent(
+                    data=json.dumps(row.data, ensure_ascii=False, separators=(",", ":")),
+                    event=row.event,
+                    id=str(row.seq),
+                )
+                after = row.seq
+                if row.event in FINAL_EVENTS:
+                    return
+            if len(rows) == REPLAY_BATCH:
+                continue
+            if state is None or state.status in ENDED:
+                return
+            if state.status == AuctionStatus.open:
+                await close_if_due(state.ends_at)
+            if wake is None:
+                await asyncio.sleep(SQLITE_POLL_SECONDS)
+            else:
+                await hub.ensure_listening()  # type: ignore[union-attr]
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), PG_RECHECK_SECONDS)
+    finally:
+        if hub is not None and wake is not None:
+            hub.unsubscribe(auction_id, wake)

@@ -1,0 +1,167 @@
+"""HTTP routes of auctions (SPEC §10). HTTP only: the rules are in ``app.auctions.service``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response, status
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sse_starlette import EventSourceResponse
+
+from app.auctions import deadlines, events, service
+from app.auctions.schemas import AuctionOut, BidCreate, BidOut, BidPlaced
+from app.deadlines.sweeper import business_now, sweep_context
+from app.deps import (
+    CalendarDep,
+    ClockDep,
+    FeesDep,
+    OptionalPrincipalDep,
+    PrincipalDep,
+    SessionDep,
+    get_database,
+)
+from app.kit.errors import NotFound, error_responses
+from app.kit.idempotency import IdempotencyDep
+from app.kit.pagination import Page, PageParams, page_params
+from app.models.trading import Auction
+
+router = APIRouter(tags=["auctions"])
+
+STREAM_PING_SECONDS = 15
+
+
+async def _lazy_close(request: Request, session: AsyncSession, auction_id: uuid.UUID, now: datetime) -> bool:
+    """Close an open auction past its end before reading it; True when it did, and then the caller reads it
+    in a fresh session (the request's may be a snapshot from before the close)."""
+    if not await service.past_its_end(session, auction_id, now):
+        return False
+    await deadlines.close_if_due(sweep_context(request.app), auction_id, now)
+    return True
+
+
+@router.get(
+    "/auctions/{auction_id}",
+    response_model=AuctionOut,
+    responses=error_responses(404, 422),
+    summary="An auction's public state (never the reserve; sealed amounts only after the close)",
+)
+async def get_auction(
+    auction_id: uuid.UUID, request: Request, session: SessionDep, clock: ClockDep
+) -> AuctionOut:
+    now = clock.now()
+    if not await _lazy_close(request, session, auction_id, now):
+        return await service.get_auction(session, auction_id, now)
+    async with get_database(request).read() as fresh:
+        return await service.get_auction(fresh, auction_id, now)
+
+
+@router.get(
+    "/auctions/{auction_id}/bids",
+    response_model=Page[BidOut],
+    responses=error_responses(401, 404, 422),
+    summary="Bids, newest first, by bidder code (sealed before the close: only one's own)",
+)
+async def list_auction_bids(
+    auction_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: OptionalPrincipalDep,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[BidOut]:
+    if not await _lazy_close(request, session, auction_id, clock.now()):
+        rows, cursor = await service.list_bids(
+            session, principal, auction_id, limit=page.limit, cursor=page.cursor
+        )
+    else:
+        async with get_database(request).read() as fresh:
+            rows, cursor = await service.list_bids(
+                fresh, principal, auction_id, limit=page.limit, cursor=page.cursor
+            )
+    return Page(items=[BidOut.model_validate(b) for b in rows], next_cursor=cursor)
+
+
+@router.post(
+    "/auctions/{auction_id}/bids",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BidPlaced,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Place a bid (English or sealed) at the server's receive time",
+)
+async def place_bid(
+    auction_id: uuid.UUID,
+    body: BidCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+    idem: IdempotencyDep,
+) -> Response:
+    async def act() -> BidPlaced:
+        return await service.place_bid(session, principal, auction_id, body.amount, now=clock.now())
+
+    return await idem.run(act)
+
+
+@router.post(
+    "/auctions/{auction_id}/accept",
+    response_model=AuctionOut,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Accept a Dutch auction's current clock price: the first acceptance wins",
+)
+async def accept_dutch_price(
+    auction_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+    fees: FeesDep,
+    calendar: CalendarDep,
+    idem: IdempotencyDep,
+) -> Response:
+    async def act() -> AuctionOut:
+        return await service.accept_dutch_price(
+            session, principal, auction_id, now=clock.now(), fees=fees, calendar=calendar
+        )
+
+    return await idem.run(act, status_code=status.HTTP_200_OK)
+
+
+@router.get(
+    "/auctions/{auction_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "Server-Sent Events: `bid`, `extended`, `closed`, `failed`; `id` numbers them "
+            "from 1 per auction; `data` is the public auction state (sealed: phase and close time only)",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **error_responses(404, 422),
+    },
+    summary="Live events of an auction; Last-Event-ID replays the ones after it",
+)
+async def stream_auction_events(
+    auction_id: uuid.UUID,
+    request: Request,
+    last_event_id: Annotated[
+        int | None, Header(ge=0, description="Replay the events after this id (0: all of them)")
+    ] = None,
+) -> EventSourceResponse:
+    db = get_database(request)
+    async with db.read() as session:
+        if await session.scalar(select(Auction.id).where(Auction.id == auction_id)) is None:
+            raise NotFound("No such auction.")
+    app = request.app
+
+    async def close_if_due(ends_at: datetime | None) -> None:
+        if ends_at is None:
+            return
+        now = await business_now(app)
+        if ends_at <= now:
+            await deadlines.close_if_due(sweep_context(app), auction_id, now)
+
+    return EventSourceResponse(
+        events.stream(db, auction_id, last_event_id or 0, close_if_due=close_if_due),
+        ping=STREAM_PING_SECONDS,
+    )

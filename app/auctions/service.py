@@ -1,0 +1,669 @@
+"""Auctions (SPEC §10): bidding, Dutch acceptance, closing, and the public views.
+
+The bid is one conditional UPDATE of the auction row with every rule in its WHERE clause, then the INSERT of
+the bid (DESIGN.md "The bid"): on PostgreSQL a concurrent UPDATE waits for the row and re-checks the WHERE
+against the committed row; on SQLite write transactions run one at a time (``BEGIN IMMEDIATE``). Zero rows
+means the bid lost, and a re-read of the row says why. ``seq = version`` numbers the accepted bids without
+gaps, and ``UNIQUE(auction_id, seq)`` backs that up.
+
+Nothing here reveals the reserve price, and a sealed auction's amounts stay out of every response, event and
+audit record until its close.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, and_, case, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.auctions import events, rules
+from app.auctions.schemas import AuctionOut, BidPlaced
+from app.audit.service import record
+from app.deals import service as deals
+from app.deals.fees import FeeSchedule
+from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
+from app.kit.pagination import SortKey, keyset_query, page_of
+from app.kit.security import Principal
+from app.kit.types import UTCDateTime
+from app.kit.workdays import WorkdayCalendar
+from app.ledger import deposits
+from app.listings import rules as listing_rules
+from app.listings import service as listings
+from app.models.listings import AuctionFormat, Listing, ListingStatus, SealedPricing
+from app.models.trading import (
+    Auction,
+    AuctionStatus,
+    Bid,
+    DealSource,
+    DepositStatus,
+    Registration,
+    RegistrationStatus,
+)
+
+MAX_BID_ATTEMPTS = 3
+LIVE = frozenset({AuctionStatus.scheduled, AuctionStatus.open})
+
+
+class NotQualified(Forbidden):
+    code = "not_qualified"
+
+
+class AuctionNotOpen(Conflict):
+    code = "auction_not_open"
+
+
+class AuctionClosed(Conflict):
+    code = "auction_closed"
+
+
+class BidRefused(Conflict):
+    code = "bid_too_low"
+
+
+# --- public views -------------------------------------------------------------------------------------------
+
+# The columns the views need; the bid's UPDATE returns exactly these, so an event needs no second read.
+STATE_COLUMNS = (
+    Auction.id,
+    Auction.listing_id,
+    Auction.format,
+    Auction.status,
+    Auction.start_price,
+    Auction.increment,
+    Auction.current_price,
+    Auction.bid_count,
+    Auction.starts_at,
+    Auction.free_bidding_ends_at,
+    Auction.ends_at,
+    Auction.extensions,
+    Auction.reserve_met,
+    Auction.deal_id,
+    Auction.decrement,
+    Auction.step_seconds,
+    Auction.floor_price,
+    Auction.version,
+    Auction.event_seq,
+)
+
+
+def auction_view(a: Any, *, leading_code: str | None, winner_code: str | None, now: datetime) -> AuctionOut:
+    """The public state: sealed amounts and leader hidden until the close; a Dutch auction's clock price
+    while it runs. ``a`` is an Auction or a row of ``STATE_COLUMNS``."""
+    fmt, status = AuctionFormat(a.format), AuctionStatus(a.status)
+    current, leading = a.current_price, leading_code
+    if fmt == AuctionFormat.sealed and status in LIVE:
+        current, leading = None, None
+    elif fmt == AuctionFormat.dutch and status in LIVE:
+        current = a.start_price
+        if status == AuctionStatus.open and a.starts_at is not None:
+            current = rules.dutch_price(
+                a.start_price, a.floor_price, a.decrement, a.step_seconds, a.starts_at, now
+            )
+    return AuctionOut(
+        id=a.id,
+        listing_id=a.listing_id,
+        format=fmt,
+        status=status,
+        start_price=a.start_price,
+        increment=a.increment,
+        current_price=current,
+        leading_bidder_code=leading,
+        bid_count=a.bid_count,
+        starts_at=a.starts_at,
+        free_bidding_ends_at=a.free_bidding_ends_at,
+        ends_at=a.ends_at,
+        extensions=a.extensions,
+        reserve_met=None if status in LIVE else a.reserve_met,
+        winner_bidder_code=winner_code,
+        deal_id=a.deal_id,
+    )
+
+
+def event_data(a: Any, *, leading_code: str | None, winner_code: str | None, at: datetime) -> dict[str, Any]:
+    """A live event's data: the public state; for a sealed auction its phase and close time only."""
+    if AuctionFormat(a.format) == AuctionFormat.sealed:
+        return {
+            "id": str(a.id),
+            "format": AuctionFormat.sealed.value,
+            "status": AuctionStatus(a.status).value,
+            "starts_at": a.starts_at.isoformat() if a.starts_at else None,
+            "ends_at": a.ends_at.isoformat() if a.ends_at else None,
+        }
+    view = auction_view(a, leading_code=leading_code, winner_code=winner_code, now=at)
+    return view.model_dump(mode="json")
+
+
+async def get_auction(session: AsyncSession, auction_id: uuid.UUID, now: datetime) -> AuctionOut:
+    leader, winner = aliased(Registration), aliased(Registration)
+    row = (
+        await session.execute(
+            select(
+                *STATE_COLUMNS,
+                leader.bidder_code.label("leading_code"),
+                winner.bidder_code.label("winner_code"),
+            )
+            .outerjoin(leader, leader.id == Auction.leader_registration_id)
+            .outerjoin(winner, winner.id == Auction.winner_registration_id)
+            .where(Auction.id == auction_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No such auction.")
+    return auction_view(row, leading_code=row.leading_code, winner_code=row.winner_code, now=now)
+
+
+async def past_its_end(session: AsyncSession, auction_id: uuid.UUID, now: datetime) -> bool | None:
+    """None: no such auction; True: still open although its ``ends_at`` has passed (a lazy close is due)."""
+    row = (
+        await session.execute(select(Auction.status, Auction.ends_at).where(Auction.id == auction_id))
+    ).first()
+    if row is None:
+        return None
+    return row.status == AuctionStatus.open and row.ends_at is not None and row.ends_at <= now
+
+
+async def list_bids(
+    session: AsyncSession,
+    principal: Principal | None,
+    auction_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Bid], str | None]:
+    """Bids newest first with the bidder's code, never the company. A sealed auction before its close shows
+    a bidder its own bid only, and anyone else (operators included) none (SPEC §10)."""
+    status, fmt, listing_id = (
+        await session.execute(
+            select(Auction.status, Auction.format, Auction.listing_id).where(Auction.id == auction_id)
+        )
+    ).one_or_none() or (None, None, None)
+    if status is None:
+        raise NotFound("No such auction.")
+    query = select(Bid).where(Bid.auction_id == auction_id)
+    if fmt == AuctionFormat.sealed and status in LIVE:
+        if principal is None or principal.organization_id is None:
+            return [], None
+        query = query.join(Registration, Registration.id == Bid.registration_id).where(
+            Registration.listing_id == listing_id,
+            Registration.organization_id == principal.organization_id,
+        )
+    keys = [SortKey(Bid.seq, int, descending=True)]
+    rows = (await session.scalars(keyset_query(query, keys, cursor).limit(limit + 1))).all()
+    return page_of(rows, limit, lambda b: (b.seq,))
+
+
+# --- bidding ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Bidder:
+    registration_id: uuid.UUID
+    bidder_code: str
+    format: AuctionFormat
+    countdown_seconds: int
+
+
+async def _bidder(session: AsyncSession, principal: Principal, auction_id: uuid.UUID) -> _Bidder:
+    """One read: the auction's format and the caller's qualified registration for its listing. Only a
+    member of a verified organization holding a qualified registration may bid; the seller never."""
+    org = principal.organization_id
+    row = (
+        await session.execute(
+            select(
+                Auction.format,
+                Auction.countdown_seconds,
+                Listing.seller_org_id,
+                Registration.id.label("registration_id"),
+                Registration.status.label("registration_status"),
+                Registration.bidder_code,
+            )
+            .join(Listing, Listing.id == Auction.listing_id)
+            .outerjoin(
+                Registration,
+                and_(Registration.listing_id == Auction.listing_id, Registration.organization_id == org),
+            )
+            .where(Auction.id == auction_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No such auction.")
+    if (
+        org is None
+        or principal.is_operator
+        or not principal.org_verified
+        or row.seller_org_id == org
+        or row.registration_id is None
+        or row.registration_status != RegistrationStatus.qualified
+    ):
+        raise NotQualified("Only qualified registrants of this listing may bid.")
+    return _Bidder(row.registration_id, row.bidder_code, AuctionFormat(row.format), row.countdown_seconds)
+
+
+def _english_update(auction_id: uuid.UUID, bidder: _Bidder, amount: int, placed_at: datetime) -> Any:
+    """DESIGN.md "The bid": every rule of SPEC §10 in the WHERE clause; the countdown rule in the SET."""
+    new_end = literal(placed_at + timedelta(seconds=bidder.countdown_seconds), UTCDateTime())
+    bid = literal(amount, BigInteger())
+    # Counted as an extension when it reaches the close (see rules.extends): the event numbering below
+    # decides the same way from the returned ends_at.
+    moves = new_end >= Auction.ends_at
+    extension = case((moves, 1), else_=0)
+    return (
+        update(Auction)
+        .where(
+            Auction.id == auction_id,
+            Auction.status == AuctionStatus.open,
+            Auction.format == AuctionFormat.english,
+            Auction.starts_at <= placed_at,
+            Auction.ends_at > placed_at,
+            bid >= func.coalesce(Auction.current_price + Auction.increment, Auction.start_price),
+            (bid - func.coalesce(Auction.current_price, Auction.start_price)) % Auction.increment == 0,
+            or_(
+                Auction.leader_registration_id.is_(None),
+                Auction.leader_registration_id != bidder.registration_id,
+            ),
+        )
+        .values(
+            current_price=amount,
+            leader_registration_id=bidder.registration_id,
+            bid_count=Auction.bid_count + 1,
+            version=Auction.version + 1,
+            ends_at=case((moves, new_end), else_=Auction.ends_at),
+            extensions=Auction.extensions + extension,
+            event_seq=Auction.event_seq + 1 + extension,
+            updated_at=placed_at,
+        )
+        .returning(*STATE_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _sealed_update(auction_id: uuid.UUID, amount: int, placed_at: datetime) -> Any:
+    return (
+        update(Auction)
+        .where(
+            Auction.id == auction_id,
+            Auction.status == AuctionStatus.open,
+            Auction.format == AuctionFormat.sealed,
+            Auction.starts_at <= placed_at,
+            Auction.ends_at > placed_at,
+            Auction.start_price <= amount,
+        )
+        .values(
+            bid_count=Auction.bid_count + 1,
+            version=Auction.version + 1,
+            event_seq=Auction.event_seq + 1,
+            updated_at=placed_at,
+        )
+        .returning(*STATE_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _explain_refusal(
+    session: AsyncSession, auction_id: uuid.UUID, bidder: _Bidder, amount: int, placed_at: datetime
+) -> None:
+    """The UPDATE matched no row: re-read the auction and raise the reason. Returns only if the bid would
+    now be valid (the row changed between the two statements), and the caller tries again."""
+    a = (
+        await session.execute(
+            select(
+                Auction.status,
+                Auction.starts_at,
+                Auction.ends_at,
+                Auction.current_price,
+                Auction.start_price,
+                Auction.increment,
+                Auction.leader_registration_id,
+            ).where(Auction.id == auction_id)
+        )
+    ).one()
+    if (
+        a.status != AuctionStatus.open
+        or a.starts_at is None
+        or a.starts_at > placed_at
+        or a.ends_at is None
+        or a.ends_at <= placed_at
+    ):
+        raise AuctionNotOpen("The auction is not open for bids now.")
+    if bidder.format == AuctionFormat.sealed:
+        if amount < a.start_price:
+            raise BidRefused("A sealed bid must be at least the start price.", code="bid_too_low")
+        return
+    if a.leader_registration_id == bidder.registration_id:
+        raise Conflict("You lead already; bid again once outbid.", code="already_leading")
+    refusal = rules.english_refusal(
+        amount, current_price=a.current_price, start_price=a.start_price, increment=a.increment
+    )
+    if refusal == "bid_too_low":
+        minimum = rules.minimum_next_bid(
+            current_price=a.current_price, start_price=a.start_price, increment=a.increment
+        )
+        raise BidRefused(f"The bid must be at least {minimum // 100}.{minimum % 100:02d}.", code=refusal)
+    if refusal is not None:
+        raise BidRefused(
+            "The bid must exceed the current price (or equal the start price plus) a whole multiple of "
+            "the increment.",
+            code=refusal,
+        )
+
+
+async def place_bid(
+    session: AsyncSession, principal: Principal, auction_id: uuid.UUID, amount: int, *, now: datetime
+) -> BidPlaced:
+    """An English or sealed bid at the server's receive time ``now`` (SPEC §10)."""
+    bidder = await _bidder(session, principal, auction_id)
+    if bidder.format == AuctionFormat.dutch:
+        raise InvalidState("A Dutch auction is won by accepting its clock price (POST …/accept).")
+    statement = (
+        _english_update(auction_id, bidder, amount, now)
+        if bidder.format == AuctionFormat.english
+        else _sealed_update(auction_id, amount, now)
+    )
+    for _ in range(MAX_BID_ATTEMPTS):
+        state = (await session.execute(statement)).first()
+        if state is not None:
+            break
+        await _explain_refusal(session, auction_id, bidder, amount, now)
+    else:
+        raise Conflict("The auction changed while bidding; try again.")
+    sealed = bidder.format == AuctionFormat.sealed
+    if sealed and await session.scalar(
+        select(Bid.id).where(Bid.auction_id == auction_id, Bid.registration_id == bidder.registration_id)
+    ):
+        # Checked under the auction row, which the UPDATE above holds; the partial unique index backs it up.
+        raise Conflict("A sealed auction takes one bid per bidder.", code="already_bid")
+    bid_id = uuid.uuid4()
+    await session.execute(
+        Bid.__table__.insert().values(
+            id=bid_id,
+            auction_id=auction_id,
+            registration_id=bidder.registration_id,
+            bidder_code=bidder.bidder_code,
+            amount=amount,
+            placed_at=now,
+            seq=state.version,
+            sealed=sealed,
+        )
+    )
+    extended = not sealed and state.ends_at == now + timedelta(seconds=bidder.countdown_seconds)
+    data = event_data(state, leading_code=bidder.bidder_code, winner_code=None, at=now)
+    first_seq = state.event_seq - (1 if extended else 0)
+    batch = [(first_seq, "bid", data)] + ([(state.event_seq, "extended", data)] if extended else [])
+    await events.append(session, auction_id, batch, at=now)
+    audit: dict[str, Any] = {"bid_id": bid_id, "seq": state.version, "bidder_code": bidder.bidder_code}
+    if not sealed:  # a sealed amount is recorded at the close, never before
+        audit |= {"amount": amount, "ends_at": state.ends_at, "extended": extended}
+    await record(
+        session,
+        entity_type="auction",
+        entity_id=auction_id,
+        action="bid_accepted",
+        actor=principal.label,
+        at=now,
+        data=audit,
+    )
+    return BidPlaced(
+        id=bid_id, amount=amount, bidder_code=bidder.bidder_code, placed_at=now, ends_at=state.ends_at
+    )
+
+
+async def accept_dutch_price(
+    session: AsyncSession,
+    principal: Principal,
+    auction_id: uuid.UUID,
+    *,
+    now: datetime,
+    fees: FeeSchedule,
+    calendar: WorkdayCalendar,
+) -> AuctionOut:
+    """The first qualified bidder to accept a Dutch auction's clock price wins it at that price, and the
+    auction closes in the same transaction; later acceptances get 409 ``auction_closed`` (SPEC §10)."""
+    bidder = await _bidder(session, principal, auction_id)
+    if bidder.format != AuctionFormat.dutch:
+        raise InvalidState("Only a Dutch auction is won by accepting its price.")
+    terms = (
+        await session.execute(
+            select(
+                Auction.status,
+                Auction.starts_at,
+                Auction.ends_at,
+                Auction.start_price,
+                Auction.floor_price,
+                Auction.decrement,
+                Auction.step_seconds,
+            ).where(Auction.id == auction_id)
+        )
+    ).one()
+    if terms.status in (AuctionStatus.closed, AuctionStatus.failed, AuctionStatus.cancelled) or (
+        terms.ends_at is not None and terms.ends_at <= now
+    ):
+        raise AuctionClosed("The auction has closed.")
+    if terms.status != AuctionStatus.open or terms.starts_at is None or terms.starts_at > now:
+        raise AuctionNotOpen("The auction has not opened yet.")
+    price = rules.dutch_price(
+        terms.start_price, terms.floor_price, terms.decrement, terms.step_seconds, terms.starts_at, now
+    )
+    claimed = (
+        await session.execute(
+            update(Auction)
+            .where(
+                Auction.id == auction_id,
+                Auction.status == AuctionStatus.open,
+                Auction.starts_at == terms.starts_at,  # the price above was computed from this start
+                Auction.ends_at > now,
+            )
+            .values(
+                current_price=price,
+                leader_registration_id=bidder.registration_id,
+                bid_count=Auction.bid_count + 1,
+                version=Auction.version + 1,
+                updated_at=now,
+            )
+            .returning(Auction.version)
+            .execution_options(synchronize_session=False)
+        )
+    ).first()
+    if claimed is None:
+        raise AuctionClosed("Another bidder accepted first; the auction has closed.")
+    await session.execute(
+        Bid.__table__.insert().values(
+            id=uuid.uuid4(),
+            auction_id=auction_id,
+            registration_id=bidder.registration_id,
+            bidder_code=bidder.bidder_code,
+            amount=price,
+            placed_at=now,
+            seq=claimed.version,
+            sealed=False,
+        )
+    )
+    await record(
+        session,
+        entity_type="auction",
+        entity_id=auction_id,
+        action="bid_accepted",
+        actor=principal.label,
+        at=now,
+        data={"seq": claimed.version, "bidder_code": bidder.bidder_code, "amount": price},
+    )
+    auction = await session.get(Auction, auction_id, populate_existing=True)
+    assert auction is not None
+    await close_auction(session, auction, at=now, fees=fees, calendar=calendar, actor=principal.label)
+    return auction_view(
+        auction,
+        leading_code=bidder.bidder_code,
+        winner_code=bidder.bidder_code if auction.winner_registration_id else None,
+        now=now,
+    )
+
+
+# --- closing ------------------------------------------------------------------------------------------------
+
+
+async def close_auction(
+    session: AsyncSession,
+    auction: Auction,
+    *,
+    at: datetime,
+    fees: FeeSchedule,
+    calendar: WorkdayCalendar,
+    actor: str,
+) -> None:
+    """open → ``closed`` with a winner and a deal, or ``failed`` (流拍), as of ``at`` (its ``ends_at``, or
+    the Dutch acceptance). The caller holds the auction row.
+
+    English: the leader wins at the current price if it meets the hidden reserve. Sealed: highest amount,
+    then earliest, then first accepted (``rules.sealed_outcome``). Dutch: the accepting bidder; reaching
+    ``ends_at`` without one fails. Losers' deposits are refunded now and the winner's stays held until
+    payment applies it; a failed auction refunds every deposit, except that a listed-trading auction with
+    no bid at all forfeits every registrant's deposit to the seller (SPEC §7, 各意向受让方均不应价).
+    """
+    fmt = AuctionFormat(auction.format)
+    winner_id: uuid.UUID | None = None
+    price: int | None = None
+    met: bool | None = None
+    sealed_bids: list[dict[str, Any]] = []
+    if fmt == AuctionFormat.sealed:
+        bids = (
+            await session.execute(
+                select(Bid.registration_id, Bid.bidder_code, Bid.amount, Bid.placed_at, Bid.seq).where(
+                    Bid.auction_id == auction.id
+                )
+            )
+        ).all()
+        outcome = rules.sealed_outcome(
+            [rules.SealedBid(b.registration_id, b.amount, b.placed_at, b.seq) for b in bids],
+            start_price=auction.start_price,
+            second_price=auction.sealed_pricing == SealedPricing.second_price,
+            reserve_price=auction.reserve_price,
+        )
+        codes = {b.seq: b.bidder_code for b in bids}
+        sealed_bids = [
+            {"seq": b.seq, "bidder_code": codes[b.seq], "amount": b.amount, "placed_at": b.placed_at}
+            for b in rules.sealed_ranking(
+                [rules.SealedBid(b.registration_id, b.amount, b.placed_at, b.seq) for b in bids]
+            )
+        ]
+        if outcome.winner is not None:
+            auction.leader_registration_id = outcome.winner.registration_id
+            auction.current_price = outcome.price
+            met = outcome.reserve_met
+            if met:
+                winner_id, price = outcome.winner.registration_id, outcome.price
+    elif auction.leader_registration_id is not None and auction.current_price is not None:
+        # English: the highest bid; Dutch: the acceptance (made just before this call).
+        met = rules.reserve_met(auction.current_price, auction.reserve_price)
+        if met:
+            winner_id, price = auction.leader_registration_id, auction.current_price
+
+    listing = await session.get(Listing, auction.listing_id, with_for_update=True)
+    assert listing is not None
+    held: Sequence[Registration] = (
+        await session.scalars(
+            select(Registration)
+            .where(
+                Registration.listing_id == auction.listing_id,
+                Registration.deposit_status == DepositStatus.held,
+            )
+            .order_by(Registration.created_at, Registration.id)
+            .with_for_update()
+        )
+    ).all()
+    codes_by_id: dict[uuid.UUID, str] = {
+        row.id: row.bidder_code
+        for row in await session.execute(
+            select(Registration.id, Registration.bidder_code).where(
+                Registration.listing_id == auction.listing_id
+            )
+        )
+    }
+
+    auction.reserve_met = met
+    auction.closed_at, auction.updated_at = at, at
+    forfeit = False
+    if winner_id is not None and price is not None:
+        winner = next((r for r in held if r.id == winner_id), None) or await session.get(
+            Registration, winner_id
+        )
+        assert winner is not None
+        deal = await deals.create_deal(
+            session,
+            listing=listing,
+            buyer_org_id=winner.organization_id,
+            price=price,
+            source=DealSource.auction,
+            at=at,
+            actor=actor,
+            calendar=calendar,
+            fees=fees,
+            registration=winner,
+            auction_id=auction.id,
+        )
+        # The auction sold the listing's one lot: a non-exclusive listing leaves in_auction the same way.
+        if listing.status != ListingStatus.under_contract and _may_move(
+            listing, ListingStatus.under_contract
+        ):
+            await listings.set_status(
+                session,
+                listing,
+                ListingStatus.under_contract,
+                actor=actor,
+                action="deal_made",
+                at=at,
+                data={"deal_id": deal.id, "price": price, "source": DealSource.auction},
+            )
+        auction.status = AuctionStatus.closed
+        auction.winner_registration_id, auction.final_price, auction.deal_id = winner_id, price, deal.id
+        for registration in held:
+            if registration.id != winner_id:
+                await deposits.refund(session, registration, at=at, actor=actor)
+    else:
+        auction.status = AuctionStatus.failed
+        forfeit = auction.from_listed_trading and auction.bid_count == 0
+        for registration in held:
+            if forfeit:
+                await deposits.forfeit(session, registration, listing.seller_org_id, at=at, actor=actor)
+            else:
+                await deposits.refund(session, registration, at=at, actor=actor)
+        if _may_move(listing, ListingStatus.failed):
+            await listings.set_status(
+                session,
+                listing,
+                ListingStatus.failed,
+                actor=actor,
+                action="auction_failed",
+                at=at,
+                data={"auction_id": auction.id},
+            )
+    auction.event_seq += 1
+    await session.flush()
+
+    leading_code = codes_by_id.get(auction.leader_registration_id) if auction.leader_registration_id else None
+    winner_code = codes_by_id.get(winner_id) if winner_id else None
+    name = "closed" if auction.status == AuctionStatus.closed else "failed"
+    data = event_data(auction, leading_code=leading_code, winner_code=winner_code, at=at)
+    await events.append(session, auction.id, [(auction.event_seq, name, data)], at=at)
+    audit: dict[str, Any] = {
+        "status": auction.status,
+        "bid_count": auction.bid_count,
+        "reserve_met": met,
+        "winner_bidder_code": winner_code,
+        "final_price": price,
+        "deal_id": auction.deal_id,
+        "deposits": "forfeited" if forfeit else "refunded",
+    }
+    if fmt == AuctionFormat.sealed:
+        audit["bids"] = sealed_bids
+    await record(
+        session, entity_type="auction", entity_id=auction.id, action=name, actor=actor, at=at, data=audit
+    )
+
+
+def _may_move(listing: Listing, target: ListingStatus) -> bool:
+    return target in listing_rules.TRANSITIONS[ListingStatus(listing.status)]
