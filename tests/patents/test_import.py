@@ -223,3 +223,37 @@ async def test_thousands_of_rows_in_chunks(client: httpx.AsyncClient, db: Databa
     assert r.json() == {"created": 1, "updated": 1, "failed": []}
     r = await client.get("/api/v1/audit-events/verify", headers=op.headers)
     assert r.json()["ok"] is True and r.json()["count"] >= 2501
+
+
+async def test_bulk_event_hash_matches_the_audit_chain(db: Database) -> None:
+    """The importer hashes its events without app.audit.chain.event_hash: both must agree exactly."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from app.audit.chain import GENESIS, event_hash, normalise_data
+    from app.kit.security import Principal
+    from app.patents.importer import _Writer, validate_row
+
+    principal = Principal(
+        user_id=uuid.uuid4(), role="member", organization_id=uuid.uuid4(), org_verified=True
+    )
+    now = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
+    row = validate_row(1, f.application_number(3), "题目", "", "H01M 10/0525", "张三", "2020-01-01", "", "")
+    async with db.transaction() as session:
+        writer = _Writer(session, principal, now)
+        pid = uuid.uuid4()
+        for seq, prev, change in ((1, GENESIS, "created"), (7, "ab" * 32, "updated")):
+            _, entity_id, _, data, _, digest = writer.event(pid, row, seq, prev, change)
+            expected = event_hash(
+                prev_hash=prev,
+                entity_type="patent",
+                entity_id=str(pid),
+                seq=seq,
+                at=now,
+                actor=principal.label,
+                action="imported",
+                data=normalise_data(data),
+            )
+            assert entity_id == str(pid) and digest == expected
+            params = writer.event_params(pid, row, seq, prev, change)
+            assert params[5] == expected
