@@ -90,6 +90,16 @@ async def _lock_listing(
     return listing
 
 
+def _require_open(offer: Offer, now: datetime) -> None:
+    """Why an offer takes no more moves: it lapsed (409 ``offer_expired``) or it is no longer open (409
+    ``invalid_state``). Checked on the row as read, before any lock, and again on the conditional UPDATE."""
+    status = rules.effective_status(offer.status, offer.expires_at, now)
+    if status == OfferStatus.expired:
+        raise OfferExpired("The offer has expired.")
+    if status != OfferStatus.open:
+        raise InvalidState(f"The offer is {status}, not open.")
+
+
 async def _move(session: AsyncSession, offer: Offer, target: OfferStatus, now: datetime) -> None:
     """``open → target`` with the conditional UPDATE; when it changes nothing, say why: the offer lapsed
     (409 ``offer_expired``) or it is no longer open (409 ``invalid_state``)."""
@@ -97,10 +107,8 @@ async def _move(session: AsyncSession, offer: Offer, target: OfferStatus, now: d
         await session.refresh(offer)
         return
     await session.refresh(offer)
-    status = rules.effective_status(offer.status, offer.expires_at, now)
-    if status == OfferStatus.expired:
-        raise OfferExpired("The offer has expired.")
-    raise InvalidState(f"The offer is {status}, not open.")
+    _require_open(offer, now)
+    raise InvalidState("The offer changed meanwhile.")  # pragma: no cover - refreshed row is not open
 
 
 async def _insert(session: AsyncSession, offer: Offer) -> None:
@@ -208,8 +216,9 @@ async def counter_offer(
     receiver = rules.receiver_of(offer.made_by)
     _require_side(party, receiver, "counter")
     _require_verified_org(principal)
-    listing = await _lock_listing(session, principal, offer.listing_id, exclusive=False)
     now = clock.now()
+    _require_open(offer, now)
+    listing = await _lock_listing(session, principal, offer.listing_id, exclusive=False)
     rules.check_listing_takes_offers(listing, now)
     rules.check_expires_at(data.expires_at, now)
     await _move(session, offer, OfferStatus.countered, now)
@@ -271,8 +280,9 @@ async def accept_offer(
     offer, _seller, party = await _load(session, principal, offer_id)
     _require_side(party, rules.receiver_of(offer.made_by), "accept")
     _require_verified_org(principal)
-    listing = await _lock_listing(session, principal, offer.listing_id, exclusive=True)
     now = clock.now()
+    _require_open(offer, now)
+    listing = await _lock_listing(session, principal, offer.listing_id, exclusive=True)
     rules.check_listing_takes_offers(listing, now)
     await _move(session, offer, OfferStatus.accepted, now)
     deal = await create_deal(
