@@ -66,8 +66,8 @@ class Patent(IdMixin, TimestampMixin, Base):
 class PatentIpc(Base):
     """One row per IPC code of a patent, for prefix filtering by index (``ipc=H01M``).
 
-    ``code`` is the compact form without spaces (``H01M10/0525``). PostgreSQL indexes it with
-    ``varchar_pattern_ops`` so ``LIKE 'H01M10/%'`` uses the index whatever the database's collation; SQLite
+    ``code`` is the normalised display form (``H01M 10/0525``, see ``app.patents.rules``). PostgreSQL indexes it with
+    ``varchar_pattern_ops`` so ``LIKE 'H01M 10/%'`` uses the index whatever the database's collation; SQLite
     compares with BINARY collation and the service filters by a range there.
     """
 

@@ -125,13 +125,12 @@ def derive_legal_status(
 
 _IPC = re.compile(r"^([A-H])(\d{2})([A-Z])(\d{1,4})/(\d{2,6})$")
 _IPC_PREFIX = re.compile(r"^[A-H](?:\d{1,2}(?:[A-Z](?:\d{1,4}(?:/\d{0,6})?)?)?)?$")
-_IPC_GROUP = re.compile(r"^[A-H]\d{2}[A-Z]\d{1,4}$")
 
 
 @dataclass(frozen=True)
 class IpcCode:
-    display: str  # ``H01M 10/0525``: how the API shows it
-    key: str  # ``H01M10/0525``: the indexed form used for prefix filtering
+    display: str  # ``H01M 10/0525``: how the API shows it and how ``patent_ipc.code`` indexes it
+    key: str  # the indexed form (``patent_ipc.code``), equal to ``display``
 
 
 @lru_cache(maxsize=8192)
@@ -143,8 +142,8 @@ def parse_ipc(value: str) -> IpcCode:
     if match is None or int(match.group(4)) == 0:
         raise CodedValueError(INVALID_IPC, f"not an IPC symbol like 'H01M 10/0525': {value[:40]!r}")
     section, klass, subclass, group, subgroup = match.groups()
-    head = f"{section}{klass}{subclass}"
-    return IpcCode(display=f"{head} {int(group)}/{subgroup}", key=f"{head}{int(group)}/{subgroup}")
+    display = f"{section}{klass}{subclass} {int(group)}/{subgroup}"
+    return IpcCode(display=display, key=display)
 
 
 def normalise_ipc_codes(values: Iterable[str]) -> list[str]:
@@ -156,19 +155,21 @@ def normalise_ipc_codes(values: Iterable[str]) -> list[str]:
 
 
 def ipc_key(display: str) -> str:
-    return display.replace(" ", "")
+    """The ``patent_ipc.code`` of a normalised code: its display form (listings search filters it too)."""
+    return display
 
 
 def ipc_prefix(value: str) -> str:
-    """The indexed prefix for ``?ipc=``: ``H01M``, ``H01M 10`` (group 10 exactly), ``H01M10/05``…
-    A complete main group gets its ``/`` so ``H01M 1`` does not match group 10."""
+    """The ``patent_ipc.code`` prefix for ``?ipc=``: ``H01M``, ``H01M 10/`` (group 10 exactly),
+    ``H01M 10/05``… Spaces and case in the query do not matter; a complete main group gets its ``/`` so
+    ``H01M 1`` does not match group 10."""
     text = _SPACES.sub("", unicodedata.normalize("NFKC", value)).upper()
     if not _IPC_PREFIX.match(text):
         raise CodedValueError(INVALID_IPC, "ipc must be the start of an IPC symbol, e.g. H01M or H01M 10/05")
-    if _IPC_GROUP.match(text):
-        head, group = text[:4], text[4:]
-        return f"{head}{int(group)}/"
-    return text
+    if len(text) <= 4:
+        return text
+    group, _, subgroup = text[4:].partition("/")
+    return f"{text[:4]} {int(group)}/{subgroup}"
 
 
 # --- descriptive fields ----------------------------------------------------------------------------------

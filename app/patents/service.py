@@ -349,7 +349,7 @@ def _ipc_clause(prefix: str, dialect: str) -> ColumnElement[bool]:
     if dialect == "postgresql":
         match = PatentIpc.code.like(prefix + "%")  # served by the varchar_pattern_ops index
     else:
-        # BINARY collation: a range over the index; the prefix alphabet is [0-9A-Z/], so ~ sorts after it.
+        # BINARY collation: a range over the index; the prefix alphabet is [0-9A-Z/ ], so ~ sorts after it.
         match = and_(PatentIpc.code >= prefix, PatentIpc.code < prefix + "~")
     return exists().where(PatentIpc.patent_id == Patent.id, match)
 

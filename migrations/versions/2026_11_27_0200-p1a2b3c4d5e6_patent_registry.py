@@ -5,7 +5,7 @@ Revises: 3c6d87221dc4
 Create Date: 2026-11-27 02:00:00
 
 On PostgreSQL the IPC index is rebuilt with ``varchar_pattern_ops`` so the registry's prefix filter
-(``code LIKE 'H01M10/%'``) uses it under any database collation. SQLite needs no change: it filters by a
+(``code LIKE 'H01M 10/%'``) uses it under any database collation. SQLite needs no change: it filters by a
 range, which its BINARY-collated index serves.
 """
 

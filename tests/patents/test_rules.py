@@ -150,11 +150,11 @@ def test_patent_number_and_derived_status() -> None:
 @pytest.mark.parametrize(
     ("raw", "display", "key"),
     [
-        ("H01M 10/0525", "H01M 10/0525", "H01M10/0525"),
-        ("G06F16/30", "G06F 16/30", "G06F16/30"),
-        ("g06f 16 / 30", "G06F 16/30", "G06F16/30"),
-        ("A61K 0031/00", "A61K 31/00", "A61K31/00"),
-        ("B01D 2257/504", "B01D 2257/504", "B01D2257/504"),
+        ("H01M 10/0525", "H01M 10/0525", "H01M 10/0525"),
+        ("G06F16/30", "G06F 16/30", "G06F 16/30"),
+        ("g06f 16 / 30", "G06F 16/30", "G06F 16/30"),
+        ("A61K 0031/00", "A61K 31/00", "A61K 31/00"),
+        ("B01D 2257/504", "B01D 2257/504", "B01D 2257/504"),
     ],
 )
 def test_ipc_normalisation(raw: str, display: str, key: str) -> None:
@@ -190,8 +190,9 @@ def test_ipc_codes_deduplicated_and_prefixes() -> None:
         "G06F 16/30",
     ]
     assert rules.ipc_prefix("h01m") == "H01M"
-    assert rules.ipc_prefix("H01M 10") == "H01M10/"
-    assert rules.ipc_prefix("H01M 10/05") == "H01M10/05"
+    assert rules.ipc_prefix("H01M 10") == "H01M 10/"
+    assert rules.ipc_prefix("h01m010") == "H01M 10/"
+    assert rules.ipc_prefix("H01M10/05") == "H01M 10/05"
     assert rules.ipc_prefix("H") == "H"
     for bad in ("H01M%", "Z", "H01M 10/05_", "H01M10/0525/1"):
         with pytest.raises(CodedValueError):
