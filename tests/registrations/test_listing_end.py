@@ -227,3 +227,35 @@ async def test_a_suspended_listing_is_not_resolved(client: httpx.AsyncClient, db
     r = await h.act(client, buyer, reg["id"], "withdraw")
     assert r.status_code == 200 and r.json()["deposit_status"] == "refunded"
     await assert_invariants(db, all_resolved=True)
+
+
+async def test_listed_trading_auction_end_to_end(client: httpx.AsyncClient, db, world) -> None:
+    """Registration → listing end → English auction among the registrants → the highest bid's deal; the
+    loser's deposit refunded when the outcome is known, the winner's kept for the deal."""
+    op, uni, (first, second, _) = world
+    listing = await h.listed(client, op, uni)
+    regs = {b.org_id: await h.registered(client, b, listing["id"]) for b in (first, second)}
+    await advance_past(client, listing["listing_ends_at"])
+    auction_id = (await h.listing(client, listing["id"]))["auction_id"]
+
+    r = await client.post(
+        f"/api/v1/auctions/{auction_id}/bids", json={"amount": h.PRICE}, headers=second.headers
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["bidder_code"] == "B02"
+    r = await client.post(
+        f"/api/v1/auctions/{auction_id}/bids", json={"amount": h.PRICE}, headers=uni.headers
+    )
+    assert r.status_code in (403, 404)
+    ends_at = (await client.get(f"/api/v1/auctions/{auction_id}")).json()["ends_at"]
+    await advance_past(client, ends_at)
+
+    auction = (await client.get(f"/api/v1/auctions/{auction_id}")).json()
+    assert auction["status"] == "closed" and auction["winner_bidder_code"] == "B02"
+    assert (await h.listing(client, listing["id"]))["status"] == "under_contract"
+    deals = await h.deals_of_listing(db, listing["id"])
+    assert [str(d.buyer_org_id) for d in deals] == [second.org_id]
+    winner = await h.registration(client, second, regs[second.org_id]["id"])
+    loser = await h.registration(client, first, regs[first.org_id]["id"])
+    assert (winner["deposit_status"], loser["deposit_status"]) == ("held", "refunded")
+    await assert_invariants(db)
