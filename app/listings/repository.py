@@ -8,10 +8,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of, uuid_key
+from app.kit.errors import Unprocessable
+from app.kit.pagination import (
+    SortKey,
+    datetime_key,
+    decode_cursor,
+    encode_cursor,
+    keyset_query,
+    page_of,
+    uuid_key,
+)
 from app.kit.security import Principal
 from app.kit.types import UTCDateTime
 from app.listings import search
@@ -135,11 +144,14 @@ async def write_search_document(session: AsyncSession, listing: Listing, patents
     title, body, terms = search.document(
         listing.title, listing.summary, [(p.title, p.abstract) for p in patents]
     )
+    title_terms = search.index_terms(title)
     row = await session.get(ListingSearch, listing.id)
     if row is None:
-        session.add(ListingSearch(listing_id=listing.id, title=title, body=body, terms=terms))
-    elif (row.title, row.body, row.terms) != (title, body, terms):
-        row.title, row.body, row.terms = title, body, terms
+        session.add(
+            ListingSearch(listing_id=listing.id, title=title, body=body, terms=terms, title_terms=title_terms)
+        )
+    elif (row.title, row.body, row.terms, row.title_terms) != (title, body, terms, title_terms):
+        row.title, row.body, row.terms, row.title_terms = title, body, terms, title_terms
     await session.flush()
 
 
@@ -189,6 +201,88 @@ def _sort_keys(filters: ListFilters, public_only: bool) -> list[SortKey]:
     return newest
 
 
+# (SQLite) From this many index hits on, a relevance phase walks the listings newest first and checks each
+# (about 21 × listings / hits rows for a page of 20) instead of reading and sorting every hit.
+WALK_FROM_HITS = 2000
+
+
+async def _many_hits(session: AsyncSession, q: str, *, title: bool) -> bool:
+    """(SQLite) Whether the FTS index has at least ``WALK_FROM_HITS`` candidates; counting stops there."""
+    match = search.fts5_estimate_match(q, title=title)
+    if match is None:
+        return False
+    hits = await session.scalar(
+        text(
+            "SELECT count(*) FROM (SELECT 1 FROM listing_fts WHERE listing_fts MATCH :m LIMIT :cap)"
+        ).bindparams(m=match, cap=WALK_FROM_HITS)
+    )
+    return (hits or 0) >= WALK_FROM_HITS
+
+
+def _invalid_cursor() -> Unprocessable:
+    return Unprocessable(
+        "cursor is not valid",
+        code="invalid_cursor",
+        errors=[{"loc": ["query", "cursor"], "msg": "not a cursor from this list"}],
+    )
+
+
+async def _by_relevance(
+    session: AsyncSession,
+    query: Any,
+    filters: ListFilters,
+    newest: list[SortKey],
+    *,
+    public_only: bool,
+    limit: int,
+    cursor: str | None,
+) -> list[Any]:
+    """The default order with ``q`` — rank (title contains the query: 0, else 1), then newest, then id — in
+    two phases: the rank-0 listings newest first, then, if the page is not full, the rank-1 ones. Each phase
+    is ordered by ``(published_at, id)`` alone, so the database can walk an index and stop after a page
+    instead of sorting every match. Rows are ``(Listing, rank, published, id)``, the cursor the same
+    ``[rank, published, id]`` as a single ``ORDER BY rank, published DESC, id DESC`` would give."""
+    assert filters.q is not None
+    values = decode_cursor(cursor, size=3)
+    after_rank = -1
+    if values is not None:
+        try:
+            after_rank = int(values[0])
+        except (TypeError, ValueError):
+            raise _invalid_cursor() from None
+    dialect = dialect_of(session)
+    # Walking (published_at, id) pays off only for the public order and filters that keep most rows; a
+    # narrow filter (a seller, an IPC class, a price band) is better served from the text index.
+    may_walk = (
+        dialect == "sqlite"
+        and public_only
+        and filters.seller_org_id is None
+        and not filters.ipc
+        and filters.min_price is None
+        and filters.max_price is None
+    )
+    rows: list[Any] = []
+    for rank in (0, 1):
+        if rank < after_rank:
+            continue
+        title = rank == 0
+        walk = may_walk and await _many_hits(session, filters.q, title=title)
+        condition = (search.title_match_condition if title else search.other_match_condition)(
+            dialect, filters.q, indexed=not walk
+        )
+        phase = (
+            query.add_columns(literal(rank), *[k.column for k in newest])
+            .join(ListingSearch, ListingSearch.listing_id == Listing.id)
+            .where(condition)
+        )
+        phase_cursor = encode_cursor(values[1:]) if values is not None and rank == after_rank else None
+        wanted = limit + 1 - len(rows)
+        rows += (await session.execute(keyset_query(phase, newest, phase_cursor).limit(wanted))).all()
+        if len(rows) > limit:
+            break
+    return rows
+
+
 async def list_listings(
     session: AsyncSession,
     principal: Principal | None,
@@ -200,13 +294,9 @@ async def list_listings(
     condition = visible_to(principal)
     public_only = principal is None or (not principal.is_operator and principal.organization_id is None)
     keys = _sort_keys(filters, public_only)
-    query: Any = select(Listing, *[k.column for k in keys])
+    query: Any = select(Listing)
     if condition is not None:
         query = query.where(condition)
-    if filters.q:
-        query = query.join(ListingSearch, ListingSearch.listing_id == Listing.id).where(
-            search.match_condition(dialect_of(session), filters.q)
-        )
     if filters.pricing_mode is not None:
         query = query.where(Listing.pricing_mode == filters.pricing_mode)
     if filters.transaction_kind is not None:
@@ -227,6 +317,16 @@ async def list_listings(
             .where(PatentIpc.code.like(prefix, escape=search.LIKE_ESCAPE))
         )
         query = query.where(Listing.id.in_(with_code))
-    rows = (await session.execute(keyset_query(query, keys, cursor).limit(limit + 1))).all()
+    if filters.q and filters.sort is None:
+        rows = await _by_relevance(
+            session, query, filters, keys[1:], public_only=public_only, limit=limit, cursor=cursor
+        )
+    else:
+        if filters.q:
+            query = query.join(ListingSearch, ListingSearch.listing_id == Listing.id).where(
+                search.match_condition(dialect_of(session), filters.q)
+            )
+        query = query.add_columns(*[k.column for k in keys])
+        rows = (await session.execute(keyset_query(query, keys, cursor).limit(limit + 1))).all()
     items, next_cursor = page_of(rows, limit, lambda r: tuple(r[1:]))
     return [r[0] for r in items], next_cursor

@@ -123,15 +123,43 @@ def parse_query(q: str) -> SearchQuery:
     return query
 
 
-def fts5_match(query: SearchQuery) -> str:
-    """An FTS5 MATCH expression: an AND of quoted phrases. Terms hold only letters and digits (no quotes)."""
-    return " AND ".join('"' + " ".join(p) + '"' for p in query.phrases)
+def fts5_match(query: SearchQuery, column: str | None = None) -> str:
+    """An FTS5 MATCH expression: an AND of quoted phrases, each limited to ``column`` if given. Terms hold
+    only letters and digits (no quotes)."""
+    prefix = "{" + column + "}: " if column else ""
+    return " AND ".join(prefix + '"' + " ".join(p) + '"' for p in query.phrases)
 
 
-def match_condition(dialect: str, q: str) -> ColumnElement[bool]:
+def _long_runs(query: SearchQuery) -> SearchQuery:
+    """The CJK runs of two or more characters of ``query``: the parts a title index can look up (a Latin word
+    counts for the title as a substring, ``title LIKE '%word%'``, which no token index answers)."""
+    runs = [f for f in query.fragments if len(f) >= 2]
+    return SearchQuery(
+        terms=list(dict.fromkeys(t for r in runs for t in _bigrams(r))),
+        phrases=[_bigrams(r) for r in runs],
+        fragments=runs,
+    )
+
+
+def _fts_rowids(match: str, param: str, *, drive: bool) -> ColumnElement[bool]:
+    """``listing_search.rowid IN (FTS hits)``. ``drive=False`` writes ``+rowid`` so that SQLite cannot start
+    from the hits and must use the condition as a filter (the hits become a set it probes)."""
+    matched: Select[Any] = (
+        select(literal_column("rowid"))
+        .select_from(text("listing_fts"))
+        .where(text(f"listing_fts MATCH :{param}").bindparams(**{param: match}))
+    )
+    column = "+listing_search.rowid" if not drive else "listing_search.rowid"
+    return literal_column(column).in_(matched.scalar_subquery())
+
+
+def match_condition(dialect: str, q: str, *, indexed: bool = True) -> ColumnElement[bool]:
     """The WHERE clause (on ``listing_search``) selecting the listings whose text matches ``q``.
 
     The only dialect-specific SQL of the search; the caller joins ``listing_search`` to ``listings``.
+    ``indexed=False`` (SQLite) is the same set for a caller that walks ``listings`` in order and checks each
+    row: the CJK runs are then checked by ``LIKE`` alone (exact: a substring of the body has its bigrams in the
+    index), and the FTS index is only probed for Latin words.
     """
     query = parse_query(q)
     if query.empty:
@@ -140,12 +168,9 @@ def match_condition(dialect: str, q: str) -> ColumnElement[bool]:
     if not query.phrases:  # one-character CJK runs only: nothing indexed to look up
         return and_(*verify)
     if dialect == "sqlite":
-        matched: Select[Any] = (
-            select(literal_column("rowid"))
-            .select_from(text("listing_fts"))
-            .where(text("listing_fts MATCH :fts_query").bindparams(fts_query=fts5_match(query)))
-        )
-        lookup: ColumnElement[bool] = literal_column("listing_search.rowid").in_(matched.scalar_subquery())
+        if not indexed and not query.words:
+            return and_(*verify)
+        lookup = _fts_rowids(fts5_match(query), "fts_query", drive=indexed)
     elif dialect == "postgresql":
         # Must read exactly like the GIN index's expression for the planner to use it.
         lookup = literal_column("string_to_array(listing_search.terms, ' ')").op("@>")(
@@ -156,6 +181,55 @@ def match_condition(dialect: str, q: str) -> ColumnElement[bool]:
     return and_(lookup, *verify)
 
 
+def _title_contains_all(query: SearchQuery) -> ColumnElement[bool]:
+    return and_(true(), *[contains(ListingSearch.title, p) for p in query.fragments + query.words])
+
+
+def title_match_condition(dialect: str, q: str, *, indexed: bool = True) -> ColumnElement[bool]:
+    """The listings of rank 0 (see ``title_rank``): they match ``q`` and their title contains every part of it.
+
+    A title containing every CJK run also matches (the body starts with the title), so only Latin words need
+    the full match. ``indexed`` adds the title index (``title_terms``) for the CJK runs of two or more
+    characters, which lets the database start from the title hits instead of walking the listings.
+    """
+    query = parse_query(q)
+    if query.empty:
+        return false()
+    conditions = [_title_contains_all(query)]
+    if query.words:
+        conditions.append(match_condition(dialect, q, indexed=indexed))
+    runs = _long_runs(query)
+    if indexed and runs.phrases:
+        if dialect == "sqlite":
+            conditions.append(_fts_rowids(fts5_match(runs, "title_terms"), "fts_title_query", drive=True))
+        elif dialect == "postgresql":
+            conditions.append(
+                literal_column("string_to_array(listing_search.title_terms, ' ')").op("@>")(
+                    bindparam("title_search_terms", runs.terms, type_=ARRAY(Text))
+                )
+            )
+    return and_(*conditions)
+
+
+def other_match_condition(dialect: str, q: str, *, indexed: bool = True) -> ColumnElement[bool]:
+    """The listings of rank 1: they match ``q`` and their title does not contain every part of it."""
+    query = parse_query(q)
+    if query.empty:
+        return false()
+    return and_(match_condition(dialect, q, indexed=indexed), ~_title_contains_all(query))
+
+
+def fts5_estimate_match(q: str, *, title: bool) -> str | None:
+    """(SQLite) The FTS5 expression whose hits bound the rank-0 (``title``) or all matches of ``q``, for
+    deciding whether the hits are many; ``None`` when there is nothing to look up."""
+    query = parse_query(q)
+    if title:
+        query = _long_runs(query) if not query.words else query
+    if not query.phrases:
+        return None
+    return fts5_match(query, "title_terms" if title and not parse_query(q).words else None)
+
+
 def title_rank(q: str) -> ColumnElement[int]:
     """Relevance for ``q`` without an explicit sort: 0 when the title contains every part of the query, else 1
     (ties broken by recency). An integer, so it can be part of a keyset cursor, and the same on both databases."""
@@ -163,4 +237,4 @@ def title_rank(q: str) -> ColumnElement[int]:
     parts = query.fragments + query.words
     if not parts:
         return literal_column("1", Integer)
-    return case((and_(true(), *[contains(ListingSearch.title, p) for p in parts]), 0), else_=1)
+    return case((_title_contains_all(query), 0), else_=1)

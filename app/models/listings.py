@@ -120,8 +120,10 @@ class ListingSearch(Base):
     """Search document of a listing: its text (title, summary, patents' titles and abstracts).
 
     ``body`` is the normalised text (NFKC, lower case) for substring checks; ``terms`` the space-separated
-    index terms (CJK bigrams and single characters, Latin words) from ``app.listings.search.index_terms``.
-    SQLite indexes ``terms`` with an FTS5 table, PostgreSQL with a GIN index (see the migration).
+    index terms (CJK bigrams and single characters, Latin words) from ``app.listings.search.index_terms``, and
+    ``title_terms`` those of the title alone, so that "the title contains the query" is an index look-up too.
+    SQLite indexes both with the two columns of an FTS5 table, PostgreSQL with a GIN index each (see the
+    migrations l1a2b3c4d5e6 and s2a2b3c4d5e6).
     """
 
     __tablename__ = "listing_search"
@@ -133,6 +135,11 @@ class ListingSearch(Base):
             func.string_to_array(text("terms"), literal_column("' '")),
             postgresql_using="gin",
         ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_listing_search_title_terms_gin",
+            func.string_to_array(text("title_terms"), literal_column("' '")),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
     )
 
     listing_id: Mapped[uuid.UUID] = mapped_column(
@@ -141,3 +148,4 @@ class ListingSearch(Base):
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     terms: Mapped[str] = mapped_column(Text)
+    title_terms: Mapped[str] = mapped_column(Text, server_default="")
