@@ -1,0 +1,150 @@
+"""Live events (SPEC §10): SSE ``bid`` | ``extended`` | ``closed`` | ``failed`` numbered per auction from 1,
+replay after ``Last-Event-ID``, live delivery of a new bid, the end of the stream at the close, and sealed
+streams without amounts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from tests import trading as t
+from tests.auctions import helpers as h
+from tests.invariants import assert_invariants
+
+
+async def _closed_english(client: httpx.AsyncClient, db) -> h.AuctionCase:  # type: ignore[no-untyped-def]
+    case = await h.open_auction(client, db, auction={"free_bidding_minutes": 10})
+    b1, b2 = case.bidders
+    await h.bid(client, case, b1, "100000.00")  # free bidding: no extension
+    await h.bid(client, case, b2, "101000.00")
+    await t.advance_past(client, (await h.state(client, case))["free_bidding_ends_at"], margin=200)
+    await h.bid(client, case, b1, "103000.00")  # in the countdown: moves the close
+    await t.advance_past(client, (await h.state(client, case))["ends_at"])
+    return case
+
+
+async def test_replay_from_zero_and_from_n(client: httpx.AsyncClient, db) -> None:
+    case = await _closed_english(client, db)
+    r = await client.get(f"{case.url}/events", headers={"Last-Event-ID": "0"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = await h.read_events(r)
+    assert [(e["id"], e["event"]) for e in events] == [
+        ("1", "bid"),
+        ("2", "bid"),
+        ("3", "bid"),
+        ("4", "extended"),
+        ("5", "closed"),
+    ]
+    assert (
+        events[0]["data"]["current_price"] == "100000.00"
+        and events[0]["data"]["leading_bidder_code"] == "B01"
+    )
+    assert events[3]["data"]["extensions"] == 1
+    assert events[4]["data"]["status"] == "closed" and events[4]["data"]["winner_bidder_code"] == "B01"
+    assert all("reserve_price" not in e["data"] for e in events)
+    # Without the header: everything as well.
+    assert len(await h.read_events(await client.get(f"{case.url}/events"))) == 5
+    r = await client.get(f"{case.url}/events", headers={"Last-Event-ID": "3"})
+    assert [e["id"] for e in await h.read_events(r)] == ["4", "5"]
+    r = await client.get(f"{case.url}/events", headers={"Last-Event-ID": "5"})
+    assert await h.read_events(r) == []
+    r = await client.get(f"{case.url}/events", headers={"Last-Event-ID": "x"})
+    assert r.status_code == 422
+    await assert_invariants(db)
+
+
+async def test_live_event_after_a_new_bid(client: httpx.AsyncClient, db, app) -> None:
+    case = await h.open_auction(client, db, auction={"free_bidding_minutes": 10})
+    b1, b2 = case.bidders
+    await h.bid(client, case, b1, "100000.00")
+    live = httpx.AsyncClient(transport=h.StreamingASGITransport(app), base_url="http://test")
+    async with live, live.stream("GET", f"{case.url}/events", headers={"Last-Event-ID": "0"}) as stream:
+        assert stream.status_code == 200
+        lines = stream.aiter_lines()
+        first = await _next_event(lines)
+        assert first["id"] == "1" and first["event"] == "bid"
+        r = await h.bid(client, case, b2, "102000.00")
+        assert r.status_code == 201
+        second = await _next_event(lines)
+        assert second["id"] == "2" and second["event"] == "bid"
+        assert (
+            second["data"]["current_price"] == "102000.00" and second["data"]["leading_bidder_code"] == "B02"
+        )
+        # The close arrives live and ends the stream.
+        await t.advance_past(client, (await h.state(client, case))["ends_at"])
+        last = await _next_event(lines)
+        assert last["id"] == "3" and last["event"] == "closed"
+        assert last["data"]["winner_bidder_code"] == "B02"
+        rest = [line async for line in lines if line and not line.startswith(":")]
+        assert rest == []
+    await assert_invariants(db)
+
+
+async def _next_event(lines, within: float = 15):  # type: ignore[no-untyped-def]
+    import json
+
+    async def read():  # type: ignore[no-untyped-def]
+        event: dict = {}
+        async for line in lines:
+            if not line:
+                if event:
+                    event["data"] = json.loads(event["data"])
+                    return event
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            event[name] = value[1:] if value.startswith(" ") else value
+        raise AssertionError("the stream ended")
+
+    return await asyncio.wait_for(read(), within)
+
+
+async def test_sealed_stream_carries_no_amounts(client: httpx.AsyncClient, db) -> None:
+    case = await h.open_auction(client, db, auction={"format": "sealed", "free_bidding_minutes": 60})
+    await h.bid(client, case, case.bidders[0], "123400.00")
+    await h.bid(client, case, case.bidders[1], "156700.00")
+    await t.advance_past(client, (await h.state(client, case))["ends_at"])
+    r = await client.get(f"{case.url}/events")
+    assert "123400" not in r.text and "156700" not in r.text
+    events = await h.read_events(r)
+    assert [e["event"] for e in events] == ["bid", "bid", "closed"]
+    assert set(events[0]["data"]) == {"id", "format", "status", "starts_at", "ends_at"}
+    await assert_invariants(db)
+
+
+async def test_failed_event_ends_the_stream(client: httpx.AsyncClient, db) -> None:
+    case = await h.open_auction(client, db)
+    await t.advance_past(client, (await h.state(client, case))["ends_at"])
+    events = await h.read_events(await client.get(f"{case.url}/events"))
+    assert [(e["id"], e["event"]) for e in events] == [("1", "failed")]
+    assert events[0]["data"]["status"] == "failed"
+
+
+async def test_postgres_listener_wakes_on_commit(backend, db) -> None:  # type: ignore[no-untyped-def]
+    """One LISTEN connection per process: a notification sent in a writing transaction wakes the streams
+    of that auction when (and only when) the transaction commits."""
+    import uuid
+
+    import pytest
+    from sqlalchemy import func, select
+
+    from app.auctions import events
+
+    if backend.name != "postgresql":
+        pytest.skip("pg_notify is PostgreSQL's; SQLite streams poll")
+    hub = events.hub_for(db)
+    await hub.ensure_listening()
+    assert events.hub_for(db) is hub
+    auction_id = uuid.uuid4()
+    wake, other = hub.subscribe(auction_id), hub.subscribe(uuid.uuid4())
+    try:
+        async with db.transaction() as session:
+            await session.execute(select(func.pg_notify(events.CHANNEL, f"{auction_id}:1")))
+            await asyncio.sleep(0.2)
+            assert not wake.is_set()  # not before the commit
+        await asyncio.wait_for(wake.wait(), 5)
+        assert not other.is_set()
+    finally:
+        hub.unsubscribe(auction_id, wake)
