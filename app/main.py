@@ -15,11 +15,13 @@ from app.config import Settings, get_settings
 from app.deadlines.kinds import load as load_deadline_kinds
 from app.deadlines.sweeper import business_now, sweep_context, sweep_loop
 from app.deals.fees import load_schedule
+from app.deps import PUBLIC_ROUTES
 from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database, create_database
 from app.kit.errors import install_error_handlers
 from app.kit.logging import configure_logging
 from app.kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.kit.openapi import install as install_openapi
 from app.kit.security import use_fast_password_hashing
 from app.kit.workdays import WorkdayCalendar
 
@@ -148,4 +150,5 @@ def create_app(
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops_router)
+    install_openapi(app, PUBLIC_ROUTES)
     return app

@@ -151,14 +151,36 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _STATUS_CODES.get(exc.status_code, "error")
-        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem_response(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+        status, headers = exc.status_code, dict(getattr(exc, "headers", None) or {})
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+        if status == 400 and detail == "There was an error parsing the body":
+            # An unreadable body (not UTF-8, truncated multipart...) is invalid input like any other: 422.
+            return problem_response(
+                422,
+                "validation_error",
+                "The request body could not be read.",
+                [{"loc": ["body"], "msg": "unreadable body"}],
+            )
+        if status == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return problem_response(status, _STATUS_CODES.get(status, "error"), detail, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return problem_response(500, "internal_error", "An internal error occurred; it has been logged.")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names only the first route's)."""
+    from fastapi.routing import iter_route_contexts
+    from starlette.routing import compile_path
+
+    methods: set[str] = set()
+    for rc in iter_route_contexts(request.app.routes):
+        if rc.path_format and rc.methods and compile_path(rc.path_format)[0].match(request.url.path):
+            methods |= rc.methods
+    return sorted(methods)
 
 
 class CodedValueError(ValueError):

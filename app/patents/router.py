@@ -90,7 +90,7 @@ async def list_patents(
     return Page(items=[_out(v) for v in views], next_cursor=cursor)
 
 
-@router.get("/patents/{patent_id}", response_model=schemas.PatentOut, responses=error_responses(401, 404))
+@router.get("/patents/{patent_id:uuid}", response_model=schemas.PatentOut, responses=error_responses(401, 404))
 async def get_patent(
     patent_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, clock: ClockDep
 ) -> schemas.PatentOut:
@@ -98,7 +98,7 @@ async def get_patent(
 
 
 @router.patch(
-    "/patents/{patent_id}",
+    "/patents/{patent_id:uuid}",
     response_model=schemas.PatentOut,
     responses=error_responses(401, 403, 404, 422),
     summary="Edit a patent (owners: descriptive fields; operators: legal_status)",
@@ -114,7 +114,7 @@ async def update_patent(
 
 
 @router.post(
-    "/patents/{patent_id}/preservation",
+    "/patents/{patent_id:uuid}/preservation",
     response_model=schemas.PatentOut,
     responses=error_responses(401, 403, 404, 422),
     summary="Set or lift court preservation (operators)",
