@@ -188,7 +188,7 @@ class CsvChunks:
     """
 
     def __init__(self, raw: IO[bytes], prepare: Callable[[Row], None] | None = None) -> None:
-        self._text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")  # type: ignore[arg-type]
+        self._text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
         self._reader = csv.reader(self._text, strict=True)
         self._prepare = prepare
         self._positions: list[int] = []
@@ -279,7 +279,9 @@ class BulkInsert:
             raise NotImplementedError(dialect.paramstyle)
         self.sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marks)})"  # noqa: S608
         self._all_procs = {name: _processor(table, name, dialect) for name in names}
-        self._procs = [(i, self._all_procs[name]) for i, name in enumerate(varying) if self._all_procs[name]]
+        self._procs: list[tuple[int, Callable[[Any], Any]]] = [
+            (i, proc) for i, name in enumerate(varying) if (proc := self._all_procs[name]) is not None
+        ]
         self.constants = tuple(_convert(self._all_procs[n], v) for n, v in constants.items())
 
     def processor(self, name: str) -> Callable[[Any], Any]:
@@ -315,6 +317,13 @@ def _convert(processor: Callable[[Any], Any] | None, value: Any) -> Any:
     return value if processor is None else processor(value)
 
 
+def _table(model: Any) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+PATENTS, PATENT_IPC, AUDIT_EVENTS = _table(Patent), _table(PatentIpc), _table(AuditEvent)
 PATENT_VARYING = (
     "id",
     "application_number",
@@ -342,7 +351,7 @@ class _Writer:
         self.now = now
         dialect = session.get_bind().dialect
         self.patents = BulkInsert(
-            Patent.__table__,
+            PATENTS,
             PATENT_VARYING,
             {
                 "owner_org_id": self.org_id,
@@ -356,9 +365,9 @@ class _Writer:
             },
             dialect,
         )
-        self.ipc = BulkInsert(PatentIpc.__table__, ("patent_id", "code"), {}, dialect)
+        self.ipc = BulkInsert(PATENT_IPC, ("patent_id", "code"), {}, dialect)
         self.audit = BulkInsert(
-            AuditEvent.__table__,
+            AUDIT_EVENTS,
             ("id", "entity_id", "seq", "data", "prev_hash", "hash"),
             {"entity_type": ENTITY, "at": now, "actor": self.actor, "action": ACTION},
             dialect,
@@ -489,7 +498,7 @@ class _Writer:
 
     async def _update(self, changed: list[tuple[uuid.UUID, Row]]) -> list[tuple[Any, ...]]:
         """Update changed patents, drop their IPC rows (re-inserted by the caller), return their audit events."""
-        table = Patent.__table__
+        table = PATENTS
         columns = [n for n in rules.FINGERPRINT_FIELDS if n != "application_number"]
         stmt = (
             update(table)

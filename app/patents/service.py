@@ -346,6 +346,7 @@ def legal_status_clause(status: LegalStatus, today: date) -> ColumnElement[bool]
 
 
 def _ipc_clause(prefix: str, dialect: str) -> ColumnElement[bool]:
+    match: ColumnElement[bool]
     if dialect == "postgresql":
         match = PatentIpc.code.like(prefix + "%")  # served by the varchar_pattern_ops index
     else:
@@ -387,7 +388,7 @@ async def list_patents(
                 code=exc.code,
                 errors=[{"loc": ["query", "ipc"], "msg": str(exc)}],
             ) from None
-        query = query.where(_ipc_clause(prefix, session.bind.dialect.name))
+        query = query.where(_ipc_clause(prefix, session.get_bind().dialect.name))
     if filters.q:
         query = query.where(
             or_(
