@@ -57,7 +57,7 @@ async def append(
             for seq, name, data in batch
         ],
     )
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(select(func.pg_notify(CHANNEL, f"{auction_id}:{batch[-1][0]}")))
 
 

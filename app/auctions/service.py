@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, case, func, literal, or_, select, update
+from sqlalchemy import BigInteger, and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -380,7 +380,7 @@ async def place_bid(
         raise Conflict("A sealed auction takes one bid per bidder.", code="already_bid")
     bid_id = uuid.uuid4()
     await session.execute(
-        Bid.__table__.insert().values(
+        insert(Bid).values(
             id=bid_id,
             auction_id=auction_id,
             registration_id=bidder.registration_id,
@@ -472,7 +472,7 @@ async def accept_dutch_price(
     if claimed is None:
         raise AuctionClosed("Another bidder accepted first; the auction has closed.")
     await session.execute(
-        Bid.__table__.insert().values(
+        insert(Bid).values(
             id=uuid.uuid4(),
             auction_id=auction_id,
             registration_id=bidder.registration_id,
