@@ -178,7 +178,7 @@ def _allowed_methods(request: Request) -> list[str]:
 
     methods: set[str] = set()
     for rc in iter_route_contexts(request.app.routes):
-        if rc.path_format and rc.methods and compile_path(rc.path_format)[0].match(request.url.path):
+        if rc.path and rc.methods and compile_path(rc.path)[0].match(request.url.path):
             methods |= rc.methods
     return sorted(methods)
 

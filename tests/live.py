@@ -1,0 +1,126 @@
+"""Real server processes for tests that must cross process boundaries (several uvicorn workers on one
+database, schemathesis over HTTP). Each server gets a fresh database built by the CLI's migrate command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy.engine import make_url
+
+from tests.conftest import PG_ADMIN_URL, SECRET, _create_pg_database, _drop_pg_database
+from tests.factories import PASSWORD
+
+ROOT = Path(__file__).resolve().parents[1]
+OPERATOR_EMAIL = "ops@live.example.cn"
+
+
+@dataclass
+class LiveServer:
+    base: str
+    database_url: str
+    operator_headers: dict[str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def fresh_database(backend: str, directory: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{directory / 'exchange.db'}"
+        return
+    assert PG_ADMIN_URL
+    name = f"exchange_live_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    asyncio.run(_create_pg_database(PG_ADMIN_URL, name))
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_drop_pg_database(PG_ADMIN_URL, name))
+
+
+@contextmanager
+def live_server(backend: str, directory: Path, *, workers: int = 1, **settings: str) -> Iterator[LiveServer]:
+    """A uvicorn server (``workers`` processes) in the sandbox on a fresh database, with an operator."""
+    with fresh_database(backend, directory) as url:
+        env = {
+            **os.environ,
+            "EXCHANGE_DATABASE_URL": url,
+            "EXCHANGE_ENV": "test",
+            "EXCHANGE_SECRET_KEY": SECRET,
+            "EXCHANGE_SANDBOX": "true",
+            "EXCHANGE_FAST_PASSWORD_HASHING": "true",
+            "EXCHANGE_LOG_LEVEL": "WARNING",
+            **{f"EXCHANGE_{k.upper()}": v for k, v in settings.items()},
+        }
+        subprocess.run([sys.executable, "-m", "app", "migrate"], env=env, cwd=ROOT, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "create-operator",
+                "--email",
+                OPERATOR_EMAIL,
+                "--password",
+                PASSWORD,
+            ],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.asgi:app",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            cwd=ROOT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the server did not start")
+                time.sleep(0.1)
+            token = httpx.post(
+                f"{base}/api/v1/auth/token", data={"username": OPERATOR_EMAIL, "password": PASSWORD}
+            ).json()["access_token"]
+            yield LiveServer(
+                base=base, database_url=url, operator_headers={"Authorization": f"Bearer {token}"}
+            )
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
