@@ -92,6 +92,8 @@ QUERIES = [
     ("2-char 芯片 + auction", {"q": "芯片", "pricing_mode": "auction"}),
     ("4-char 磷酸铁锂 + auction", {"q": "磷酸铁锂", "pricing_mode": "auction"}),
     ("3-char 传感器", {"q": "传感器"}),
+    ("rare 硅碳芯片的制备方法", {"q": "硅碳芯片的制备方法"}),
+    ("1-char 膜", {"q": "膜"}),
     ("no q (newest)", {}),
 ]
 
@@ -198,7 +200,15 @@ async def load(url: str, n: int, seed: int = 7) -> None:
             )
             links.append({"listing_id": lid, "patent_id": pid, "position": 0})
             t, body, terms = search.document(title, summary, [(ptitle, abstract)])
-            docs.append({"listing_id": lid, "title": t, "body": body, "terms": terms})
+            docs.append(
+                {
+                    "listing_id": lid,
+                    "title": t,
+                    "body": body,
+                    "terms": terms,
+                    "title_terms": search.index_terms(t),
+                }
+            )
         async with engine.begin() as conn:
             await conn.execute(insert(Patent), patents)
             await conn.execute(insert(PatentIpc), ipcs)

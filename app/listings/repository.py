@@ -251,16 +251,10 @@ async def _by_relevance(
         except (TypeError, ValueError):
             raise _invalid_cursor() from None
     dialect = dialect_of(session)
-    # Walking (published_at, id) pays off only for the public order and filters that keep most rows; a
-    # narrow filter (a seller, an IPC class, a price band) is better served from the text index.
-    may_walk = (
-        dialect == "sqlite"
-        and public_only
-        and filters.seller_org_id is None
-        and not filters.ipc
-        and filters.min_price is None
-        and filters.max_price is None
-    )
+    # Walking (published_at, id) pays off only for the public order. Filters on the listing's own columns
+    # are checked before its search row is read, so even a narrow price band costs little per walked row;
+    # a seller or an IPC class can leave a handful of rows in 100,000 and is better served from the index.
+    may_walk = dialect == "sqlite" and public_only and filters.seller_org_id is None and not filters.ipc
     rows: list[Any] = []
     for rank in (0, 1):
         if rank < after_rank:

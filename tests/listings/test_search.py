@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from app.listings import repository
 from tests import factories as f
 from tests.listings import helpers as h
 
@@ -219,3 +220,79 @@ async def test_search_sees_own_drafts_when_signed_in(client: httpx.AsyncClient, 
     assert len(await search(client, uni.headers, q="草稿")) == 1
     assert len(await search(client, op.headers, q="草稿")) == 1
     assert len(await search(client, catalogue["lab"].headers, q="草稿")) == 0
+
+
+@pytest.fixture(params=["index", "walk"])
+def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of answering the relevance order on SQLite: from the index hits (few), and walking the
+    listings newest first (many: here from the first hit). PostgreSQL's planner picks for itself."""
+    if request.param == "walk":
+        monkeypatch.setattr(repository, "WALK_FROM_HITS", 1)
+    return str(request.param)
+
+
+async def test_relevance_is_the_same_whichever_plan(client: httpx.AsyncClient, db, catalogue, plan) -> None:
+    op, uni = catalogue["op"], catalogue["uni"]
+    ids = catalogue["ids"]
+    made = []
+    # Title matches and text-only matches, interleaved in time; a Latin word counts for the title as a
+    # substring ("sensors" contains "sensor") although it matches the text as a word.
+    for i, (title, summary) in enumerate(
+        [
+            ("电池管理系统", ""),
+            ("储能装置", "含电池模组"),
+            ("一种电池壳体", ""),
+            ("Wearable sensors 电池", "sensor array"),
+            ("电，池", "电池"),  # 电池 only in the summary: the title has 电 and 池 apart
+        ]
+    ):
+        p = await h.patent(db, uni, title=f"专利{i}", abstract="无")
+        made.append((await h.published(client, uni, op, h.body([p], title=title, summary=summary)))["id"])
+    title_first = [made[3], made[2], made[0], ids[0]]
+    rest = [made[4], made[1]]
+    assert await search(client, q="电池") == title_first + rest
+    assert await search(client, q="电池", pricing_mode="negotiated") == title_first + rest
+    assert await search(client, q="电池", pricing_mode="auction") == []
+    assert await search(client, q="电池", min_price="400000.00") == [
+        made[3],
+        made[2],
+        made[0],
+        made[4],
+        made[1],
+    ]
+    assert await search(client, q="sensor") == [made[3], ids[2]]
+    assert await search(client, q="sensor 电池") == [made[3]]
+    # One-character runs: the substring fallback, ranked the same way ("电，池" has both in its title).
+    assert await search(client, q="电 池") == [made[4], made[3], made[2], made[0], ids[0], made[1]]
+    # Every page size walks the same order, across the boundary between the two ranks.
+    for limit in (1, 2, 3, 4):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, object] = {
+                "q": "电池",
+                "limit": limit,
+                **({"cursor": cursor} if cursor else {}),
+            }
+            r = await client.get("/api/v1/listings", params=params)
+            assert r.status_code == 200, r.text
+            seen += [x["id"] for x in r.json()["items"]]
+            cursor = r.json()["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == title_first + rest, limit
+
+
+async def test_relevance_cursor_rank_values(client: httpx.AsyncClient, db, catalogue) -> None:
+    from app.kit.pagination import encode_cursor
+
+    ids = catalogue["ids"]
+    r = await client.get("/api/v1/listings", params={"q": "电池", "limit": 1})
+    assert r.json()["next_cursor"] is None and [x["id"] for x in r.json()["items"]] == [ids[0]]
+    far = encode_cursor([9, "2000-01-01T00:00:00+00:00", "00000000-0000-0000-0000-000000000000"])
+    assert await search(client, q="电池", cursor=far) == []
+    before = encode_cursor([-1, "2000-01-01T00:00:00+00:00", "00000000-0000-0000-0000-000000000000"])
+    assert await search(client, q="电池", cursor=before) == [ids[0]]
+    bad = encode_cursor(["x", "2000-01-01T00:00:00+00:00", "00000000-0000-0000-0000-000000000000"])
+    r = await client.get("/api/v1/listings", params={"q": "电池", "cursor": bad})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_cursor"
