@@ -71,7 +71,7 @@ async def seed_demo(db: Database, *, only_if_empty: bool) -> None:
                 account_schemas.OrganizationCreate(
                     name=name,
                     kind=kind,
-                    credit_code=code,  # type: ignore[arg-type]
+                    credit_code=code,
                     admin=account_schemas.AdminIn(email=email, password=PASSWORD, name="管理员"),
                 ),
                 clock,
@@ -148,7 +148,7 @@ async def seed_demo(db: Database, *, only_if_empty: bool) -> None:
         ]
         for body in offers:
             listing = await listings.create_listing(
-                session, uni, listing_schemas.ListingCreate(**body), clock
+                session, uni, listing_schemas.ListingCreate.model_validate(body), clock
             )
             await listings.submit_listing(session, uni, listing.id, clock)
             await listings.approve_listing(session, op, listing.id, clock, calendar)

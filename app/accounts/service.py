@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 
 from anyio import to_thread
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -243,9 +243,7 @@ async def authenticate(db: Database, email: str, password: str, client: str) -> 
         async with db.transaction() as session:
             session.add(LoginFailure(email=email[:254], client=client[:64], at=now))
             # Old failures are of no use once outside every window.
-            await session.execute(
-                LoginFailure.__table__.delete().where(LoginFailure.at < now - 2 * LOGIN_WINDOW)
-            )
+            await session.execute(delete(LoginFailure).where(LoginFailure.at < now - 2 * LOGIN_WINDOW))
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
     return user
 

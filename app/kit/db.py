@@ -101,3 +101,8 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
         write_sessions=async_sessionmaker(write, expire_on_commit=False, autoflush=False),
         read_sessions=async_sessionmaker(read, expire_on_commit=False, autoflush=False),
     )
+
+
+def dialect_name(session: AsyncSession) -> str:
+    """``"sqlite"`` or ``"postgresql"``: the dialect of the engine a session is bound to."""
+    return str(session.get_bind().dialect.name)

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import PrincipalDep, SessionDep
 from app.kit.clock import utcnow
+from app.kit.db import dialect_name
 from app.kit.errors import Conflict, Unprocessable
 from app.models.trading import IdempotencyKey
 
@@ -47,7 +48,7 @@ class Idempotency:
         body_hash = hashlib.sha256(
             method.encode() + b" " + path.encode() + b"\n" + await self.request.body()
         ).hexdigest()
-        if self.session.bind.dialect.name == "postgresql":
+        if dialect_name(self.session) == "postgresql":
             lock_key = int.from_bytes(
                 hashlib.sha256(f"{self.principal}|{method}|{path}|{self.key}".encode()).digest()[:8],
                 "big",

@@ -14,6 +14,7 @@ from app.kit.pagination import Page, PageParams, page_params
 from app.kit.security import Principal
 from app.ledger import schemas, service
 from app.models.accounts import Organization
+from app.models.ledger import AccountKind
 
 router = APIRouter(tags=["ledger"])
 
@@ -114,9 +115,7 @@ async def get_account(org_id: uuid.UUID, session: SessionDep, principal: Princip
     if await session.get(Organization, org_id) is None:
         raise NotFound("No such organization.")
     balances = await service.balances(session, org_id)
-    return schemas.AccountOut(
-        available=balances[service.AccountKind.available], held=balances[service.AccountKind.held]
-    )
+    return schemas.AccountOut(available=balances[AccountKind.available], held=balances[AccountKind.held])
 
 
 @router.get(

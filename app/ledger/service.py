@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kit.db import dialect_name
 from app.kit.errors import Conflict
 from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.models.ledger import (
@@ -48,7 +49,7 @@ async def account_id(session: AsyncSession, kind: AccountKind, owner_id: uuid.UU
     )
     if found is not None:
         return found
-    dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    dialect_insert = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
     await session.execute(
         dialect_insert(LedgerAccount)
         .values(id=uuid.uuid4(), kind=kind, owner_id=owner_id, balance=0)
