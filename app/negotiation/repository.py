@@ -97,7 +97,7 @@ async def lapse_thread(
         .returning(Offer.id, Offer.expires_at)
         .execution_options(synchronize_session=False)
     )
-    return [(r[0], r[1]) for r in rows]
+    return [(r[0], r[1]) for r in rows if r[1] is not None]
 
 
 async def move_open(
@@ -197,7 +197,7 @@ async def lapsed_offers(session: AsyncSession, now: datetime, limit: int) -> lis
         .order_by(Offer.expires_at, Offer.id)
         .limit(limit)
     )
-    return [(r[0], r[1]) for r in rows]
+    return [(r[0], r[1]) for r in rows if r[0] is not None]
 
 
 async def claim_lapsed_offer(session: AsyncSession, offer_id: uuid.UUID, now: datetime) -> Offer | None:
@@ -224,7 +224,7 @@ async def ended_negotiations(
         .order_by(Listing.listing_ends_at, Listing.id)
         .limit(limit)
     )
-    return [(r[0], r[1]) for r in rows]
+    return [(r[0], r[1]) for r in rows if r[0] is not None]
 
 
 async def claim_ended_negotiation(
