@@ -157,9 +157,9 @@ def match_condition(dialect: str, q: str, *, indexed: bool = True) -> ColumnElem
     """The WHERE clause (on ``listing_search``) selecting the listings whose text matches ``q``.
 
     The only dialect-specific SQL of the search; the caller joins ``listing_search`` to ``listings``.
-    ``indexed=False`` (SQLite) is the same set for a caller that walks ``listings`` in order and checks each
-    row: the CJK runs are then checked by ``LIKE`` alone (exact: a substring of the body has its bigrams in the
-    index), and the FTS index is only probed for Latin words.
+    ``indexed=False`` is the same set for a caller that walks ``listings`` in order and checks each row: the
+    CJK runs are then checked by ``LIKE`` alone (exact: a substring of the body has its bigrams in the index),
+    and the index only serves Latin words.
     """
     query = parse_query(q)
     if query.empty:
@@ -167,9 +167,9 @@ def match_condition(dialect: str, q: str, *, indexed: bool = True) -> ColumnElem
     verify = [contains(ListingSearch.body, f) for f in query.fragments]
     if not query.phrases:  # one-character CJK runs only: nothing indexed to look up
         return and_(*verify)
+    if not indexed and not query.words:
+        return and_(*verify)
     if dialect == "sqlite":
-        if not indexed and not query.words:
-            return and_(*verify)
         lookup = _fts_rowids(fts5_match(query), "fts_query", drive=indexed)
     elif dialect == "postgresql":
         # Must read exactly like the GIN index's expression for the planner to use it.
@@ -219,15 +219,34 @@ def other_match_condition(dialect: str, q: str, *, indexed: bool = True) -> Colu
     return and_(match_condition(dialect, q, indexed=indexed), ~_title_contains_all(query))
 
 
+def _estimate_query(q: str, *, title: bool) -> tuple[SearchQuery, bool]:
+    """The part of ``q`` whose index hits bound the rank-0 (``title``) or all matches, and whether those hits
+    come from the title index (without Latin words, whose title check is a substring, not a token)."""
+    query = parse_query(q)
+    if title and not query.words:
+        return _long_runs(query), True
+    return query, False
+
+
 def fts5_estimate_match(q: str, *, title: bool) -> str | None:
     """(SQLite) The FTS5 expression whose hits bound the rank-0 (``title``) or all matches of ``q``, for
     deciding whether the hits are many; ``None`` when there is nothing to look up."""
-    query = parse_query(q)
-    if title:
-        query = _long_runs(query) if not query.words else query
+    query, in_title = _estimate_query(q, title=title)
     if not query.phrases:
         return None
-    return fts5_match(query, "title_terms" if title and not parse_query(q).words else None)
+    return fts5_match(query, "title_terms" if in_title else None)
+
+
+def gin_estimate_condition(q: str, *, title: bool) -> ColumnElement[bool] | None:
+    """(PostgreSQL) The GIN condition on ``listing_search`` whose hits bound the rank-0 (``title``) or all
+    matches of ``q``; ``None`` when there is nothing to look up."""
+    query, in_title = _estimate_query(q, title=title)
+    if not query.terms:
+        return None
+    column = "title_terms" if in_title else "terms"
+    return literal_column(f"string_to_array(listing_search.{column}, ' ')").op("@>")(
+        bindparam("estimate_terms", query.terms, type_=ARRAY(Text))
+    )
 
 
 def title_rank(q: str) -> ColumnElement[int]:

@@ -224,8 +224,8 @@ async def test_search_sees_own_drafts_when_signed_in(client: httpx.AsyncClient, 
 
 @pytest.fixture(params=["index", "walk"])
 def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways of answering the relevance order on SQLite: from the index hits (few), and walking the
-    listings newest first (many: here from the first hit). PostgreSQL's planner picks for itself."""
+    """Both ways of answering the relevance order: from the index hits (few), and walking the listings
+    newest first (many: here from the first hit)."""
     if request.param == "walk":
         monkeypatch.setattr(repository, "WALK_FROM_HITS", 1)
     return str(request.param)
