@@ -20,7 +20,7 @@ from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database, create_database
 from app.kit.errors import install_error_handlers
 from app.kit.logging import configure_logging
-from app.kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.kit.middleware import RequestContextMiddleware, RequestGuardMiddleware
 from app.kit.openapi import install as install_openapi
 from app.kit.security import use_fast_password_hashing
 from app.kit.workdays import WorkdayCalendar
@@ -112,7 +112,7 @@ def create_app(
     load_deadline_kinds()
     install_error_handlers(app)
     app.add_middleware(
-        BodySizeLimitMiddleware, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+        RequestGuardMiddleware, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
     if settings.cors_origins:
         app.add_middleware(

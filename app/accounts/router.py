@@ -11,8 +11,9 @@ from fastapi.security import OAuth2PasswordRequestForm
 from app.accounts import schemas, service
 from app.deps import ClockDep, OperatorDep, PrincipalDep, SessionDep, SettingsDep, get_database
 from app.kit.db import Database
-from app.kit.errors import error_responses
+from app.kit.errors import Unauthorized, error_responses
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.schemas import contains_nul
 from app.kit.security import create_access_token
 from app.models.accounts import OrgStatus
 
@@ -33,6 +34,8 @@ async def login(
     settings: SettingsDep,
 ) -> schemas.TokenOut:
     client = request.client.host if request.client else "unknown"
+    if contains_nul(form.username) or contains_nul(form.password):
+        raise Unauthorized("Wrong email or password.", code="invalid_credentials")
     user = await service.authenticate(db, form.username, form.password, client)
     token = create_access_token(user.id, settings.secret_key, settings.access_token_minutes)
     return schemas.TokenOut(access_token=token, expires_in=settings.access_token_minutes * 60)

@@ -86,9 +86,9 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-class BodySizeLimitMiddleware:
+class RequestGuardMiddleware:
     """Refuses bodies over the limit with 413 before the app reads them (multipart uploads get their own,
-    larger limit)."""
+    larger limit), and URLs with NUL characters with 422 (PostgreSQL refuses them in text)."""
 
     def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int) -> None:
         self.app = app
@@ -98,6 +98,15 @@ class BodySizeLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
+            response = problem_response(
+                422,
+                "validation_error",
+                "NUL characters are not allowed in a URL.",
+                [{"loc": ["query"], "msg": "NUL character"}],
+            )
+            await response(scope, receive, send)
             return
         headers = dict(scope["headers"])
         is_upload = headers.get(b"content-type", b"").startswith(b"multipart/form-data")

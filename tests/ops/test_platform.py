@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from app.main import create_app
+from tests import factories as f
 from tests.conftest import make_settings
 
 
@@ -85,3 +86,15 @@ async def test_sandbox_clock_is_404_without_the_flag(backend, db) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         assert (await c.get("/api/v1/sandbox/clock")).status_code == 404
         assert (await c.post("/api/v1/sandbox/clock", json={"advance_seconds": 5})).status_code == 404
+
+
+async def test_nul_characters_are_refused_not_500(client: httpx.AsyncClient, db) -> None:
+    op = await f.operator(client, db)
+    r = await client.get("/api/v1/patents?q=a%00b", headers=op.headers)
+    assert r.status_code == 422 and r.json()["code"] == "validation_error"
+    r = await client.post("/api/v1/organizations", json={
+        "name": "bad\u0000name", "kind": "enterprise", "credit_code": "91110000600037341L",
+        "admin": {"email": "nul@b.example.cn", "password": "0123456789", "name": "a"}})
+    assert r.status_code == 422
+    r = await client.post("/api/v1/auth/token", data={"username": "a\u0000@b.cn", "password": "0123456789"})
+    assert r.status_code == 401
