@@ -26,6 +26,7 @@ from app.listings import rules, schemas
 from app.models.listings import Listing, ListingStatus, PricingMode, TransactionKind
 from app.models.patents import LegalStatus, Patent
 from app.models.trading import Auction, Bid, DepositStatus, Offer, OfferStatus, Registration
+from app.negotiation.repository import end_open_offers
 
 S = ListingStatus
 
@@ -406,6 +407,18 @@ async def set_status(
     listing.status, listing.updated_at = target, at
     listing.version += 1
     await session.flush()
+    if target in (S.withdrawn, S.terminated):
+        # Nothing can be agreed on a listing that is gone: its open offers close with it.
+        for offer_id in await end_open_offers(session, listing.id, OfferStatus.closed, at=at):
+            await record(
+                session,
+                entity_type="offer",
+                entity_id=offer_id,
+                action="closed",
+                actor=actor,
+                at=at,
+                data={"status": OfferStatus.closed, "reason": f"listing {target}"},
+            )
     await record(
         session,
         entity_type="listing",
