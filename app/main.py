@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
+from app.auctions.events import close_hubs
 from app.config import Settings, get_settings
 from app.deadlines.kinds import load as load_deadline_kinds
 from app.deadlines.sweeper import business_now, sweep_context, sweep_loop
@@ -85,6 +86,7 @@ def create_app(
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            await close_hubs()
             await app.state.db.dispose()
 
     app = FastAPI(

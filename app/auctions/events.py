@@ -113,6 +113,13 @@ class Hub:
 _hubs: dict[tuple[str, int], Hub] = {}
 
 
+async def close_hubs() -> None:
+    """Close this event loop's listener connections (at shutdown)."""
+    loop_id = id(asyncio.get_running_loop())
+    for key in [k for k in _hubs if k[1] == loop_id]:
+        await _hubs.pop(key).close()
+
+
 def hub_for(db: Database) -> Hub:
     """The process's hub for this database (one per event loop: a connection belongs to its loop)."""
     dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
