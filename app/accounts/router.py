@@ -80,7 +80,7 @@ async def list_organizations(
 
 
 @router.get(
-    "/organizations/{org_id}",
+    "/organizations/{org_id:uuid}",
     tags=["organizations"],
     response_model=schemas.OrganizationOut,
     responses=error_responses(401, 404),
@@ -92,7 +92,7 @@ async def get_organization(
 
 
 @router.patch(
-    "/organizations/{org_id}",
+    "/organizations/{org_id:uuid}",
     tags=["organizations"],
     response_model=schemas.OrganizationOut,
     responses=error_responses(401, 403, 404, 422),
@@ -110,7 +110,7 @@ async def update_organization(
 
 
 @router.post(
-    "/organizations/{org_id}/verify",
+    "/organizations/{org_id:uuid}/verify",
     tags=["organizations"],
     response_model=schemas.OrganizationOut,
     responses=error_responses(401, 403, 404, 409),
@@ -125,7 +125,7 @@ async def verify_organization(
 
 
 @router.post(
-    "/organizations/{org_id}/members",
+    "/organizations/{org_id:uuid}/members",
     tags=["organizations"],
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.UserOut,
@@ -142,7 +142,7 @@ async def add_member(
 
 
 @router.get(
-    "/organizations/{org_id}/members",
+    "/organizations/{org_id:uuid}/members",
     tags=["organizations"],
     response_model=list[schemas.UserOut],
     responses=error_responses(401, 404),
@@ -181,7 +181,7 @@ async def list_api_keys(session: SessionDep, _: OperatorDep) -> list[schemas.Api
 
 
 @router.post(
-    "/api-keys/{key_id}/revoke",
+    "/api-keys/{key_id:uuid}/revoke",
     tags=["organizations"],
     response_model=schemas.ApiKeyOut,
     responses=error_responses(401, 403, 404),

@@ -43,7 +43,7 @@ async def _lazy_close(request: Request, session: AsyncSession, auction_id: uuid.
 
 
 @router.get(
-    "/auctions/{auction_id}",
+    "/auctions/{auction_id:uuid}",
     response_model=AuctionOut,
     responses=error_responses(404, 422),
     summary="An auction's public state (never the reserve; sealed amounts only after the close)",
@@ -59,7 +59,7 @@ async def get_auction(
 
 
 @router.get(
-    "/auctions/{auction_id}/bids",
+    "/auctions/{auction_id:uuid}/bids",
     response_model=Page[BidOut],
     responses=error_responses(401, 404, 422),
     summary="Bids, newest first, by bidder code (sealed before the close: only one's own)",
@@ -85,7 +85,7 @@ async def list_auction_bids(
 
 
 @router.post(
-    "/auctions/{auction_id}/bids",
+    "/auctions/{auction_id:uuid}/bids",
     status_code=status.HTTP_201_CREATED,
     response_model=BidPlaced,
     responses=error_responses(401, 403, 404, 409, 422),
@@ -106,7 +106,7 @@ async def place_bid(
 
 
 @router.post(
-    "/auctions/{auction_id}/accept",
+    "/auctions/{auction_id:uuid}/accept",
     response_model=AuctionOut,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Accept a Dutch auction's current clock price: the first acceptance wins",
@@ -129,7 +129,7 @@ async def accept_dutch_price(
 
 
 @router.get(
-    "/auctions/{auction_id}/events",
+    "/auctions/{auction_id:uuid}/events",
     response_class=EventSourceResponse,
     responses={
         200: {

@@ -15,7 +15,7 @@ from app.kit.pagination import Page, PageParams, page_params
 router = APIRouter(tags=["deals"])
 
 
-@router.get("/deals/{deal_id}", response_model=schemas.DealOut, responses=error_responses(401, 404))
+@router.get("/deals/{deal_id:uuid}", response_model=schemas.DealOut, responses=error_responses(401, 404))
 async def get_deal(deal_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> schemas.DealOut:
     return schemas.DealOut.model_validate(await service.get_deal(session, principal, deal_id))
 

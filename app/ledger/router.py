@@ -105,7 +105,7 @@ def _require_member_or_operator(principal: Principal, org_id: uuid.UUID) -> None
 
 
 @router.get(
-    "/organizations/{org_id}/account",
+    "/organizations/{org_id:uuid}/account",
     response_model=schemas.AccountOut,
     responses=error_responses(401, 404),
     summary="An organization's available and held balances",
@@ -119,7 +119,7 @@ async def get_account(org_id: uuid.UUID, session: SessionDep, principal: Princip
 
 
 @router.get(
-    "/organizations/{org_id}/ledger",
+    "/organizations/{org_id:uuid}/ledger",
     response_model=Page[schemas.LedgerEntryOut],
     responses=error_responses(401, 404, 422),
     summary="An organization's ledger entries, newest first",

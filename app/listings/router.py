@@ -76,7 +76,7 @@ async def list_listings(
     return Page(items=await service.present(session, rows, clock), next_cursor=cursor)
 
 
-@router.get("/listings/{listing_id}", response_model=Out, responses=error_responses(401, 404))
+@router.get("/listings/{listing_id:uuid}", response_model=Out, responses=error_responses(401, 404))
 async def get_listing(
     listing_id: uuid.UUID, session: SessionDep, principal: OptionalPrincipalDep, clock: ClockDep
 ) -> Out:
@@ -85,7 +85,7 @@ async def get_listing(
 
 
 @router.patch(
-    "/listings/{listing_id}",
+    "/listings/{listing_id:uuid}",
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Change a draft (seller)",
@@ -102,7 +102,7 @@ async def update_listing(
 
 
 @router.post(
-    "/listings/{listing_id}/submit",
+    "/listings/{listing_id:uuid}/submit",
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Submit a draft for review (seller)",
@@ -115,7 +115,7 @@ async def submit_listing(
 
 
 @router.post(
-    "/listings/{listing_id}/approve",
+    "/listings/{listing_id:uuid}/approve",
     response_model=Out,
     responses=error_responses(401, 403, 404, 409),
     summary="Approve and publish (operator)",
@@ -128,7 +128,7 @@ async def approve_listing(
 
 
 @router.post(
-    "/listings/{listing_id}/reject",
+    "/listings/{listing_id:uuid}/reject",
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Send back to draft with a reason (operator)",
@@ -145,7 +145,7 @@ async def reject_listing(
 
 
 @router.post(
-    "/listings/{listing_id}/withdraw",
+    "/listings/{listing_id:uuid}/withdraw",
     response_model=Out,
     responses=error_responses(401, 403, 404, 409),
     summary="Withdraw while nothing binds the listing (seller)",
@@ -158,7 +158,7 @@ async def withdraw_listing(
 
 
 @router.post(
-    "/listings/{listing_id}/suspend",
+    "/listings/{listing_id:uuid}/suspend",
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Suspend (operator)",
@@ -175,7 +175,7 @@ async def suspend_listing(
 
 
 @router.post(
-    "/listings/{listing_id}/resume",
+    "/listings/{listing_id:uuid}/resume",
     response_model=Out,
     responses=error_responses(401, 403, 404, 409),
     summary="Resume a suspended listing; its period is moved later by the time suspended (operator)",
@@ -188,7 +188,7 @@ async def resume_listing(
 
 
 @router.post(
-    "/listings/{listing_id}/terminate",
+    "/listings/{listing_id:uuid}/terminate",
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Terminate (operator)",

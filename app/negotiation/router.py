@@ -20,7 +20,7 @@ _IDEMPOTENT = "Send an `Idempotency-Key` to make a retry safe: the first respons
 
 
 @router.post(
-    "/listings/{listing_id}/offers",
+    "/listings/{listing_id:uuid}/offers",
     status_code=status.HTTP_201_CREATED,
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
@@ -44,7 +44,7 @@ async def make_offer(
 
 
 @router.get(
-    "/listings/{listing_id}/offers",
+    "/listings/{listing_id:uuid}/offers",
     response_model=Page[Out],
     responses=error_responses(401, 404, 422),
     summary="Offers on a listing: the seller sees every thread, a buyer its own",
@@ -65,7 +65,7 @@ async def list_listing_offers(
 
 
 @router.get(
-    "/offers/{offer_id}",
+    "/offers/{offer_id:uuid}",
     response_model=Out,
     responses=error_responses(401, 404),
     summary="An offer (its two parties and operators)",
@@ -78,7 +78,7 @@ async def get_offer(
 
 
 @router.post(
-    "/offers/{offer_id}/counter",
+    "/offers/{offer_id:uuid}/counter",
     status_code=status.HTTP_201_CREATED,
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
@@ -101,7 +101,7 @@ async def counter_offer(
 
 
 @router.post(
-    "/offers/{offer_id}/accept",
+    "/offers/{offer_id:uuid}/accept",
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Accept an offer received: a deal is made at its price (`deal_id`)",
@@ -125,7 +125,7 @@ async def accept_offer(
 
 
 @router.post(
-    "/offers/{offer_id}/reject",
+    "/offers/{offer_id:uuid}/reject",
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Reject an offer received",
@@ -146,7 +146,7 @@ async def reject_offer(
 
 
 @router.post(
-    "/offers/{offer_id}/withdraw",
+    "/offers/{offer_id:uuid}/withdraw",
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Withdraw an offer one made",

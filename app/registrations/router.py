@@ -18,7 +18,7 @@ Out = schemas.RegistrationOut
 
 
 @router.post(
-    "/listings/{listing_id}/registrations",
+    "/listings/{listing_id:uuid}/registrations",
     status_code=status.HTTP_201_CREATED,
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
@@ -39,7 +39,7 @@ async def register_for_listing(
 
 
 @router.get(
-    "/listings/{listing_id}/registrations",
+    "/listings/{listing_id:uuid}/registrations",
     response_model=Page[Out],
     responses=error_responses(401, 404, 422),
     summary="A listing's registrations (operators and the seller: all; a buyer: its own)",
@@ -57,7 +57,7 @@ async def list_listing_registrations(
 
 
 @router.get(
-    "/registrations/{registration_id}",
+    "/registrations/{registration_id:uuid}",
     response_model=Out,
     responses=error_responses(401, 404),
     summary="One registration (the registrant, the listing's seller, operators)",
@@ -68,7 +68,7 @@ async def get_registration(registration_id: uuid.UUID, session: SessionDep, prin
 
 
 @router.post(
-    "/registrations/{registration_id}/qualify",
+    "/registrations/{registration_id:uuid}/qualify",
     response_model=Out,
     responses=error_responses(401, 403, 404, 409),
     summary="Qualify a registration pending review (operators)",
@@ -81,7 +81,7 @@ async def qualify_registration(
 
 
 @router.post(
-    "/registrations/{registration_id}/disqualify",
+    "/registrations/{registration_id:uuid}/disqualify",
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Disqualify a registration and refund its deposit (operators)",
@@ -102,7 +102,7 @@ async def disqualify_registration(
 
 
 @router.post(
-    "/registrations/{registration_id}/withdraw",
+    "/registrations/{registration_id:uuid}/withdraw",
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Withdraw a registration during the listing period; the deposit is refunded (registrant)",
