@@ -3,10 +3,13 @@
 from app.models.accounts import ApiKey, LoginFailure, Organization, User
 from app.models.audit import AuditEvent
 from app.models.base import Base
+from app.models.contracts import Contract, ContractSignature, Objection
 from app.models.ledger import JournalEntry, JournalLine, LedgerAccount
 from app.models.listings import Listing, ListingPatent, ListingSearch
 from app.models.patents import Patent, PatentIpc
 from app.models.platform import SandboxClock
+from app.models.settlement import Certificate, CertificateSequence, LicenceRecord, TransferTask
+from app.models.policy import OpenLicense, OpenLicenseGrant, Pledge, PledgeConsent, RewardPlan
 from app.models.trading import Auction, AuctionEvent, Bid, Deal, IdempotencyKey, Offer, Registration
 
 __all__ = [
@@ -16,20 +19,32 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Bid",
+    "Contract",
+    "ContractSignature",
+    "Certificate",
+    "CertificateSequence",
     "Deal",
     "IdempotencyKey",
     "JournalEntry",
     "JournalLine",
     "LedgerAccount",
+    "LicenceRecord",
     "Listing",
     "ListingPatent",
     "ListingSearch",
     "LoginFailure",
+    "Objection",
     "Offer",
+    "OpenLicense",
+    "OpenLicenseGrant",
     "Organization",
     "Patent",
     "PatentIpc",
+    "Pledge",
+    "PledgeConsent",
     "Registration",
+    "RewardPlan",
     "SandboxClock",
+    "TransferTask",
     "User",
 ]
