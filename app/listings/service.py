@@ -21,12 +21,14 @@ from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound, Unproces
 from app.kit.security import Principal
 from app.kit.workdays import SHANGHAI, WorkdayCalendar
 from app.ledger import deposits
+from app.licensing import queries as open_licences
 from app.listings import repository as repo
 from app.listings import rules, schemas
 from app.models.listings import Listing, ListingStatus, PricingMode, TransactionKind
 from app.models.patents import LegalStatus, Patent
 from app.models.trading import Auction, Bid, DepositStatus, Offer, OfferStatus, Registration
 from app.negotiation.repository import end_open_offers
+from app.pledges import queries as pledges
 
 S = ListingStatus
 
@@ -53,21 +55,15 @@ def _not_transferable(
 
 
 async def _open_license_conflicts(session: AsyncSession, patent_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
-    """Patents with a declared open licence (SPEC §13: no exclusive or sole licence listing meanwhile).
-
-    TODO(open-licensing issue, SPEC §13): query the open-licence declarations once their table exists.
-    """
-    return []
+    """Patents with a declared open licence (SPEC §13: no exclusive or sole licence listing meanwhile)."""
+    return await open_licences.declared(session, patent_ids)
 
 
 async def _unconsented_pledges(
     session: AsyncSession, patent_ids: Sequence[uuid.UUID], listing_id: uuid.UUID
 ) -> list[uuid.UUID]:
-    """Patents under an active pledge whose pledgee has not consented to this listing (SPEC §14).
-
-    TODO(pledges issue, SPEC §14): query active pledges without a consent for ``listing_id``.
-    """
-    return []
+    """Patents under an active pledge whose pledgee has not consented to this listing (SPEC §14)."""
+    return await pledges.unconsented(session, patent_ids, listing_id=listing_id)
 
 
 async def _binding_commitments(session: AsyncSession, listing: Listing) -> list[str]:

@@ -26,6 +26,7 @@ from app.kit.workdays import SHANGHAI
 from app.models.listings import PUBLIC_STATUSES, Listing, ListingPatent
 from app.models.patents import LegalStatus, Patent, PatentIpc, PatentKind
 from app.patents import rules, schemas
+from app.pledges import queries as pledges
 
 ENTITY = "patent"
 DESCRIPTIVE_FIELDS = frozenset(
@@ -93,11 +94,8 @@ def view_of(patent: Patent, today: date, pledged: bool) -> PatentView:
 
 
 async def is_pledged(session: AsyncSession, patent_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these patents are under an active pledge (SPEC §14). The one place ``pledged`` comes from.
-
-    TODO(issue 4): pledges do not exist yet; return the ids with an active pledge once the pledge table lands.
-    """
-    return set()
+    """Which of these patents are under an active pledge (SPEC §14). The one place ``pledged`` comes from."""
+    return await pledges.pledged(session, patent_ids)
 
 
 async def _views(session: AsyncSession, patents: Sequence[Patent], clock: Clock) -> list[PatentView]:

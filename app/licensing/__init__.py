@@ -1,0 +1,1 @@
+"""Open licensing (SPEC §13)."""

@@ -1,0 +1,1 @@
+"""Pledges of patent rights (SPEC §14)."""

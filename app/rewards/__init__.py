@@ -1,0 +1,1 @@
+"""Inventor reward plans (SPEC §12)."""
