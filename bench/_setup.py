@@ -575,10 +575,17 @@ class Server:
 
 @contextlib.contextmanager
 def uvicorn_server(
-    target: str, env: dict[str, str], *, workers: int, app_dir: Path = ROOT, ready: str = "/readyz"
+    target: str,
+    env: dict[str, str],
+    *,
+    workers: int,
+    app_dir: Path = ROOT,
+    ready: str = "/readyz",
+    log: Path | None = None,
 ) -> Iterator[Server]:
     """``python -m uvicorn <target> --workers N`` on 127.0.0.1 (uvicorn's defaults otherwise: uvloop and
-    httptools when installed), waiting for ``ready`` to answer 200 in every worker."""
+    httptools when installed), waiting for ``ready`` to answer 200 in every worker. ``log``: a file for the
+    server's stderr (its error log)."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -600,6 +607,7 @@ def uvicorn_server(
         ],
         env=env,
         cwd=ROOT,
+        stderr=log.open("ab") if log is not None else None,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -163,6 +163,7 @@ class Result:
     conflicts: Counter[str]
     other: Counter[str]
     rss_mb: list[float]
+    conflicts_per_s: float
     server_cpu: float  # share of one core, summed over workers
     gen_cpu: float
 
@@ -231,6 +232,7 @@ def run_scenario(
         conflicts=total["conflicts"],
         other=total["other"],
         rss_mb=[s.peak_rss_mb(pid) for pid in server.workers],
+        conflicts_per_s=sum(total["conflicts"].values()) / args.duration,
         server_cpu=(cpu1 - cpu0) / args.duration,
         gen_cpu=sum(p["cpu"] for p in parts) / (args.warmup + args.duration),
     )
@@ -247,10 +249,10 @@ def print_table(title: str, results: dict[str, Result]) -> None:
     app, base = results.get("app"), results.get("baseline")
     cols = [(name, r) for name, r in (("app", app), ("baseline", base)) if r is not None]
     print(f"\n{title}")
-    print(f"  {'':34}" + "".join(f"{name:>14}" for name, _ in cols))
+    print(f"  {'':34}" + "".join(f"{name:>18}" for name, _ in cols))
 
     def row(label: str, fmt: Any) -> None:
-        print(f"  {label:34}" + "".join(f"{fmt(r):>14}" for _, r in cols))
+        print(f"  {label:34}" + "".join(f"{fmt(r):>18}" for _, r in cols))
 
     row("requests/s (GET + POST)", lambda r: f"{r.requests:.0f}")
     row("bids/s (POST)", lambda r: f"{r.bids:.0f}")
@@ -258,7 +260,7 @@ def print_table(title: str, results: dict[str, Result]) -> None:
     row("bid POST p50 / p99 (ms)", lambda r: f"{r.post_p50:.1f} / {r.post_p99:.1f}")
     row("GET p50 / p99 (ms)", lambda r: f"{r.get_p50:.1f} / {r.get_p99:.1f}")
     row("errors (5xx, timeouts, conn.)", lambda r: f"{sum(r.errors.values())}")
-    row("409s per accepted bid", lambda r: f"{sum(r.conflicts.values()) / max(r.accepted, 1e-9) / 1:.2f}")
+    row("409s/s (outbid, already leading)", lambda r: f"{r.conflicts_per_s:.0f}")
     row("peak RSS per worker (MB)", lambda r: " / ".join(f"{m:.0f}" for m in r.rss_mb))
     row("server CPU (cores)", lambda r: f"{r.server_cpu:.2f}")
     row("load generator CPU (cores)", lambda r: f"{r.gen_cpu:.2f}")

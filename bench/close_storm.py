@@ -25,8 +25,11 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
+import tempfile
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -195,11 +198,19 @@ def main() -> None:
     with s.fresh_database(args.database_url, "close") as url:
         print(f"close storm on {s.backend_of(url)}: {args.auctions} auctions, {args.workers} server workers")
         market = asyncio.run(s.build_market(url, bidders=BIDDERS, plans=plans(args.auctions)))
-        with s.uvicorn_server("app.asgi:app", s.server_env(url), workers=args.workers) as server:
-            t0 = time.perf_counter()
-            placed = asyncio.run(place_bids(server, market))
-            print(f"  setup: {placed} bids placed through the API in {time.perf_counter() - t0:.1f}s")
-            asyncio.run(storm(server, market, url))
+        with tempfile.TemporaryDirectory(prefix="bench-close-log-") as tmp:
+            log = Path(tmp) / "server.log"
+            with s.uvicorn_server("app.asgi:app", s.server_env(url), workers=args.workers, log=log) as server:
+                t0 = time.perf_counter()
+                placed = asyncio.run(place_bids(server, market))
+                print(f"  setup: {placed} bids placed through the API in {time.perf_counter() - t0:.1f}s")
+                asyncio.run(storm(server, market, url))
+            errors = Counter()
+            for line in log.read_text(errors="replace").splitlines():
+                if '"level": "error"' in line or "Traceback" in line:
+                    cause = re.search(r"(deadlock detected|[A-Za-z]+Error: [^\\]{0,60})", line)
+                    errors[cause.group(1) if cause else line[:80]] += 1
+            print(f"  server error log: {sum(errors.values())} errors {dict(errors.most_common(5))}")
 
 
 if __name__ == "__main__":
