@@ -1,0 +1,85 @@
+"""Settlement records (SPEC §11): transaction certificates, transfer-registration tasks, licence records."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, IdMixin, JSONType, TimestampMixin
+
+
+class CertificateSequence(Base):
+    """The last certificate number issued in a year. Numbers are allocated by incrementing this row in the
+    settling transaction (``UPDATE … SET last = last + 1 … RETURNING``): the row lock serialises concurrent
+    settlements on PostgreSQL, ``BEGIN IMMEDIATE`` does on SQLite, and a rolled-back settlement gives its number
+    back, so numbers have no gaps."""
+
+    __tablename__ = "certificate_sequences"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Certificate(IdMixin, Base):
+    """A transaction certificate (交易凭证). ``content`` is a snapshot of what it certifies, taken at
+    settlement (parties with names and credit codes, patents, price, kind, date, contract hash), so a later
+    rename of an organization never changes an issued certificate."""
+
+    __tablename__ = "certificates"
+
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id"), unique=True)
+    issued_at: Mapped[datetime]
+    content: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+class TransferTaskStatus(StrEnum):
+    pending = "pending"
+    filed = "filed"
+    registered = "registered"
+
+
+class TransferTask(IdMixin, TimestampMixin, Base):
+    """An assignment to register with CNIPA (专利法 art. 10: it takes effect on registration)."""
+
+    __tablename__ = "transfer_tasks"
+    __table_args__ = (
+        Index("ix_transfer_tasks_from_org_id", "from_org_id"),
+        Index("ix_transfer_tasks_to_org_id", "to_org_id"),
+        Index("ix_transfer_tasks_created_at", "created_at"),
+    )
+
+    deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id"), unique=True)
+    patent_ids: Mapped[list[str]] = mapped_column(JSONType)
+    from_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    to_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    status: Mapped[TransferTaskStatus] = mapped_column(String(16), default=TransferTaskStatus.pending)
+
+
+class LicenceRecord(IdMixin, TimestampMixin, Base):
+    """A licence granted by a settled deal, to be filed with CNIPA within 3 months (DOMAIN.md)."""
+
+    __tablename__ = "licence_records"
+    __table_args__ = (
+        Index("ix_licence_records_licensor_org_id", "licensor_org_id"),
+        Index("ix_licence_records_licensee_org_id", "licensee_org_id"),
+        Index("ix_licence_records_created_at", "created_at"),
+    )
+
+    deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id"), unique=True)
+    licensor_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    licensee_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    patent_ids: Mapped[list[str]] = mapped_column(JSONType)
+    kind: Mapped[str] = mapped_column(String(32))
+    term_months: Mapped[int | None]
+    territory: Mapped[str | None] = mapped_column(String(200))
+    field_of_use: Mapped[str | None] = mapped_column(String(500))
+    starts_on: Mapped[date]
+    ends_on: Mapped[date]
+    filing_due: Mapped[date]
+    filed_at: Mapped[datetime | None]
