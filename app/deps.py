@@ -166,6 +166,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/api/v1/auctions/{auction_id}/bids"),
         ("GET", "/api/v1/auctions/{auction_id}/events"),
         ("GET", "/api/v1/certificates/{number}"),
+        ("GET", "/api/v1/certificates/{number}/pdf"),
         ("GET", "/api/v1/stats/turnover"),
         ("GET", "/api/v1/sandbox/clock"),
         ("POST", "/api/v1/sandbox/clock"),

@@ -47,6 +47,12 @@ TAGS = [
         "description": "English, sealed and Dutch auctions: bids, acceptance, closing, live events (SPEC §10).",
     },
     {"name": "deals", "description": "Deals from offers, listings, auctions and open licences (SPEC §11)."},
+    {
+        "name": "settlement",
+        "description": "Payment, settlement, transfer-registration tasks and licence records (SPEC §11).",
+    },
+    {"name": "certificates", "description": "Public transaction certificates (交易凭证), PDFs (SPEC §11)."},
+    {"name": "statistics", "description": "Turnover of settled deals and organizations' patents (SPEC §15)."},
     {"name": "audit", "description": "The hash-chained audit trail (SPEC §15)."},
     {
         "name": "sandbox",
@@ -137,6 +143,9 @@ def create_app(
     from app.patents.router import router as patents_router
     from app.registrations.router import router as registrations_router
     from app.sandbox.router import router as sandbox_router
+    from app.settlement.router import certificates_router
+    from app.settlement.router import router as settlement_router
+    from app.stats.router import router as stats_router
 
     for router in (
         accounts_router,
@@ -147,6 +156,9 @@ def create_app(
         registrations_router,
         auctions_router,
         deals_router,
+        settlement_router,
+        certificates_router,
+        stats_router,
         audit_router,
         sandbox_router,
     ):

@@ -7,4 +7,5 @@ def load() -> None:
     # Each domain's deadlines module registers itself when imported; add new ones here.
     import app.auctions.deadlines
     import app.negotiation.deadlines
-    import app.registrations.deadlines  # noqa: F401
+    import app.registrations.deadlines
+    import app.settlement.deadlines  # noqa: F401

@@ -25,5 +25,7 @@ class DealOut(ResponseModel):
     notice_ends_at: datetime | None
     sign_by: datetime | None
     pay_by: datetime | None
+    paid_at: datetime | None
+    settled_at: datetime | None
     certificate_number: str | None
     created_at: datetime

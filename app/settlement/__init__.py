@@ -1,0 +1,1 @@
+"""Payment, settlement, certificates, transfer tasks and licence records (SPEC §11)."""

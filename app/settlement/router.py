@@ -1,0 +1,125 @@
+"""HTTP routes of payment, settlement, certificates, transfer tasks and licences (SPEC §11)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response
+
+from app.deals.schemas import DealOut
+from app.deps import ClockDep, OperatorDep, PrincipalDep, SessionDep
+from app.kit.errors import error_responses
+from app.kit.idempotency import IdempotencyDep
+from app.kit.pagination import Page, PageParams, page_params
+from app.models.settlement import Certificate
+from app.settlement import schemas, service
+from app.settlement.pdf import certificate_pdf
+
+router = APIRouter(tags=["settlement"])
+certificates_router = APIRouter(tags=["certificates"])
+
+CertificateNumber = Annotated[str, Path(max_length=32, description="e.g. JZ2026-000123-7")]
+
+
+@router.post(
+    "/deals/{deal_id:uuid}/pay",
+    response_model=DealOut,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Pay a deal (the buyer): the deposit is applied and the rest moves into escrow",
+)
+async def pay_deal(
+    deal_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, clock: ClockDep, idem: IdempotencyDep
+) -> Response:
+    async def act() -> DealOut:
+        return DealOut.model_validate(await service.pay(session, principal, deal_id, clock))
+
+    return await idem.run(act, status_code=200)
+
+
+@router.post(
+    "/deals/{deal_id:uuid}/settle",
+    response_model=DealOut,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Settle a paid deal (operators): pay out escrow, issue the certificate, transfer or license",
+)
+async def settle_deal(
+    deal_id: uuid.UUID, session: SessionDep, principal: OperatorDep, clock: ClockDep, idem: IdempotencyDep
+) -> Response:
+    async def act() -> DealOut:
+        return DealOut.model_validate(await service.settle(session, principal, deal_id, clock))
+
+    return await idem.run(act, status_code=200)
+
+
+def _certificate_out(certificate: Certificate) -> schemas.CertificateOut:
+    content = certificate.content
+    return schemas.CertificateOut(
+        number=certificate.number,
+        deal_id=certificate.deal_id,
+        issued_at=certificate.issued_at,
+        seller=schemas.PartyOut.model_validate(content["seller"]),
+        buyer=schemas.PartyOut.model_validate(content["buyer"]),
+        patents=[schemas.CertificatePatentOut.model_validate(p) for p in content["patents"]],
+        price=int(content["price"]),
+        transaction_kind=str(content["transaction_kind"]),
+        pricing_mode=content.get("pricing_mode"),
+        settled_at=datetime.fromisoformat(str(content["settled_at"])),
+        settled_on=service.certificate_date(content),
+        contract_sha256=content.get("contract_sha256"),
+    )
+
+
+@certificates_router.get(
+    "/certificates/{number}",
+    response_model=schemas.CertificateOut,
+    responses=error_responses(404, 422),
+    summary="Verify a transaction certificate (public)",
+)
+async def get_certificate(number: CertificateNumber, session: SessionDep) -> schemas.CertificateOut:
+    return _certificate_out(await service.get_certificate(session, number))
+
+
+@certificates_router.get(
+    "/certificates/{number}/pdf",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The certificate as a PDF (Chinese)"},
+        **error_responses(404, 422),
+    },
+    summary="A transaction certificate as a PDF (public)",
+)
+async def get_certificate_pdf(number: CertificateNumber, session: SessionDep) -> Response:
+    certificate = await service.get_certificate(session, number)
+    return Response(
+        certificate_pdf(certificate.number, certificate.content),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{certificate.number}.pdf"'},
+    )
+
+
+@router.get(
+    "/transfer-tasks",
+    response_model=Page[schemas.TransferTaskOut],
+    responses=error_responses(401, 422),
+    summary="Transfer-registration tasks of settled assignments (operators: all; parties: their own)",
+)
+async def list_transfer_tasks(
+    session: SessionDep, principal: PrincipalDep, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[schemas.TransferTaskOut]:
+    rows, cursor = await service.list_transfer_tasks(session, principal, limit=page.limit, cursor=page.cursor)
+    return Page(items=[schemas.TransferTaskOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.get(
+    "/licences",
+    response_model=Page[schemas.LicenceOut],
+    responses=error_responses(401, 422),
+    summary="Licence records of settled licence deals (operators: all; parties: their own)",
+)
+async def list_licences(
+    session: SessionDep, principal: PrincipalDep, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[schemas.LicenceOut]:
+    rows, cursor = await service.list_licences(session, principal, limit=page.limit, cursor=page.cursor)
+    return Page(items=[schemas.LicenceOut.model_validate(r) for r in rows], next_cursor=cursor)

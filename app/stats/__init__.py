@@ -1,0 +1,1 @@
+"""Statistics (SPEC §15): turnover of settled deals, an organization's patents."""

@@ -1,0 +1,59 @@
+"""HTTP routes of statistics (SPEC §15)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.deps import PrincipalDep, SessionDep
+from app.kit.errors import Unprocessable, error_responses
+from app.stats import schemas, service
+
+router = APIRouter(tags=["statistics"])
+
+
+@router.get(
+    "/stats/turnover",
+    response_model=schemas.TurnoverOut,
+    response_model_by_alias=True,
+    responses=error_responses(422),
+    summary="Turnover of settled deals, grouped (public)",
+)
+async def get_turnover(
+    session: SessionDep,
+    start: Annotated[
+        date | None, Query(alias="from", description="First Shanghai day of settlement, inclusive")
+    ] = None,
+    end: Annotated[
+        date | None, Query(alias="to", description="Last Shanghai day of settlement, inclusive")
+    ] = None,
+    group_by: Annotated[schemas.GroupBy, Query()] = "month",
+) -> schemas.TurnoverOut:
+    if start is not None and end is not None and start > end:
+        raise Unprocessable(
+            "`from` is after `to`.", errors=[{"loc": ["query", "from"], "msg": "must not be after `to`"}]
+        )
+    rows = await service.turnover(session, start=start, end=end, group_by=group_by)
+    return schemas.TurnoverOut(
+        group_by=group_by,
+        start=start,
+        end=end,
+        items=[schemas.TurnoverItem(key=k, deals=n, amount=amount) for k, n, amount in rows],
+    )
+
+
+@router.get(
+    "/stats/organizations/{org_id:uuid}",
+    response_model=schemas.OrganizationStatsOut,
+    responses=error_responses(401, 404),
+    summary="An organization's patents held, listed, transacted and its industrialization rate",
+)
+async def get_organization_stats(
+    org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> schemas.OrganizationStatsOut:
+    return schemas.OrganizationStatsOut.model_validate(
+        await service.organization_stats(session, principal, org_id)
+    )
