@@ -47,6 +47,11 @@ TAGS = [
         "description": "English, sealed and Dutch auctions: bids, acceptance, closing, live events (SPEC §10).",
     },
     {"name": "deals", "description": "Deals from offers, listings, auctions and open licences (SPEC §11)."},
+    {"name": "contracts", "description": "Contracts of deals: text, hash, signing, PDF (SPEC §11)."},
+    {
+        "name": "notices",
+        "description": "Public notice of negotiated deals of public institutions, and objections (SPEC §8).",
+    },
     {
         "name": "settlement",
         "description": "Payment, settlement, transfer-registration tasks and licence records (SPEC §11).",
@@ -135,6 +140,7 @@ def create_app(
     from app.accounts.router import router as accounts_router
     from app.auctions.router import router as auctions_router
     from app.audit.router import router as audit_router
+    from app.contracts.router import contracts_router, notices_router
     from app.deals.router import router as deals_router
     from app.ledger.router import router as ledger_router
     from app.listings.router import router as listings_router
@@ -156,6 +162,8 @@ def create_app(
         registrations_router,
         auctions_router,
         deals_router,
+        contracts_router,
+        notices_router,
         settlement_router,
         certificates_router,
         stats_router,

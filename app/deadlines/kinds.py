@@ -6,6 +6,7 @@ from __future__ import annotations
 def load() -> None:
     # Each domain's deadlines module registers itself when imported; add new ones here.
     import app.auctions.deadlines
+    import app.contracts.deadlines
     import app.negotiation.deadlines
     import app.registrations.deadlines
     import app.settlement.deadlines  # noqa: F401

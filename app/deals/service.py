@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.contracts.service import generate_contract
 from app.deals.fees import FeeSchedule
 from app.kit.errors import NotFound
 from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
@@ -75,6 +76,8 @@ async def create_deal(
     )
     session.add(deal)
     await session.flush()
+    # SPEC §11: the contract exists from the start (contract_id set), generated in this transaction.
+    contract = await generate_contract(session, deal, listing, at=at)
     if listing.transaction_kind in EXCLUSIVE_KINDS and listing.status != ListingStatus.under_contract:
         await listings.set_status(
             session,
@@ -102,6 +105,8 @@ async def create_deal(
             "seller_fee": seller_fee,
             "amount_due": deal.amount_due,
             "status": deal.status,
+            "contract_id": contract.id,
+            "contract_sha256": contract.sha256,
         },
     )
     return deal

@@ -1,0 +1,3 @@
+from tests.contracts.helpers import world
+
+__all__ = ["world"]
