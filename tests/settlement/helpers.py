@@ -40,6 +40,10 @@ class DealCase:
     def id(self) -> str:
         return str(self.deal["id"])
 
+    @property
+    def patent_ids(self) -> list[str]:
+        return [str(p["id"]) for p in self.listing["patents"]]
+
 
 async def parties(
     client: httpx.AsyncClient, db: Database, *, seller_kind: str = "enterprise"
@@ -83,6 +87,7 @@ async def listed_deal(
     kind: str = "assignment",
     price: str = "100000.00",
     deposit: str = "10000.00",
+    patents: int = 1,
     actors: tuple[f.Actor, ...] | None = None,
 ) -> DealCase:
     """A listed listing with one registrant (deposit held): at the end of the listing period the registrant
@@ -90,7 +95,14 @@ async def listed_deal(
     op, seller, buyer, outsider = actors or await parties(client, db)
     await t.fund(client, op, buyer, deposit)
     listing = await t.published_listing(
-        client, op, seller, pricing_mode="listed", price=price, deposit=deposit, **_listing_terms(kind)
+        client,
+        op,
+        seller,
+        patents=patents,
+        pricing_mode="listed",
+        price=price,
+        deposit=deposit,
+        **_listing_terms(kind),
     )
     r = await client.post(f"/api/v1/listings/{listing['id']}/registrations", headers=buyer.headers)
     assert r.status_code == 201, r.text
