@@ -47,7 +47,7 @@ async def _due_notices(session: AsyncSession, now: datetime, limit: int) -> list
         .order_by(Deal.notice_ends_at, Deal.id)
         .limit(limit)
     )
-    return [Due(at, NOTICE_END, deal_id) for at, deal_id in rows]
+    return [Due(at, NOTICE_END, deal_id) for at, deal_id in rows if at is not None]
 
 
 async def _end_notice(ctx: SweepContext, item: Due, now: datetime) -> Outcome:
@@ -76,7 +76,7 @@ async def _due_signings(session: AsyncSession, now: datetime, limit: int) -> lis
     rows = await session.execute(
         select(Deal.sign_by, Deal.id).where(*_signing_over(now)).order_by(Deal.sign_by, Deal.id).limit(limit)
     )
-    return [Due(at, SIGNING_DUE, deal_id) for at, deal_id in rows]
+    return [Due(at, SIGNING_DUE, deal_id) for at, deal_id in rows if at is not None]
 
 
 async def _signing_deadline(ctx: SweepContext, item: Due, now: datetime) -> Outcome:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.contracts import pdf, schemas, service
 from app.deps import (
@@ -17,9 +18,12 @@ from app.deps import (
     SessionDep,
     VerifiedMemberDep,
 )
+from app.kit.clock import Clock
 from app.kit.errors import error_responses
 from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.security import Principal
+from app.kit.workdays import WorkdayCalendar
 from app.models.contracts import Contract, ContractSignature, ObjectionStatus
 from app.models.trading import Deal
 
@@ -207,10 +211,10 @@ async def _resolve(
     outcome: ObjectionStatus,
     objection_id: uuid.UUID,
     body: schemas.ResolveObjectionIn | None,
-    session: Any,
-    principal: Any,
-    clock: Any,
-    calendar: Any,
+    session: AsyncSession,
+    principal: Principal,
+    clock: Clock,
+    calendar: WorkdayCalendar,
 ) -> schemas.ObjectionOut:
     objection = await service.resolve_objection(
         session,

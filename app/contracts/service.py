@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.access import register_parties
@@ -53,14 +53,18 @@ PAYMENT_WORKING_DAYS = 5  # SPEC §11: pay_by, after both signatures
 RECENT_NOTICES = timedelta(days=30)  # how long a finished notice stays on the public list
 ENDED = (DealStatus.cancelled, DealStatus.defaulted)
 
-register_parties(
-    "objection",
-    lambda key: (
+
+def _objection_parties(key: uuid.UUID) -> Select[Any]:
+    """The objector and the deal's two parties see an objection's events (SPEC §15)."""
+    query = (
         select(Objection.organization_id, Deal.buyer_org_id, Deal.seller_org_id)
         .join(Deal, Deal.id == Objection.deal_id)
         .where(Objection.id == key)
-    ),
-)
+    )
+    return cast("Select[Any]", query)
+
+
+register_parties("objection", _objection_parties)
 
 
 # --- generation ------------------------------------------------------------------------------------------
@@ -91,7 +95,8 @@ async def generate_contract(session: AsyncSession, deal: Deal, listing: Listing,
             seller=templates.PartyFacts(seller.name, seller.credit_code),
             buyer=templates.PartyFacts(buyer.name, buyer.credit_code),
             patents=[
-                templates.PatentFacts(p.application_number, p.title, p.grant_date is not None) for p in patents
+                templates.PatentFacts(p.application_number, p.title, p.grant_date is not None)
+                for p in patents
             ],
             price=deal.price,
             deposit=deal.deposit_applied,
@@ -523,7 +528,9 @@ def _may_see_objection(principal: Principal, objection: Objection, deal: Deal) -
 async def get_objection(session: AsyncSession, principal: Principal, objection_id: uuid.UUID) -> Objection:
     row = (
         await session.execute(
-            select(Objection, Deal).join(Deal, Deal.id == Objection.deal_id).where(Objection.id == objection_id)
+            select(Objection, Deal)
+            .join(Deal, Deal.id == Objection.deal_id)
+            .where(Objection.id == objection_id)
         )
     ).first()
     if row is None or not _may_see_objection(principal, row[0], row[1]):

@@ -81,9 +81,7 @@ async def test_objections_by_verified_organizations_during_the_notice(
     await object_(client, world.op, deal["id"], expect=403, code="forbidden")
     r = await client.post(f"/api/v1/deals/{deal['id']}/objections", json={"reason": "x"})
     assert r.status_code == 401
-    await h.post(
-        client, f"/api/v1/deals/{deal['id']}/objections", world.outsider, {"reason": ""}, expect=422
-    )
+    await h.post(client, f"/api/v1/deals/{deal['id']}/objections", world.outsider, {"reason": ""}, expect=422)
     await object_(client, world.outsider, "00000000-0000-0000-0000-000000000000", expect=404)
     # A deal that never had a notice is private: 404 for outsiders, 409 for its parties.
     _, private = await h.offer_deal(client, world, world.company)
@@ -141,13 +139,24 @@ async def test_upheld_objection_cancels_the_deal_and_reopens_the_listing(
     assert (await h.get(client, f"/api/v1/objections/{second['id']}", world.op))["status"] == "closed"
     assert (await h.get(client, f"/api/v1/notices/{deal['id']}"))["status"] == "cancelled"
     # Resolved once.
-    await h.post(client, f"/api/v1/objections/{first['id']}/dismiss", world.op, expect=409, code="invalid_state")
+    await h.post(
+        client, f"/api/v1/objections/{first['id']}/dismiss", world.op, expect=409, code="invalid_state"
+    )
 
     r = await client.get(
-        "/api/v1/audit-events", params={"entity_type": "deal", "entity_id": deal["id"]}, headers=world.op.headers
+        "/api/v1/audit-events",
+        params={"entity_type": "deal", "entity_id": deal["id"]},
+        headers=world.op.headers,
     )
     actions = [e["action"] for e in r.json()["items"]]
-    assert actions == ["created", "objection_filed", "objection_filed", "objection_upheld", "objection_closed", "cancelled"]
+    assert actions == [
+        "created",
+        "objection_filed",
+        "objection_filed",
+        "objection_upheld",
+        "objection_closed",
+        "cancelled",
+    ]
     r = await client.get(
         "/api/v1/audit-events",
         params={"entity_type": "objection", "entity_id": first["id"]},
