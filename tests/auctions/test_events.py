@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from tests import trading as t
 from tests.auctions import helpers as h
+from tests.conftest import BACKENDS
 from tests.invariants import assert_invariants
 
 
@@ -122,18 +124,16 @@ async def test_failed_event_ends_the_stream(client: httpx.AsyncClient, db) -> No
     assert events[0]["data"]["status"] == "failed"
 
 
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b == "postgresql"], indirect=True)
 async def test_postgres_listener_wakes_on_commit(backend, db) -> None:  # type: ignore[no-untyped-def]
     """One LISTEN connection per process: a notification sent in a writing transaction wakes the streams
     of that auction when (and only when) the transaction commits."""
     import uuid
 
-    import pytest
     from sqlalchemy import func, select
 
     from app.auctions import events
 
-    if backend.name != "postgresql":
-        pytest.skip("pg_notify is PostgreSQL's; SQLite streams poll")
     hub = events.hub_for(db)
     await hub.ensure_listening()
     assert events.hub_for(db) is hub
