@@ -6,7 +6,7 @@
 # 1. .venv with the project and its test extras (reinstalled only when pyproject.toml changes)
 # 2. a private PostgreSQL on 127.0.0.1:54329 (scripts/postgres.sh; stopped again on exit unless it
 #    was already running)
-# 3. ruff check, ruff format --check
+# 3. ruff check, ruff format --check; mypy --strict on app/
 # 4. migrations on PostgreSQL: alembic upgrade head, then alembic check (models == migrations)
 # 5. pytest, every database test on SQLite and PostgreSQL (EXCHANGE_TEST_BACKENDS); its exit code is ours
 #
@@ -18,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 step=0
 section() {
     step=$((step + 1))
-    printf '\n==> [%d/5] %s\n' "$step" "$*"
+    printf '\n==> [%d/6] %s\n' "$step" "$*"
 }
 
 section "Python environment (.venv, pip install -e '.[test]')"
@@ -63,6 +63,9 @@ else
     echo "ruff format --check ${dirs[*]}"
     "$BIN/ruff" format --check "${dirs[@]}"
 fi
+
+section "mypy (strict) on app/"
+"$BIN/mypy" app
 
 section "migrations on PostgreSQL (alembic upgrade head, alembic check)"
 migcheck_db=exchange_migcheck
