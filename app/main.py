@@ -47,6 +47,12 @@ TAGS = [
         "description": "English, sealed and Dutch auctions: bids, acceptance, closing, live events (SPEC §10).",
     },
     {"name": "deals", "description": "Deals from offers, listings, auctions and open licences (SPEC §11)."},
+    {"name": "rewards", "description": "Inventor reward plans of settled deals (SPEC §12)."},
+    {
+        "name": "open-licenses",
+        "description": "Open licensing: declarations, review, licences taken and settled at once (SPEC §13).",
+    },
+    {"name": "pledges", "description": "Pledges of patents, the pledgee's consents and releases (SPEC §14)."},
     {"name": "contracts", "description": "Contracts of deals: text, hash, signing, PDF (SPEC §11)."},
     {
         "name": "notices",
@@ -143,11 +149,14 @@ def create_app(
     from app.contracts.router import contracts_router, notices_router
     from app.deals.router import router as deals_router
     from app.ledger.router import router as ledger_router
+    from app.licensing.router import router as licensing_router
     from app.listings.router import router as listings_router
     from app.negotiation.router import router as negotiation_router
     from app.ops.router import router as ops_router
     from app.patents.router import router as patents_router
+    from app.pledges.router import router as pledges_router
     from app.registrations.router import router as registrations_router
+    from app.rewards.router import router as rewards_router
     from app.sandbox.router import router as sandbox_router
     from app.settlement.router import certificates_router
     from app.settlement.router import router as settlement_router
@@ -167,6 +176,9 @@ def create_app(
         settlement_router,
         certificates_router,
         stats_router,
+        rewards_router,
+        licensing_router,
+        pledges_router,
         audit_router,
         sandbox_router,
     ):

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models.accounts import Organization
 from app.models.listings import Listing
 from app.models.patents import Patent
+from app.models.policy import OpenLicense, Pledge
 from app.models.trading import Auction, Deal, Offer, Registration
 
 PartiesQuery = Callable[[uuid.UUID], Select[Any]]
@@ -37,6 +38,9 @@ _PARTIES: dict[str, PartiesQuery] = {
     "auction": lambda key: (
         select(Listing.seller_org_id).join(Auction, Auction.listing_id == Listing.id).where(Auction.id == key)
     ),
+    # An open licence concerns its owner (licensees see their licence's deal); a pledge both its parties.
+    "open_license": lambda key: select(OpenLicense.owner_org_id).where(OpenLicense.id == key),
+    "pledge": lambda key: select(Pledge.pledgor_org_id, Pledge.pledgee_org_id).where(Pledge.id == key),
 }
 
 
