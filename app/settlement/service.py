@@ -12,7 +12,6 @@ its own transaction with them. ``pay`` and ``settle`` are the HTTP-facing checks
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from app.ledger import deposits
 from app.ledger.service import Line, account_id, exchange_account, post, transfer
 from app.listings import service as listings
 from app.models.accounts import Organization
+from app.models.contracts import Contract
 from app.models.ledger import AccountKind, EntryKind, LedgerAccount
 from app.models.listings import EXCLUSIVE_KINDS, Listing, ListingPatent, ListingStatus, TransactionKind
 from app.models.patents import Patent
@@ -46,6 +46,7 @@ from app.models.settlement import (
     TransferTaskStatus,
 )
 from app.models.trading import Deal, DealStatus, DepositStatus, Registration
+from app.pledges.service import unconsented_pledges_for_deal
 from app.settlement import rules
 
 
@@ -270,21 +271,10 @@ async def settle_deal(
     return deal
 
 
-async def unconsented_pledges(session: AsyncSession, deal: Deal) -> Sequence[Any]:
-    """Active pledges on the deal's patents without the pledgee's consent (SPEC §14: settlement re-checks).
-
-    Delegates to ``app.pledges.service.unconsented_pledges_for_deal(session, deal)`` once the pledges package
-    provides it; until then nothing is pledged. TODO(pledges engineer): drop the look-up by name when
-    ``app.pledges.service`` lands on main."""
-    try:
-        module = importlib.import_module("app.pledges.service")
-    except ImportError:
-        return []
-    check = getattr(module, "unconsented_pledges_for_deal", None)
-    if check is None:
-        return []
-    found: Sequence[Any] = await check(session, deal)
-    return found
+async def unconsented_pledges(session: AsyncSession, deal: Deal) -> Sequence[uuid.UUID]:
+    """Patents of the deal under an active pledge without the pledgee's consent (SPEC §14: settlement
+    re-checks it); the rule is the pledges package's."""
+    return await unconsented_pledges_for_deal(session, deal)
 
 
 async def _listing_patent_ids(session: AsyncSession, listing_id: uuid.UUID | None) -> list[uuid.UUID]:
@@ -451,20 +441,10 @@ async def licence_of_deal(session: AsyncSession, deal_id: uuid.UUID) -> LicenceR
 
 
 async def contract_sha256(session: AsyncSession, deal: Deal) -> str | None:
-    """The SHA-256 of the deal's contract, if the contracts package keeps one.
-
-    TODO(contracts engineer): read ``Contract.sha256`` directly once ``app.models.contracts`` is on main."""
+    """The SHA-256 of the deal's contract text (what both parties signed)."""
     if deal.contract_id is None:
         return None
-    try:
-        module = importlib.import_module("app.models.contracts")
-    except ImportError:
-        return None
-    model = getattr(module, "Contract", None)
-    if model is None:
-        return None
-    contract = await session.get(model, deal.contract_id)
-    value = getattr(contract, "sha256", None) if contract is not None else None
+    value = await session.scalar(select(Contract.sha256).where(Contract.id == deal.contract_id))
     return str(value) if value is not None else None
 
 

@@ -1,8 +1,7 @@
 """Test steps for payment and settlement: deals made through the public API (an accepted offer, or the one
 registrant of a listed listing), moved to ``awaiting_payment``, paid and settled.
 
-Until the signing API lands, ``awaiting_payment`` sets the deal's status and ``pay_by`` directly in the
-database (what both signatures do: ``pay_by`` = 5 working days later)."""
+``awaiting_payment`` signs the deal's contract by both parties through the contracts API."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from sqlalchemy import select
 
 from app.kit.db import Database
 from app.kit.money import format_fen, parse_yuan
-from app.kit.workdays import WorkdayCalendar
 from app.models.ledger import EXCHANGE_OWNER, AccountKind, LedgerAccount
 from app.models.trading import Deal, DealStatus
 from tests import factories as f
@@ -113,17 +111,25 @@ async def listed_deal(
     return DealCase(op, seller, buyer, outsider, listing, await get(client, op, str(deal_id)))
 
 
+async def sign(client: httpx.AsyncClient, actor: f.Actor, contract_id: str) -> None:
+    r = await client.get(f"/api/v1/contracts/{contract_id}", headers=actor.headers)
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        f"/api/v1/contracts/{contract_id}/sign", json={"sha256": r.json()["sha256"]}, headers=actor.headers
+    )
+    assert r.status_code == 200, r.text
+
+
 async def awaiting_payment(client: httpx.AsyncClient, db: Database, case: DealCase) -> dict[str, Any]:
-    """Both parties signed: the deal awaits payment, ``pay_by`` 5 working days from now (business clock)."""
-    now = await t.now(client)
-    async with db.transaction() as session:
-        deal = await session.get(Deal, uuid.UUID(case.id))
-        assert deal is not None
-        assert deal.status == DealStatus.awaiting_signatures, deal.status
-        deal.status = DealStatus.awaiting_payment
-        deal.pay_by = WorkdayCalendar().add_working_days(now, 5)
-        deal.updated_at = now
+    """Both parties sign the deal's contract through the API: the deal awaits payment, ``pay_by`` 5 working
+    days later."""
+    assert case.deal["status"] == "awaiting_signatures", case.deal["status"]
+    contract_id = case.deal["contract_id"]
+    assert contract_id is not None
+    await sign(client, case.seller, contract_id)
+    await sign(client, case.buyer, contract_id)
     case.deal = await get(client, case.op, case.id)
+    assert case.deal["status"] == "awaiting_payment" and case.deal["pay_by"] is not None
     return case.deal
 
 

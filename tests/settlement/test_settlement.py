@@ -89,7 +89,10 @@ async def test_certificate_is_public_and_its_pdf_names_parties_patents_and_amoun
     assert len(numbers) == 2 and all(
         p["patent_number"] == "ZL" + p["application_number"] for p in cert["patents"]
     )
-    assert "contract_sha256" in cert
+    contract = (
+        await client.get(f"/api/v1/contracts/{deal['contract_id']}", headers=case.buyer.headers)
+    ).json()
+    assert cert["contract_sha256"] == contract["sha256"] and len(contract["sha256"]) == 64
 
     r = await client.get(f"/api/v1/certificates/{number}/pdf")
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
@@ -101,7 +104,7 @@ async def test_certificate_is_public_and_its_pdf_names_parties_patents_and_amoun
         assert party.org["name"] in text and party.org["credit_code"] in text
     for application_number in numbers:
         assert application_number in text
-    assert "1000000.00" in text
+    assert "1000000.00" in text and contract["sha256"] in text
     fonts = {
         str(font.get_object()["/BaseFont"])
         for page in reader.pages
@@ -280,4 +283,33 @@ async def test_a_pledged_patent_blocks_settlement(client: httpx.AsyncClient, db,
     r = await h.settle(client, case.op, case.id)
     assert r.status_code == 200, r.text
     assert r.json()["certificate_number"].split("-")[1] == "000001"  # the refused attempt used no number
+    await assert_invariants(db, all_resolved=True)
+
+
+async def test_an_active_pledge_without_consent_blocks_settlement_until_released(
+    client: httpx.AsyncClient, db
+) -> None:
+    """SPEC §14 through the pledges API: a pledge registered after the deal was made blocks settlement."""
+    case = await h.offer_deal(client, db)
+    await h.paid(client, db, case)
+    bank = await f.organization(client, kind="financial_institution", verified_by=case.op)
+    r = await client.post(
+        f"/api/v1/patents/{case.patent_ids[0]}/pledges",
+        json={"pledgee_org_id": bank.org_id, "amount": "100000.00", "ends_on": "2035-01-01"},
+        headers=case.seller.headers,
+    )
+    assert r.status_code == 201, r.text
+    pledge_id = r.json()["id"]
+    r = await client.post(f"/api/v1/pledges/{pledge_id}/confirm", headers=bank.headers)
+    assert r.status_code == 200, r.text
+
+    r = await h.settle(client, case.op, case.id)
+    assert (r.status_code, h.code_of(r)) == (409, "patent_pledged")
+    assert (await h.get(client, case.op, case.id))["status"] == "paid"
+    assert await h.fee_income(db) == 0
+
+    r = await client.post(f"/api/v1/pledges/{pledge_id}/release", headers=bank.headers)
+    assert r.status_code == 200, r.text
+    r = await h.settle(client, case.op, case.id)
+    assert r.status_code == 200, r.text
     await assert_invariants(db, all_resolved=True)
