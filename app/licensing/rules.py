@@ -10,7 +10,6 @@ from decimal import Decimal
 from app.models.patents import LegalStatus, Patent, PatentKind
 from app.models.policy import FeeType, OpenLicenseStatus
 
-FILING_MONTHS = 3  # DOMAIN.md: a licence contract is filed within 3 months
 PPM = 1_000_000  # royalty rates are stored in millionths
 
 LUMP_SUM_KINDS = frozenset({FeeType.lump_sum, FeeType.lump_sum_plus_royalty})
@@ -31,23 +30,6 @@ def add_months(day: date, months: int) -> date:
     index = day.month - 1 + months
     year, month = day.year + index // 12, index % 12 + 1
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-@dataclass(frozen=True)
-class LicenceDates:
-    starts_on: date
-    ends_on: date
-    filing_due: date
-
-
-def licence_dates(starts_on: date, term_months: int, patent_expires_on: date) -> LicenceDates:
-    """A licence runs ``term_months`` from its start, never beyond the patent's term (DOMAIN.md: licences are
-    valid only within the patent term), and is filed within 3 months."""
-    return LicenceDates(
-        starts_on=starts_on,
-        ends_on=min(add_months(starts_on, term_months), patent_expires_on),
-        filing_due=add_months(starts_on, FILING_MONTHS),
-    )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound, Unproces
 from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.kit.security import Principal
 from app.kit.workdays import SHANGHAI
-from app.ledger.service import Line, account_id, exchange_account, post
+from app.ledger.service import Line, account_id, post
 from app.licensing import rules, schemas
 from app.models.ledger import AccountKind, EntryKind
 from app.models.listings import ACTIVE_STATUSES, Listing, ListingPatent, TransactionKind
@@ -32,6 +32,7 @@ from app.models.patents import Patent
 from app.models.policy import OpenLicense, OpenLicenseGrant, OpenLicenseStatus
 from app.models.trading import Deal, DealSource, DealStatus
 from app.pledges import queries as pledges
+from app.settlement import service as settlement
 
 ENTITY = "open_license"
 S = OpenLicenseStatus
@@ -313,9 +314,11 @@ async def take_licence(
     fees: FeeSchedule,
 ) -> OpenLicenseGrant:
     """A verified organization other than the owner takes a non-exclusive licence (SPEC §13): a deal with
-    source ``open_license`` is made and settled in this transaction. The licensee pays the lump sum plus its
-    fee into the deal's escrow, and escrow pays the owner the lump sum less its fee and the exchange both fees
-    (two balanced entries; escrow ends at zero). No lump sum (free or royalty only): no money and no fee.
+    source ``open_license`` is made, paid and settled in this transaction. The licensee pays the lump sum plus
+    its fee into the deal's escrow; ``settle_deal`` (the settlement of every deal) pays the owner the lump sum
+    less its fee and the exchange both fees, issues the certificate and records the licence (its dates: from
+    today for ``term_months``, within the patent's term, filing due in 3 months). No lump sum (free or royalty
+    only): no money and no fee.
     Short of money → 409 ``insufficient_funds`` and nothing is left behind (the transaction rolls back).
 
     The declaration is held with a shared lock, so licences are taken concurrently while a withdrawal waits
@@ -337,7 +340,6 @@ async def take_licence(
         raise Conflict(refusal.detail, code=refusal.code)
 
     now = clock.now()
-    dates = rules.licence_dates(today, item.term_months, patent.expires_on)
     price = item.lump_sum or 0
     buyer_fee, seller_fee = rules.licence_fees(price, *fees.fees(price))
     deal = Deal(
@@ -347,32 +349,17 @@ async def take_licence(
         seller_org_id=item.owner_org_id,
         source=DealSource.open_license,
         transaction_kind=TransactionKind.nonexclusive_license,
-        status=DealStatus.settled,
+        status=DealStatus.paid,
         price=price,
         buyer_fee=buyer_fee,
         seller_fee=seller_fee,
         deposit_applied=0,
         amount_due=price + buyer_fee,
         paid_at=now,
-        settled_at=now,
         created_at=now,
         updated_at=now,
     )
     session.add(deal)
-    await session.flush()
-    if price > 0:
-        await _move_money(session, deal, at=now, actor=principal.label)
-    grant = OpenLicenseGrant(
-        id=uuid.uuid4(),
-        open_license_id=item.id,
-        licensee_org_id=principal.organization_id,
-        deal_id=deal.id,
-        starts_on=dates.starts_on,
-        ends_on=dates.ends_on,
-        filing_due=dates.filing_due,
-        created_at=now,
-    )
-    session.add(grant)
     await session.flush()
     await record(
         session,
@@ -384,7 +371,6 @@ async def take_licence(
         data={
             "listing_id": None,
             "open_license_id": item.id,
-            "licence_id": grant.id,
             "patent_id": item.patent_id,
             "buyer_org_id": deal.buyer_org_id,
             "seller_org_id": deal.seller_org_id,
@@ -394,45 +380,47 @@ async def take_licence(
             "buyer_fee": buyer_fee,
             "seller_fee": seller_fee,
             "amount_due": deal.amount_due,
-            "starts_on": dates.starts_on,
-            "ends_on": dates.ends_on,
-            "filing_due": dates.filing_due,
-            "status": DealStatus.settled,
+            "status": DealStatus.paid,
         },
     )
+    if deal.amount_due > 0:
+        licensee = await account_id(session, AccountKind.available, deal.buyer_org_id)
+        escrow = await account_id(session, AccountKind.escrow, deal.id)
+        await post(
+            session,
+            EntryKind.open_license,
+            [Line(licensee, -deal.amount_due), Line(escrow, deal.amount_due)],
+            at=now,
+            actor=principal.label,
+            memo="open licence: lump sum and the licensee's fee into escrow",
+            organization_id=deal.buyer_org_id,
+            deal_id=deal.id,
+        )
+    # Settlement proper (escrow to the owner and fee income, certificate, licence record) is the one of every
+    # deal (SPEC §11).
+    await settlement.settle_deal(
+        session,
+        deal,
+        at=now,
+        actor=principal.label,
+        patent_ids=[patent.id],
+        licence_terms=settlement.LicenceTerms(term_months=item.term_months),
+    )
+    licence = await settlement.licence_of_deal(session, deal.id)
+    assert licence is not None
+    grant = OpenLicenseGrant(
+        id=uuid.uuid4(),
+        open_license_id=item.id,
+        licensee_org_id=principal.organization_id,
+        deal_id=deal.id,
+        starts_on=licence.starts_on,
+        ends_on=licence.ends_on,
+        filing_due=licence.filing_due,
+        created_at=now,
+    )
+    session.add(grant)
+    await session.flush()
     return grant
-
-
-async def _move_money(session: AsyncSession, deal: Deal, *, at: datetime, actor: str) -> None:
-    licensee = await account_id(session, AccountKind.available, deal.buyer_org_id)
-    owner = await account_id(session, AccountKind.available, deal.seller_org_id)
-    escrow = await account_id(session, AccountKind.escrow, deal.id)
-    fee_income = await exchange_account(session, AccountKind.fee_income)
-    paid = deal.price + deal.buyer_fee
-    await post(
-        session,
-        EntryKind.open_license,
-        [Line(licensee, -paid), Line(escrow, paid)],
-        at=at,
-        actor=actor,
-        memo="open licence: lump sum and the licensee's fee into escrow",
-        organization_id=deal.buyer_org_id,
-        deal_id=deal.id,
-    )
-    await post(
-        session,
-        EntryKind.open_license,
-        [
-            Line(escrow, -paid),
-            Line(owner, deal.price - deal.seller_fee),
-            Line(fee_income, deal.buyer_fee + deal.seller_fee),
-        ],
-        at=at,
-        actor=actor,
-        memo="open licence: settlement to the owner, fees to the exchange",
-        organization_id=deal.seller_org_id,
-        deal_id=deal.id,
-    )
 
 
 # --- queries -----------------------------------------------------------------------------------------------

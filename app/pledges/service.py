@@ -297,6 +297,14 @@ async def give_consent(
     _require_pledgee(principal, pledge)
     if pledge.status != S.active:
         raise InvalidState("Consents are given under an active pledge.")
+    target = (
+        PledgeConsent.listing_id == data.listing_id
+        if data.listing_id is not None
+        else PledgeConsent.open_license_id == data.open_license_id
+    )
+    existing = await session.scalar(select(PledgeConsent).where(PledgeConsent.pledge_id == pledge.id, target))
+    if existing is not None:
+        return existing
     if data.listing_id is not None:
         listing_status = await session.scalar(
             select(Listing.status)
@@ -307,7 +315,6 @@ async def give_consent(
             raise NotFound("No listing of the pledged patent with this id.")
         if listing_status != ListingStatus.draft:
             raise InvalidState("Consent is given for a draft listing.")
-        target = PledgeConsent.listing_id == data.listing_id
     else:
         declaration_status = await session.scalar(
             select(OpenLicense.status).where(
@@ -318,10 +325,6 @@ async def give_consent(
             raise NotFound("No open licence of the pledged patent with this id.")
         if declaration_status != OpenLicenseStatus.pending_review:
             raise InvalidState("Consent is given for an open licence pending review.")
-        target = PledgeConsent.open_license_id == data.open_license_id
-    existing = await session.scalar(select(PledgeConsent).where(PledgeConsent.pledge_id == pledge.id, target))
-    if existing is not None:
-        return existing
     now = clock.now()
     consent = PledgeConsent(
         id=uuid.uuid4(),

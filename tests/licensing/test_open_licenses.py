@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import httpx
 import pytest
@@ -268,7 +268,8 @@ async def test_licence_taken_at_once_with_money(client: httpx.AsyncClient, db, w
     assert r.status_code == 201, r.text
     licence = r.json()
     starts = date.fromisoformat(licence["starts_on"])
-    assert licence["ends_on"] == starts.replace(year=starts.year + 3).isoformat()
+    # The licence's last day is the day before the same date three years on (settlement's licence record).
+    assert licence["ends_on"] == (starts.replace(year=starts.year + 3) - timedelta(days=1)).isoformat()
     due = date.fromisoformat(licence["filing_due"])
     assert (due.year * 12 + due.month) - (starts.year * 12 + starts.month) == 3
     lump = parse_yuan("50000.00")
@@ -284,6 +285,7 @@ async def test_licence_taken_at_once_with_money(client: httpx.AsyncClient, db, w
     assert deal["source"] == "open_license" and deal["listing_id"] is None and deal["status"] == "settled"
     assert deal["price"] == "50000.00" and deal["buyer_fee"] == format_fen(buyer_fee)
     assert deal["seller_fee"] == format_fen(seller_fee) and deal["transaction_kind"] == "nonexclusive_license"
+    assert deal["certificate_number"]
     # The licensee sees its licence, the owner every licence, another company none.
     r = await client.get(f"/api/v1/open-licenses/{item['id']}/licenses", headers=uni.headers)
     assert [x["id"] for x in r.json()["items"]] == [licence["id"]]
@@ -369,7 +371,8 @@ async def test_licence_ends_with_the_patent(client: httpx.AsyncClient, db, world
         client, op, uni, patent_id=p["id"], fee_type="free", lump_sum=None, term_months=360
     )
     r = await client.post(f"/api/v1/open-licenses/{item['id']}/licenses", headers=company.headers)
-    assert r.json()["ends_on"] == p["expires_on"]
+    last_day = date.fromisoformat(p["expires_on"]) - timedelta(days=1)
+    assert r.json()["ends_on"] == last_day.isoformat()
 
 
 async def test_idempotent_replay_gives_one_licence(client: httpx.AsyncClient, db, world) -> None:
