@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from app.models.accounts import Organization
 from app.models.listings import Listing
@@ -17,7 +17,7 @@ from app.models.patents import Patent
 from app.models.policy import OpenLicense, Pledge
 from app.models.trading import Auction, Deal, Offer, Registration
 
-PartiesQuery = Callable[[uuid.UUID], Select[Any]]
+PartiesQuery = Callable[[uuid.UUID], Executable]
 
 _PARTIES: dict[str, PartiesQuery] = {
     "organization": lambda key: select(Organization.id).where(Organization.id == key),
