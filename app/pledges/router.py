@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
@@ -14,7 +15,8 @@ from app.kit.pagination import Page, PageParams, page_params
 from app.models.policy import Pledge, PledgeStatus
 from app.pledges import schemas, service
 
-router = APIRouter(tags=["pledges"])
+router = APIRouter()
+TAGS: list[str | Enum] = ["pledges"]
 Out = schemas.PledgeOut
 
 
@@ -24,6 +26,8 @@ async def _out(session: AsyncSession, pledge: Pledge) -> Out:
 
 @router.post(
     "/patents/{patent_id:uuid}/pledges",
+    # Under the patent resource, like court preservation: documented with the patents (SPEC §14).
+    tags=["patents"],
     status_code=status.HTTP_201_CREATED,
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
@@ -43,6 +47,7 @@ async def create_pledge(
 
 @router.get(
     "/pledges",
+    tags=TAGS,
     response_model=Page[Out],
     responses=error_responses(401, 422),
     summary="Your pledges as pledgor or pledgee (operators: all), newest first",
@@ -62,6 +67,7 @@ async def list_pledges(
 
 @router.get(
     "/pledges/{pledge_id:uuid}",
+    tags=TAGS,
     response_model=Out,
     responses=error_responses(401, 404),
     summary="A pledge with its consents (its parties and operators)",
@@ -72,6 +78,7 @@ async def get_pledge(pledge_id: uuid.UUID, session: SessionDep, principal: Princ
 
 @router.post(
     "/pledges/{pledge_id:uuid}/confirm",
+    tags=TAGS,
     response_model=Out,
     responses=error_responses(401, 403, 404, 409),
     summary="Confirm a pledge (pledgee; joint filing → active)",
@@ -84,6 +91,7 @@ async def confirm_pledge(
 
 @router.post(
     "/pledges/{pledge_id:uuid}/cancel",
+    tags=TAGS,
     response_model=Out,
     responses=error_responses(401, 403, 404, 409),
     summary="Cancel a pledge never confirmed (either party; pending → cancelled)",
@@ -96,6 +104,7 @@ async def cancel_pledge(
 
 @router.post(
     "/pledges/{pledge_id:uuid}/release",
+    tags=TAGS,
     response_model=Out,
     responses=error_responses(401, 403, 404, 409),
     summary="Release a pledge (pledgee; active → released)",
@@ -108,6 +117,7 @@ async def release_pledge(
 
 @router.post(
     "/pledges/{pledge_id:uuid}/consents",
+    tags=TAGS,
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.ConsentOut,
     responses=error_responses(401, 403, 404, 409, 422),
