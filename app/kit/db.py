@@ -7,6 +7,12 @@ fail with SQLITE_BUSY_SNAPSHOT in WAL mode whatever the timeout; ``BEGIN IMMEDIA
 up front, so write transactions queue instead of failing. GETs use a second engine whose transactions
 begin deferred, so readers never wait for writers.
 
+The SQLite write engine has ONE connection per process (``SQLITE_WRITE_POOL_SIZE``): SQLite runs one writer
+at a time anyway, and every extra connection waiting in ``BEGIN IMMEDIATE`` sits in SQLite's busy handler,
+which sleeps up to 100 ms between tries, so with ten of them a queue of writers turned into seconds of
+latency and one process starving the other. With one, the writers of a process queue (FIFO) on the pool
+without sleeping, and at most one connection per process waits for the lock.
+
 PostgreSQL: one asyncpg engine, READ COMMITTED; hot paths rely on conditional UPDATEs and row locks.
 """
 
@@ -23,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_WRITE_POOL_SIZE = 1
 
 
 def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
@@ -89,7 +96,7 @@ class Database:
 def create_database(url: str, *, pool_size: int = 10) -> Database:
     if url.startswith("sqlite"):
         ensure_sqlite_directory(url)
-        write = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=pool_size)
+        write = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=SQLITE_WRITE_POOL_SIZE)
         read = _sqlite_engine(url, begin="BEGIN", pool_size=pool_size)
     else:
         write = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
