@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import Uuid, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -47,8 +47,11 @@ SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
+_SANDBOX_OFFSET = select(SandboxClock.offset_seconds).where(SandboxClock.id == 1)
+
+
 async def sandbox_offset(session: AsyncSession) -> timedelta:
-    offset = await session.scalar(select(SandboxClock.offset_seconds).where(SandboxClock.id == 1))
+    offset = await session.scalar(_SANDBOX_OFFSET)
     return timedelta(seconds=offset or 0.0)
 
 
@@ -73,6 +76,14 @@ _bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Operator API key")
 
 
+# Built once: these run on every request.
+_PRINCIPAL = (
+    select(User.id, User.role, User.organization_id, Organization.status, Organization.kind)
+    .outerjoin(Organization, Organization.id == User.organization_id)
+    .where(User.id == bindparam("p_user", type_=Uuid()))
+)
+
+
 async def _load_principal(
     session: AsyncSession,
     settings: Settings,
@@ -93,13 +104,7 @@ async def _load_principal(
         return None
     if user_id is None:
         raise Unauthorized("The credentials are not valid or have expired.", code="invalid_token")
-    row = (
-        await session.execute(
-            select(User.id, User.role, User.organization_id, Organization.status, Organization.kind)
-            .outerjoin(Organization, Organization.id == User.organization_id)
-            .where(User.id == user_id)
-        )
-    ).first()
+    row = (await session.execute(_PRINCIPAL, {"p_user": user_id})).first()
     if row is None:
         raise Unauthorized("The credentials are not valid or have expired.", code="invalid_token")
     if via_key and row.role != "operator":

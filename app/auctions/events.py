@@ -19,9 +19,9 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import String, Table, bindparam, func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import ServerSentEvent
@@ -39,6 +39,10 @@ FINAL_EVENTS = frozenset({"closed", "failed"})
 ENDED = frozenset({AuctionStatus.closed, AuctionStatus.failed, AuctionStatus.cancelled})
 
 
+_INSERT = insert(cast(Table, AuctionEvent.__table__))
+_NOTIFY = select(func.pg_notify(CHANNEL, bindparam("p_payload", type_=String())))
+
+
 async def append(
     session: AsyncSession,
     auction_id: uuid.UUID,
@@ -51,14 +55,14 @@ async def append(
     if not batch:
         return
     await session.execute(
-        insert(AuctionEvent),
+        _INSERT,
         [
             {"auction_id": auction_id, "seq": seq, "event": name, "at": at, "data": data}
             for seq, name, data in batch
         ],
     )
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_notify(CHANNEL, f"{auction_id}:{batch[-1][0]}")))
+        await session.execute(_NOTIFY, {"p_payload": f"{auction_id}:{batch[-1][0]}"})
 
 
 class Hub:

@@ -52,8 +52,10 @@ async def get_auction(
     auction_id: uuid.UUID, request: Request, session: SessionDep, clock: ClockDep
 ) -> AuctionOut:
     now = clock.now()
-    if not await _lazy_close(request, session, auction_id, now):
-        return await service.get_auction(session, auction_id, now)
+    view, due = await service.read_auction(session, auction_id, now)
+    if not due:
+        return view
+    await deadlines.close_if_due(sweep_context(request.app), auction_id, now)
     async with get_database(request).read() as fresh:
         return await service.get_auction(fresh, auction_id, now)
 

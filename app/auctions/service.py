@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, and_, case, func, insert, literal, or_, select, update
+from sqlalchemy import BigInteger, Table, Uuid, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -139,23 +139,38 @@ def event_data(a: Any, *, leading_code: str | None, winner_code: str | None, at:
     return view.model_dump(mode="json")
 
 
-async def get_auction(session: AsyncSession, auction_id: uuid.UUID, now: datetime) -> AuctionOut:
+def _build_get_auction() -> Any:
     leader, winner = aliased(Registration), aliased(Registration)
-    row = (
-        await session.execute(
-            select(
-                *STATE_COLUMNS,
-                leader.bidder_code.label("leading_code"),
-                winner.bidder_code.label("winner_code"),
-            )
-            .outerjoin(leader, leader.id == Auction.leader_registration_id)
-            .outerjoin(winner, winner.id == Auction.winner_registration_id)
-            .where(Auction.id == auction_id)
+    return (
+        select(
+            *STATE_COLUMNS,
+            leader.bidder_code.label("leading_code"),
+            winner.bidder_code.label("winner_code"),
         )
-    ).first()
+        .outerjoin(leader, leader.id == Auction.leader_registration_id)
+        .outerjoin(winner, winner.id == Auction.winner_registration_id)
+        .where(Auction.id == bindparam("p_id", type_=Uuid()))
+    )
+
+
+_GET_AUCTION = _build_get_auction()
+
+
+async def read_auction(
+    session: AsyncSession, auction_id: uuid.UUID, now: datetime
+) -> tuple[AuctionOut, bool]:
+    """The public state and whether a lazy close is due (still open although its ``ends_at`` has passed:
+    then the caller closes it and reads it again). One statement."""
+    row = (await session.execute(_GET_AUCTION, {"p_id": auction_id})).first()
     if row is None:
         raise NotFound("No such auction.")
-    return auction_view(row, leading_code=row.leading_code, winner_code=row.winner_code, now=now)
+    due = row.status == AuctionStatus.open and row.ends_at is not None and row.ends_at <= now
+    return auction_view(row, leading_code=row.leading_code, winner_code=row.winner_code, now=now), due
+
+
+async def get_auction(session: AsyncSession, auction_id: uuid.UUID, now: datetime) -> AuctionOut:
+    view, _ = await read_auction(session, auction_id, now)
+    return view
 
 
 async def past_its_end(session: AsyncSession, auction_id: uuid.UUID, now: datetime) -> bool | None:
@@ -209,28 +224,34 @@ class _Bidder:
     countdown_seconds: int
 
 
+# The bid path's statements are built once (bind parameters instead of literals): building and hashing a
+# statement per request cost more CPU than running it.
+_BIDDER = (
+    select(
+        Auction.format,
+        Auction.countdown_seconds,
+        Listing.seller_org_id,
+        Registration.id.label("registration_id"),
+        Registration.status.label("registration_status"),
+        Registration.bidder_code,
+    )
+    .join(Listing, Listing.id == Auction.listing_id)
+    .outerjoin(
+        Registration,
+        and_(
+            Registration.listing_id == Auction.listing_id,
+            Registration.organization_id == bindparam("p_org", type_=Uuid()),
+        ),
+    )
+    .where(Auction.id == bindparam("p_auction", type_=Uuid()))
+)
+
+
 async def _bidder(session: AsyncSession, principal: Principal, auction_id: uuid.UUID) -> _Bidder:
     """One read: the auction's format and the caller's qualified registration for its listing. Only a
     member of a verified organization holding a qualified registration may bid; the seller never."""
     org = principal.organization_id
-    row = (
-        await session.execute(
-            select(
-                Auction.format,
-                Auction.countdown_seconds,
-                Listing.seller_org_id,
-                Registration.id.label("registration_id"),
-                Registration.status.label("registration_status"),
-                Registration.bidder_code,
-            )
-            .join(Listing, Listing.id == Auction.listing_id)
-            .outerjoin(
-                Registration,
-                and_(Registration.listing_id == Auction.listing_id, Registration.organization_id == org),
-            )
-            .where(Auction.id == auction_id)
-        )
-    ).first()
+    row = (await session.execute(_BIDDER, {"p_org": org, "p_auction": auction_id})).first()
     if row is None:
         raise NotFound("No such auction.")
     if (
@@ -245,10 +266,14 @@ async def _bidder(session: AsyncSession, principal: Principal, auction_id: uuid.
     return _Bidder(row.registration_id, row.bidder_code, AuctionFormat(row.format), row.countdown_seconds)
 
 
-def _english_update(auction_id: uuid.UUID, bidder: _Bidder, amount: int, placed_at: datetime) -> Any:
-    """DESIGN.md "The bid": every rule of SPEC §10 in the WHERE clause; the countdown rule in the SET."""
-    new_end = literal(placed_at + timedelta(seconds=bidder.countdown_seconds), UTCDateTime())
-    bid = literal(amount, BigInteger())
+def _build_english_update() -> Any:
+    """DESIGN.md "The bid": every rule of SPEC §10 in the WHERE clause; the countdown rule in the SET.
+    Parameters: ``p_id``, ``p_reg`` (the bidder's registration), ``p_amount``, ``p_now`` (the receive time)
+    and ``p_end`` (``p_now`` plus the countdown)."""
+    new_end = bindparam("p_end", type_=UTCDateTime())
+    placed_at = bindparam("p_now", type_=UTCDateTime())
+    bid = bindparam("p_amount", type_=BigInteger())
+    registration = bindparam("p_reg", type_=Uuid())
     # Counted as an extension when it reaches the close (see rules.extends): the event numbering below
     # decides the same way from the returned ends_at.
     moves = new_end >= Auction.ends_at
@@ -256,7 +281,7 @@ def _english_update(auction_id: uuid.UUID, bidder: _Bidder, amount: int, placed_
     return (
         update(Auction)
         .where(
-            Auction.id == auction_id,
+            Auction.id == bindparam("p_id", type_=Uuid()),
             Auction.status == AuctionStatus.open,
             Auction.format == AuctionFormat.english,
             Auction.starts_at <= placed_at,
@@ -265,12 +290,12 @@ def _english_update(auction_id: uuid.UUID, bidder: _Bidder, amount: int, placed_
             (bid - func.coalesce(Auction.current_price, Auction.start_price)) % Auction.increment == 0,
             or_(
                 Auction.leader_registration_id.is_(None),
-                Auction.leader_registration_id != bidder.registration_id,
+                Auction.leader_registration_id != registration,
             ),
         )
         .values(
-            current_price=amount,
-            leader_registration_id=bidder.registration_id,
+            current_price=bid,
+            leader_registration_id=registration,
             bid_count=Auction.bid_count + 1,
             version=Auction.version + 1,
             ends_at=case((moves, new_end), else_=Auction.ends_at),
@@ -283,16 +308,17 @@ def _english_update(auction_id: uuid.UUID, bidder: _Bidder, amount: int, placed_
     )
 
 
-def _sealed_update(auction_id: uuid.UUID, amount: int, placed_at: datetime) -> Any:
+def _build_sealed_update() -> Any:
+    placed_at = bindparam("p_now", type_=UTCDateTime())
     return (
         update(Auction)
         .where(
-            Auction.id == auction_id,
+            Auction.id == bindparam("p_id", type_=Uuid()),
             Auction.status == AuctionStatus.open,
             Auction.format == AuctionFormat.sealed,
             Auction.starts_at <= placed_at,
             Auction.ends_at > placed_at,
-            Auction.start_price <= amount,
+            Auction.start_price <= bindparam("p_amount", type_=BigInteger()),
         )
         .values(
             bid_count=Auction.bid_count + 1,
@@ -303,6 +329,15 @@ def _sealed_update(auction_id: uuid.UUID, amount: int, placed_at: datetime) -> A
         .returning(*STATE_COLUMNS)
         .execution_options(synchronize_session=False)
     )
+
+
+_ENGLISH_UPDATE = _build_english_update()
+_SEALED_UPDATE = _build_sealed_update()
+_INSERT_BID = insert(cast(Table, Bid.__table__))
+_SEALED_BID_OF = select(Bid.id).where(
+    Bid.auction_id == bindparam("p_id", type_=Uuid()),
+    Bid.registration_id == bindparam("p_reg", type_=Uuid()),
+)
 
 
 async def _explain_refusal(
@@ -360,36 +395,40 @@ async def place_bid(
     bidder = await _bidder(session, principal, auction_id)
     if bidder.format == AuctionFormat.dutch:
         raise InvalidState("A Dutch auction is won by accepting its clock price (POST …/accept).")
-    statement = (
-        _english_update(auction_id, bidder, amount, now)
-        if bidder.format == AuctionFormat.english
-        else _sealed_update(auction_id, amount, now)
-    )
+    statement = _ENGLISH_UPDATE if bidder.format == AuctionFormat.english else _SEALED_UPDATE
+    params = {
+        "p_id": auction_id,
+        "p_reg": bidder.registration_id,
+        "p_amount": amount,
+        "p_now": now,
+        "p_end": now + timedelta(seconds=bidder.countdown_seconds),
+    }
+    if statement is _SEALED_UPDATE:
+        del params["p_reg"], params["p_end"]
     for _ in range(MAX_BID_ATTEMPTS):
-        state = (await session.execute(statement)).first()
+        state = (await session.execute(statement, params)).first()
         if state is not None:
             break
         await _explain_refusal(session, auction_id, bidder, amount, now)
     else:
         raise Conflict("The auction changed while bidding; try again.")
     sealed = bidder.format == AuctionFormat.sealed
-    if sealed and await session.scalar(
-        select(Bid.id).where(Bid.auction_id == auction_id, Bid.registration_id == bidder.registration_id)
-    ):
+    if sealed and await session.scalar(_SEALED_BID_OF, {"p_id": auction_id, "p_reg": bidder.registration_id}):
         # Checked under the auction row, which the UPDATE above holds; the partial unique index backs it up.
         raise Conflict("A sealed auction takes one bid per bidder.", code="already_bid")
     bid_id = uuid.uuid4()
     await session.execute(
-        insert(Bid).values(
-            id=bid_id,
-            auction_id=auction_id,
-            registration_id=bidder.registration_id,
-            bidder_code=bidder.bidder_code,
-            amount=amount,
-            placed_at=now,
-            seq=state.version,
-            sealed=sealed,
-        )
+        _INSERT_BID,
+        {
+            "id": bid_id,
+            "auction_id": auction_id,
+            "registration_id": bidder.registration_id,
+            "bidder_code": bidder.bidder_code,
+            "amount": amount,
+            "placed_at": now,
+            "seq": state.version,
+            "sealed": sealed,
+        },
     )
     extended = not sealed and state.ends_at == now + timedelta(seconds=bidder.countdown_seconds)
     data = event_data(state, leading_code=bidder.bidder_code, winner_code=None, at=now)

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import String, Table, and_, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain import GENESIS, event_hash, normalise_data
@@ -16,6 +16,18 @@ from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.models.audit import AuditEvent
 
 SYSTEM_ACTOR = "system"
+
+
+_LAST_OF_CHAIN = (
+    select(AuditEvent.seq, AuditEvent.hash)
+    .where(
+        AuditEvent.entity_type == bindparam("p_type", type_=String()),
+        AuditEvent.entity_id == bindparam("p_id", type_=String()),
+    )
+    .order_by(AuditEvent.seq.desc())
+    .limit(1)
+)
+_INSERT = insert(cast(Table, AuditEvent.__table__))
 
 
 async def record(
@@ -29,28 +41,26 @@ async def record(
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append an event to the entity's chain. The caller holds the entity's row (its state change), so the
-    chain of one entity is written by one transaction at a time; the unique (entity, seq) key backs that up."""
+    chain of one entity is written by one transaction at a time; the unique (entity, seq) key backs that up.
+
+    The row is written with a Core INSERT (the returned ``AuditEvent`` is a detached copy of it); pending
+    ORM changes are flushed first, as the ORM flush that used to write the row did."""
+    await session.flush()
     entity_key = str(entity_id)
-    last = (
-        await session.execute(
-            select(AuditEvent.seq, AuditEvent.hash)
-            .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_key)
-            .order_by(AuditEvent.seq.desc())
-            .limit(1)
-        )
-    ).first()
+    last = (await session.execute(_LAST_OF_CHAIN, {"p_type": entity_type, "p_id": entity_key})).first()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
     payload = normalise_data(data or {})
-    event = AuditEvent(
-        entity_type=entity_type,
-        entity_id=entity_key,
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        data=payload,
-        prev_hash=prev_hash,
-        hash=event_hash(
+    values = {
+        "id": uuid.uuid4(),
+        "entity_type": entity_type,
+        "entity_id": entity_key,
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "data": payload,
+        "prev_hash": prev_hash,
+        "hash": event_hash(
             prev_hash=prev_hash,
             entity_type=entity_type,
             entity_id=entity_key,
@@ -60,10 +70,9 @@ async def record(
             action=action,
             data=payload,
         ),
-    )
-    session.add(event)
-    await session.flush()
-    return event
+    }
+    await session.execute(_INSERT, values)
+    return AuditEvent(**values)
 
 
 @dataclass
