@@ -610,7 +610,9 @@ async def close_auction(
                 Registration.listing_id == auction.listing_id,
                 Registration.deposit_status == DepositStatus.held,
             )
-            .order_by(Registration.created_at, Registration.id)
+            # One order everywhere several deposits are resolved in a transaction (organization, then
+            # registration): two closes resolving deposits of the same organizations never deadlock.
+            .order_by(Registration.organization_id, Registration.id)
             .with_for_update()
         )
     ).all()
@@ -659,17 +661,15 @@ async def close_auction(
             )
         auction.status = AuctionStatus.closed
         auction.winner_registration_id, auction.final_price, auction.deal_id = winner_id, price, deal.id
-        for registration in held:
-            if registration.id != winner_id:
-                await deposits.refund(session, registration, at=at, actor=actor)
+        await deposits.refund_many(session, [r for r in held if r.id != winner_id], at=at, actor=actor)
     else:
         auction.status = AuctionStatus.failed
         forfeit = auction.from_listed_trading and auction.bid_count == 0
-        for registration in held:
-            if forfeit:
+        if forfeit:
+            for registration in held:
                 await deposits.forfeit(session, registration, listing.seller_org_id, at=at, actor=actor)
-            else:
-                await deposits.refund(session, registration, at=at, actor=actor)
+        else:
+            await deposits.refund_many(session, held, at=at, actor=actor)
         if _may_move(listing, ListingStatus.failed):
             await listings.set_status(
                 session,

@@ -8,13 +8,14 @@ exactly once — refunded, applied to the deal's escrow, or forfeited to the sel
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.ledger.service import account_id, transfer
+from app.ledger.service import Entry, Line, account_id, account_ids, post_many, transfer
 from app.models.ledger import AccountKind, EntryKind
 from app.models.trading import DepositStatus, Registration
 
@@ -69,6 +70,59 @@ async def refund(session: AsyncSession, registration: Registration, *, at: datet
         memo="deposit refunded",
     )
     return True
+
+
+async def refund_many(
+    session: AsyncSession, registrations: Sequence[Registration], *, at: datetime, actor: str
+) -> list[Registration]:
+    """``refund`` for several registrations at once (an auction's losers): the same claims and the same
+    journal entries (one per registration, so each deposit's resolution stays traceable), in a few
+    statements instead of eight per deposit, and with every account updated in id order, so two
+    transactions refunding the same organizations never deadlock. Returns the registrations it refunded
+    (the others were resolved already)."""
+    if not registrations:
+        return []
+    claimed = set(
+        (
+            await session.execute(
+                update(Registration)
+                .where(
+                    Registration.id.in_([r.id for r in registrations]),
+                    Registration.deposit_status == DepositStatus.held,
+                )
+                .values(deposit_status=DepositStatus.refunded, deposit_resolved_at=at)
+                .returning(Registration.id)
+                .execution_options(synchronize_session=False)
+            )
+        ).scalars()
+    )
+    done = sorted((r for r in registrations if r.id in claimed), key=lambda r: (r.organization_id, r.id))
+    for registration in done:
+        set_committed_value(registration, "deposit_status", DepositStatus.refunded)
+        set_committed_value(registration, "deposit_resolved_at", at)
+    accounts = await account_ids(
+        session,
+        [(kind, r.organization_id) for r in done for kind in (AccountKind.held, AccountKind.available)],
+    )
+    await post_many(
+        session,
+        [
+            Entry(
+                EntryKind.deposit_refund,
+                [
+                    Line(accounts[AccountKind.held, r.organization_id], -r.deposit),
+                    Line(accounts[AccountKind.available, r.organization_id], r.deposit),
+                ],
+                memo="deposit refunded",
+                organization_id=r.organization_id,
+                registration_id=r.id,
+            )
+            for r in done
+        ],
+        at=at,
+        actor=actor,
+    )
+    return done
 
 
 async def apply_to_deal(

@@ -8,11 +8,12 @@ so no balance can go negative even under concurrent requests: a lost race is ``i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import BigInteger, Table, Uuid, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -66,6 +67,66 @@ async def exchange_account(session: AsyncSession, kind: AccountKind) -> uuid.UUI
     return await account_id(session, kind, EXCHANGE_OWNER)
 
 
+_ACCOUNTS = cast(Table, LedgerAccount.__table__)
+_ENTRIES = cast(Table, JournalEntry.__table__)
+_LINES = cast(Table, JournalLine.__table__)
+_CREDIT = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("p_id", type_=Uuid()))
+    .values(balance=_ACCOUNTS.c.balance + bindparam("p_amount", type_=BigInteger()))
+)
+_GUARDED_DEBIT = _CREDIT.where(_ACCOUNTS.c.balance + bindparam("p_amount", type_=BigInteger()) >= 0)
+_KINDS_OF = select(LedgerAccount.id, LedgerAccount.kind).where(
+    LedgerAccount.id.in_(bindparam("p_ids", expanding=True, type_=Uuid()))
+)
+
+# An account's kind never changes once it exists, and ids are random UUIDs: a per-process map from id to
+# kind spares ``post`` a SELECT per entry. Bounded; cleared when full.
+_KIND_CACHE: dict[uuid.UUID, str] = {}
+_KIND_CACHE_MAX = 100_000
+
+
+def _remember_kinds(pairs: Iterable[tuple[uuid.UUID, str]]) -> None:
+    if len(_KIND_CACHE) > _KIND_CACHE_MAX:
+        _KIND_CACHE.clear()
+    _KIND_CACHE.update(pairs)
+
+
+async def _guarded_ids(session: AsyncSession, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these accounts may never go below zero (``GUARDED_KINDS``)."""
+    wanted = set(ids)
+    missing = [i for i in wanted if i not in _KIND_CACHE]
+    if missing:
+        _remember_kinds((row.id, row.kind) for row in await session.execute(_KINDS_OF, {"p_ids": missing}))
+    return {i for i in wanted if _KIND_CACHE.get(i) in GUARDED_KINDS}
+
+
+async def _apply(session: AsyncSession, deltas: dict[uuid.UUID, int]) -> None:
+    """Add each delta to its account's balance, in account-id order (so two transactions touching the same
+    accounts never deadlock), refusing to take a guarded account below zero."""
+    guarded = await _guarded_ids(session, deltas)
+    for account, amount in sorted(deltas.items()):
+        if amount == 0:
+            continue
+        stmt = _GUARDED_DEBIT if amount < 0 and account in guarded else _CREDIT
+        result = await session.execute(stmt, {"p_id": account, "p_amount": amount})
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise InsufficientFunds("The available balance is not enough for this.")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One journal entry of ``post_many``."""
+
+    kind: EntryKind
+    lines: Sequence[Line]
+    memo: str = ""
+    reference: str | None = None
+    organization_id: uuid.UUID | None = None
+    deal_id: uuid.UUID | None = None
+    registration_id: uuid.UUID | None = None
+
+
 async def post(
     session: AsyncSession,
     kind: EntryKind,
@@ -81,50 +142,79 @@ async def post(
 ) -> uuid.UUID:
     """Post one balanced entry. Raises ``InsufficientFunds`` (and the caller's transaction rolls back,
     leaving nothing behind) if a guarded balance would go negative."""
-    if sum(line.amount for line in lines) != 0:
-        raise ValueError("journal entry does not balance")
-    lines = [line for line in lines if line.amount != 0]
-    # Update balances in a fixed order, so two entries touching the same accounts never deadlock.
-    guarded = set(
-        (
-            await session.scalars(
-                select(LedgerAccount.id).where(
-                    LedgerAccount.id.in_([line.account_id for line in lines]),
-                    LedgerAccount.kind.in_(GUARDED_KINDS),
-                )
+    entry = Entry(kind, lines, memo, reference, organization_id, deal_id, registration_id)
+    return (await post_many(session, [entry], at=at, actor=actor))[0]
+
+
+async def post_many(
+    session: AsyncSession, entries: Sequence[Entry], *, at: datetime, actor: str
+) -> list[uuid.UUID]:
+    """Post several balanced entries at once (their ids, in order): one UPDATE per account touched, in
+    account-id order, then every entry and every line in one INSERT each. All or nothing: raises
+    ``InsufficientFunds`` if a guarded account's net change would take it below zero."""
+    deltas: dict[uuid.UUID, int] = {}
+    entry_rows: list[dict[str, Any]] = []
+    line_rows: list[dict[str, Any]] = []
+    for entry in entries:
+        if sum(line.amount for line in entry.lines) != 0:
+            raise ValueError("journal entry does not balance")
+        lines = [line for line in entry.lines if line.amount != 0]
+        entry_id = uuid.uuid4()
+        entry_rows.append(
+            {
+                "id": entry_id,
+                "kind": entry.kind,
+                "at": at,
+                "reference": entry.reference,
+                "memo": entry.memo,
+                "actor": actor,
+                "amount": sum(line.amount for line in lines if line.amount > 0),
+                "organization_id": entry.organization_id,
+                "deal_id": entry.deal_id,
+                "registration_id": entry.registration_id,
+            }
+        )
+        for line in lines:
+            deltas[line.account_id] = deltas.get(line.account_id, 0) + line.amount
+            line_rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "entry_id": entry_id,
+                    "account_id": line.account_id,
+                    "amount": line.amount,
+                }
             )
-        ).all()
-    )
-    for line in sorted(lines, key=lambda item: item.account_id):
-        stmt = update(LedgerAccount).where(LedgerAccount.id == line.account_id)
-        if line.amount < 0 and line.account_id in guarded:
-            stmt = stmt.where(LedgerAccount.balance + line.amount >= 0)
-        result = await session.execute(stmt.values(balance=LedgerAccount.balance + line.amount))
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise InsufficientFunds("The available balance is not enough for this.")
-    entry_id = uuid.uuid4()
-    await session.execute(
-        insert(JournalEntry).values(
-            id=entry_id,
-            kind=kind,
-            at=at,
-            reference=reference,
-            memo=memo,
-            actor=actor,
-            amount=sum(line.amount for line in lines if line.amount > 0),
-            organization_id=organization_id,
-            deal_id=deal_id,
-            registration_id=registration_id,
+    if not entry_rows:
+        return []
+    await _apply(session, deltas)
+    await session.execute(insert(_ENTRIES), entry_rows)
+    if line_rows:
+        await session.execute(insert(_LINES), line_rows)
+    return [row["id"] for row in entry_rows]
+
+
+async def account_ids(
+    session: AsyncSession, wanted: Iterable[tuple[AccountKind, uuid.UUID]]
+) -> dict[tuple[AccountKind, uuid.UUID], uuid.UUID]:
+    """The ids of several accounts in one SELECT (each created on first use, as ``account_id`` does)."""
+    keys = set(wanted)
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(LedgerAccount.id, LedgerAccount.kind, LedgerAccount.owner_id).where(
+            LedgerAccount.owner_id.in_({owner for _, owner in keys}),
+            LedgerAccount.kind.in_({kind for kind, _ in keys}),
         )
     )
-    await session.execute(
-        insert(JournalLine),
-        [
-            {"id": uuid.uuid4(), "entry_id": entry_id, "account_id": line.account_id, "amount": line.amount}
-            for line in lines
-        ],
-    )
-    return entry_id
+    found: dict[tuple[AccountKind, uuid.UUID], uuid.UUID] = {}
+    for row in rows:
+        key = (AccountKind(row.kind), row.owner_id)
+        if key in keys:
+            found[key] = row.id
+    _remember_kinds((i, kind) for (kind, _), i in found.items())
+    for key in keys - found.keys():
+        found[key] = await account_id(session, *key)
+    return found
 
 
 async def transfer(

@@ -567,6 +567,7 @@ async def terminate_listing(
         await session.scalars(
             select(Registration)
             .where(Registration.listing_id == listing.id, Registration.deposit_status == DepositStatus.held)
+            .order_by(Registration.organization_id, Registration.id)  # one order everywhere: no deadlocks
             .with_for_update()
         )
     ).all():

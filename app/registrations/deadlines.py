@@ -28,6 +28,7 @@ may already be due, and the sweeper should look again before handling later item
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime
 from enum import StrEnum
 
@@ -100,6 +101,10 @@ async def process(ctx: SweepContext, item: Due, now: datetime) -> Outcome:
         return await resolve_listing_end(session, listing, fees=ctx.fees, calendar=ctx.calendar)
 
 
+def _resolution_order(registration: Registration) -> tuple[uuid.UUID, uuid.UUID]:
+    return registration.organization_id, registration.id
+
+
 async def _refund(session: AsyncSession, registration: Registration, at: datetime, reason: str) -> None:
     if await deposits.refund(session, registration, at=at, actor=SYSTEM_ACTOR):
         registration.updated_at = at
@@ -135,7 +140,9 @@ async def resolve_listing_end(
         )
     ).all()
     qualified = [r for r in registrations if r.status == R.qualified]
-    for late in (r for r in registrations if r.status == R.pending_review):
+    # Deposits are resolved in one order everywhere (organization, then registration), so two transactions
+    # resolving deposits of the same organizations never deadlock on their ledger accounts.
+    for late in sorted((r for r in registrations if r.status == R.pending_review), key=_resolution_order):
         late.status, late.reason = R.disqualified, NOT_QUALIFIED_IN_TIME
         await _refund(session, late, at, NOT_QUALIFIED_IN_TIME)
     if listing.pricing_mode == PricingMode.listed:
@@ -196,7 +203,7 @@ async def _resolve_listed(
             at=at,
             data={"deal_id": deal.id, "price": deal.price, "source": DealSource.listing},
         )
-    for loser in losers:
+    for loser in sorted(losers, key=_resolution_order):
         await _refund(session, loser, at, "another registrant was earlier")
     return Outcome.handled
 
