@@ -91,7 +91,12 @@ async def test_turnover_by_pricing_mode_kind_and_seller(client: httpx.AsyncClien
 
 
 async def test_turnover_refuses_bad_parameters(client: httpx.AsyncClient, db) -> None:
-    for params in ({"group_by": "buyer"}, {"from": "2026-13-01"}, {"from": "2026-12-02", "to": "2026-12-01"}):
+    for params in (
+        {"group_by": "buyer"},
+        {"from": "2026-13-01"},
+        {"to": "0"},
+        {"from": "2026-12-02", "to": "2026-12-01"},
+    ):
         r = await client.get("/api/v1/stats/turnover", params=params)
         assert r.status_code == 422, (params, r.text)
     assert await _turnover(client) == []
