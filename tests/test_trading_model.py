@@ -164,7 +164,9 @@ class TradingMachine(RuleBasedStateMachine):
     @rule(which=st.sampled_from(["auction", "listed", "negotiated"]))
     def advance_to_listing_end(self, which: str) -> None:
         """Land just after a listing period ends, when an auction opens and the bidding window is short."""
-        listing = {"auction": self.auction_listing, "listed": self.listed, "negotiated": self.negotiated}[which]
+        listing = {"auction": self.auction_listing, "listed": self.listed, "negotiated": self.negotiated}[
+            which
+        ]
         current = self.run(self.client.get(f"/api/v1/listings/{listing['id']}")).json()
         if current["status"] == "published" and current["listing_ends_at"]:
             self.run(t.advance_past(self.client, current["listing_ends_at"]))

@@ -8,8 +8,8 @@ from app.models.ledger import JournalEntry, JournalLine, LedgerAccount
 from app.models.listings import Listing, ListingPatent, ListingSearch
 from app.models.patents import Patent, PatentIpc
 from app.models.platform import SandboxClock
-from app.models.settlement import Certificate, CertificateSequence, LicenceRecord, TransferTask
 from app.models.policy import OpenLicense, OpenLicenseGrant, Pledge, PledgeConsent, RewardPlan
+from app.models.settlement import Certificate, CertificateSequence, LicenceRecord, TransferTask
 from app.models.trading import Auction, AuctionEvent, Bid, Deal, IdempotencyKey, Offer, Registration
 
 __all__ = [
@@ -19,10 +19,10 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Bid",
-    "Contract",
-    "ContractSignature",
     "Certificate",
     "CertificateSequence",
+    "Contract",
+    "ContractSignature",
     "Deal",
     "IdempotencyKey",
     "JournalEntry",

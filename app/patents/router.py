@@ -90,7 +90,9 @@ async def list_patents(
     return Page(items=[_out(v) for v in views], next_cursor=cursor)
 
 
-@router.get("/patents/{patent_id:uuid}", response_model=schemas.PatentOut, responses=error_responses(401, 404))
+@router.get(
+    "/patents/{patent_id:uuid}", response_model=schemas.PatentOut, responses=error_responses(401, 404)
+)
 async def get_patent(
     patent_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, clock: ClockDep
 ) -> schemas.PatentOut:

@@ -53,7 +53,7 @@ def test_schedule_file_is_validated() -> None:
     raw = json.loads(DEFAULT_SCHEDULE.read_text(encoding="utf-8"))
     rising = copy.deepcopy(raw)
     rising["sides"]["buyer"]["brackets"][1]["rate"] = "0.03"
-    with pytest.raises(ValueError, match="regressive|between"):
+    with pytest.raises(ValueError, match=r"regressive|between"):
         parse_schedule(rising)
     bounded = copy.deepcopy(raw)
     bounded["sides"]["seller"]["brackets"][-1]["up_to"] = "99999999999.00"

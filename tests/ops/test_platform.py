@@ -92,9 +92,15 @@ async def test_nul_characters_are_refused_not_500(client: httpx.AsyncClient, db)
     op = await f.operator(client, db)
     r = await client.get("/api/v1/patents?q=a%00b", headers=op.headers)
     assert r.status_code == 422 and r.json()["code"] == "validation_error"
-    r = await client.post("/api/v1/organizations", json={
-        "name": "bad\u0000name", "kind": "enterprise", "credit_code": "91110000600037341L",
-        "admin": {"email": "nul@b.example.cn", "password": "0123456789", "name": "a"}})
+    r = await client.post(
+        "/api/v1/organizations",
+        json={
+            "name": "bad\u0000name",
+            "kind": "enterprise",
+            "credit_code": "91110000600037341L",
+            "admin": {"email": "nul@b.example.cn", "password": "0123456789", "name": "a"},
+        },
+    )
     assert r.status_code == 422
     r = await client.post("/api/v1/auth/token", data={"username": "a\u0000@b.cn", "password": "0123456789"})
     assert r.status_code == 401
