@@ -24,6 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.contracts.service import end_deal
 from app.deals.service import get_deal
 from app.kit.clock import Clock
 from app.kit.db import dialect_name
@@ -132,41 +133,19 @@ async def pay_deal(session: AsyncSession, deal: Deal, *, at: datetime, actor: st
 
 
 async def default_unpaid_deal(session: AsyncSession, deal: Deal, *, at: datetime, actor: str) -> None:
-    """The buyer did not pay by ``pay_by`` (SPEC §7, §11): the deal ``defaulted``, the buyer's held deposit
-    forfeited to the seller, an exclusive-kind listing held by the deal ``failed``. The caller holds the
-    deal's row and has checked it is ``awaiting_payment``."""
-    deal.status, deal.updated_at, deal.version = DealStatus.defaulted, at, deal.version + 1
-    deal.status_reason = "not paid by the payment deadline"
-    await session.flush()
-    forfeited = False
-    if deal.registration_id is not None:
-        registration = await session.get(Registration, deal.registration_id)
-        assert registration is not None
-        forfeited = await deposits.forfeit(
-            session, registration, deal.seller_org_id, at=at, actor=actor, deal_id=deal.id
-        )
-    await record(
+    """The buyer did not pay by ``pay_by`` (SPEC §7, §11): the deal ``defaulted`` — the buyer's held deposit
+    forfeited to the seller, an exclusive-kind listing held by the deal ``failed``, the contract void — through
+    the one way a deal ends (``app.contracts.service.end_deal``). The caller holds the deal's row and has
+    checked it is ``awaiting_payment``."""
+    await end_deal(
         session,
-        entity_type="deal",
-        entity_id=deal.id,
+        deal,
+        DealStatus.defaulted,
+        reason="not paid by the payment deadline",
         action="defaulted",
-        actor=actor,
         at=at,
-        data={"status": DealStatus.defaulted, "reason": "payment_due", "deposit_forfeited": forfeited},
+        actor=actor,
     )
-    if deal.listing_id is not None:
-        listing = await session.get(Listing, deal.listing_id, with_for_update=True)
-        # A non-exclusive listing stays open for other licensees: only a listing this deal held fails.
-        if listing is not None and listing.status == ListingStatus.under_contract:
-            await listings.set_status(
-                session,
-                listing,
-                ListingStatus.failed,
-                actor=actor,
-                action="deal_defaulted",
-                at=at,
-                data={"deal_id": deal.id},
-            )
 
 
 # --- settlement -------------------------------------------------------------------------------------------
