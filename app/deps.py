@@ -145,10 +145,7 @@ async def operator_principal(principal: Annotated[Principal, Depends(current_pri
 
 async def verified_member(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     """A user of a verified organization (SPEC §3: only verified organizations may list, register, offer...)."""
-    if principal.is_operator or principal.organization_id is None:
-        raise Forbidden("Only organizations' members may do this.")
-    if not principal.org_verified:
-        raise Forbidden("The organization is not verified yet.", code="organization_not_verified")
+    principal.verified_org_id()
     return principal
 
 

@@ -13,6 +13,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from app.kit.clock import utcnow
+from app.kit.errors import Forbidden
 
 _hasher = PasswordHash((Argon2Hasher(),))
 # A fixed hash to verify against when the email is unknown, so timing does not reveal which emails exist.
@@ -83,6 +84,16 @@ class Principal:
     @property
     def is_org_admin(self) -> bool:
         return self.role == "admin"
+
+    def verified_org_id(self, refusal: str = "Only organizations' members may do this.") -> uuid.UUID:
+        """The caller's organization, which must be verified (SPEC §3: only verified organizations may list,
+        register, offer, bid or take licences). Operators and users without an organization get 403
+        ``forbidden`` with ``refusal``; an unverified organization 403 ``organization_not_verified``."""
+        if self.is_operator or self.organization_id is None:
+            raise Forbidden(refusal)
+        if not self.org_verified:
+            raise Forbidden("The organization is not verified yet.", code="organization_not_verified")
+        return self.organization_id
 
     @property
     def label(self) -> str:

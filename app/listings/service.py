@@ -216,11 +216,7 @@ async def present(
 
 
 def _require_seller_member(principal: Principal) -> uuid.UUID:
-    if principal.is_operator or principal.organization_id is None:
-        raise Forbidden("Only members of the seller organization may do this.")
-    if not principal.org_verified:
-        raise Forbidden("The organization is not verified yet.", code="organization_not_verified")
-    return principal.organization_id
+    return principal.verified_org_id("Only members of the seller organization may do this.")
 
 
 def _terms_of(values: dict[str, Any]) -> rules.Terms:

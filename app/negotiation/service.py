@@ -43,11 +43,7 @@ ENTITY = "offer"
 
 def _require_verified_org(principal: Principal) -> uuid.UUID:
     """Offering, countering and accepting are for members of verified organizations (SPEC §3)."""
-    if principal.is_operator or principal.organization_id is None:
-        raise Forbidden("Only members of the negotiating organizations may do this.")
-    if not principal.org_verified:
-        raise Forbidden("The organization is not verified yet.", code="organization_not_verified")
-    return principal.organization_id
+    return principal.verified_org_id("Only members of the negotiating organizations may do this.")
 
 
 async def _audit(

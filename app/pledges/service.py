@@ -114,11 +114,7 @@ async def _load(
 
 
 def _require_verified(principal: Principal) -> uuid.UUID:
-    if principal.is_operator or principal.organization_id is None:
-        raise Forbidden("Only the parties to the pledge may do this.")
-    if not principal.org_verified:
-        raise Forbidden("The organization is not verified yet.", code="organization_not_verified")
-    return principal.organization_id
+    return principal.verified_org_id("Only the parties to the pledge may do this.")
 
 
 def _require_pledgee(principal: Principal, pledge: Pledge) -> None:

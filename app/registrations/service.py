@@ -120,11 +120,7 @@ async def register(
     409 ``already_registered``; 409 ``insufficient_funds`` (nothing is left behind: the caller's transaction
     rolls back the registration with the failed hold); 403 for the seller itself.
     """
-    org_id = principal.organization_id
-    if principal.is_operator or org_id is None:
-        raise Forbidden("Only members of a buyer organization may register.")
-    if not principal.org_verified:
-        raise Forbidden("The organization is not verified yet.", code="organization_not_verified")
+    org_id = principal.verified_org_id("Only members of a buyer organization may register.")
     # The listing row is locked: state checks and bidder codes are race-free (PostgreSQL row lock; SQLite
     # serialises write transactions with BEGIN IMMEDIATE).
     listing = await listings_repo.get_visible(session, principal, listing_id, for_update=True)
