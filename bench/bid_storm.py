@@ -11,7 +11,7 @@ rivals); every registration qualified, its deposit held; every auction open, in 
 0 minutes, countdown 3,600 s, so each accepted bid moves ``ends_at``: the app writes a ``bid`` and an
 ``extended`` event).
 
-Then the app (``uvicorn app.asgi:app --workers N``, sandbox, EXCHANGE_ENV=test, fast password hashing) and
+Then the app (``uvicorn app.asgi:app --workers N``, production clock (no sandbox), EXCHANGE_ENV=test, fast password hashing) and
 the baseline (``bench/baseline_bid_app.py`` under the same uvicorn, worker count and database) each get four
 scenarios: 16 and 64 concurrent bidders on the one auction, and 16 and 64 spread over the 1,000 auctions.
 
@@ -317,7 +317,7 @@ def main() -> None:
             list(pool.map(time.sleep, [0.0] * args.generators))  # start the generator processes now
             for mode in modes:
                 target, app_dir = TARGETS[mode]
-                env = s.server_env(url, BENCH_DATABASE_URL=url)
+                env = s.server_env(url, sandbox=False, BENCH_DATABASE_URL=url)
                 with s.uvicorn_server(target, env, workers=args.workers, app_dir=app_dir) as server:
                     for name, single, n in scenarios:
                         r = run_scenario(pool, server, market, mode=mode, single=single, bidders=n, args=args)

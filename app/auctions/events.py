@@ -4,8 +4,9 @@ Every event is a row of ``auction_events`` numbered per auction from 1 (``auctio
 the transaction of the change it reports. A stream replays the rows after the client's ``Last-Event-ID``
 and then waits for more, opening a short read session per check; it never holds a session while waiting.
 
-Waking up: on PostgreSQL the writing transaction calls ``pg_notify('auction_events', '<id>:<seq>')``
-(delivered only on commit) and each process keeps ONE listening connection (``Hub``) that wakes the streams
+Waking up: on PostgreSQL an AFTER INSERT trigger on ``auction_events`` calls
+``pg_notify('auction_events', '<id>:<seq>')`` in the writing transaction (delivered only on commit; migration
+f5a2b3c4d5e6) and each process keeps ONE listening connection (``Hub``) that wakes the streams
 of that auction in any process; streams re-read the table by their last id anyway and also look again every
 ``PG_RECHECK_SECONDS``, so nothing depends on a notification arriving. On SQLite (one host) streams poll.
 """
@@ -21,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import String, Table, bindparam, func, insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import ServerSentEvent
@@ -40,7 +41,6 @@ ENDED = frozenset({AuctionStatus.closed, AuctionStatus.failed, AuctionStatus.can
 
 
 _INSERT = insert(cast(Table, AuctionEvent.__table__))
-_NOTIFY = select(func.pg_notify(CHANNEL, bindparam("p_payload", type_=String())))
 
 
 async def append(
@@ -51,7 +51,7 @@ async def append(
     at: datetime,
 ) -> None:
     """Write events ``(seq, event, data)`` whose numbers the caller took from ``auctions.event_seq`` in the
-    same transaction, and (PostgreSQL) notify the listeners on commit."""
+    same transaction (on PostgreSQL the table's trigger notifies the listeners on commit)."""
     if not batch:
         return
     await session.execute(
@@ -61,8 +61,6 @@ async def append(
             for seq, name, data in batch
         ],
     )
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(_NOTIFY, {"p_payload": f"{auction_id}:{batch[-1][0]}"})
 
 
 class Hub:

@@ -218,10 +218,20 @@ async def list_bids(
 
 @dataclass(frozen=True)
 class _Bidder:
+    """What a bid needs to know about its bidder and auction. Every field is fixed once the registration
+    exists (one registration per organization and listing, its code given once; an auction's format and
+    countdown are set when it is scheduled), so it is kept per process (``_BIDDERS``); the registration's
+    status, which does change, is checked by the bid's UPDATE itself."""
+
     registration_id: uuid.UUID
     bidder_code: str
     format: AuctionFormat
     countdown_seconds: int
+
+
+# (auction, organization) -> _Bidder; bounded, emptied when full (a few hundred bytes per active bidder).
+_BIDDERS: dict[tuple[uuid.UUID, uuid.UUID], _Bidder] = {}
+_BIDDERS_MAX = 50_000
 
 
 # The bid path's statements are built once (bind parameters instead of literals): building and hashing a
@@ -247,23 +257,37 @@ _BIDDER = (
 )
 
 
-async def _bidder(session: AsyncSession, principal: Principal, auction_id: uuid.UUID) -> _Bidder:
-    """One read: the auction's format and the caller's qualified registration for its listing. Only a
-    member of a verified organization holding a qualified registration may bid; the seller never."""
+async def _bidder(
+    session: AsyncSession, principal: Principal, auction_id: uuid.UUID, *, cached: bool = True
+) -> _Bidder:
+    """The caller's registration for the auction's listing. Only a member of a verified organization holding
+    a qualified registration may bid; the seller never. ``cached``: a known bidder is not read again (the
+    caller's statement re-checks the registration's status); otherwise one read, status checked here."""
     org = principal.organization_id
+    may_bid = not principal.is_operator and principal.org_verified
+    if cached and may_bid and org is not None and (known := _BIDDERS.get((auction_id, org))) is not None:
+        return known
     row = (await session.execute(_BIDDER, {"p_org": org, "p_auction": auction_id})).first()
     if row is None:
         raise NotFound("No such auction.")
-    if (
-        org is None
-        or principal.is_operator
-        or not principal.org_verified
-        or row.seller_org_id == org
-        or row.registration_id is None
-        or row.registration_status != RegistrationStatus.qualified
-    ):
+    if not may_bid or org is None or row.seller_org_id == org or row.registration_id is None:
         raise NotQualified("Only qualified registrants of this listing may bid.")
-    return _Bidder(row.registration_id, row.bidder_code, AuctionFormat(row.format), row.countdown_seconds)
+    bidder = _Bidder(row.registration_id, row.bidder_code, AuctionFormat(row.format), row.countdown_seconds)
+    if len(_BIDDERS) >= _BIDDERS_MAX:
+        _BIDDERS.clear()
+    _BIDDERS[(auction_id, org)] = bidder
+    if row.registration_status != RegistrationStatus.qualified:
+        raise NotQualified("Only qualified registrants of this listing may bid.")
+    return bidder
+
+
+def _qualified(registration: Any) -> Any:
+    """SQL: the registration (a bind parameter) is still qualified, checked in the bid's own statement."""
+    return (
+        select(Registration.id)
+        .where(Registration.id == registration, Registration.status == RegistrationStatus.qualified)
+        .exists()
+    )
 
 
 def _build_english_update() -> Any:
@@ -284,6 +308,7 @@ def _build_english_update() -> Any:
             Auction.id == bindparam("p_id", type_=Uuid()),
             Auction.status == AuctionStatus.open,
             Auction.format == AuctionFormat.english,
+            _qualified(registration),
             Auction.starts_at <= placed_at,
             Auction.ends_at > placed_at,
             bid >= func.coalesce(Auction.current_price + Auction.increment, Auction.start_price),
@@ -316,6 +341,7 @@ def _build_sealed_update() -> Any:
             Auction.id == bindparam("p_id", type_=Uuid()),
             Auction.status == AuctionStatus.open,
             Auction.format == AuctionFormat.sealed,
+            _qualified(bindparam("p_reg", type_=Uuid())),
             Auction.starts_at <= placed_at,
             Auction.ends_at > placed_at,
             Auction.start_price <= bindparam("p_amount", type_=BigInteger()),
@@ -340,24 +366,32 @@ _SEALED_BID_OF = select(Bid.id).where(
 )
 
 
+_REFUSAL = (
+    select(
+        Auction.status,
+        Auction.starts_at,
+        Auction.ends_at,
+        Auction.current_price,
+        Auction.start_price,
+        Auction.increment,
+        Auction.leader_registration_id,
+        select(Registration.status)
+        .where(Registration.id == bindparam("p_reg", type_=Uuid()))
+        .scalar_subquery()
+        .label("registration_status"),
+    )
+).where(Auction.id == bindparam("p_id", type_=Uuid()))
+
+
 async def _explain_refusal(
     session: AsyncSession, auction_id: uuid.UUID, bidder: _Bidder, amount: int, placed_at: datetime
 ) -> None:
-    """The UPDATE matched no row: re-read the auction and raise the reason. Returns only if the bid would
-    now be valid (the row changed between the two statements), and the caller tries again."""
-    a = (
-        await session.execute(
-            select(
-                Auction.status,
-                Auction.starts_at,
-                Auction.ends_at,
-                Auction.current_price,
-                Auction.start_price,
-                Auction.increment,
-                Auction.leader_registration_id,
-            ).where(Auction.id == auction_id)
-        )
-    ).one()
+    """The UPDATE matched no row: re-read the auction (and the registration) and raise the reason. Returns
+    only if the bid would now be valid (the row changed between the two statements), and the caller tries
+    again."""
+    a = (await session.execute(_REFUSAL, {"p_id": auction_id, "p_reg": bidder.registration_id})).one()
+    if a.registration_status != RegistrationStatus.qualified:
+        raise NotQualified("Only qualified registrants of this listing may bid.")
     if (
         a.status != AuctionStatus.open
         or a.starts_at is None
@@ -404,7 +438,7 @@ async def place_bid(
         "p_end": now + timedelta(seconds=bidder.countdown_seconds),
     }
     if statement is _SEALED_UPDATE:
-        del params["p_reg"], params["p_end"]
+        del params["p_end"]
     for _ in range(MAX_BID_ATTEMPTS):
         state = (await session.execute(statement, params)).first()
         if state is not None:
@@ -463,7 +497,7 @@ async def accept_dutch_price(
 ) -> AuctionOut:
     """The first qualified bidder to accept a Dutch auction's clock price wins it at that price, and the
     auction closes in the same transaction; later acceptances get 409 ``auction_closed`` (SPEC §10)."""
-    bidder = await _bidder(session, principal, auction_id)
+    bidder = await _bidder(session, principal, auction_id, cached=False)
     if bidder.format != AuctionFormat.dutch:
         raise InvalidState("Only a Dutch auction is won by accepting its price.")
     terms = (

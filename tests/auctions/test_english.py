@@ -3,10 +3,13 @@ close with its deal and deposits, lazy close on read."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 import httpx
+from sqlalchemy import update
 
+from app.models.trading import Registration, RegistrationStatus
 from tests import factories as f
 from tests import trading as t
 from tests.auctions import helpers as h
@@ -51,6 +54,30 @@ async def test_bidding_rules_and_codes(client: httpx.AsyncClient, db) -> None:
     assert view["bid_count"] == 3 and view["status"] == "open"
     assert "reserve_price" not in view
     await assert_invariants(db)
+
+
+async def test_a_known_bidder_no_longer_qualified_is_refused(client: httpx.AsyncClient, db) -> None:
+    """The bid path keeps what never changes about a bidder per process, so the registration's status is
+    checked by the bid's own UPDATE: a registration disqualified elsewhere (another process, an operator)
+    stops the next bid of a bidder this process already knows, and nothing changes."""
+    case = await h.open_auction(client, db, bidders=2)
+    b1, b2 = case.bidders
+    assert (await h.bid(client, case, b1, "100000.00")).status_code == 201
+    assert (await h.bid(client, case, b2, "101000.00")).status_code == 201
+    async with db.transaction() as session:
+        await session.execute(
+            update(Registration)
+            .where(Registration.id == uuid.UUID(case.registration_ids[0]))
+            .values(status=RegistrationStatus.disqualified)
+        )
+    before = await h.state(client, case)
+    r = await h.bid(client, case, b1, "102000.00")
+    assert r.status_code == 403 and h.code_of(r) == "not_qualified", r.text
+    after = await h.state(client, case)
+    assert after == before and after["leading_bidder_code"] == "B02" and after["bid_count"] == 2
+    assert (
+        await h.bid(client, case, b2, "102000.00")
+    ).status_code == 409  # b2 leads; still checked as before
 
 
 async def test_not_open_before_start_and_after_close(client: httpx.AsyncClient, db) -> None:
