@@ -13,7 +13,7 @@ from app.kit.db import WriteGate
 
 
 async def test_a_waiter_wakes_when_the_holder_releases(tmp_path: Path) -> None:
-    path = str(tmp_path / "db-writer.lock")
+    path = str(tmp_path / "db")
     first, second = WriteGate(path, timeout=5), WriteGate(path, timeout=5)
     await first.acquire()
     waiting = asyncio.create_task(second.acquire())
@@ -30,7 +30,7 @@ async def test_a_waiter_wakes_when_the_holder_releases(tmp_path: Path) -> None:
 
 
 async def test_a_waiter_that_gives_up_does_not_keep_the_lock(tmp_path: Path) -> None:
-    path = str(tmp_path / "db-writer.lock")
+    path = str(tmp_path / "db")
     holder, impatient = WriteGate(path, timeout=5), WriteGate(path, timeout=0.05)
     await holder.acquire()
     with pytest.raises(sqlite3.OperationalError):
@@ -53,7 +53,7 @@ async def test_the_write_engine_takes_the_gate_for_a_transaction(tmp_path: Path)
     from app.kit.db import create_database
 
     db = create_database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    other = WriteGate(str(tmp_path / "x.db-writer.lock"), timeout=0.05)
+    other = WriteGate(str(tmp_path / "x.db"), timeout=0.05)
     try:
         async with db.transaction() as session:
             await session.execute(text("CREATE TABLE t (x INTEGER)"))
@@ -65,5 +65,30 @@ async def test_the_write_engine_takes_the_gate_for_a_transaction(tmp_path: Path)
             await other.acquire()
             assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
             other.release()
+    finally:
+        await db.dispose()
+
+
+async def test_writes_run_in_the_event_loop_thread_and_reads_in_workers(tmp_path: Path) -> None:
+    """The gated write connection runs its statements inline (no thread switch per call); readers keep
+    aiosqlite's worker threads, so long reads do not stop the event loop."""
+    import threading
+
+    from sqlalchemy import event, text
+
+    from app.kit.db import create_database
+
+    db = create_database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+
+    def _thread_function(dbapi_conn, _record) -> None:
+        dbapi_conn.run_async(lambda raw: raw.create_function("tid", 0, threading.get_ident))
+
+    for engine in (db.write_engine, db.read_engine):
+        event.listen(engine.sync_engine, "connect", _thread_function)
+    try:
+        async with db.transaction() as session:
+            assert (await session.execute(text("SELECT tid()"))).scalar_one() == threading.get_ident()
+        async with db.read() as session:
+            assert (await session.execute(text("SELECT tid()"))).scalar_one() != threading.get_ident()
     finally:
         await db.dispose()
