@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Uuid, bindparam, select
+from sqlalchemy import String, Uuid, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -24,7 +24,9 @@ from app.models.platform import SandboxClock
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies are ``async def`` even when they do not await: FastAPI runs a plain ``def`` dependency in a
+# worker thread, a thread hop per request for reading an attribute.
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -32,6 +34,13 @@ def get_settings_dep(request: Request) -> Settings:
 def get_database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
+
+
+async def database_dep(request: Request) -> Database:
+    return get_database(request)
+
+
+DatabaseDep = Annotated[Database, Depends(database_dep)]
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -65,7 +74,7 @@ async def get_clock(request: Request, session: SessionDep) -> Clock:
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
-def get_calendar(request: Request) -> WorkdayCalendar:
+async def get_calendar(request: Request) -> WorkdayCalendar:
     calendar: WorkdayCalendar = request.app.state.calendar
     return calendar
 
@@ -82,9 +91,13 @@ _PRINCIPAL = (
     .outerjoin(Organization, Organization.id == User.organization_id)
     .where(User.id == bindparam("p_user", type_=Uuid()))
 )
+_API_KEY_USER = select(ApiKey.user_id).where(
+    ApiKey.key_hash == bindparam("p_hash", type_=String()), ApiKey.revoked_at.is_(None)
+)
 
 
 async def _load_principal(
+    request: Request,
     session: AsyncSession,
     settings: Settings,
     bearer: HTTPAuthorizationCredentials | None,
@@ -92,11 +105,8 @@ async def _load_principal(
 ) -> Principal | None:
     via_key = False
     if api_key:
-        user_id = await session.scalar(
-            select(ApiKey.user_id).where(
-                ApiKey.key_hash == hash_api_key(api_key), ApiKey.revoked_at.is_(None)
-            )
-        )
+        key_row = await _lookup(request, session, _API_KEY_USER, {"p_hash": hash_api_key(api_key)})
+        user_id = key_row.user_id if key_row is not None else None
         via_key = True
     elif bearer is not None:
         user_id = decode_access_token(bearer.credentials, settings.secret_key)
@@ -104,7 +114,7 @@ async def _load_principal(
         return None
     if user_id is None:
         raise Unauthorized("The credentials are not valid or have expired.", code="invalid_token")
-    row = (await session.execute(_PRINCIPAL, {"p_user": user_id})).first()
+    row = await _lookup(request, session, _PRINCIPAL, {"p_user": user_id})
     if row is None:
         raise Unauthorized("The credentials are not valid or have expired.", code="invalid_token")
     if via_key and row.role != "operator":
@@ -119,14 +129,25 @@ async def _load_principal(
     )
 
 
+async def _lookup(request: Request, session: AsyncSession, statement: Any, params: dict[str, Any]) -> Any:
+    """One row for authentication. A write request reads it outside its own transaction, which so starts
+    with its first change: on SQLite the write lock (``BEGIN IMMEDIATE``, taken by the first statement) is
+    then held for the change alone, not for the authentication before it."""
+    if request.method in READ_METHODS:
+        return (await session.execute(statement, params)).first()
+    async with get_database(request).read() as reading:
+        return (await reading.execute(statement, params)).first()
+
+
 async def optional_principal(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal | None:
     """For public routes that show more to a signed-in caller (e.g. a seller's own drafts)."""
-    return await _load_principal(session, settings, bearer, api_key)
+    return await _load_principal(request, session, settings, bearer, api_key)
 
 
 async def current_principal(
@@ -183,7 +204,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
 )
 
 
-def get_fees(request: Request) -> FeeSchedule:
+async def get_fees(request: Request) -> FeeSchedule:
     fees: FeeSchedule = request.app.state.fees
     return fees
 

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.accounts import schemas, service
-from app.deps import ClockDep, OperatorDep, PrincipalDep, SessionDep, SettingsDep, get_database
-from app.kit.db import Database
+from app.deps import ClockDep, DatabaseDep, OperatorDep, PrincipalDep, SessionDep, SettingsDep
 from app.kit.errors import Unauthorized, error_responses
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.schemas import contains_nul
@@ -30,7 +29,7 @@ router = APIRouter()
 async def login(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    db: Annotated[Database, Depends(get_database)],
+    db: DatabaseDep,
     settings: SettingsDep,
 ) -> schemas.TokenOut:
     client = request.client.host if request.client else "unknown"

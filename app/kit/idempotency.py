@@ -43,7 +43,12 @@ class Idempotency:
     async def run(self, action: Callable[[], Awaitable[Any]], *, status_code: int = 201) -> Response:
         """Run ``action`` once per key; its result (a Pydantic model) becomes the JSON response."""
         if self.key is None:
-            return JSONResponse(_encode(await action()), status_code=status_code)
+            result = await action()
+            if isinstance(result, BaseModel):  # serialised by pydantic-core straight to JSON bytes
+                return Response(
+                    result.model_dump_json(), status_code=status_code, media_type="application/json"
+                )
+            return JSONResponse(_encode(result), status_code=status_code)
         method, path = self.request.method, self.request.url.path
         body_hash = hashlib.sha256(
             method.encode() + b" " + path.encode() + b"\n" + await self.request.body()

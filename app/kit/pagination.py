@@ -33,7 +33,7 @@ class PageParams(BaseModel):
     cursor: str | None = None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")] = 20,
     cursor: Annotated[
         str | None, Query(max_length=512, description="`next_cursor` of the previous page")
