@@ -133,10 +133,15 @@ async def _lookup(request: Request, session: AsyncSession, statement: Any, param
     """One row for authentication. A write request reads it outside its own transaction, which so starts
     with its first change: on SQLite the write lock (``BEGIN IMMEDIATE``, taken by the first statement) is
     then held for the change alone, not for the authentication before it."""
-    if request.method in READ_METHODS:
-        return (await session.execute(statement, params)).first()
-    async with get_database(request).read() as reading:
-        return (await reading.execute(statement, params)).first()
+    if request.method not in READ_METHODS:
+        async with get_database(request).read() as reading:
+            return await _lookup_in(reading, statement, params)
+    return await _lookup_in(session, statement, params)
+
+
+async def _lookup_in(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Any:
+    # Core on the session's connection: this runs on every request, so skip the ORM's layers.
+    return (await (await session.connection()).execute(statement, params)).first()
 
 
 async def optional_principal(

@@ -289,6 +289,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each window")
     parser.add_argument("--generators", type=int, default=2, help="load generator processes")
     parser.add_argument("--only", choices=["app", "baseline"], help="run one side only")
+    parser.add_argument(
+        "--scenarios", default="1,2,3,4", help="which of the four scenarios to run (1-based, e.g. 3,4)"
+    )
     args = parser.parse_args()
 
     scenarios = [
@@ -297,6 +300,7 @@ def main() -> None:
         (f"{MULTI} auctions, 16 bidders", False, 16),
         (f"{MULTI} auctions, 64 bidders", False, 64),
     ]
+    scenarios = [scenarios[int(i) - 1] for i in args.scenarios.split(",")]
     modes = [args.only] if args.only else ["app", "baseline"]
     results: dict[str, dict[str, Result]] = {name: {} for name, _, _ in scenarios}
     with s.fresh_database(args.database_url, "bids") as url:

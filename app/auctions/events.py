@@ -54,7 +54,7 @@ async def append(
     same transaction (on PostgreSQL the table's trigger notifies the listeners on commit)."""
     if not batch:
         return
-    await session.execute(
+    await (await session.connection()).execute(
         _INSERT,
         [
             {"auction_id": auction_id, "seq": seq, "event": name, "at": at, "data": data}

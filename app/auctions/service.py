@@ -161,7 +161,8 @@ async def read_auction(
 ) -> tuple[AuctionOut, bool]:
     """The public state and whether a lazy close is due (still open although its ``ends_at`` has passed:
     then the caller closes it and reads it again). One statement."""
-    row = (await session.execute(_GET_AUCTION, {"p_id": auction_id})).first()
+    conn = await session.connection()  # Core: the hot paths skip the ORM's compile and loading layers
+    row = (await conn.execute(_GET_AUCTION, {"p_id": auction_id})).first()
     if row is None:
         raise NotFound("No such auction.")
     due = row.status == AuctionStatus.open and row.ends_at is not None and row.ends_at <= now
@@ -267,7 +268,9 @@ async def _bidder(
     may_bid = not principal.is_operator and principal.org_verified
     if cached and may_bid and org is not None and (known := _BIDDERS.get((auction_id, org))) is not None:
         return known
-    row = (await session.execute(_BIDDER, {"p_org": org, "p_auction": auction_id})).first()
+    row = (
+        await (await session.connection()).execute(_BIDDER, {"p_org": org, "p_auction": auction_id})
+    ).first()
     if row is None:
         raise NotFound("No such auction.")
     if not may_bid or org is None or row.seller_org_id == org or row.registration_id is None:
@@ -389,7 +392,8 @@ async def _explain_refusal(
     """The UPDATE matched no row: re-read the auction (and the registration) and raise the reason. Returns
     only if the bid would now be valid (the row changed between the two statements), and the caller tries
     again."""
-    a = (await session.execute(_REFUSAL, {"p_id": auction_id, "p_reg": bidder.registration_id})).one()
+    conn = await session.connection()
+    a = (await conn.execute(_REFUSAL, {"p_id": auction_id, "p_reg": bidder.registration_id})).one()
     if a.registration_status != RegistrationStatus.qualified:
         raise NotQualified("Only qualified registrants of this listing may bid.")
     if (
@@ -439,19 +443,20 @@ async def place_bid(
     }
     if statement is _SEALED_UPDATE:
         del params["p_end"]
+    conn = await session.connection()  # Core: the hot paths skip the ORM's compile and loading layers
     for _ in range(MAX_BID_ATTEMPTS):
-        state = (await session.execute(statement, params)).first()
+        state = (await conn.execute(statement, params)).first()
         if state is not None:
             break
         await _explain_refusal(session, auction_id, bidder, amount, now)
     else:
         raise Conflict("The auction changed while bidding; try again.")
     sealed = bidder.format == AuctionFormat.sealed
-    if sealed and await session.scalar(_SEALED_BID_OF, {"p_id": auction_id, "p_reg": bidder.registration_id}):
+    if sealed and await conn.scalar(_SEALED_BID_OF, {"p_id": auction_id, "p_reg": bidder.registration_id}):
         # Checked under the auction row, which the UPDATE above holds; the partial unique index backs it up.
         raise Conflict("A sealed auction takes one bid per bidder.", code="already_bid")
     bid_id = uuid.uuid4()
-    await session.execute(
+    await conn.execute(
         _INSERT_BID,
         {
             "id": bid_id,

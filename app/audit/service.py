@@ -46,8 +46,9 @@ async def record(
     The row is written with a Core INSERT (the returned ``AuditEvent`` is a detached copy of it); pending
     ORM changes are flushed first, as the ORM flush that used to write the row did."""
     await session.flush()
+    conn = await session.connection()  # Core: every state change writes here, so skip the ORM layers
     entity_key = str(entity_id)
-    last = (await session.execute(_LAST_OF_CHAIN, {"p_type": entity_type, "p_id": entity_key})).first()
+    last = (await conn.execute(_LAST_OF_CHAIN, {"p_type": entity_type, "p_id": entity_key})).first()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
     payload = normalise_data(data or {})
     values = {
@@ -71,7 +72,7 @@ async def record(
             data=payload,
         ),
     }
-    await session.execute(_INSERT, values)
+    await conn.execute(_INSERT, values)
     return AuditEvent(**values)
 
 

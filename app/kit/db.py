@@ -15,13 +15,16 @@ without sleeping. Between processes, a ``WriteGate`` (an exclusive ``flock`` on 
 is taken before ``BEGIN IMMEDIATE`` and released when the connection goes back to the pool: a process
 waiting for another's write transaction sleeps in the kernel and wakes the moment the lock is released,
 instead of polling in the busy handler (1, 2, 5 … 100 ms naps, which cost seconds at the tail under
-load). The write connection then runs its statements in the event loop's own thread (``InlineSQLite``):
-with the gate already held, ``BEGIN IMMEDIATE`` does not wait, and a statement on a local WAL file takes
-microseconds, less than the two thread switches per call that aiosqlite's worker thread costs (four calls
-per statement). A write transaction so runs from BEGIN to COMMIT without giving the event loop away, and
-holds the lock for its own work only, not for whatever other requests the loop serves meanwhile. Reads keep
-aiosqlite's threads: they run in parallel with the loop (the driver releases the GIL in SQLite) and may be
-long (search, statistics). SQLite's own lock stays the guarantee; the gate only decides who asks for it next, and a process
+load).
+
+Every SQLite connection runs its statements in the event loop's own thread (``InlineSQLite``) instead of
+aiosqlite's worker thread: a statement on a local WAL file takes microseconds, less than the two thread
+switches (and GIL hand-overs) per call that the worker thread costs, four calls per statement. Nothing
+inline waits for a lock: readers never wait in WAL mode, and a writer holds the gate, taken without
+blocking the loop, before its ``BEGIN IMMEDIATE``. A write transaction so runs from BEGIN to COMMIT
+without giving the event loop away, holding the lock for its own work only. The price: a long statement
+(a search over a large table, a bulk import batch) occupies its process's loop while it runs, as Python
+code would; the other worker processes go on serving. SQLite's own lock stays the guarantee; the gate only decides who asks for it next, and a process
 that does not use it (the CLI, an external tool) is still waited for by the busy timeout.
 
 PostgreSQL: one asyncpg pool, READ COMMITTED; hot paths rely on conditional UPDATEs and row locks.
@@ -114,7 +117,7 @@ class WriteGate:
 
 class InlineSQLite(aiosqlite.Connection):
     """An aiosqlite connection whose calls run in the calling thread (the event loop's) instead of being
-    queued to its worker thread: for the gated write connection only (see the module docstring)."""
+    queued to its worker thread (see the module docstring)."""
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
@@ -134,13 +137,14 @@ def _inline_connector(database: str) -> Callable[[], Any]:
 def _sqlite_engine(
     url: str, *, begin: str | None, pool_size: int, gate: WriteGate | None = None
 ) -> AsyncEngine:
-    """``begin``: the statement that opens a transaction, or None for an autocommit (read) engine; with a
-    ``gate`` the connections run inline (``InlineSQLite``)."""
+    """``begin``: the statement that opens a transaction, or None for an autocommit (read) engine. A file
+    database's connections run inline (``InlineSQLite``); ``gate``: the write engine's ``WriteGate``."""
     options: dict[str, Any] = {}
     if begin is None:
         options = {"isolation_level": "AUTOCOMMIT", "skip_autocommit_rollback": True}
-    if gate is not None:
-        options["async_creator"] = _inline_connector(gate.database)
+    database = make_url(url).database
+    if database and database != ":memory:":
+        options["async_creator"] = _inline_connector(database)
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60, **options)
 
     @event.listens_for(engine.sync_engine, "connect")

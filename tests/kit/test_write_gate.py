@@ -69,9 +69,8 @@ async def test_the_write_engine_takes_the_gate_for_a_transaction(tmp_path: Path)
         await db.dispose()
 
 
-async def test_writes_run_in_the_event_loop_thread_and_reads_in_workers(tmp_path: Path) -> None:
-    """The gated write connection runs its statements inline (no thread switch per call); readers keep
-    aiosqlite's worker threads, so long reads do not stop the event loop."""
+async def test_statements_run_in_the_event_loop_thread(tmp_path: Path) -> None:
+    """SQLite connections run their statements inline (no thread switch per call), writes and reads."""
     import threading
 
     from sqlalchemy import event, text
@@ -89,6 +88,6 @@ async def test_writes_run_in_the_event_loop_thread_and_reads_in_workers(tmp_path
         async with db.transaction() as session:
             assert (await session.execute(text("SELECT tid()"))).scalar_one() == threading.get_ident()
         async with db.read() as session:
-            assert (await session.execute(text("SELECT tid()"))).scalar_one() != threading.get_ident()
+            assert (await session.execute(text("SELECT tid()"))).scalar_one() == threading.get_ident()
     finally:
         await db.dispose()
