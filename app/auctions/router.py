@@ -98,13 +98,16 @@ async def list_auction_bids(
 async def place_bid(
     auction_id: uuid.UUID,
     body: BidCreate,
+    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
     clock: ClockDep,
     idem: IdempotencyDep,
 ) -> Response:
     async def act() -> BidPlaced:
-        return await service.place_bid(session, principal, auction_id, body.amount, now=clock.now())
+        return await service.place_bid(
+            session, principal, auction_id, body.amount, now=clock.now(), reader=get_database(request).read
+        )
 
     return await idem.run(act)
 

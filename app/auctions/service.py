@@ -13,7 +13,8 @@ audit record until its close.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -230,6 +231,8 @@ class _Bidder:
     countdown_seconds: int
 
 
+Reader = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
 # (auction, organization) -> _Bidder; bounded, emptied when full (a few hundred bytes per active bidder).
 _BIDDERS: dict[tuple[uuid.UUID, uuid.UUID], _Bidder] = {}
 _BIDDERS_MAX = 50_000
@@ -259,18 +262,27 @@ _BIDDER = (
 
 
 async def _bidder(
-    session: AsyncSession, principal: Principal, auction_id: uuid.UUID, *, cached: bool = True
+    session: AsyncSession,
+    principal: Principal,
+    auction_id: uuid.UUID,
+    *,
+    cached: bool = True,
+    reader: Reader | None = None,
 ) -> _Bidder:
     """The caller's registration for the auction's listing. Only a member of a verified organization holding
     a qualified registration may bid; the seller never. ``cached``: a known bidder is not read again (the
-    caller's statement re-checks the registration's status); otherwise one read, status checked here."""
+    caller's statement re-checks the registration's status); otherwise one read, status checked here, in a
+    session of ``reader`` if given (outside the caller's write transaction, which then starts later)."""
     org = principal.organization_id
     may_bid = not principal.is_operator and principal.org_verified
     if cached and may_bid and org is not None and (known := _BIDDERS.get((auction_id, org))) is not None:
         return known
-    row = (
-        await (await session.connection()).execute(_BIDDER, {"p_org": org, "p_auction": auction_id})
-    ).first()
+    params = {"p_org": org, "p_auction": auction_id}
+    if reader is None:
+        row = (await (await session.connection()).execute(_BIDDER, params)).first()
+    else:
+        async with reader() as reading:
+            row = (await (await reading.connection()).execute(_BIDDER, params)).first()
     if row is None:
         raise NotFound("No such auction.")
     if not may_bid or org is None or row.seller_org_id == org or row.registration_id is None:
@@ -427,10 +439,17 @@ async def _explain_refusal(
 
 
 async def place_bid(
-    session: AsyncSession, principal: Principal, auction_id: uuid.UUID, amount: int, *, now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    auction_id: uuid.UUID,
+    amount: int,
+    *,
+    now: datetime,
+    reader: Reader | None = None,
 ) -> BidPlaced:
-    """An English or sealed bid at the server's receive time ``now`` (SPEC §10)."""
-    bidder = await _bidder(session, principal, auction_id)
+    """An English or sealed bid at the server's receive time ``now`` (SPEC §10). ``reader``: read sessions
+    for looking up a bidder this process does not know yet, outside the bid's write transaction."""
+    bidder = await _bidder(session, principal, auction_id, reader=reader)
     if bidder.format == AuctionFormat.dutch:
         raise InvalidState("A Dutch auction is won by accepting its clock price (POST …/accept).")
     statement = _ENGLISH_UPDATE if bidder.format == AuctionFormat.english else _SEALED_UPDATE

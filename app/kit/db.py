@@ -67,52 +67,58 @@ _GATED = "write_gate_held"
 class WriteGate:
     """An exclusive ``flock`` shared by the processes writing one SQLite file (see the module docstring).
 
-    The file is opened lazily by the process that uses it (a descriptor inherited through ``fork`` would
-    share its lock with the parent). Taking it tries without blocking first; otherwise a thread waits in
-    ``flock`` so the event loop never blocks, and a waiter that is cancelled or times out releases the lock
-    as soon as its thread gets it."""
+    The lock is only ever taken by the event loop, without blocking, when its transaction is about to run.
+    While another process holds it, a worker thread waits in a blocking ``flock`` on a second descriptor and
+    lets go at once: that only says "it is free now", and the loop tries again. Were the thread to keep the
+    lock for its coroutine, the lock would sit idle until the loop got round to resuming it, behind every
+    other request the loop has ready, and the other process would wait for that too.
+
+    Descriptors are opened lazily by the process that uses them (one inherited through ``fork`` would share
+    its lock with the parent)."""
 
     def __init__(self, database: str, timeout: float) -> None:
         self.database = database
         self.path = f"{database}-writer.lock"
         self.timeout = timeout
-        self._fd: int | None = None
+        self._fds: tuple[int, int] | None = None
         self._pid = 0
 
-    def _descriptor(self) -> int:
-        if self._fd is None or self._pid != os.getpid():
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            self._pid = os.getpid()
-        return self._fd
+    def _descriptors(self) -> tuple[int, int]:
+        """(the lock's, the waiting thread's): two opens, two locks that exclude each other."""
+        if self._fds is None or self._pid != os.getpid():
+            lock, wait = (os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644) for _ in range(2))
+            self._fds, self._pid = (lock, wait), os.getpid()
+        return self._fds
 
     def _try(self) -> bool:
         try:
-            fcntl.flock(self._descriptor(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self._descriptors()[0], fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
         return True
 
-    async def acquire(self) -> None:
-        if self._try():
-            return
-        fd = self._descriptor()
-        waiting = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, fd, fcntl.LOCK_EX)
-        try:
-            await asyncio.wait_for(asyncio.shield(waiting), self.timeout)
-        except TimeoutError:
-            waiting.add_done_callback(self._release_when_taken)
-            raise sqlite3.OperationalError("database is locked") from None
-        except BaseException:
-            waiting.add_done_callback(self._release_when_taken)
-            raise
+    def _wait_until_free(self) -> None:
+        fd = self._descriptors()[1]
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def _release_when_taken(self, waiting: asyncio.Future[None]) -> None:
-        if not waiting.cancelled() and waiting.exception() is None:
-            self.release()
+    async def acquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while not self._try():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise sqlite3.OperationalError("database is locked")
+            # A waiter given up on (timeout, cancellation) finishes in its thread and holds nothing.
+            free = loop.run_in_executor(None, self._wait_until_free)
+            try:
+                await asyncio.wait_for(asyncio.shield(free), remaining)
+            except TimeoutError:
+                raise sqlite3.OperationalError("database is locked") from None
 
     def release(self) -> None:
-        if self._fd is not None and self._pid == os.getpid():
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if self._fds is not None and self._pid == os.getpid():
+            fcntl.flock(self._fds[0], fcntl.LOCK_UN)
 
 
 class InlineSQLite(aiosqlite.Connection):
