@@ -12,15 +12,20 @@ rivals); every registration qualified, its deposit held; every auction open, in 
 ``extended`` event).
 
 Then the app (``uvicorn app.asgi:app --workers N``, production clock (no sandbox), EXCHANGE_ENV=test, fast password hashing) and
-the baseline (``bench/baseline_bid_app.py`` under the same uvicorn, worker count and database) each get four
-scenarios: 16 and 64 concurrent bidders on the one auction, and 16 and 64 spread over the 1,000 auctions.
+the baseline (``bench/baseline_bid_app.py`` under the same uvicorn, worker count and database) each get six
+scenarios: 16 and 64 concurrent bidders on the one auction, and 16 and 64 spread over the 1,000 auctions, as
+fast as they can (closed loop: throughput); then 64 bidders on the one auction and over the 1,000 auctions
+at a fixed offered rate (``--paced-rate`` bids/s in all, Poisson arrivals, open loop: latency under load).
 
 A bidder is a coroutine with its own keep-alive connection, in one of ``--generators`` processes separate
 from the server. It reads the auction (GET) when it does not know the price, bids the current price plus
 one increment (the start price first), learns the new price from its own 201, and re-reads after a 409
 (``bid_too_low``: someone was faster). A bidder that leads waits to be outbid: on the single auction it
 re-reads every 10 ms; over many auctions it goes to another auction and trusts that it still leads for
-0.5 s. A 409 is a normal outcome; errors are 5xx, timeouts and connection failures. After a warm-up, the
+0.5 s. A paced bidder instead wakes at its random arrival times, reads the auction and bids one increment
+above it unless it leads. (A closed loop at saturation measures its own queue: 64 bidders always waiting on
+a server doing N requests/s see about 64/N s each, whatever the server; the p99 goal is judged on the paced
+scenarios, at a rate both servers can carry.) A 409 is a normal outcome; errors are 5xx, timeouts and connection failures. After a warm-up, the
 window of ``--duration`` seconds counts requests/s (GET + POST), bids/s, accepted bids/s (201), p50/p99
 of the bid POSTs and of the GETs, errors, the peak RSS (VmHWM) of each server worker so far, and the CPU
 used by the server workers and by the load generators (the machine may have 2 cores for all of them).
@@ -116,6 +121,9 @@ async def _bidder(cfg: dict[str, Any], bidder: dict[str, Any], stats: dict[str, 
         return status, data
 
     try:
+        if cfg["rate"]:
+            await _paced(cfg, auctions, rng, t1, call, baseline, single)
+            return
         while time.time() < t1:
             aid, reg, code, start_price, increment = auctions[0] if single else rng.choice(auctions)
             price, leading, since = known.get(aid, (None, False, 0.0))
@@ -145,6 +153,38 @@ async def _bidder(cfg: dict[str, Any], bidder: dict[str, Any], stats: dict[str, 
                 known.pop(aid, None)  # outbid meanwhile (or worse): read it again
     finally:
         await conn.close()
+
+
+async def _paced(
+    cfg: dict[str, Any],
+    auctions: list[Any],
+    rng: random.Random,
+    t1: float,
+    call: Any,
+    baseline: bool,
+    single: bool,
+) -> None:
+    """Open loop: this bidder's bids arrive at random (Poisson) times, ``rate`` per second in all, whether
+    or not the server keeps up; each is a GET of the auction and a bid one increment above what it shows."""
+    mean_gap = cfg["bidders_total"] / cfg["rate"]
+    due = time.time() + rng.uniform(0, mean_gap)
+    while True:
+        due += rng.expovariate(1 / mean_gap)
+        if due >= t1:
+            return
+        await asyncio.sleep(max(0.0, due - time.time()))
+        aid, reg, code, start_price, increment = auctions[0] if single else rng.choice(auctions)
+        answer = await call("GET", f"/api/v1/auctions/{aid}")
+        if answer is None or answer[0] != 200:
+            continue
+        state = json.loads(answer[1])
+        if state["leading_bidder_code"] == code:
+            continue  # leads already: nothing to do this time
+        price = s.fen(state["current_price"]) if state["current_price"] else None
+        body: dict[str, Any] = {"amount": s.yuan(start_price if price is None else price + increment)}
+        if baseline:
+            body |= {"registration_id": reg, "bidder_code": code}
+        await call("POST", f"/api/v1/auctions/{aid}/bids", body)
 
 
 # --- one scenario against one server -------------------------------------------------------------------------
@@ -177,6 +217,7 @@ def run_scenario(
     single: bool,
     bidders: int,
     args: argparse.Namespace,
+    rate: float = 0.0,
 ) -> Result:
     people = market.bidders[:bidders]
     if single:
@@ -201,6 +242,8 @@ def run_scenario(
             "port": server.port,
             "mode": mode,
             "single": single,
+            "rate": rate,
+            "bidders_total": bidders,
             "t_start": t_start,
             "warmup": args.warmup,
             "duration": args.duration,
@@ -290,19 +333,25 @@ def main() -> None:
     parser.add_argument("--generators", type=int, default=2, help="load generator processes")
     parser.add_argument("--only", choices=["app", "baseline"], help="run one side only")
     parser.add_argument(
-        "--scenarios", default="1,2,3,4", help="which of the four scenarios to run (1-based, e.g. 3,4)"
+        "--scenarios", default="1,2,3,4,5,6", help="which of the six scenarios to run (1-based, e.g. 3,4)"
+    )
+    parser.add_argument(
+        "--paced-rate", type=float, default=150.0, help="bids/s offered in all by the paced scenarios 5 and 6"
     )
     args = parser.parse_args()
 
+    paced = f"paced at {args.paced_rate:.0f} bids/s"
     scenarios = [
-        ("1 auction, 16 bidders", True, 16),
-        ("1 auction, 64 bidders", True, 64),
-        (f"{MULTI} auctions, 16 bidders", False, 16),
-        (f"{MULTI} auctions, 64 bidders", False, 64),
+        ("1 auction, 16 bidders", True, 16, 0.0),
+        ("1 auction, 64 bidders", True, 64, 0.0),
+        (f"{MULTI} auctions, 16 bidders", False, 16, 0.0),
+        (f"{MULTI} auctions, 64 bidders", False, 64, 0.0),
+        (f"1 auction, 64 bidders {paced}", True, 64, args.paced_rate),
+        (f"{MULTI} auctions, 64 bidders {paced}", False, 64, args.paced_rate),
     ]
     scenarios = [scenarios[int(i) - 1] for i in args.scenarios.split(",")]
     modes = [args.only] if args.only else ["app", "baseline"]
-    results: dict[str, dict[str, Result]] = {name: {} for name, _, _ in scenarios}
+    results: dict[str, dict[str, Result]] = {name: {} for name, _, _, _ in scenarios}
     with s.fresh_database(args.database_url, "bids") as url:
         backend = s.backend_of(url)
         print(
@@ -323,14 +372,16 @@ def main() -> None:
                 target, app_dir = TARGETS[mode]
                 env = s.server_env(url, sandbox=False, BENCH_DATABASE_URL=url)
                 with s.uvicorn_server(target, env, workers=args.workers, app_dir=app_dir) as server:
-                    for name, single, n in scenarios:
-                        r = run_scenario(pool, server, market, mode=mode, single=single, bidders=n, args=args)
+                    for name, single, n, rate in scenarios:
+                        r = run_scenario(
+                            pool, server, market, mode=mode, single=single, bidders=n, args=args, rate=rate
+                        )
                         results[name][mode] = r
                         print(
                             f"  {mode:8} {name:26} {r.requests:6.0f} req/s {r.accepted:6.0f} accepted/s "
                             f"p99 {r.post_p99:6.1f} ms errors {sum(r.errors.values())}"
                         )
-    for name, _, _ in scenarios:
+    for name, _, _, _ in scenarios:
         print_table(f"{name} ({backend})", results[name])
     print(f"\n{GOALS}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (other processes share the CPUs)")
