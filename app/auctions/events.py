@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "auction_events"
 SQLITE_POLL_SECONDS = 0.3
 PG_RECHECK_SECONDS = 1.0
+LISTENER_CONNECT_TIMEOUT = 5.0
+LISTENER_RETRY_SECONDS = 10.0
 REPLAY_BATCH = 500
 FINAL_EVENTS = frozenset({"closed", "failed"})
 ENDED = frozenset({AuctionStatus.closed, AuctionStatus.failed, AuctionStatus.cancelled})
@@ -71,6 +73,7 @@ class Hub:
         self._conn: Any = None
         self._lock = asyncio.Lock()
         self._subscribers: dict[str, set[asyncio.Event]] = {}
+        self._retry_at = 0.0  # after a failed start, streams re-check on their own until then
 
     def subscribe(self, auction_id: uuid.UUID) -> asyncio.Event:
         wake = asyncio.Event()
@@ -89,8 +92,12 @@ class Hub:
             wake.set()
 
     async def ensure_listening(self) -> None:
-        """Start (or restart) the listener; a failure only means the streams fall back to re-checking."""
+        """Start (or restart) the listener; a failure only means the streams fall back to re-checking, and
+        the next attempt waits ``LISTENER_RETRY_SECONDS`` (not one per stream per second)."""
         if self._conn is not None and not self._conn.is_closed():
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._retry_at or self._lock.locked():
             return
         async with self._lock:
             if self._conn is not None and not self._conn.is_closed():
@@ -98,9 +105,10 @@ class Hub:
             import asyncpg
 
             try:
-                conn = await asyncpg.connect(self.dsn)
+                conn = await asyncpg.connect(self.dsn, timeout=LISTENER_CONNECT_TIMEOUT)
                 await conn.add_listener(CHANNEL, self._on_notify)
             except Exception:
+                self._retry_at = loop.time() + LISTENER_RETRY_SECONDS
                 log.warning("auction event listener could not start; streams poll instead", exc_info=True)
                 return
             self._conn = conn

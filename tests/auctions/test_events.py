@@ -148,3 +148,33 @@ async def test_postgres_listener_wakes_on_commit(backend, db) -> None:  # type: 
         assert not other.is_set()
     finally:
         hub.unsubscribe(auction_id, wake)
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+async def test_a_bid_wakes_the_listener_through_the_table_trigger(client: httpx.AsyncClient, db) -> None:  # type: ignore[no-untyped-def]
+    """The writing transaction no longer calls pg_notify itself: the AFTER INSERT trigger on auction_events
+    does, so every writer of events (bids, closes) wakes the streams of every process."""
+    import uuid
+
+    from app.auctions import events
+
+    case = await h.open_auction(client, db)
+    hub = events.hub_for(db)
+    await hub.ensure_listening()
+    wake = hub.subscribe(uuid.UUID(case.id))
+    try:
+        assert (await h.bid(client, case, case.bidders[0], "100000.00")).status_code == 201
+        await asyncio.wait_for(wake.wait(), 5)
+    finally:
+        hub.unsubscribe(uuid.UUID(case.id), wake)
+
+
+async def test_a_listener_that_cannot_start_is_not_retried_by_every_stream() -> None:
+    from app.auctions import events
+
+    hub = events.Hub("postgresql://nobody@127.0.0.1:1/none")  # nothing listens on port 1
+    await hub.ensure_listening()
+    assert hub._conn is None and hub._retry_at > 0
+    retry_at = hub._retry_at
+    await hub.ensure_listening()  # within the retry interval: no new attempt
+    assert hub._retry_at == retry_at
