@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.deals.fees import FeeSchedule
 from app.kit.clock import Clock, SystemClock
-from app.kit.db import Database
+from app.kit.db import Database, reading
 from app.kit.errors import Forbidden, Unauthorized
 from app.kit.security import Principal, decode_access_token, hash_api_key
 from app.kit.workdays import WorkdayCalendar
@@ -66,7 +66,8 @@ async def sandbox_offset(session: AsyncSession) -> timedelta:
 
 async def get_clock(request: Request, session: SessionDep) -> Clock:
     if request.app.state.settings.sandbox:
-        return SystemClock(await sandbox_offset(session))
+        async with reading(get_database(request), session) as reader:
+            return SystemClock(await sandbox_offset(reader))
     clock: Clock = request.app.state.clock
     return clock
 
@@ -130,18 +131,11 @@ async def _load_principal(
 
 
 async def _lookup(request: Request, session: AsyncSession, statement: Any, params: dict[str, Any]) -> Any:
-    """One row for authentication. A write request reads it outside its own transaction, which so starts
-    with its first change: on SQLite the write lock (``BEGIN IMMEDIATE``, taken by the first statement) is
-    then held for the change alone, not for the authentication before it."""
-    if request.method not in READ_METHODS:
-        async with get_database(request).read() as reading:
-            return await _lookup_in(reading, statement, params)
-    return await _lookup_in(session, statement, params)
-
-
-async def _lookup_in(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Any:
-    # Core on the session's connection: this runs on every request, so skip the ORM's layers.
-    return (await (await session.connection()).execute(statement, params)).first()
+    """One row read before the request's own work, in a short session of its own (``app.kit.db.reading``):
+    a write transaction then starts with its first change, and no request holds a connection while it
+    waits for another. Core on the connection: this runs on every request, so it skips the ORM's layers."""
+    async with reading(get_database(request), session) as reader:
+        return (await (await reader.connection()).execute(statement, params)).first()
 
 
 async def optional_principal(

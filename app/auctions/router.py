@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse
 
 from app.auctions import deadlines, events, service
@@ -33,13 +32,14 @@ router = APIRouter(tags=["auctions"])
 STREAM_PING_SECONDS = 15
 
 
-async def _lazy_close(request: Request, session: AsyncSession, auction_id: uuid.UUID, now: datetime) -> bool:
-    """Close an open auction past its end before reading it; True when it did, and then the caller reads it
-    in a fresh session (the request's may be a snapshot from before the close)."""
-    if not await service.past_its_end(session, auction_id, now):
-        return False
-    await deadlines.close_if_due(sweep_context(request.app), auction_id, now)
-    return True
+async def _close_if_due(request: Request, auction_id: uuid.UUID, now: datetime) -> None:
+    """Close an open auction past its end before it is read (a lazy close: the sweeper may not have come
+    yet). Reads here use short sessions of their own, never one held across the closing transaction."""
+    db = get_database(request)
+    async with db.read() as session:
+        due = await service.past_its_end(session, auction_id, now)
+    if due:
+        await deadlines.close_if_due(sweep_context(request.app), auction_id, now)
 
 
 @router.get(
@@ -48,17 +48,17 @@ async def _lazy_close(request: Request, session: AsyncSession, auction_id: uuid.
     responses=error_responses(404, 422),
     summary="An auction's public state (never the reserve; sealed amounts only after the close)",
 )
-async def get_auction(
-    auction_id: uuid.UUID, request: Request, session: SessionDep, clock: ClockDep
-) -> Response:
+async def get_auction(auction_id: uuid.UUID, request: Request, clock: ClockDep) -> Response:
     # The most frequent request of a live auction (bidders poll it): serialised by pydantic-core directly
     # instead of being validated again against ``response_model``, which only documents it.
     now = clock.now()
-    view, due = await service.read_auction(session, auction_id, now)
+    db = get_database(request)
+    async with db.read() as session:
+        view, due = await service.read_auction(session, auction_id, now)
     if due:
         await deadlines.close_if_due(sweep_context(request.app), auction_id, now)
-        async with get_database(request).read() as fresh:
-            view = await service.get_auction(fresh, auction_id, now)
+        async with db.read() as session:
+            view = await service.get_auction(session, auction_id, now)
     return Response(view.model_dump_json(), media_type="application/json")
 
 
@@ -71,20 +71,15 @@ async def get_auction(
 async def list_auction_bids(
     auction_id: uuid.UUID,
     request: Request,
-    session: SessionDep,
     clock: ClockDep,
     principal: OptionalPrincipalDep,
     page: Annotated[PageParams, Depends(page_params)],
 ) -> Page[BidOut]:
-    if not await _lazy_close(request, session, auction_id, clock.now()):
+    await _close_if_due(request, auction_id, clock.now())
+    async with get_database(request).read() as session:
         rows, cursor = await service.list_bids(
             session, principal, auction_id, limit=page.limit, cursor=page.cursor
         )
-    else:
-        async with get_database(request).read() as fresh:
-            rows, cursor = await service.list_bids(
-                fresh, principal, auction_id, limit=page.limit, cursor=page.cursor
-            )
     return Page(items=[BidOut.model_validate(b) for b in rows], next_cursor=cursor)
 
 

@@ -28,6 +28,7 @@ from app.auctions.schemas import AuctionOut, BidPlaced
 from app.audit.service import record
 from app.deals import service as deals
 from app.deals.fees import FeeSchedule
+from app.kit.db import holds_connection
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
 from app.kit.pagination import SortKey, keyset_query, page_of
 from app.kit.security import Principal
@@ -278,9 +279,9 @@ async def _bidder(
     if cached and may_bid and org is not None and (known := _BIDDERS.get((auction_id, org))) is not None:
         return known
     params = {"p_org": org, "p_auction": auction_id}
-    if reader is None:
+    if reader is None or holds_connection(session):
         row = (await (await session.connection()).execute(_BIDDER, params)).first()
-    else:
+    else:  # before the write transaction starts, never as a second connection
         async with reader() as reading:
             row = (await (await reading.connection()).execute(_BIDDER, params)).first()
     if row is None:

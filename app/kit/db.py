@@ -57,6 +57,7 @@ import aiosqlite
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 from sqlalchemy.util import await_
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -245,6 +246,32 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
         write_sessions=async_sessionmaker(write, expire_on_commit=False, autoflush=False),
         read_sessions=async_sessionmaker(read, expire_on_commit=False, autoflush=False),
     )
+
+
+_CONNECTED = "holds_connection"
+
+
+@event.listens_for(Session, "after_begin")
+def _mark_connected(session: Session, _transaction: Any, _connection: Any) -> None:
+    session.info[_CONNECTED] = True
+
+
+def holds_connection(session: AsyncSession) -> bool:
+    """Whether ``session``'s transaction has begun on a connection (a statement has run)."""
+    return bool(session.info.get(_CONNECTED))
+
+
+@asynccontextmanager
+async def reading(db: Database, session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """A session to read with before ``session`` writes: a short autocommit read of its own while ``session``
+    holds no connection yet, so the write transaction starts with its first change (on SQLite the write
+    lock is then held for the change alone); ``session`` itself once it holds one, so a request never holds
+    two connections at once (forty such requests on a pool of twenty would wait for each other)."""
+    if holds_connection(session):
+        yield session
+        return
+    async with db.read() as own:
+        yield own
 
 
 def dialect_name(session: AsyncSession) -> str:

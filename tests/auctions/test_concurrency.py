@@ -103,3 +103,36 @@ async def test_forty_bidders_twenty_five_bids_each(client: httpx.AsyncClient, db
     )
     assert len(await h.all_bids(client, case)) == len(ordered)
     await assert_invariants(db)
+
+
+async def test_requests_never_hold_two_connections(client: httpx.AsyncClient, db, backend) -> None:  # type: ignore[no-untyped-def]
+    """Authentication, the sandbox clock and an unknown bidder are read before the write transaction, in a
+    short session of their own, and never while the request holds a connection: on a pool of one (or one
+    plus one overflow) connection, concurrent bids by bidders the process does not know yet, and reads,
+    all finish. A request holding one connection while waiting for a second would wait forever here."""
+    from app.auctions import service
+    from app.kit.db import create_database
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    case = await h.open_auction(client, db, bidders=6)
+    small = create_database(backend.url, pool_size=1)
+    try:
+        transport = httpx.ASGITransport(app=create_app(make_settings(backend.url), db=small))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as tight:
+            service._BIDDERS.clear()
+
+            async def bid(i: int, who: f.Actor) -> int:
+                r = await tight.post(
+                    f"{case.url}/bids", json={"amount": f"{100000 + 1000 * i:.2f}"}, headers=who.headers
+                )
+                await tight.get(f"{case.url}/bids", headers=who.headers)
+                return r.status_code
+
+            statuses = await asyncio.wait_for(
+                asyncio.gather(*(bid(i, who) for i, who in enumerate(case.bidders * 2))), 20
+            )
+    finally:
+        await small.dispose()
+    assert set(statuses) <= {201, 409} and 201 in statuses, statuses
+    await assert_invariants(db)
