@@ -189,7 +189,10 @@ async def test_forty_bidders_on_two_processes(server: LiveServer) -> None:
             if not cursor:
                 break
         assert {b["id"] for b in listed} == {b["id"] for b in accepted}, "a 201 is missing from the bid list"
-        in_order = sorted(listed, key=lambda b: b["placed_at"])
+        # Acceptance order is ``seq`` (gap-free). ``placed_at`` is the receive time (SPEC §10), which may
+        # precede that of the bid accepted just before it when the two raced for the auction row.
+        in_order = sorted(listed, key=lambda b: b["seq"])
+        assert [b["seq"] for b in in_order] == list(range(1, len(in_order) + 1))
         amounts = [Decimal(b["amount"]) for b in reversed(listed)]
         assert amounts == sorted(amounts) and len(set(amounts)) == len(amounts), (
             "amounts do not strictly increase"
