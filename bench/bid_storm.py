@@ -204,7 +204,7 @@ class Result:
     other: Counter[str]
     rss_mb: list[float]
     conflicts_per_s: float
-    server_cpu: float  # share of one core, summed over workers
+    server_cpu: list[float]  # share of one core, per worker
     gen_cpu: float
 
 
@@ -253,9 +253,9 @@ def run_scenario(
     ]
     futures = [pool.submit(generate, cfg) for cfg in configs]
     time.sleep(max(0.0, t_start + args.warmup - time.time()))
-    cpu0 = sum(s.cpu_seconds(pid) for pid in server.workers)
+    cpu0 = [s.cpu_seconds(pid) for pid in server.workers]
     time.sleep(max(0.0, t_start + args.warmup + args.duration - time.time()))
-    cpu1 = sum(s.cpu_seconds(pid) for pid in server.workers)
+    cpu1 = [s.cpu_seconds(pid) for pid in server.workers]
     parts = [f.result(timeout=args.duration + 120) for f in futures]
     post = [x for p in parts for x in p["post_ms"]]
     get = [x for p in parts for x in p["get_ms"]]
@@ -276,7 +276,7 @@ def run_scenario(
         other=total["other"],
         rss_mb=[s.peak_rss_mb(pid) for pid in server.workers],
         conflicts_per_s=sum(total["conflicts"].values()) / args.duration,
-        server_cpu=(cpu1 - cpu0) / args.duration,
+        server_cpu=[(b - a) / args.duration for a, b in zip(cpu0, cpu1, strict=True)],
         gen_cpu=sum(p["cpu"] for p in parts) / (args.warmup + args.duration),
     )
 
@@ -305,7 +305,7 @@ def print_table(title: str, results: dict[str, Result]) -> None:
     row("errors (5xx, timeouts, conn.)", lambda r: f"{sum(r.errors.values())}")
     row("409s/s (outbid, already leading)", lambda r: f"{r.conflicts_per_s:.0f}")
     row("peak RSS per worker (MB)", lambda r: " / ".join(f"{m:.0f}" for m in r.rss_mb))
-    row("server CPU (cores)", lambda r: f"{r.server_cpu:.2f}")
+    row("server CPU per worker (cores)", lambda r: " / ".join(f"{c:.2f}" for c in r.server_cpu))
     row("load generator CPU (cores)", lambda r: f"{r.gen_cpu:.2f}")
     if app and base:
         print(
