@@ -116,7 +116,7 @@ async def _apply(session: AsyncSession, deltas: dict[uuid.UUID, int]) -> None:
 
 @dataclass(frozen=True)
 class Entry:
-    """One journal entry of ``post_many``."""
+    """One journal entry of ``post_many``; ``at``: its own time, if not the call's."""
 
     kind: EntryKind
     lines: Sequence[Line]
@@ -125,6 +125,7 @@ class Entry:
     organization_id: uuid.UUID | None = None
     deal_id: uuid.UUID | None = None
     registration_id: uuid.UUID | None = None
+    at: datetime | None = None
 
 
 async def post(
@@ -164,7 +165,7 @@ async def post_many(
             {
                 "id": entry_id,
                 "kind": entry.kind,
-                "at": at,
+                "at": entry.at or at,
                 "reference": entry.reference,
                 "memo": entry.memo,
                 "actor": actor,
