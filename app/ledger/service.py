@@ -101,13 +101,36 @@ async def _guarded_ids(session: AsyncSession, ids: Iterable[uuid.UUID]) -> set[u
     return {i for i in wanted if _KIND_CACHE.get(i) in GUARDED_KINDS}
 
 
+# Above this many accounts, ``_apply`` sends its UPDATEs as one executemany and checks the guards with one
+# read afterwards (a batch of closing auctions refunds the deposits of dozens of organizations at once).
+_MANY_ACCOUNTS = 4
+_BALANCES = select(_ACCOUNTS.c.id, _ACCOUNTS.c.balance).where(
+    _ACCOUNTS.c.id.in_(bindparam("p_ids", expanding=True, type_=Uuid()))
+)
+
+
 async def _apply(session: AsyncSession, deltas: dict[uuid.UUID, int]) -> None:
     """Add each delta to its account's balance, in account-id order (so two transactions touching the same
-    accounts never deadlock), refusing to take a guarded account below zero."""
+    accounts never deadlock), refusing to take a guarded account below zero.
+
+    A few accounts: one guarded UPDATE each. Many: the same UPDATEs, in the same order, as one executemany
+    (one round trip instead of one per account), then one read of the new balances, our own under the row
+    locks the UPDATEs took: a guarded one below zero (or an account missing) raises ``InsufficientFunds``
+    as the guard would have, and the caller's transaction (or savepoint) rolls every UPDATE back."""
     guarded = await _guarded_ids(session, deltas)
-    for account, amount in sorted(deltas.items()):
-        if amount == 0:
-            continue
+    changes = sorted((account, amount) for account, amount in deltas.items() if amount != 0)
+    if len(changes) > _MANY_ACCOUNTS:
+        await session.execute(_CREDIT, [{"p_id": account, "p_amount": amount} for account, amount in changes])
+        after = {
+            row.id: row.balance
+            for row in await session.execute(_BALANCES, {"p_ids": [a for a, _ in changes]})
+        }
+        if len(after) != len(changes) or any(
+            after[account] < 0 for account, amount in changes if amount < 0 and account in guarded
+        ):
+            raise InsufficientFunds("The available balance is not enough for this.")
+        return
+    for account, amount in changes:
         stmt = _GUARDED_DEBIT if amount < 0 and account in guarded else _CREDIT
         result = await session.execute(stmt, {"p_id": account, "p_amount": amount})
         if result.rowcount != 1:  # type: ignore[attr-defined]
