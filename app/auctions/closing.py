@@ -4,8 +4,8 @@ A thousand auctions may end in the same second (the close storm, ``bench/close_s
 time, each close cost ~27 statements and several ORM loads and flushes; here a batch of due auctions is
 closed in ONE transaction with a fixed number of statements whatever its size: the claim, one read each of
 the registrations, sealed bids, parties and patents, then one multi-row INSERT or UPDATE per table (deals,
-contracts, listings, auctions, live events, audit events, deposit claims, journal entries and lines) and one
-UPDATE per ledger account touched. Every row is built in Python from what those reads returned.
+contracts, listings, auctions, live events, audit events, deposit claims, journal entries and lines, and the
+balances of the accounts touched). Every row is built in Python from what those reads returned.
 
 The rules are ``service.close_auction``'s, which the Dutch acceptance still uses for its one auction
 (``tests/auctions/test_closing.py`` checks that both write the same rows for every kind of outcome):
@@ -75,9 +75,9 @@ from app.models.trading import (
     Registration,
 )
 
-# Auctions per transaction. A batch's fixed cost is mostly one UPDATE per ledger account it touches (two per
-# bidder organization); its length is how long a SQLite writer (a bid) may wait: 50 took ~75 ms and closed
-# 1,000 auctions in 1.5 s in-process, 25 took 1.9 s, 200 took 1.1 s but held the write lock for ~220 ms.
+# Auctions per transaction: bigger batches amortize their ~15 statements better, but a batch's length is
+# how long a SQLite writer (a bid on another auction) may wait. Measured in-process on 1,000 closes: 25 per
+# batch 1.6 s, 50 1.5 s (~75 ms a batch), 100 1.15 s, 200 1.0 s (~200 ms of write lock a batch).
 CLOSE_BATCH = 50
 
 _AUCTIONS = cast(Table, Auction.__table__)
