@@ -2,7 +2,9 @@
 
 Every movement is one balanced journal entry; account balances are counters updated in the same
 transaction, with a compare-and-set guard (``balance + delta >= 0``) on organization and escrow accounts,
-so no balance can go negative even under concurrent requests: a lost race is ``insufficient_funds``.
+so no balance can go negative even under concurrent requests: a lost race is ``insufficient_funds``. (A post
+touching many accounts at once checks the same condition on the new balances, under the row locks its
+UPDATEs took, and raises the same way: ``_apply``.)
 """
 
 from __future__ import annotations
