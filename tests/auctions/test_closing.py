@@ -7,6 +7,7 @@
   transaction, and only the bad one is left (open, deposits held) for the next sweep.
 - Two sweepers (two engines, as two server processes) racing over the same due auctions in small batches:
   every auction closed once, every deposit resolved once, one deal per winner, one final event each.
+- PostgreSQL: the batch's one NOTIFY statement wakes the live streams of every auction it closed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from app.auctions import deadlines, service
+from app.auctions import deadlines, events, service
 from app.audit.service import SYSTEM_ACTOR
 from app.contracts.rules import contract_hash
 from app.deadlines import sweeper
@@ -37,6 +38,7 @@ from app.models.patents import Patent
 from app.models.trading import Auction, AuctionEvent, Deal, Registration
 from tests import trading as t
 from tests.auctions import helpers as h
+from tests.conftest import BACKENDS
 from tests.invariants import assert_invariants
 
 LICENSE = {"term_months": 36, "territory": "中国大陆", "field_of_use": "动力电池"}
@@ -397,3 +399,26 @@ async def test_two_sweepers_race_over_the_same_batches(
         )
         assert closes == len(cases)
     await assert_invariants(db)
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+async def test_a_batch_wakes_the_streams_of_every_auction_it_closes(
+    client: httpx.AsyncClient, db, app
+) -> None:
+    """PostgreSQL: one ``pg_notify`` per closed auction, sent by the batch's single NOTIFY statement."""
+    cases = [
+        await _build(client, db, SCENARIOS["english_winner"]),
+        await _build(client, db, SCENARIOS["no_bid"]),
+    ]
+    now = await _past_every_end(client, db, cases)
+    hub = events.hub_for(db)
+    await hub.ensure_listening()
+    wakes = {case.id: hub.subscribe(uuid.UUID(case.id)) for case in cases}
+    try:
+        ctx = sweeper.sweep_context(app)
+        outcomes = await deadlines.process_closes(ctx, [_due(case, now) for case in cases], now)
+        assert set(outcomes.values()) == {sweeper.Outcome.handled}
+        await asyncio.wait_for(asyncio.gather(*(wake.wait() for wake in wakes.values())), 5)
+    finally:
+        for case_id, wake in wakes.items():
+            hub.unsubscribe(uuid.UUID(case_id), wake)
