@@ -13,7 +13,8 @@ no bid and every tenth more has a reserve above its bids. Expected: 80 % closed 
 (2 deposits refunded, the winner's still held), 20 % failed (3 deposits refunded).
 
 Timed: ``POST /api/v1/sandbox/clock`` past that instant (the worker that takes it runs the sweeper until
-idle; the other worker's own sweeper loop joins in within its 1 s interval), then polling the database
+idle, closing the due auctions in batches of ``app.auctions.closing.CLOSE_BATCH`` per transaction; the other
+worker's own sweeper loop joins in within its 1 s interval), then polling the database
 until every auction is closed or failed, every loser's deposit refunded and every winner has a deal. Then
 the trial balance (``GET /api/v1/ledger/trial-balance`` as an operator) must be balanced. Prints the wall
 times, the outcome counts, and how the CPU time of the two workers was shared during the storm.

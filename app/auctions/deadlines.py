@@ -3,18 +3,22 @@ passed is closed as of that instant — by the sweeper, by the sandbox clock, or
 
 An auction opened late (the sweeper catching up) closes at its stored ``ends_at``, never at "now". The claim
 is ``FOR UPDATE SKIP LOCKED`` and re-checks ``ends_at <= now``: a bid may have extended it meanwhile.
+The sweeper closes due auctions in batches of ``closing.CLOSE_BATCH`` per transaction (``process_closes``),
+and one at a time when a batch fails or a read closes one lazily (``process_close``); both run
+``closing.close_auctions``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auctions import service
+from app.auctions import closing
 from app.audit.service import SYSTEM_ACTOR
 from app.deadlines.sweeper import Due, Outcome, SweepContext, process_one, register
 from app.models.trading import Auction, AuctionStatus
@@ -36,29 +40,26 @@ async def due_closes(session: AsyncSession, now: datetime, limit: int) -> list[D
     return [Due(at=row.ends_at, kind=AUCTION_CLOSE, id=row.id) for row in rows]
 
 
-async def process_close(ctx: SweepContext, item: Due, now: datetime) -> Outcome:
+async def process_closes(ctx: SweepContext, items: Sequence[Due], now: datetime) -> dict[Due, Outcome]:
     async with ctx.db.transaction() as session:
-        auction = (
-            await session.scalars(
-                select(Auction)
-                .where(Auction.id == item.id, Auction.status == AuctionStatus.open, Auction.ends_at <= now)
-                .with_for_update(skip_locked=True)
+        closed = set(
+            await closing.close_auctions(
+                session,
+                [item.id for item in items],
+                now=now,
+                fees=ctx.fees,
+                calendar=ctx.calendar,
+                actor=SYSTEM_ACTOR,
             )
-        ).first()
-        if auction is None or auction.ends_at is None:
-            return Outcome.skipped
-        await service.close_auction(
-            session,
-            auction,
-            at=auction.ends_at,
-            fees=ctx.fees,
-            calendar=ctx.calendar,
-            actor=SYSTEM_ACTOR,
         )
-        return Outcome.handled
+    return {item: Outcome.handled if item.id in closed else Outcome.skipped for item in items}
 
 
-register(AUCTION_CLOSE, due_closes, process_close)
+async def process_close(ctx: SweepContext, item: Due, now: datetime) -> Outcome:
+    return (await process_closes(ctx, [item], now))[item]
+
+
+register(AUCTION_CLOSE, due_closes, process_close, process_many=process_closes, batch=closing.CLOSE_BATCH)
 
 
 async def close_if_due(ctx: SweepContext, auction_id: uuid.UUID, now: datetime) -> None:

@@ -6,6 +6,12 @@ or payment deadline) registers two functions: ``due`` lists the items due at ``n
 that makes a second run a no-op (on PostgreSQL it claims the row with ``FOR UPDATE SKIP LOCKED``, so
 several processes never wait on or repeat each other's work).
 
+A kind may also register ``process_many``, which handles several items in ONE transaction (the close
+storm: a thousand auctions ending in the same second). The sweeper then hands it runs of consecutive items of
+that kind (in due-time order, at most ``batch`` at a time). A batch is all or nothing: if it raises, its
+transaction has rolled back and the sweeper handles the same items again one per transaction with
+``process``, so one bad item never holds back the others and is the only one retried by the next sweep.
+
 ``run_until_idle`` merges every kind's due items and handles them in due-time order until nothing due
 remains; an item that creates new deadlines (a listing end that opens an auction whose close is also due)
 makes it look again before going on. Every server process runs ``sweep_loop``; the sandbox clock and lazy
@@ -17,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -57,6 +63,8 @@ class SweepContext:
 
 DueFn = Callable[[AsyncSession, datetime, int], Awaitable[list[Due]]]
 ProcessFn = Callable[[SweepContext, Due, datetime], Awaitable[Outcome]]
+# Handles several items in one transaction; returns the outcome of each (a missing item counts as skipped).
+ProcessManyFn = Callable[[SweepContext, Sequence[Due], datetime], Awaitable[dict[Due, Outcome]]]
 
 
 @dataclass
@@ -64,13 +72,22 @@ class _Kind:
     name: str
     due: DueFn
     process: ProcessFn
+    process_many: ProcessManyFn | None = None
+    batch: int = 1
 
 
 _KINDS: dict[str, _Kind] = {}
 
 
-def register(name: str, due: DueFn, process: ProcessFn) -> None:
-    _KINDS[name] = _Kind(name, due, process)
+def register(
+    name: str,
+    due: DueFn,
+    process: ProcessFn,
+    *,
+    process_many: ProcessManyFn | None = None,
+    batch: int = 1,
+) -> None:
+    _KINDS[name] = _Kind(name, due, process, process_many, batch if process_many is not None else 1)
 
 
 @dataclass
@@ -81,6 +98,34 @@ class SweepReport:
 
 async def process_one(ctx: SweepContext, item: Due, now: datetime) -> Outcome:
     return await _KINDS[item.kind].process(ctx, item, now)
+
+
+async def _process_group(
+    ctx: SweepContext, group: Sequence[Due], now: datetime, report: SweepReport
+) -> list[Outcome]:
+    """The outcomes of a run of items of one kind: in one batch if the kind can, else (or if the batch
+    failed) one per transaction. An item that fails alone goes to ``report.failed``."""
+    kind = _KINDS[group[0].kind]
+    if kind.process_many is not None and len(group) > 1:
+        try:
+            outcomes = await kind.process_many(ctx, group, now)
+        except Exception:
+            log.exception(
+                "a batch of %s %s deadlines failed; handling them one per transaction",
+                len(group),
+                kind.name,
+            )
+        else:
+            return [outcomes.get(item, Outcome.skipped) for item in group]
+    results: list[Outcome] = []
+    for item in group:
+        try:
+            results.append(await process_one(ctx, item, now))
+        except Exception:
+            log.exception("deadline %s %s failed; it will be retried by the next sweep", item.kind, item.id)
+            report.failed.add(item)
+            results.append(Outcome.skipped)
+    return results
 
 
 async def run_until_idle(ctx: SweepContext, now: datetime, *, max_rounds: int = 100_000) -> SweepReport:
@@ -97,22 +142,24 @@ async def run_until_idle(ctx: SweepContext, now: datetime, *, max_rounds: int = 
             return report
         # A kind that returned a full batch may have more items later than its last one: stop there.
         horizon = min((b[-1].at for b in batches if len(b) >= BATCH), default=None)
+        items = [d for d in items if horizon is None or d.at <= horizon]
         progressed = False
-        for item in items:
-            if horizon is not None and item.at > horizon:
-                break
-            try:
-                outcome = await process_one(ctx, item, now)
-            except Exception:
-                log.exception(
-                    "deadline %s %s failed; it will be retried by the next sweep", item.kind, item.id
-                )
-                report.failed.add(item)
-                continue
-            if outcome is not Outcome.skipped:
-                report.handled += 1
-                progressed = True
-            if outcome is Outcome.spawned:
+        start = 0
+        while start < len(items):
+            # A run of consecutive items of one kind, as long as that kind takes at once.
+            end = start + 1
+            while (
+                end < len(items)
+                and end - start < _KINDS[items[start].kind].batch
+                and items[end].kind == items[start].kind
+            ):
+                end += 1
+            outcomes = await _process_group(ctx, items[start:end], now, report)
+            start = end
+            handled = sum(o is not Outcome.skipped for o in outcomes)
+            report.handled += handled
+            progressed = progressed or handled > 0
+            if Outcome.spawned in outcomes:
                 break
         if progressed:
             idle_rounds = 0

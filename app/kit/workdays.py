@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+_KNOWN_MAX = 20_000  # days remembered per calendar (decades); cleared when full
 log = logging.getLogger(__name__)
 
 
@@ -26,6 +27,9 @@ class WorkdayCalendar:
     holidays: frozenset[date] = frozenset()
     extra_workdays: frozenset[date] = frozenset()
     _warned_years: set[int] = field(default_factory=set)
+    # Whether a day is a working day never changes for a calendar: ``chinese_calendar`` costs ~20 µs a day
+    # (a deadline looks at a week of days), and a batch of closing auctions computes hundreds of them.
+    _known: dict[date, bool] = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: Path | None) -> WorkdayCalendar:
@@ -38,6 +42,14 @@ class WorkdayCalendar:
         )
 
     def is_workday(self, day: date) -> bool:
+        known = self._known.get(day)
+        if known is None:
+            if len(self._known) >= _KNOWN_MAX:
+                self._known.clear()
+            known = self._known[day] = self._is_workday(day)
+        return known
+
+    def _is_workday(self, day: date) -> bool:
         if day in self.holidays:
             return False
         if day in self.extra_workdays:

@@ -8,13 +8,15 @@ exactly once — refunded, applied to the deal's escrow, or forfeited to the sel
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import String, Uuid, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.kit.types import UTCDateTime
 from app.ledger.service import Entry, Line, account_id, account_ids, post_many, transfer
 from app.models.ledger import AccountKind, EntryKind
 from app.models.trading import DepositStatus, Registration
@@ -72,57 +74,107 @@ async def refund(session: AsyncSession, registration: Registration, *, at: datet
     return True
 
 
+@dataclass(frozen=True)
+class Hold:
+    """A held deposit to resolve: its registration, the organization it was held from, and the amount."""
+
+    registration_id: uuid.UUID
+    organization_id: uuid.UUID
+    deposit: int
+
+
+_CLAIM_MANY = (
+    update(Registration)
+    .where(
+        Registration.id.in_(bindparam("p_ids", expanding=True, type_=Uuid())),
+        Registration.deposit_status == DepositStatus.held,
+    )
+    .values(
+        deposit_status=bindparam("p_outcome", type_=String()),
+        deposit_resolved_at=bindparam("p_at", type_=UTCDateTime()),
+    )
+    .returning(Registration.id)
+    .execution_options(synchronize_session=False)
+)
+
+
+async def claim_many(
+    session: AsyncSession, holds: Sequence[Hold], outcome: DepositStatus, *, at: datetime
+) -> list[Hold]:
+    """The compare-and-set of several resolutions in one UPDATE (``WHERE deposit_status = 'held'``): returns
+    the holds this call resolved, in (organization, registration) order; the others were resolved already.
+    The caller posts their journal entries (``refund_entry``, ``forfeit_entry``) in the same transaction."""
+    if not holds:
+        return []
+    params = {"p_ids": [h.registration_id for h in holds], "p_outcome": outcome, "p_at": at}
+    claimed = set((await session.execute(_CLAIM_MANY, params)).scalars())
+    return sorted(
+        (h for h in holds if h.registration_id in claimed),
+        key=lambda h: (h.organization_id, h.registration_id),
+    )
+
+
+AccountMap = Mapping[tuple[AccountKind, uuid.UUID], uuid.UUID]
+
+
+def accounts_needed(holds: Iterable[Hold]) -> set[tuple[AccountKind, uuid.UUID]]:
+    """The accounts a refund of these holds touches (held and available of each organization)."""
+    return {(kind, h.organization_id) for h in holds for kind in (AccountKind.held, AccountKind.available)}
+
+
+def refund_entry(hold: Hold, accounts: AccountMap) -> Entry:
+    """held → available, one journal entry per registration, so each deposit's resolution stays traceable."""
+    return Entry(
+        EntryKind.deposit_refund,
+        [
+            Line(accounts[AccountKind.held, hold.organization_id], -hold.deposit),
+            Line(accounts[AccountKind.available, hold.organization_id], hold.deposit),
+        ],
+        memo="deposit refunded",
+        organization_id=hold.organization_id,
+        registration_id=hold.registration_id,
+    )
+
+
+def forfeit_entry(
+    hold: Hold, seller_org_id: uuid.UUID, accounts: AccountMap, *, deal_id: uuid.UUID | None = None
+) -> Entry:
+    """held → the seller's available balance."""
+    return Entry(
+        EntryKind.deposit_forfeit,
+        [
+            Line(accounts[AccountKind.held, hold.organization_id], -hold.deposit),
+            Line(accounts[AccountKind.available, seller_org_id], hold.deposit),
+        ],
+        memo="deposit forfeited to the seller",
+        organization_id=hold.organization_id,
+        registration_id=hold.registration_id,
+        deal_id=deal_id,
+    )
+
+
 async def refund_many(
     session: AsyncSession, registrations: Sequence[Registration], *, at: datetime, actor: str
 ) -> list[Registration]:
     """``refund`` for several registrations at once (an auction's losers): the same claims and the same
-    journal entries (one per registration, so each deposit's resolution stays traceable), in a few
-    statements instead of eight per deposit, and with every account updated in id order, so two
-    transactions refunding the same organizations never deadlock. Returns the registrations it refunded
-    (the others were resolved already)."""
+    journal entries (one per registration), in a few statements instead of eight per deposit, and with every
+    account updated in id order, so two transactions refunding the same organizations never deadlock.
+    Returns the registrations it refunded (the others were resolved already)."""
     if not registrations:
         return []
-    claimed = set(
-        (
-            await session.execute(
-                update(Registration)
-                .where(
-                    Registration.id.in_([r.id for r in registrations]),
-                    Registration.deposit_status == DepositStatus.held,
-                )
-                .values(deposit_status=DepositStatus.refunded, deposit_resolved_at=at)
-                .returning(Registration.id)
-                .execution_options(synchronize_session=False)
-            )
-        ).scalars()
-    )
-    done = sorted((r for r in registrations if r.id in claimed), key=lambda r: (r.organization_id, r.id))
-    for registration in done:
-        set_committed_value(registration, "deposit_status", DepositStatus.refunded)
-        set_committed_value(registration, "deposit_resolved_at", at)
-    accounts = await account_ids(
+    by_id = {r.id: r for r in registrations}
+    done = await claim_many(
         session,
-        [(kind, r.organization_id) for r in done for kind in (AccountKind.held, AccountKind.available)],
-    )
-    await post_many(
-        session,
-        [
-            Entry(
-                EntryKind.deposit_refund,
-                [
-                    Line(accounts[AccountKind.held, r.organization_id], -r.deposit),
-                    Line(accounts[AccountKind.available, r.organization_id], r.deposit),
-                ],
-                memo="deposit refunded",
-                organization_id=r.organization_id,
-                registration_id=r.id,
-            )
-            for r in done
-        ],
+        [Hold(r.id, r.organization_id, r.deposit) for r in registrations],
+        DepositStatus.refunded,
         at=at,
-        actor=actor,
     )
-    return done
+    for hold in done:
+        set_committed_value(by_id[hold.registration_id], "deposit_status", DepositStatus.refunded)
+        set_committed_value(by_id[hold.registration_id], "deposit_resolved_at", at)
+    accounts = await account_ids(session, accounts_needed(done))
+    await post_many(session, [refund_entry(h, accounts) for h in done], at=at, actor=actor)
+    return [by_id[h.registration_id] for h in done]
 
 
 async def apply_to_deal(

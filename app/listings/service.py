@@ -382,6 +382,13 @@ async def update_listing(
 # --- transitions --------------------------------------------------------------------------------------------
 
 
+def status_change_data(
+    previous: ListingStatus, target: ListingStatus, data: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The data of a listing's status-change audit event (``set_status``, and a batch of closing auctions)."""
+    return {"from": previous, "status": target, **(data or {})}
+
+
 async def set_status(
     session: AsyncSession,
     listing: Listing,
@@ -418,7 +425,7 @@ async def set_status(
         action=action,
         actor=actor,
         at=at,
-        data={"from": previous, "status": target, **(data or {})},
+        data=status_change_data(previous, target, data),
     )
     return listing
 

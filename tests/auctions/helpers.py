@@ -51,6 +51,7 @@ async def open_auction(
     from_listed_trading: bool = False,
     opened: bool = True,
     extra_unqualified: int = 0,
+    license: dict[str, Any] | None = None,
 ) -> AuctionCase:
     """A published auction-mode listing with ``bidders`` qualified registrants (deposits held), opened now
     (business clock) unless ``opened=False``. ``extra_unqualified`` registrants stay ``pending_review``."""
@@ -70,6 +71,7 @@ async def open_auction(
         deposit=deposit,
         transaction_kind=transaction_kind,
         auction=terms,
+        license=license,
     )
     auction_id = uuid.UUID(listing["auction_id"])
     now = await t.now(client)
