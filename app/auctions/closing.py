@@ -41,18 +41,16 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Boolean, Integer, String, Table, Uuid, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Boolean, Integer, String, Table, Uuid, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auctions import events, rules
+from app.auctions import rules
 from app.auctions.service import STATE_COLUMNS, event_data
 from app.audit.batch import Event, record_many
 from app.contracts.service import contract_values, patents_of
 from app.contracts.templates import PartyFacts
 from app.deals.fees import FeeSchedule
 from app.deals.service import created_audit_data, deal_values
-from app.kit.db import dialect_name
 from app.kit.types import UTCDateTime
 from app.kit.workdays import WorkdayCalendar
 from app.ledger import deposits
@@ -153,13 +151,7 @@ _UPDATE_LISTING = (
 )
 _INSERT_DEALS = insert(cast(Table, Deal.__table__))
 _INSERT_CONTRACTS = insert(cast(Table, Contract.__table__))
-_INSERT_EVENTS = insert(cast(Table, AuctionEvent.__table__))
-_PAYLOADS = (
-    func.unnest(bindparam("p_payloads", type_=ARRAY(String())))
-    .table_valued("payload")
-    .render_derived(name="payloads")
-)
-_NOTIFY_MANY = select(func.pg_notify(events.CHANNEL, _PAYLOADS.c.payload)).select_from(_PAYLOADS)
+_INSERT_EVENTS = insert(cast(Table, AuctionEvent.__table__))  # its trigger notifies the streams (PostgreSQL)
 
 
 @dataclass
@@ -415,9 +407,6 @@ async def close_auctions(
         await session.execute(_UPDATE_LISTING, listing_rows)
     await session.execute(_UPDATE_AUCTION, auction_rows)
     await session.execute(_INSERT_EVENTS, event_rows)
-    if dialect_name(session) == "postgresql":
-        payloads = [f"{e['auction_id']}:{e['seq']}" for e in event_rows]
-        await session.execute(_NOTIFY_MANY, {"p_payloads": payloads})
     await record_many(session, audit)
     await _resolve_deposits(session, refunds, forfeits, actor=actor)
     return [c.row.id for c in closes]
