@@ -7,8 +7,9 @@ the registrations, sealed bids, parties and patents, then one multi-row INSERT o
 contracts, listings, auctions, live events, audit events, deposit claims, journal entries and lines, and the
 balances of the accounts touched). Every row is built in Python from what those reads returned.
 
-The rules are ``service.close_auction``'s, which the Dutch acceptance still uses for its one auction
-(``tests/auctions/test_closing.py`` checks that both write the same rows for every kind of outcome):
+The one home of the closing rules: the sweeper closes batches, a lazy close on read and a Dutch acceptance
+(which sets ``ends_at`` to its own instant first) close batches of one (``tests/auctions/test_closing.py``
+checks that both write the same rows for every kind of outcome):
 
 * the winner: English and Dutch the leader at the current price, sealed ``rules.sealed_outcome``; the
   hidden reserve applies to every winner; no winner → ``failed`` (流拍);

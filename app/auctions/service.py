@@ -13,7 +13,7 @@ audit record until its close.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +26,6 @@ from sqlalchemy.orm import aliased
 from app.auctions import events, rules
 from app.auctions.schemas import AuctionOut, BidPlaced
 from app.audit.service import record
-from app.deals import service as deals
 from app.deals.fees import FeeSchedule
 from app.kit.db import holds_connection
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
@@ -34,16 +33,11 @@ from app.kit.pagination import SortKey, keyset_query, page_of
 from app.kit.security import Principal
 from app.kit.types import UTCDateTime
 from app.kit.workdays import WorkdayCalendar
-from app.ledger import deposits
-from app.listings import rules as listing_rules
-from app.listings import service as listings
-from app.models.listings import AuctionFormat, Listing, ListingStatus, SealedPricing
+from app.models.listings import AuctionFormat, Listing
 from app.models.trading import (
     Auction,
     AuctionStatus,
     Bid,
-    DealSource,
-    DepositStatus,
     Registration,
     RegistrationStatus,
 )
@@ -561,6 +555,7 @@ async def accept_dutch_price(
                 leader_registration_id=bidder.registration_id,
                 bid_count=Auction.bid_count + 1,
                 version=Auction.version + 1,
+                ends_at=now,  # the acceptance ends it: closed below as of this instant
                 updated_at=now,
             )
             .returning(Auction.version)
@@ -590,178 +585,11 @@ async def accept_dutch_price(
         at=now,
         data={"seq": claimed.version, "bidder_code": bidder.bidder_code, "amount": price},
     )
-    auction = await session.get(Auction, auction_id, populate_existing=True)
-    assert auction is not None
-    await close_auction(session, auction, at=now, fees=fees, calendar=calendar, actor=principal.label)
-    return auction_view(
-        auction,
-        leading_code=bidder.bidder_code,
-        winner_code=bidder.bidder_code if auction.winner_registration_id else None,
-        now=now,
+    from app.auctions import closing  # closing builds on this module's views
+
+    closed = await closing.close_auctions(
+        session, [auction_id], now=now, fees=fees, calendar=calendar, actor=principal.label
     )
-
-
-# --- closing ------------------------------------------------------------------------------------------------
-
-
-async def close_auction(
-    session: AsyncSession,
-    auction: Auction,
-    *,
-    at: datetime,
-    fees: FeeSchedule,
-    calendar: WorkdayCalendar,
-    actor: str,
-) -> None:
-    """open → ``closed`` with a winner and a deal, or ``failed`` (流拍), as of ``at`` (its ``ends_at``, or
-    the Dutch acceptance). The caller holds the auction row.
-
-    English: the leader wins at the current price if it meets the hidden reserve. Sealed: highest amount,
-    then earliest, then first accepted (``rules.sealed_outcome``). Dutch: the accepting bidder; reaching
-    ``ends_at`` without one fails. Losers' deposits are refunded now and the winner's stays held until
-    payment applies it; a failed auction refunds every deposit, except that a listed-trading auction with
-    no bid at all forfeits every registrant's deposit to the seller (SPEC §7, 各意向受让方均不应价).
-    """
-    fmt = AuctionFormat(auction.format)
-    winner_id: uuid.UUID | None = None
-    price: int | None = None
-    met: bool | None = None
-    sealed_bids: list[dict[str, Any]] = []
-    if fmt == AuctionFormat.sealed:
-        bids = (
-            await session.execute(
-                select(Bid.registration_id, Bid.bidder_code, Bid.amount, Bid.placed_at, Bid.seq).where(
-                    Bid.auction_id == auction.id
-                )
-            )
-        ).all()
-        outcome = rules.sealed_outcome(
-            [rules.SealedBid(b.registration_id, b.amount, b.placed_at, b.seq) for b in bids],
-            start_price=auction.start_price,
-            second_price=auction.sealed_pricing == SealedPricing.second_price,
-            reserve_price=auction.reserve_price,
-        )
-        codes = {b.seq: b.bidder_code for b in bids}
-        sealed_bids = [
-            {"seq": b.seq, "bidder_code": codes[b.seq], "amount": b.amount, "placed_at": b.placed_at}
-            for b in rules.sealed_ranking(
-                [rules.SealedBid(b.registration_id, b.amount, b.placed_at, b.seq) for b in bids]
-            )
-        ]
-        if outcome.winner is not None:
-            auction.leader_registration_id = outcome.winner.registration_id
-            auction.current_price = outcome.price
-            met = outcome.reserve_met
-            if met:
-                winner_id, price = outcome.winner.registration_id, outcome.price
-    elif auction.leader_registration_id is not None and auction.current_price is not None:
-        # English: the highest bid; Dutch: the acceptance (made just before this call).
-        met = rules.reserve_met(auction.current_price, auction.reserve_price)
-        if met:
-            winner_id, price = auction.leader_registration_id, auction.current_price
-
-    listing = await session.get(Listing, auction.listing_id, with_for_update=True)
-    assert listing is not None
-    held: Sequence[Registration] = (
-        await session.scalars(
-            select(Registration)
-            .where(
-                Registration.listing_id == auction.listing_id,
-                Registration.deposit_status == DepositStatus.held,
-            )
-            # One order everywhere several deposits are resolved in a transaction (organization, then
-            # registration): two closes resolving deposits of the same organizations never deadlock.
-            .order_by(Registration.organization_id, Registration.id)
-            .with_for_update()
-        )
-    ).all()
-    codes_by_id: dict[uuid.UUID, str] = {
-        row.id: row.bidder_code
-        for row in await session.execute(
-            select(Registration.id, Registration.bidder_code).where(
-                Registration.listing_id == auction.listing_id
-            )
-        )
-    }
-
-    auction.reserve_met = met
-    auction.closed_at, auction.updated_at = at, at
-    forfeit = False
-    if winner_id is not None and price is not None:
-        winner = next((r for r in held if r.id == winner_id), None) or await session.get(
-            Registration, winner_id
-        )
-        assert winner is not None
-        deal = await deals.create_deal(
-            session,
-            listing=listing,
-            buyer_org_id=winner.organization_id,
-            price=price,
-            source=DealSource.auction,
-            at=at,
-            actor=actor,
-            calendar=calendar,
-            fees=fees,
-            registration=winner,
-            auction_id=auction.id,
-        )
-        # The auction sold the listing's one lot: a non-exclusive listing leaves in_auction the same way.
-        if listing.status != ListingStatus.under_contract and _may_move(
-            listing, ListingStatus.under_contract
-        ):
-            await listings.set_status(
-                session,
-                listing,
-                ListingStatus.under_contract,
-                actor=actor,
-                action="deal_made",
-                at=at,
-                data={"deal_id": deal.id, "price": price, "source": DealSource.auction},
-            )
-        auction.status = AuctionStatus.closed
-        auction.winner_registration_id, auction.final_price, auction.deal_id = winner_id, price, deal.id
-        await deposits.refund_many(session, [r for r in held if r.id != winner_id], at=at, actor=actor)
-    else:
-        auction.status = AuctionStatus.failed
-        forfeit = auction.from_listed_trading and auction.bid_count == 0
-        if forfeit:
-            for registration in held:
-                await deposits.forfeit(session, registration, listing.seller_org_id, at=at, actor=actor)
-        else:
-            await deposits.refund_many(session, held, at=at, actor=actor)
-        if _may_move(listing, ListingStatus.failed):
-            await listings.set_status(
-                session,
-                listing,
-                ListingStatus.failed,
-                actor=actor,
-                action="auction_failed",
-                at=at,
-                data={"auction_id": auction.id},
-            )
-    auction.event_seq += 1
-    await session.flush()
-
-    leading_code = codes_by_id.get(auction.leader_registration_id) if auction.leader_registration_id else None
-    winner_code = codes_by_id.get(winner_id) if winner_id else None
-    name = "closed" if auction.status == AuctionStatus.closed else "failed"
-    data = event_data(auction, leading_code=leading_code, winner_code=winner_code, at=at)
-    await events.append(session, auction.id, [(auction.event_seq, name, data)], at=at)
-    audit: dict[str, Any] = {
-        "status": auction.status,
-        "bid_count": auction.bid_count,
-        "reserve_met": met,
-        "winner_bidder_code": winner_code,
-        "final_price": price,
-        "deal_id": auction.deal_id,
-        "deposits": "forfeited" if forfeit else "refunded",
-    }
-    if fmt == AuctionFormat.sealed:
-        audit["bids"] = sealed_bids
-    await record(
-        session, entity_type="auction", entity_id=auction.id, action=name, actor=actor, at=at, data=audit
-    )
-
-
-def _may_move(listing: Listing, target: ListingStatus) -> bool:
-    return target in listing_rules.TRANSITIONS[ListingStatus(listing.status)]
+    assert closed == [auction_id]  # this transaction holds the row it just claimed
+    view, _ = await read_auction(session, auction_id, now)
+    return view

@@ -1,13 +1,13 @@
 """Closing auctions in batches (``app.auctions.closing``; the close storm of ``bench/close_storm.py``).
 
-- One batch closes every kind of outcome exactly as ``service.close_auction`` closes it one at a time (the
-  Dutch acceptance's path): the same auction, listing, deposits, journal entries, deal, contract text, audit
-  events and final live event, ids and times aside.
+- One batch closes every kind of outcome exactly as a batch of one closes it (as a Dutch acceptance or a
+  lazy close does): the same auction, listing, deposits, journal entries, deal, contract text, audit events
+  and final live event, ids and times aside.
 - A batch with an auction that cannot be closed: the batch rolls back, the sweeper closes the others one per
   transaction, and only the bad one is left (open, deposits held) for the next sweep.
 - Two sweepers (two engines, as two server processes) racing over the same due auctions in small batches:
   every auction closed once, every deposit resolved once, one deal per winner, one final event each.
-- PostgreSQL: the batch's one NOTIFY statement wakes the live streams of every auction it closed.
+- PostgreSQL: the batch's live events wake the streams of every auction it closed (the table's trigger).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from app.auctions import deadlines, events, service
+from app.auctions import closing, deadlines, events
 from app.audit.service import SYSTEM_ACTOR
 from app.contracts.rules import contract_hash
 from app.deadlines import sweeper
@@ -270,18 +270,17 @@ async def test_one_batch_closes_every_outcome_as_one_close_does(client: httpx.As
     now = await _past_every_end(client, db, [*singles.values(), *batched.values()])
     ctx = sweeper.sweep_context(app)
 
-    for case in singles.values():  # the one-at-a-time close (the Dutch acceptance's path)
+    for case in singles.values():  # one per transaction (a Dutch acceptance, a lazy close on read)
         async with db.transaction() as session:
-            auction = await session.get(Auction, uuid.UUID(case.id), with_for_update=True)
-            assert auction is not None and auction.ends_at is not None
-            await service.close_auction(
+            closed = await closing.close_auctions(
                 session,
-                auction,
-                at=auction.ends_at,
+                [uuid.UUID(case.id)],
+                now=now,
                 fees=ctx.fees,
                 calendar=ctx.calendar,
                 actor=SYSTEM_ACTOR,
             )
+            assert closed == [uuid.UUID(case.id)]
     items = [_due(case, now) for case in batched.values()]
     outcomes = await deadlines.process_closes(ctx, items, now)  # ONE transaction
     assert set(outcomes.values()) == {sweeper.Outcome.handled}
