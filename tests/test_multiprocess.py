@@ -107,6 +107,27 @@ class Api:
         result: dict[str, Any] = r.json()
         return result
 
+    async def english_auction(self, seller: dict[str, Any], bidders: list[dict[str, Any]]) -> dict[str, Any]:
+        """An open English auction (countdown 900 s from the first bid) with ``bidders`` registered; the
+        listing, whose ``auction_id`` names it."""
+        listing = await self.listing(
+            seller,
+            pricing_mode="auction",
+            price="100000.00",
+            deposit="1000.00",
+            auction={
+                "format": "english",
+                "increment": "100.00",
+                "free_bidding_minutes": 0,
+                "countdown_seconds": 900,
+            },
+        )
+        for b in bidders:
+            r = await self.c.post(f"/api/v1/listings/{listing['id']}/registrations", headers=b["headers"])
+            assert r.status_code == 201, r.text
+        await self.advance_past(listing["listing_ends_at"])
+        return listing
+
     async def advance_past(self, instant: str) -> None:
         now = datetime.fromisoformat((await self.c.get("/api/v1/sandbox/clock")).json()["now"])
         gap = (datetime.fromisoformat(instant) - now).total_seconds() + 1
@@ -134,22 +155,7 @@ async def test_forty_bidders_on_two_processes(server: LiveServer) -> None:
         seller = await api.org()
         bidders = await asyncio.gather(*[api.org() for _ in range(40)])
         await asyncio.gather(*[api.fund(b, "5000.00") for b in bidders])
-        listing = await api.listing(
-            seller,
-            pricing_mode="auction",
-            price="100000.00",
-            deposit="1000.00",
-            auction={
-                "format": "english",
-                "increment": "100.00",
-                "free_bidding_minutes": 0,
-                "countdown_seconds": 900,
-            },
-        )
-        for b in bidders:
-            r = await client.post(f"/api/v1/listings/{listing['id']}/registrations", headers=b["headers"])
-            assert r.status_code == 201, r.text
-        await api.advance_past(listing["listing_ends_at"])
+        listing = await api.english_auction(seller, bidders)
         url = f"/api/v1/auctions/{listing['auction_id']}"
         auction = (await client.get(url)).json()
         assert auction["status"] == "open", auction

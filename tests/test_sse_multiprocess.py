@@ -292,22 +292,7 @@ async def test_every_worker_streams_every_event(server: Server, engine: AsyncEng
         bidders = [await api.org() for _ in range(2)]
         for b in bidders:
             await api.fund(b, "5000.00")
-        listing = await api.listing(
-            seller,
-            pricing_mode="auction",
-            price="100000.00",
-            deposit="1000.00",
-            auction={
-                "format": "english",
-                "increment": "100.00",
-                "free_bidding_minutes": 0,
-                "countdown_seconds": 900,
-            },
-        )
-        for b in bidders:
-            r = await client.post(f"/api/v1/listings/{listing['id']}/registrations", headers=b["headers"])
-            assert r.status_code == 201, r.text
-        await api.advance_past(listing["listing_ends_at"])
+        listing = await api.english_auction(seller, bidders)
         auction_id = listing["auction_id"]
         url = f"/api/v1/auctions/{auction_id}"
         assert (await client.get(url)).json()["status"] == "open"
