@@ -15,7 +15,8 @@ without sleeping. Between processes, a ``WriteGate`` (an exclusive ``flock`` on 
 is taken before ``BEGIN IMMEDIATE`` and released when the connection goes back to the pool: a process
 waiting for another's write transaction sleeps in the kernel and wakes the moment the lock is released,
 instead of polling in the busy handler (1, 2, 5 … 100 ms naps, which cost seconds at the tail under
-load).
+load). SQLite's own lock stays the guarantee; the gate only decides who asks for it next, and a process that
+does not use it (the CLI, an external tool) is still waited for by the busy timeout.
 
 Every SQLite connection runs its statements in the event loop's own thread (``InlineSQLite``) instead of
 aiosqlite's worker thread: a statement on a local WAL file takes microseconds, less than the two thread
@@ -24,8 +25,7 @@ inline waits for a lock: readers never wait in WAL mode, and a writer holds the 
 blocking the loop, before its ``BEGIN IMMEDIATE``. A write transaction so runs from BEGIN to COMMIT
 without giving the event loop away, holding the lock for its own work only. The price: a long statement
 (a search over a large table, a bulk import batch) occupies its process's loop while it runs, as Python
-code would; the other worker processes go on serving. SQLite's own lock stays the guarantee; the gate only decides who asks for it next, and a process
-that does not use it (the CLI, an external tool) is still waited for by the busy timeout.
+code would; the other worker processes go on serving.
 
 PostgreSQL: one asyncpg pool, READ COMMITTED; hot paths rely on conditional UPDATEs and row locks.
 
@@ -149,8 +149,7 @@ def _sqlite_engine(
     options: dict[str, Any] = {}
     if begin is None:
         options = {"isolation_level": "AUTOCOMMIT", "skip_autocommit_rollback": True}
-    database = make_url(url).database
-    if database and database != ":memory:":
+    if (database := _sqlite_file(url)) is not None:
         options["async_creator"] = _inline_connector(database)
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60, **options)
 
@@ -184,6 +183,12 @@ def _sqlite_engine(
         event.listen(engine.sync_engine, "invalidate", _release)
 
     return engine
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL; None for an in-memory database."""
+    database = make_url(url).database
+    return database if database and database != ":memory:" else None
 
 
 def ensure_sqlite_directory(url: str) -> None:
@@ -230,10 +235,8 @@ class Database:
 def create_database(url: str, *, pool_size: int = 10) -> Database:
     if url.startswith("sqlite"):
         ensure_sqlite_directory(url)
-        gate = None
-        database = make_url(url).database
-        if database and database != ":memory:":
-            gate = WriteGate(database, SQLITE_BUSY_TIMEOUT_MS / 1000)
+        database = _sqlite_file(url)
+        gate = WriteGate(database, SQLITE_BUSY_TIMEOUT_MS / 1000) if database is not None else None
         write = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=SQLITE_WRITE_POOL_SIZE, gate=gate)
         read = _sqlite_engine(url, begin=None, pool_size=pool_size)
     else:
