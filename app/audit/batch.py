@@ -1,8 +1,7 @@
 """Appending many audit events in a few statements (a batch of closing auctions, ``app.auctions.closing``).
 
-The chains are the ones ``service.record`` writes, one event at a time: ``seq`` and ``prev_hash`` continue each
-entity's last event, ``hash`` is ``chain.event_hash``, the data is stored as it reads back (``normalise_data``).
-Only the statements differ: one SELECT of the heads of every chain involved and one INSERT of every row. As
+The chains are the ones ``service.record`` writes, one event at a time: every row is ``chain.next_row`` of
+its entity's last event, as ``record``'s is. Only the statements differ: one SELECT of the heads of every chain involved and one INSERT of every row. As
 with ``record``, the caller holds each entity's row (its state change), so one transaction at a time writes an
 entity's chain, and the unique (entity, seq) key backs that up.
 """
@@ -18,7 +17,7 @@ from typing import Any, cast
 from sqlalchemy import String, Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.chain import GENESIS, event_hash, normalise_data
+from app.audit.chain import next_row
 from app.models.audit import AuditEvent
 
 
@@ -63,39 +62,22 @@ async def record_many(session: AsyncSession, events: Sequence[Event]) -> None:
     heads: dict[tuple[str, str], tuple[int, str]] = {}
     if wanted:
         params = {"p_types": sorted({t for t, _ in wanted}), "p_ids": sorted({i for _, i in wanted})}
-        for row in await session.execute(_HEADS, params):
-            key = (row.entity_type, row.entity_id)
+        for head in await session.execute(_HEADS, params):
+            key = (head.entity_type, head.entity_id)
             if key in wanted:
-                heads[key] = (row.seq, row.hash)
+                heads[key] = (head.seq, head.hash)
     rows: list[dict[str, Any]] = []
     for event in events:
         key = (event.entity_type, str(event.entity_id))
-        last_seq, prev_hash = heads.get(key, (0, GENESIS))
-        seq = last_seq + 1
-        payload = normalise_data(event.data)
-        digest = event_hash(
-            prev_hash=prev_hash,
+        row = next_row(
+            last=heads.get(key),
             entity_type=event.entity_type,
             entity_id=key[1],
-            seq=seq,
             at=event.at,
             actor=event.actor,
             action=event.action,
-            data=payload,
+            data=event.data,
         )
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "entity_type": event.entity_type,
-                "entity_id": key[1],
-                "seq": seq,
-                "at": event.at,
-                "actor": event.actor,
-                "action": event.action,
-                "data": payload,
-                "prev_hash": prev_hash,
-                "hash": digest,
-            }
-        )
-        heads[key] = (seq, digest)
+        rows.append(row)
+        heads[key] = (row["seq"], row["hash"])
     await session.execute(_INSERT, rows)

@@ -58,3 +58,40 @@ def event_hash(
         }
     )
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def next_row(
+    *,
+    last: tuple[int, str] | None,
+    entity_type: str,
+    entity_id: str,
+    at: datetime,
+    actor: str,
+    action: str,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``audit_events`` row that continues a chain whose last event is ``last`` ``(seq, hash)`` (None:
+    the chain starts here): the next ``seq``, ``prev_hash``, the data as it reads back and its ``hash``."""
+    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    payload = normalise_data(data)
+    return {
+        "id": uuid.uuid4(),
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "data": payload,
+        "prev_hash": prev_hash,
+        "hash": event_hash(
+            prev_hash=prev_hash,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            data=payload,
+        ),
+    }

@@ -11,7 +11,7 @@ from typing import Any, cast
 from sqlalchemy import String, Table, and_, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.chain import GENESIS, event_hash, normalise_data
+from app.audit.chain import GENESIS, event_hash, next_row
 from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.models.audit import AuditEvent
 
@@ -49,29 +49,15 @@ async def record(
     conn = await session.connection()  # Core: every state change writes here, so skip the ORM layers
     entity_key = str(entity_id)
     last = (await conn.execute(_LAST_OF_CHAIN, {"p_type": entity_type, "p_id": entity_key})).first()
-    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    payload = normalise_data(data or {})
-    values = {
-        "id": uuid.uuid4(),
-        "entity_type": entity_type,
-        "entity_id": entity_key,
-        "seq": seq,
-        "at": at,
-        "actor": actor,
-        "action": action,
-        "data": payload,
-        "prev_hash": prev_hash,
-        "hash": event_hash(
-            prev_hash=prev_hash,
-            entity_type=entity_type,
-            entity_id=entity_key,
-            seq=seq,
-            at=at,
-            actor=actor,
-            action=action,
-            data=payload,
-        ),
-    }
+    values = next_row(
+        last=(last[0], last[1]) if last else None,
+        entity_type=entity_type,
+        entity_id=entity_key,
+        at=at,
+        actor=actor,
+        action=action,
+        data=data or {},
+    )
     await conn.execute(_INSERT, values)
     return AuditEvent(**values)
 
