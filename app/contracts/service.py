@@ -281,19 +281,25 @@ async def sign_contract(
         contract.status = ContractStatus.signed
         deal.status = DealStatus.awaiting_payment
         deal.pay_by = calendar.add_working_days(now, PAYMENT_WORKING_DAYS)
-        deal.updated_at = now
-        deal.version += 1
-        await session.flush()
-        await record(
+        await _deal_changed(
             session,
-            entity_type="deal",
-            entity_id=deal.id,
+            deal,
             action="contract_completed",
             actor=str(principal.user_id),
             at=now,
             data={"contract_id": contract.id, "status": deal.status, "pay_by": deal.pay_by},
         )
     return contract, deal, signatures
+
+
+async def _deal_changed(
+    session: AsyncSession, deal: Deal, *, action: str, actor: str, at: datetime, data: dict[str, Any]
+) -> None:
+    """Write a change the caller made to ``deal`` (new version, ``updated_at``) and its audit event."""
+    deal.updated_at = at
+    deal.version += 1
+    await session.flush()
+    await record(session, entity_type="deal", entity_id=deal.id, action=action, actor=actor, at=at, data=data)
 
 
 # --- ending a deal ---------------------------------------------------------------------------------------
@@ -318,16 +324,13 @@ async def end_deal(
     """
     assert status in ENDED
     previous = deal.status
-    deal.status, deal.status_reason, deal.updated_at = status, reason, at
-    deal.version += 1
+    deal.status, deal.status_reason = status, reason
     contract = await session.get(Contract, deal.contract_id) if deal.contract_id else None
     if contract is not None:
         contract.status, contract.updated_at = ContractStatus.void, at
-    await session.flush()
-    await record(
+    await _deal_changed(
         session,
-        entity_type="deal",
-        entity_id=deal.id,
+        deal,
         action=action,
         actor=actor,
         at=at,
@@ -382,13 +385,9 @@ async def start_signing(
     """public_notice → awaiting_signatures, ``sign_by`` 5 working days after ``at``."""
     deal.status = DealStatus.awaiting_signatures
     deal.sign_by = calendar.add_working_days(at, SIGNING_WORKING_DAYS)
-    deal.updated_at = at
-    deal.version += 1
-    await session.flush()
-    await record(
+    await _deal_changed(
         session,
-        entity_type="deal",
-        entity_id=deal.id,
+        deal,
         action="notice_ended",
         actor=actor,
         at=at,
@@ -501,13 +500,10 @@ async def set_related_party(
     if deal.status != DealStatus.public_notice or (deal.notice_ends_at and now >= deal.notice_ends_at):
         raise InvalidState("The public notice of this deal is over.")
     if deal.related_party != related:
-        deal.related_party, deal.updated_at = related, now
-        deal.version += 1
-        await session.flush()
-        await record(
+        deal.related_party = related
+        await _deal_changed(
             session,
-            entity_type="deal",
-            entity_id=deal.id,
+            deal,
             action="related_party_declared",
             actor=str(principal.user_id),
             at=now,
