@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import SYSTEM_ACTOR
 from app.contracts import rules
 from app.contracts.service import end_deal, start_signing
-from app.deadlines.sweeper import Due, Outcome, SweepContext, register
+from app.deadlines.sweeper import Due, Outcome, SweepContext, claim, register
 from app.models.contracts import ContractSignature, Objection, ObjectionStatus, Party
 from app.models.trading import Deal, DealStatus
 
@@ -52,12 +52,7 @@ async def _due_notices(session: AsyncSession, now: datetime, limit: int) -> list
 
 async def _end_notice(ctx: SweepContext, item: Due, now: datetime) -> Outcome:
     async with ctx.db.transaction() as session:
-        deal = await session.scalar(
-            select(Deal)
-            .where(Deal.id == item.id, *_notice_over(now))
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
-        )
+        deal = await claim(session, Deal, item.id, *_notice_over(now))
         if deal is None or deal.notice_ends_at is None:
             return Outcome.skipped
         await start_signing(
@@ -81,12 +76,7 @@ async def _due_signings(session: AsyncSession, now: datetime, limit: int) -> lis
 
 async def _signing_deadline(ctx: SweepContext, item: Due, now: datetime) -> Outcome:
     async with ctx.db.transaction() as session:
-        deal = await session.scalar(
-            select(Deal)
-            .where(Deal.id == item.id, *_signing_over(now))
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
-        )
+        deal = await claim(session, Deal, item.id, *_signing_over(now))
         if deal is None or deal.sign_by is None:
             return Outcome.skipped
         signed = set(

@@ -27,8 +27,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deals.fees import FeeSchedule
@@ -94,6 +95,23 @@ def register(
 class SweepReport:
     handled: int = 0
     failed: set[Due] = field(default_factory=set)
+
+
+_Row = TypeVar("_Row")
+
+
+async def claim(session: AsyncSession, entity: type[_Row], item_id: uuid.UUID, *due: Any) -> _Row | None:
+    """The row of a due item, locked for this transaction, if it is still due (``due``: the conditions that
+    make it so). ``SKIP LOCKED`` on PostgreSQL: a row another process is processing is left to it (None),
+    never waited for; on SQLite the write transaction (``BEGIN IMMEDIATE``) already runs alone."""
+    statement: Any = (
+        select(entity)
+        .where(entity.id == item_id, *due)  # type: ignore[attr-defined]
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    found: _Row | None = await session.scalar(statement)
+    return found
 
 
 async def process_one(ctx: SweepContext, item: Due, now: datetime) -> Outcome:

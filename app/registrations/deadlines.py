@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auctions import lifecycle
 from app.audit.service import SYSTEM_ACTOR, record
-from app.deadlines.sweeper import Due, Outcome, SweepContext, register
+from app.deadlines.sweeper import Due, Outcome, SweepContext, claim, register
 from app.deals.fees import FeeSchedule
 from app.deals.service import create_deal
 from app.kit.workdays import WorkdayCalendar
@@ -91,11 +91,7 @@ async def due(session: AsyncSession, now: datetime, limit: int) -> list[Due]:
 
 async def process(ctx: SweepContext, item: Due, now: datetime) -> Outcome:
     async with ctx.db.transaction() as session:
-        listing = await session.scalar(
-            select(Listing)
-            .where(Listing.id == item.id, *_traded_and_due(now))
-            .with_for_update(skip_locked=True)
-        )
+        listing = await claim(session, Listing, item.id, *_traded_and_due(now))
         if listing is None:
             return Outcome.skipped
         return await resolve_listing_end(session, listing, fees=ctx.fees, calendar=ctx.calendar)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import SYSTEM_ACTOR
-from app.deadlines.sweeper import Due, Outcome, SweepContext, register
+from app.deadlines.sweeper import Due, Outcome, SweepContext, claim, register
 from app.models.trading import Deal, DealStatus
 from app.settlement.service import default_unpaid_deal
 
@@ -36,10 +36,8 @@ async def _due_payments(session: AsyncSession, now: datetime, limit: int) -> lis
 
 async def _default_unpaid(ctx: SweepContext, item: Due, now: datetime) -> Outcome:
     async with ctx.db.transaction() as session:
-        deal = await session.scalar(
-            select(Deal)
-            .where(Deal.id == item.id, Deal.status == DealStatus.awaiting_payment, Deal.pay_by <= now)
-            .with_for_update(skip_locked=True)
+        deal = await claim(
+            session, Deal, item.id, Deal.status == DealStatus.awaiting_payment, Deal.pay_by <= now
         )
         if deal is None or deal.pay_by is None:
             return Outcome.skipped
