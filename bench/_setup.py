@@ -162,21 +162,11 @@ def _credit_code(n: int) -> str:
 
 def _patent_csv(n: int) -> bytes:
     from app.patents import rules
+    from app.patents.importer import COLUMNS
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "application_number",
-            "title",
-            "abstract",
-            "ipc_codes",
-            "inventors",
-            "filing_date",
-            "grant_date",
-            "annual_fee_paid_until",
-        ]
-    )
+    writer.writerow(COLUMNS)
     for i in range(n):
         digits = f"20201{i:07d}"
         writer.writerow(

@@ -45,17 +45,9 @@ from app.kit.db import create_database
 from app.kit.migrate import upgrade
 from app.main import create_app
 from app.patents import rules
+from app.patents.importer import COLUMNS
 
-HEADER = [
-    "application_number",
-    "title",
-    "abstract",
-    "ipc_codes",
-    "inventors",
-    "filing_date",
-    "grant_date",
-    "annual_fee_paid_until",
-]
+HEADER = list(COLUMNS)
 IPC = ["H01M 10/0525", "G06F 16/30", "A61K 31/00", "C08L 23/06", "B01D 53/86", "H04L 9/32", "F24S 10/40"]
 PASSWORD = "bench-password-123"
 
