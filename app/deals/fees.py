@@ -2,8 +2,10 @@
 
 The schedule is data (``app/data/fee_schedule.json`` is a documented sample, not an official table);
 this module only reads it and applies it. Each bracket's rate applies to the part of the price that falls
-inside it; the result is rounded half-up to the fen; a priced deal pays at least the side's minimum; a free
-deal (price 0) pays nothing.
+inside it; the result is rounded half-up to the fen; a priced deal pays at least the side's minimum, but never
+more than the price itself (SPEC §20: a deal below the minimum pays the price as fee at most, so the seller's net
+is never negative); a free deal (price 0) pays nothing. This is the one place a fee is computed: negotiated,
+listed and auction deals and open licences all take their fees from ``FeeSchedule.fees``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class SideSchedule:
     brackets: tuple[Bracket, ...]
 
     def fee(self, price: int) -> int:
+        """This side's fee in fen for a price in fen: the brackets' sum, at least the minimum, at most the price."""
         if price <= 0:
             return 0
         total = Decimal(0)
@@ -42,7 +45,7 @@ class SideSchedule:
             if bracket.up_to is None or price <= bracket.up_to:
                 break
             lower = bracket.up_to
-        return max(self.minimum, round_half_up(total))
+        return min(price, max(self.minimum, round_half_up(total)))
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class FeeSchedule:
     seller: SideSchedule
 
     def fees(self, price: int) -> tuple[int, int]:
-        """(buyer fee, seller fee) in fen for a price in fen."""
+        """(buyer fee, seller fee) in fen for a price in fen; each is at most the price."""
         return self.buyer.fee(price), self.seller.fee(price)
 
 

@@ -1,4 +1,5 @@
-"""Property tests of the fee schedule: monotone, regressive, minimum respected (issue: post-trade)."""
+"""Property tests of the fee schedule: monotone, regressive, minimum respected, never more than the price
+(issue: post-trade; SPEC §20 "State and money")."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ prices = st.integers(min_value=1, max_value=10**12)  # up to 10 billion yuan, in
 def test_sample_schedule_examples() -> None:
     side = SCHEDULE.buyer
     assert side.fee(0) == 0  # free licences pay nothing
-    assert side.fee(100) == 100_000  # 1 yuan: the minimum of 1,000 yuan
+    assert side.fee(100) == 100  # 1 yuan: below the minimum of 1,000 yuan, the fee is capped at the price
+    assert side.fee(1) == 1  # one fen
+    assert side.fee(100_000) == 100_000  # exactly the minimum
+    assert side.fee(100_001) == 100_000  # just above it: the minimum (2% of 1,000.01 yuan is only 20 yuan)
     assert side.fee(100_000_000) == 2_000_000  # 1,000,000 yuan at 2% = 20,000 yuan
     # 2,000,000 yuan: 20,000 + 1,000,000 × 1.5% = 35,000 yuan
     assert side.fee(200_000_000) == 3_500_000
@@ -45,8 +49,27 @@ def test_regressive_average_rate_above_the_minimum(a: int, b: int) -> None:
 @given(prices)
 def test_minimum_respected_and_never_more_than_five_percent_above_it(price: int) -> None:
     fee = SCHEDULE.seller.fee(price)
-    assert fee >= SCHEDULE.seller.minimum
-    assert fee == SCHEDULE.seller.minimum or fee <= price * 5 // 100 + 1
+    assert fee >= min(SCHEDULE.seller.minimum, price)
+    assert fee == min(SCHEDULE.seller.minimum, price) or fee <= price * 5 // 100 + 1
+
+
+@given(st.integers(min_value=0, max_value=10**14))
+def test_each_fee_is_capped_at_the_price(price: int) -> None:
+    """SPEC §20: each side's fee is at most the deal price, so the seller's net is never negative."""
+    buyer_fee, seller_fee = SCHEDULE.fees(price)
+    assert 0 <= buyer_fee <= price and 0 <= seller_fee <= price
+    assert price - seller_fee >= 0
+    below_minimum = price < min(SCHEDULE.buyer.minimum, SCHEDULE.seller.minimum)
+    assert not below_minimum or (buyer_fee, seller_fee) == (price, price)
+
+
+def test_cap_holds_for_any_schedule_minimum() -> None:
+    raw = json.loads(DEFAULT_SCHEDULE.read_text(encoding="utf-8"))
+    raw["sides"]["seller"]["minimum"] = "99999.99"
+    schedule = parse_schedule(raw)
+    assert schedule.fees(100) == (100, 100)
+    assert schedule.seller.fee(5_000_000) == 5_000_000  # 50,000 yuan: the whole price, not 99,999.99
+    assert schedule.seller.fee(10_000_000) == 9_999_999  # the minimum once the price exceeds it
 
 
 def test_schedule_file_is_validated() -> None:
