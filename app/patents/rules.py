@@ -17,6 +17,7 @@ from functools import lru_cache
 from operator import mul
 from typing import Any
 
+from app.kit import dates
 from app.kit.errors import CodedValueError
 from app.models.patents import LegalStatus, PatentKind
 
@@ -178,6 +179,40 @@ def ipc_prefix(value: str) -> str:
 def check_dates(filing_date: date, grant_date: date | None) -> None:
     if grant_date is not None and grant_date < filing_date:
         raise ValueError("grant_date must not precede filing_date")
+
+
+INVALID_DATE = "invalid_date"
+
+
+class PatentDateError(CodedValueError):
+    """A date a patent cannot carry; ``field`` names it (a 422 over HTTP, a failed row in an import)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(INVALID_DATE, f"{field} {message}")
+        self.field = field
+
+
+def check_patent_dates(
+    *, filing_date: date, grant_date: date | None, annual_fee_paid_until: date | None, today: date
+) -> None:
+    """SPEC §20: filing and grant happened between 1900-01-01 and ``today`` (the business clock's day in
+    Asia/Shanghai), the grant not before the filing; annual fees are paid until a day in 1900-01-01 …
+    2199-12-31 (ahead of today is normal). Keeps ``expires_on`` (filing + up to 20 years) a real date.
+    Raises ``PatentDateError`` naming the first offending field."""
+    for field, day in (("filing_date", filing_date), ("grant_date", grant_date)):
+        if day is None:
+            continue
+        if day < dates.EARLIEST:
+            raise PatentDateError(field, f"must not be before {dates.EARLIEST.isoformat()}")
+        if day > today:
+            raise PatentDateError(field, f"must not be later than today ({today.isoformat()})")
+    if grant_date is not None and grant_date < filing_date:
+        raise PatentDateError("grant_date", "must not precede filing_date")
+    if annual_fee_paid_until is not None and not dates.in_range(annual_fee_paid_until):
+        raise PatentDateError(
+            "annual_fee_paid_until",
+            f"must be a date from {dates.EARLIEST.isoformat()} to {dates.LATEST.isoformat()}",
+        )
 
 
 def normalise_names(values: Iterable[str]) -> list[str]:

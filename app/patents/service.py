@@ -48,6 +48,21 @@ def business_today(clock: Clock) -> date:
     return clock.now().astimezone(SHANGHAI).date()
 
 
+def check_dates(filing_date: date, grant_date: date | None, fees_until: date | None, clock: Clock) -> None:
+    """The dates a patent may carry (``rules.check_patent_dates``, SPEC §20) → else 422 naming the field."""
+    try:
+        rules.check_patent_dates(
+            filing_date=filing_date,
+            grant_date=grant_date,
+            annual_fee_paid_until=fees_until,
+            today=business_today(clock),
+        )
+    except rules.PatentDateError as exc:
+        raise Unprocessable(
+            "The request is not valid.", code=exc.code, errors=[{"loc": ["body", exc.field], "msg": str(exc)}]
+        ) from None
+
+
 @dataclass(frozen=True)
 class PatentView:
     """A patent as the API shows it, with the fields derived at read time."""
@@ -167,6 +182,7 @@ async def create_patent(
     if await session.scalar(select(Patent.id).where(Patent.application_number == data.application_number)):
         raise Conflict("A patent with this application number is registered already.", code="patent_exists")
     kind = rules.parse_application_number(data.application_number).kind
+    check_dates(data.filing_date, data.grant_date, data.annual_fee_paid_until, clock)
     now = clock.now()
     patent = Patent(
         id=uuid.uuid4(),
@@ -256,13 +272,12 @@ async def update_patent(
             )
         return (await _views(session, [patent], clock))[0]
 
-    grant_date = changes.get("grant_date", patent.grant_date)
-    try:
-        rules.check_dates(patent.filing_date, grant_date)
-    except ValueError as exc:
-        raise Unprocessable(
-            "The request is not valid.", errors=[{"loc": ["body", "grant_date"], "msg": str(exc)}]
-        ) from None
+    check_dates(
+        patent.filing_date,
+        changes.get("grant_date", patent.grant_date),
+        changes.get("annual_fee_paid_until", patent.annual_fee_paid_until),
+        clock,
+    )
     changed = {k: v for k, v in changes.items() if getattr(patent, k) != v}
     if not changed:
         return (await _views(session, [patent], clock))[0]

@@ -212,3 +212,55 @@ def test_fingerprint_depends_on_content_only() -> None:
     }
     assert rules.fingerprint(fields) == rules.fingerprint(dict(fields))
     assert rules.fingerprint(fields) != rules.fingerprint({**fields, "title": "u"})
+
+
+# --- dates a patent may carry (SPEC §20) -------------------------------------------------------------------
+
+TODAY = date(2026, 11, 25)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"filing_date": date(9999, 12, 31)}, "filing_date"),
+        ({"filing_date": date(2026, 11, 26)}, "filing_date"),  # tomorrow
+        ({"filing_date": date(1899, 12, 31)}, "filing_date"),
+        ({"filing_date": date(1, 1, 1)}, "filing_date"),
+        ({"grant_date": date(2026, 11, 26)}, "grant_date"),
+        ({"grant_date": date(9999, 12, 31)}, "grant_date"),
+        ({"filing_date": date(2020, 3, 15), "grant_date": date(2020, 3, 14)}, "grant_date"),
+        ({"annual_fee_paid_until": date(2200, 1, 1)}, "annual_fee_paid_until"),
+        ({"annual_fee_paid_until": date(9999, 12, 31)}, "annual_fee_paid_until"),
+        ({"annual_fee_paid_until": date(1899, 12, 31)}, "annual_fee_paid_until"),
+    ],
+)
+def test_patent_dates_out_of_range_name_the_field(fields: dict[str, date], field: str) -> None:
+    values = {"filing_date": date(2015, 10, 26), "grant_date": None, "annual_fee_paid_until": None, **fields}
+    with pytest.raises(rules.PatentDateError) as caught:
+        rules.check_patent_dates(**values, today=TODAY)
+    assert caught.value.field == field
+    assert caught.value.code == "invalid_date"
+    assert isinstance(caught.value, CodedValueError)  # a CSV row fails with it like any other rule
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"filing_date": TODAY, "grant_date": TODAY},  # today itself is allowed
+        {"filing_date": date(1900, 1, 1)},
+        {"filing_date": date(1985, 4, 1), "grant_date": date(1986, 1, 1)},
+        {"annual_fee_paid_until": date(2199, 12, 31)},  # paid ahead: any day the API can hold
+        {"annual_fee_paid_until": date(1900, 1, 1)},
+    ],
+)
+def test_patent_dates_in_range(fields: dict[str, date]) -> None:
+    values = {"filing_date": date(2015, 10, 26), "grant_date": None, "annual_fee_paid_until": None, **fields}
+    rules.check_patent_dates(**values, today=TODAY)
+
+
+def test_every_accepted_filing_date_has_an_expiry() -> None:
+    """The latest filing date the rule lets through (today, at most 2199-12-31) never overflows the term."""
+    for kind in PatentKind:
+        assert rules.expires_on(kind, date(2199, 12, 31)).year == 2199 + rules.term_years(
+            kind, date(2199, 12, 31)
+        )
