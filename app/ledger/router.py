@@ -41,6 +41,9 @@ def _payment_out(entry, organization_id: uuid.UUID) -> schemas.PaymentOut:  # ty
         **error_responses(401, 403, 404, 409, 422),
     },
     summary="Record a bank transfer received (operators)",
+    description="A bank reference credits once: the same reference with the same organization and amount "
+    "replays the first payment (200); with another organization or amount → 409 `payment_conflict`. "
+    "An unknown organization → 404 `not_found`.",
 )
 async def record_payment(
     body: schemas.PaymentCreate,

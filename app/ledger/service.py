@@ -39,6 +39,10 @@ class InsufficientFunds(Conflict):
     code = "insufficient_funds"
 
 
+class PaymentConflict(Conflict):
+    code = "payment_conflict"
+
+
 @dataclass(frozen=True)
 class Line:
     account_id: uuid.UUID
@@ -367,11 +371,12 @@ async def record_bank_payment(
     at: datetime,
     actor: str,
 ) -> tuple[JournalEntry, bool]:
-    """Credit a bank transfer received (SPEC §6). The same ``bank_reference`` credits once: a repeat, even
-    one racing the first, returns the first entry and ``False``."""
+    """Credit a bank transfer received (SPEC §6). The same ``bank_reference`` credits once: a repeat with the
+    same organization and amount, even one racing the first, returns the first entry and ``False``; with other
+    terms it is 409 ``payment_conflict`` (SPEC §20), since one bank transfer cannot be two different payments."""
     existing = await find_entry(session, EntryKind.bank_payment, bank_reference)
     if existing is not None:
-        return existing, False
+        return _same_payment(existing, organization_id, amount), False
     available = await account_id(session, AccountKind.available, organization_id)
     bank = await exchange_account(session, AccountKind.bank_clearing)
     created = False
@@ -394,7 +399,14 @@ async def record_bank_payment(
         pass  # a concurrent request with the same reference committed first: that one is the payment
     entry = await find_entry(session, EntryKind.bank_payment, bank_reference)
     assert entry is not None
-    return entry, created
+    return _same_payment(entry, organization_id, amount), created
+
+
+def _same_payment(entry: JournalEntry, organization_id: uuid.UUID, amount: int) -> JournalEntry:
+    """The recorded payment of a bank reference, if the request names the same organization and amount."""
+    if entry.organization_id != organization_id or entry.amount != amount:
+        raise PaymentConflict("This bank reference was recorded before for another organization or amount.")
+    return entry
 
 
 async def withdraw(
