@@ -10,7 +10,11 @@ from app.accounts.rules import MIN_PASSWORD_LENGTH, normalise_credit_code, norma
 from app.kit.schemas import RequestModel, ResponseModel
 from app.models.accounts import OrgKind, OrgStatus, RewardRules, Role
 
-Password = Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=256)]
+# Taken exactly as typed (SPEC §20): the request models strip surrounding whitespace from text, passwords
+# opt out, so sign-up, member creation and login (a form field, never stripped) agree.
+Password = Annotated[
+    str, StringConstraints(strip_whitespace=False, min_length=MIN_PASSWORD_LENGTH, max_length=256)
+]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Email = Annotated[EmailStr, AfterValidator(normalise_email)]
 CreditCode = Annotated[str, StringConstraints(max_length=64), AfterValidator(normalise_credit_code)]

@@ -19,7 +19,8 @@ def contains_nul(value: Any) -> bool:
 
 class RequestModel(BaseModel):
     """Input: unknown fields are refused with 422 (SPEC §2), and so is text with NUL characters, which no
-    field of the exchange can hold (PostgreSQL refuses them in text)."""
+    field of the exchange can hold (PostgreSQL refuses them in text). Text is stripped of surrounding
+    whitespace, except where a field says ``strip_whitespace=False`` (passwords: SPEC §20)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
