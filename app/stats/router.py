@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import uuid
-from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BeforeValidator
 
 from app.deps import PrincipalDep, SessionDep
+from app.kit.dates import QueryDate
 from app.kit.errors import Unprocessable, error_responses
 from app.stats import schemas, service
 
 router = APIRouter(tags=["statistics"])
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _iso_date(value: Any) -> Any:
-    """Only ``YYYY-MM-DD``: pydantic's lax mode would otherwise read ``0`` as 1970-01-01."""
-    if isinstance(value, str) and not _ISO_DATE.match(value):
-        raise ValueError("a date as YYYY-MM-DD")
-    return value
 
 
 @router.get(
@@ -35,14 +25,10 @@ def _iso_date(value: Any) -> Any:
 async def get_turnover(
     session: SessionDep,
     start: Annotated[
-        date | None,
-        Query(alias="from", description="First Shanghai day of settlement, inclusive"),
-        BeforeValidator(_iso_date),
+        QueryDate | None, Query(alias="from", description="First Shanghai day of settlement, inclusive")
     ] = None,
     end: Annotated[
-        date | None,
-        Query(alias="to", description="Last Shanghai day of settlement, inclusive"),
-        BeforeValidator(_iso_date),
+        QueryDate | None, Query(alias="to", description="Last Shanghai day of settlement, inclusive")
     ] = None,
     group_by: Annotated[schemas.GroupBy, Query()] = "month",
 ) -> schemas.TurnoverOut:

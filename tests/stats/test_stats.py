@@ -102,6 +102,35 @@ async def test_turnover_refuses_bad_parameters(client: httpx.AsyncClient, db) ->
     assert await _turnover(client) == []
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("to", "9999-12-31"),  # the day after overflowed: 500 before
+        ("from", "9999-12-31"),
+        ("to", "2200-01-01"),
+        ("from", "1899-12-31"),
+        ("from", "0001-01-01"),
+        ("to", "2026-02-29"),  # not a real day
+        ("from", "2026-02-30"),
+        ("to", "２０２６-01-01"),  # full-width digits
+        ("from", "2026-01-01T00:00:00"),
+        ("to", "20260101"),
+        ("from", ""),
+    ],
+)
+async def test_turnover_dates_out_of_range_name_the_parameter(
+    client: httpx.AsyncClient, db, name: str, value: str
+) -> None:
+    r = await client.get("/api/v1/stats/turnover", params={name: value})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert [e["loc"] for e in r.json()["errors"]] == [["query", name]]
+
+
+async def test_turnover_accepts_the_whole_date_range(client: httpx.AsyncClient, db) -> None:
+    assert await _turnover(client, **{"from": "1900-01-01", "to": "2199-12-31"}) == []
+
+
 async def test_organization_stats(client: httpx.AsyncClient, db) -> None:
     op, seller, buyer, outsider = await h.parties(client, db)
     actors = (op, seller, buyer, outsider)
