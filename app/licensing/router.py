@@ -25,8 +25,9 @@ from app.models.policy import OpenLicenseGrant, OpenLicenseStatus
 router = APIRouter(tags=["open-licenses"])
 Out = schemas.OpenLicenseOut
 _PUBLIC = (
-    "Declared and withdrawn open licences are public (no sign-in needed); a declaration pending review is seen "
-    "only by the owner organization and operators."
+    "Declared open licences, and those withdrawn after their declaration, are public (no sign-in needed); a "
+    "declaration pending review, or withdrawn before approval, is seen only by the owner organization and "
+    "operators."
 )
 
 

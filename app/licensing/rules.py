@@ -21,8 +21,6 @@ TRANSITIONS: dict[OpenLicenseStatus, frozenset[OpenLicenseStatus]] = {
     S.declared: frozenset({S.withdrawn}),
     S.withdrawn: frozenset(),
 }
-# Published by the patent office, hence visible to anyone (SPEC §13: "declared ones are public information").
-PUBLIC_STATUSES = frozenset({S.declared, S.withdrawn})
 
 
 def add_months(day: date, months: int) -> date:

@@ -1,8 +1,9 @@
 """Open licensing (SPEC §13; 专利法 2020 arts 50–52): declarations, their review, and licences taken at once.
 
-Visibility: a declaration that is ``declared`` or ``withdrawn`` has been published (by the patent office and
-by the exchange) and anyone may read it, signed in or not; a ``pending_review`` one is seen only by the
-owner organization and operators (404 for anyone else). A licence is seen by its licensee, the owner and
+Visibility: a declaration that has been declared (``declared``, or ``withdrawn`` after it) has been published
+(by the patent office and by the exchange) and anyone may read it, signed in or not; one ``pending_review``,
+or withdrawn before approval, is seen only by the owner organization and operators (404 for anyone else,
+SPEC §20: something never published is never public). A licence is seen by its licensee, the owner and
 operators. Every change writes an audit event (``open_license``, and ``deal`` for the licence's deal) in the
 caller's transaction. Services flush, never commit.
 """
@@ -25,7 +26,7 @@ from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.kit.security import Principal
 from app.kit.workdays import SHANGHAI
 from app.ledger.service import Line, account_id, post
-from app.licensing import rules, schemas
+from app.licensing import queries, rules, schemas
 from app.models.ledger import AccountKind, EntryKind
 from app.models.listings import ACTIVE_STATUSES, Listing, ListingPatent, TransactionKind
 from app.models.patents import Patent
@@ -133,7 +134,7 @@ async def present(session: AsyncSession, items: Sequence[OpenLicense]) -> list[s
 
 
 def _visible(principal: Principal | None) -> ColumnElement[bool]:
-    public = OpenLicense.status.in_([s.value for s in rules.PUBLIC_STATUSES])
+    public = queries.published()
     if principal is None:
         return public
     if principal.is_operator:

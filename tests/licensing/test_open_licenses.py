@@ -215,7 +215,9 @@ async def test_settled_exclusive_licence_blocks_while_its_term_runs(
         row = await session.get(Listing, uuid.UUID(listing["id"]))
         assert row is not None
         row.status = ListingStatus.sold
-    deal_id = await h.settled_deal(db, uni, company, price=30_000_000, seller_fee=600_000)
+    deal_id = await h.settled_deal(
+        db, uni, company, price=30_000_000, seller_fee=600_000, settled_at=await t.now(client)
+    )
     async with db.transaction() as session:
         deal = await session.get(Deal, uuid.UUID(deal_id))
         assert deal is not None
@@ -460,3 +462,37 @@ async def test_declared_open_licence_blocks_exclusive_and_sole_listings(
     )
     assert r.status_code == 201, r.text
     await assert_invariants(db)
+
+
+async def test_declaration_withdrawn_before_approval_stays_private(
+    client: httpx.AsyncClient, db, world
+) -> None:
+    """SPEC §20: something never published is never public. A declaration withdrawn while pending review is
+    seen by its owner and operators only, by id and in the list; one withdrawn after approval stays public."""
+    op, uni, company = world
+    pending = await h.declare(client, uni, (await h.patent(client, uni))["id"])
+    r = await client.post(f"/api/v1/open-licenses/{pending['id']}/withdraw", headers=uni.headers)
+    assert r.status_code == 200 and r.json()["status"] == "withdrawn" and r.json()["declared_at"] is None
+    declared = await h.declared(client, op, uni)
+    r = await client.post(f"/api/v1/open-licenses/{declared['id']}/withdraw", headers=uni.headers)
+    assert r.status_code == 200 and r.json()["status"] == "withdrawn"
+
+    url = f"/api/v1/open-licenses/{pending['id']}"
+    assert (await client.get(url)).status_code == 404
+    r = await client.get(url, headers=company.headers)
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+    assert (await client.get(url, headers=uni.headers)).status_code == 200
+    assert (await client.get(url, headers=op.headers)).status_code == 200
+    r = await client.post(f"{url}/licenses", headers=company.headers)
+    assert r.status_code == 404
+
+    for headers in ({}, company.headers):
+        for params in ({}, {"status": "withdrawn"}, {"patent_id": pending["patent_id"]}):
+            r = await client.get("/api/v1/open-licenses", params=params, headers=headers)
+            assert r.status_code == 200, r.text
+            assert pending["id"] not in [x["id"] for x in r.json()["items"]], (headers, params)
+        r = await client.get("/api/v1/open-licenses", params={"status": "withdrawn"}, headers=headers)
+        assert [x["id"] for x in r.json()["items"]] == [declared["id"]]
+    for actor in (uni, op):
+        r = await client.get("/api/v1/open-licenses", params={"status": "withdrawn"}, headers=actor.headers)
+        assert {x["id"] for x in r.json()["items"]} == {pending["id"], declared["id"]}
