@@ -8,20 +8,24 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
-_AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$")
-MAX_FEN = 10**17  # well inside a signed 64-bit column
+# SPEC §20: the whole string, ASCII digits only (``[0-9]``, never ``\d``, which takes other scripts' digits),
+# exactly two decimals, below one trillion yuan. Matched with ``fullmatch``: ``$`` alone would also match before
+# a trailing newline. The same text is the OpenAPI ``pattern`` of every money field.
+AMOUNT_PATTERN = re.compile(r"^[0-9]{1,12}\.[0-9]{2}$")
+MAX_FEN = 10**14  # one trillion yuan: sums of amounts stay far inside a signed 64-bit column
 
 
 def parse_yuan(value: object) -> int:
     """``"1250000.00"`` → 125000000 fen. Strings only: floats would round silently."""
     if not isinstance(value, str):
         raise ValueError('amount must be a string in yuan, e.g. "1250000.00"')
-    if not _AMOUNT.match(value):
-        raise ValueError("amount must be a non-negative number of yuan with at most two decimals")
-    fen = int(Decimal(value) * 100)
-    if fen >= MAX_FEN:
-        raise ValueError("amount is too large")
-    return fen
+    if AMOUNT_PATTERN.fullmatch(value) is None:
+        raise ValueError(
+            "amount must be a non-negative number of yuan below one trillion with exactly two decimals, "
+            'e.g. "1250000.00"'
+        )
+    whole, cents = value.split(".")
+    return int(whole) * 100 + int(cents)
 
 
 def format_fen(fen: int) -> str:
@@ -41,7 +45,7 @@ def _parse(value: Any) -> int:
 
 _MONEY_SCHEMA = {
     "type": "string",
-    "pattern": r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$",
+    "pattern": AMOUNT_PATTERN.pattern,
     "examples": ["1250000.00"],
 }
 
