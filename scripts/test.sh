@@ -8,7 +8,9 @@
 #    was already running)
 # 3. ruff check, ruff format --check; mypy --strict on app/
 # 4. migrations on PostgreSQL: alembic upgrade head, then alembic check (models == migrations)
-# 5. pytest, every database test on SQLite and PostgreSQL (EXCHANGE_TEST_BACKENDS); its exit code is ours
+# 5. pytest, every database test on SQLite and PostgreSQL (EXCHANGE_TEST_BACKENDS)
+# 6. without pytest arguments: the business-day tests again on pinned days (EXCHANGE_TEST_PINNED_DAYS,
+#    space-separated ISO instants; empty to skip)
 #
 # Stops at the first failing step.
 set -euo pipefail
@@ -18,7 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 step=0
 section() {
     step=$((step + 1))
-    printf '\n==> [%d/6] %s\n' "$step" "$*"
+    printf '\n==> [%d/7] %s\n' "$step" "$*"
 }
 
 section "Python environment (.venv, pip install -e '.[test]')"
@@ -81,4 +83,19 @@ section "pytest $*"
 rc=0
 "$BIN/pytest" "$@" || rc=$?
 printf '\n==> pytest exit code %d\n' "$rc"
+if [ "$rc" != 0 ] || [ $# -gt 0 ]; then
+    exit "$rc"
+fi
+
+# SPEC §21: the suite passes on any day. The main run starts every test at one ordinary business day
+# (tests/conftest.py); the tests that depend on the day run again, on SQLite (the calendar does not depend
+# on the database), with the business clock pinned to a Saturday, to New Year's Eve late in the evening and
+# to the eve of the Spring Festival.
+section "pytest -m business_calendar on pinned business days"
+for day in ${EXCHANGE_TEST_PINNED_DAYS-2026-12-05T10:00:00+08:00 2026-12-31T22:30:00+08:00 2026-02-16T09:00:00+08:00}; do
+    echo "==> business clock pinned to $day"
+    EXCHANGE_TEST_BUSINESS_TIME=$day EXCHANGE_TEST_BACKENDS=sqlite \
+        "$BIN/pytest" -q -m business_calendar || { rc=$?; break; }
+done
+printf '\n==> pinned-day pytest exit code %d\n' "$rc"
 exit "$rc"

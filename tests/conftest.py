@@ -4,6 +4,12 @@ Each backend gets a fresh database built by ``alembic upgrade head`` once per se
 from empty tables. ``EXCHANGE_TEST_BACKENDS`` picks the backends (default ``sqlite,postgresql``);
 PostgreSQL needs ``EXCHANGE_TEST_POSTGRES_URL`` (an admin URL; ``scripts/test.sh`` starts a server and sets
 it). A backend that is asked for and not configured fails the run: it is never silently skipped.
+
+No test reads the wall clock for a business rule (SPEC §21): every test starts with the sandbox business clock
+at ``EXCHANGE_TEST_BUSINESS_TIME`` (an ISO instant with offset; default ``DEFAULT_BUSINESS_TIME``, an ordinary
+Wednesday), written as the clock's offset when the database is emptied. ``scripts/test.sh`` runs the calendar-
+and deadline-dependent tests (marker ``business_calendar``) again with the clock pinned to a Saturday, to
+31 December and to the eve of the Spring Festival.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -23,16 +30,51 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.audit import guards
 from app.config import Settings
+from app.kit.clock import utcnow
 from app.kit.db import Database, create_database
 from app.kit.migrate import upgrade
 from app.main import create_app
 from app.models import Base
+from app.models.platform import SandboxClock
 
 BACKENDS = [
     b.strip() for b in os.environ.get("EXCHANGE_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()
 ]
 PG_ADMIN_URL = os.environ.get("EXCHANGE_TEST_POSTGRES_URL")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
+DEFAULT_BUSINESS_TIME = "2026-11-25T10:00:00+08:00"
+
+
+def business_start() -> datetime:
+    """The business instant every test starts at (``EXCHANGE_TEST_BUSINESS_TIME``)."""
+    raw = os.environ.get("EXCHANGE_TEST_BUSINESS_TIME") or DEFAULT_BUSINESS_TIME
+    start = datetime.fromisoformat(raw)
+    if start.tzinfo is None:
+        raise pytest.UsageError(f"EXCHANGE_TEST_BUSINESS_TIME needs an offset: {raw!r}")
+    return start
+
+
+# The tests whose outcome depends on the business day (working-day deadlines, listing periods, notices,
+# signing and payment deadlines, closes): ``scripts/test.sh`` runs them again on pinned days.
+BUSINESS_CALENDAR_TESTS = (
+    "tests/kit/test_workdays.py",
+    "tests/listings/",
+    "tests/registrations/",
+    "tests/negotiation/",
+    "tests/contracts/",
+    "tests/settlement/",
+    "tests/auctions/test_closing.py",
+    "tests/auctions/test_end_to_end.py",
+    "tests/test_end_to_end.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        where = Path(str(item.path)).relative_to(root).as_posix()
+        if where.startswith(BUSINESS_CALENDAR_TESTS):
+            item.add_marker(pytest.mark.business_calendar)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -65,6 +107,18 @@ class Backend:
                     await conn.execute(text(f'DELETE FROM "{table}"'))
                 for ddl in guards.SQLITE_CREATE:
                     await conn.execute(text(ddl))
+        await pin_business_clock(self.db)
+
+
+async def pin_business_clock(db: Database, at: datetime | None = None) -> None:
+    """Move the sandbox business clock so that it reads ``at`` (default: ``business_start()``) now."""
+    offset = ((at or business_start()) - utcnow()).total_seconds()
+    async with db.transaction() as session:
+        row = await session.get(SandboxClock, 1)
+        if row is None:
+            session.add(SandboxClock(id=1, offset_seconds=offset))
+        else:
+            row.offset_seconds = offset
 
 
 async def _create_pg_database(admin_url: str, name: str) -> str:
