@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
 from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError
 
@@ -9,6 +13,8 @@ from app.kit.errors import CodedValueError
 from app.models.accounts import PUBLIC_INSTITUTION_KINDS, OrgKind
 
 MIN_PASSWORD_LENGTH = 10
+LOGIN_WINDOW = timedelta(minutes=15)
+LOGIN_MAX_FAILURES = 10
 
 
 def normalise_credit_code(value: str) -> str:
@@ -27,3 +33,14 @@ def default_public_institution(kind: OrgKind) -> bool:
 
 def normalise_email(value: str) -> str:
     return value.strip().lower()
+
+
+def login_retry_after(attempts: Sequence[datetime], now: datetime) -> int | None:
+    """SPEC §3: ten failed sign-ins for one email, or from one client address, within 15 minutes are refused
+    until the window passes. ``attempts`` are the failed (or still running) attempts of one email or
+    address; None when one more may be checked, else the whole seconds until one may (``Retry-After``)."""
+    recent = sorted(at for at in attempts if at > now - LOGIN_WINDOW)
+    if len(recent) < LOGIN_MAX_FAILURES:
+        return None
+    frees_at = recent[len(recent) - LOGIN_MAX_FAILURES] + LOGIN_WINDOW
+    return max(1, math.ceil((frees_at - now).total_seconds()))

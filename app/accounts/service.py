@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from datetime import timedelta
+from datetime import datetime
 
 from anyio import to_thread
 from sqlalchemy import delete, func, select
@@ -11,17 +12,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import schemas
-from app.accounts.rules import default_public_institution, normalise_email
+from app.accounts.rules import (
+    LOGIN_WINDOW,
+    default_public_institution,
+    login_retry_after,
+    normalise_email,
+)
 from app.audit.service import record
 from app.kit.clock import Clock, utcnow
-from app.kit.db import Database
+from app.kit.db import Database, dialect_name
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound, RateLimited, Unauthorized
 from app.kit.pagination import datetime_key, keyset_query, page_of, uuid_key
 from app.kit.security import Principal, hash_api_key, hash_password, new_api_key, verify_password
 from app.models.accounts import ApiKey, LoginFailure, Organization, OrgStatus, Role, User
-
-LOGIN_WINDOW = timedelta(minutes=15)
-LOGIN_MAX_FAILURES = 10
 
 
 async def _hash(password: str) -> str:
@@ -221,30 +224,72 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
-async def authenticate(db: Database, email: str, password: str, client: str) -> User:
-    """Check credentials with the rate limit of SPEC §3: ten failures for one email, or from one client
-    address, within 15 minutes → 429 until the window passes. Failures are recorded in their own
-    transaction (shared by every process), so the 401 does not roll them back."""
-    email = normalise_email(email)
-    now = utcnow()
-    since = now - LOGIN_WINDOW
-    async with db.read() as session:
-        by_email = await session.scalar(
-            select(func.count()).where(LoginFailure.email == email, LoginFailure.at > since)
+class SignInThrottled(RateLimited):
+    """429 with the seconds until the window lets another attempt in (the router sends ``Retry-After``)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many failed sign-ins; try again in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+
+def _advisory_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+async def _reserve_attempt(
+    db: Database, email: str, client: str, now: datetime
+) -> tuple[uuid.UUID, User | None]:
+    """Take one of the window's ten attempts for ``email`` and for ``client`` before the password is checked,
+    or raise ``SignInThrottled``. Counting and taking happen in one write transaction serialised per email
+    and per address (PostgreSQL: transaction-scoped advisory locks, taken in a fixed order; SQLite runs one
+    write transaction at a time), so N parallel attempts get at most ten checks in, on every process. The
+    attempt is recorded as a failure; a successful sign-in gives it back (``_release_attempt``)."""
+    async with db.transaction() as session:
+        if dialect_name(session) == "postgresql":
+            for key in sorted(
+                {_advisory_key(f"login|email|{email}"), _advisory_key(f"login|client|{client}")}
+            ):
+                await session.execute(select(func.pg_advisory_xact_lock(key)))
+        since = now - LOGIN_WINDOW
+        for column, value in ((LoginFailure.email, email), (LoginFailure.client, client)):
+            attempts = (
+                await session.scalars(select(LoginFailure.at).where(column == value, LoginFailure.at > since))
+            ).all()
+            retry_after = login_retry_after(attempts, now)
+            if retry_after is not None:
+                raise SignInThrottled(retry_after)
+        attempt = LoginFailure(id=uuid.uuid4(), email=email, client=client, at=now)
+        session.add(attempt)
+        # Attempts outside every window are of no use. Rows another transaction is deleting are skipped,
+        # not waited for: two deletes of the same rows in different orders could deadlock.
+        stale = (
+            select(LoginFailure.id)
+            .where(LoginFailure.at < now - 2 * LOGIN_WINDOW)
+            .limit(1000)
+            .with_for_update(skip_locked=True)
         )
-        by_client = await session.scalar(
-            select(func.count()).where(LoginFailure.client == client, LoginFailure.at > since)
-        )
+        await session.execute(delete(LoginFailure).where(LoginFailure.id.in_(stale)))
         user = await session.scalar(select(User).where(User.email == email))
-    if (by_email or 0) >= LOGIN_MAX_FAILURES or (by_client or 0) >= LOGIN_MAX_FAILURES:
-        raise RateLimited("Too many failed sign-ins; try again later.")
+    return attempt.id, user
+
+
+async def _release_attempt(db: Database, attempt_id: uuid.UUID) -> None:
+    async with db.transaction() as session:
+        await session.execute(delete(LoginFailure).where(LoginFailure.id == attempt_id))
+
+
+async def authenticate(db: Database, email: str, password: str, client: str) -> User:
+    """Check credentials under the rate limit of SPEC §3 and §20: ten failures for one email, or from one
+    client address, within 15 minutes (real time) → 429 until the window passes. The attempt is counted in
+    its own transaction before the password is checked, shared by every process, so the 401 does not roll it
+    back and parallel attempts cannot all slip past the count."""
+    email = normalise_email(email)[:254]
+    client = client[:64]
+    attempt_id, user = await _reserve_attempt(db, email, client, utcnow())
     ok = await to_thread.run_sync(verify_password, password, user.password_hash if user else None)
     if not ok or user is None:
-        async with db.transaction() as session:
-            session.add(LoginFailure(email=email[:254], client=client[:64], at=now))
-            # Old failures are of no use once outside every window.
-            await session.execute(delete(LoginFailure).where(LoginFailure.at < now - 2 * LOGIN_WINDOW))
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
+    await _release_attempt(db, attempt_id)
     return user
 
 
