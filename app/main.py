@@ -17,6 +17,7 @@ from app.deadlines.kinds import load as load_deadline_kinds
 from app.deadlines.sweeper import business_now, sweep_context, sweep_loop
 from app.deals.fees import load_schedule
 from app.deps import PUBLIC_ROUTES
+from app.kit import docs
 from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database, create_database
 from app.kit.errors import install_error_handlers
@@ -118,6 +119,8 @@ def create_app(
         openapi_tags=TAGS,
         generate_unique_id_function=_operation_id,
         lifespan=lifespan,
+        docs_url=None,  # served from this server's own assets: app.kit.docs
+        redoc_url=None,
     )
     app.state.settings = settings
     if db is not None:
@@ -187,4 +190,5 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops_router)
     install_openapi(app, PUBLIC_ROUTES)
+    docs.install(app)
     return app
