@@ -1,8 +1,10 @@
 """The patent registry (SPEC §4): create, read, list, edit, legal status and court preservation (SPEC §14).
 
-Visibility: the owner organization's users and operators see a patent; any signed-in user also sees one
-that a public listing (not draft, not pending review) offers, since the listing publishes it. Anything else
-is 404 (SPEC §2, BOLA).
+Visibility (SPEC §20 "something never published is never public"): the owner organization's users and
+operators see a patent; any signed-in user also sees one that was published — in a listing that was published
+(approved; it stays readable after the listing ends or is withdrawn) or in an open licence that was declared;
+and an organization sees one it is a party to — the other party of a deal on it (a licence record is its
+deal's) or of a pledge on it (from the pledge's creation). Anything else is 404 (SPEC §2, BOLA).
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from app.kit.errors import CodedValueError, Conflict, Forbidden, NotFound, Unpro
 from app.kit.pagination import datetime_key, keyset_query, page_of, uuid_key
 from app.kit.security import Principal
 from app.kit.workdays import SHANGHAI
-from app.models.listings import PUBLIC_STATUSES, Listing, ListingPatent
+from app.licensing import queries as open_licences
+from app.models.listings import Listing, ListingPatent
 from app.models.patents import LegalStatus, Patent, PatentIpc, PatentKind
+from app.models.policy import OpenLicense, OpenLicenseGrant, Pledge
+from app.models.trading import Deal
 from app.patents import rules, schemas
 from app.pledges import queries as pledges
 
@@ -126,20 +131,47 @@ def _fields(patent: Patent) -> dict[str, Any]:
 # --- visibility --------------------------------------------------------------------------------------------
 
 
-def _publicly_listed() -> ColumnElement[bool]:
-    return exists().where(
+def _published() -> ColumnElement[bool]:
+    """Grounds on which any signed-in user reads a patent: it is, or was, in a listing that was published
+    (approval sets ``published_at`` and nothing clears it) or in an open licence that was declared.
+    A trial offer that was offered (SPEC §18.3) joins these grounds when trials exist."""
+    in_published_listing = exists().where(
         ListingPatent.patent_id == Patent.id,
         Listing.id == ListingPatent.listing_id,
-        Listing.status.in_([s.value for s in PUBLIC_STATUSES]),
+        Listing.published_at.is_not(None),
     )
+    in_declared_open_licence = exists().where(OpenLicense.patent_id == Patent.id, open_licences.published())
+    return or_(in_published_listing, in_declared_open_licence)
+
+
+def _party(org_id: uuid.UUID) -> ColumnElement[bool]:
+    """Grounds on which one organization reads another's patent: it is the other party of a deal on it
+    (through the deal's listing, or the open licence it was taken under; a licence record is its deal's) or of
+    a pledge on it, pledgee or pledgor, in any state (a pledgee from the pledge's creation).
+    Its other owners (SPEC §18.5) and the other party of a trial (§18.3) join these grounds when they exist."""
+    of_deal = or_(Deal.buyer_org_id == org_id, Deal.seller_org_id == org_id)
+    listing_deal = exists().where(
+        ListingPatent.patent_id == Patent.id, Deal.listing_id == ListingPatent.listing_id, of_deal
+    )
+    licence_deal = exists().where(
+        OpenLicense.patent_id == Patent.id,
+        OpenLicenseGrant.open_license_id == OpenLicense.id,
+        Deal.id == OpenLicenseGrant.deal_id,
+        of_deal,
+    )
+    pledge = exists().where(
+        Pledge.patent_id == Patent.id, or_(Pledge.pledgee_org_id == org_id, Pledge.pledgor_org_id == org_id)
+    )
+    return or_(listing_deal, licence_deal, pledge)
 
 
 def _visible(principal: Principal) -> ColumnElement[bool]:
     if principal.is_operator:
         return true()
     if principal.organization_id is None:
-        return _publicly_listed()
-    return or_(Patent.owner_org_id == principal.organization_id, _publicly_listed())
+        return _published()
+    org_id = principal.organization_id
+    return or_(Patent.owner_org_id == org_id, _published(), _party(org_id))
 
 
 def _is_owner(principal: Principal, patent: Patent) -> bool:

@@ -204,7 +204,7 @@ async def test_visibility_is_owner_operator_or_public_listing(
     async with db.transaction() as session:
         listing = await session.get(Listing, listing_id)
         assert listing is not None
-        listing.status = "published"
+        listing.status, listing.published_at = "published", now
     r = await client.get(f"{BASE}/{p['id']}", headers=stranger.headers)
     assert r.status_code == 200 and r.json()["application_number"] == p["application_number"]
     # Seeing is not owning: the role may not edit it.
@@ -376,3 +376,91 @@ async def test_operation_ids_and_error_responses_declared(client: httpx.AsyncCli
     for name, op in ops.items():
         assert op["tags"] == ["patents"], name
         assert any(code.startswith("4") for code in op["responses"]), name
+
+
+async def _readable(client: httpx.AsyncClient, actor: f.Actor, patent_id: str) -> bool:
+    r = await client.get(f"{BASE}/{patent_id}", headers=actor.headers)
+    assert r.status_code in (200, 404), r.text
+    return r.status_code == 200
+
+
+async def _listing(
+    client: httpx.AsyncClient, owner: f.Actor, patent_id: str, *verbs: tuple[f.Actor, str]
+) -> str:
+    body = {
+        "title": "一种测试方法转让",
+        "summary": "协议定价。",
+        "patent_ids": [patent_id],
+        "transaction_kind": "assignment",
+        "pricing_mode": "negotiated",
+        "price": "100000.00",
+    }
+    r = await client.post("/api/v1/listings", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    listing_id: str = r.json()["id"]
+    for actor, verb in verbs:
+        r = await client.post(f"/api/v1/listings/{listing_id}/{verb}", headers=actor.headers)
+        assert r.status_code == 200, r.text
+    return listing_id
+
+
+async def test_never_published_patent_stays_private(client: httpx.AsyncClient, db: Database) -> None:
+    """SPEC §20: a patent is readable by other organizations only while (or after) it was in a published
+    listing or a declared open licence, and by the other party of a deal or pledge on it."""
+    from tests.licensing import helpers as lh
+
+    op = await f.operator(client, db)
+    owner = await f.organization(client, kind="university", verified_by=op)
+    stranger = await f.organization(client, verified_by=op)
+    bank = await f.organization(client, kind="financial_institution", verified_by=op)
+
+    # Listings withdrawn before publication, from draft and from review: never public.
+    for verbs in ([(owner, "withdraw")], [(owner, "submit"), (owner, "withdraw")]):
+        p = await f.patent(client, owner)
+        await _listing(client, owner, p["id"], *verbs)
+        assert not await _readable(client, stranger, p["id"]), [verb for _, verb in verbs]
+        assert await _readable(client, op, p["id"]) and await _readable(client, owner, p["id"])
+    # Pending review is not published either; publication makes it readable, and it stays so after withdrawal.
+    p = await f.patent(client, owner)
+    listing_id = await _listing(client, owner, p["id"], (owner, "submit"))
+    assert not await _readable(client, stranger, p["id"])
+    await client.post(f"/api/v1/listings/{listing_id}/approve", headers=op.headers)
+    assert await _readable(client, stranger, p["id"])
+    r = await client.post(f"/api/v1/listings/{listing_id}/withdraw", headers=owner.headers)
+    assert r.status_code == 200 and r.json()["status"] == "withdrawn"
+    assert await _readable(client, stranger, p["id"])
+
+    # An open licence withdrawn before approval: never public; a declared one: public, also after withdrawal.
+    p = await lh.patent(client, owner)
+    item = await lh.declare(client, owner, p["id"])
+    assert not await _readable(client, stranger, p["id"])
+    await client.post(f"/api/v1/open-licenses/{item['id']}/withdraw", headers=owner.headers)
+    assert not await _readable(client, stranger, p["id"])
+    item = await lh.declared(client, op, owner, patent_id=p["id"])
+    assert await _readable(client, stranger, p["id"])
+    await client.post(f"/api/v1/open-licenses/{item['id']}/withdraw", headers=owner.headers)
+    assert await _readable(client, stranger, p["id"])
+
+    # A pledgee reads the patent from the pledge's creation; nobody else does.
+    p = await f.patent(client, owner)
+    assert not await _readable(client, bank, p["id"])
+    body = {"pledgee_org_id": bank.org_id, "amount": "2000000.00", "ends_on": "2030-12-31"}
+    r = await client.post(f"{BASE}/{p['id']}/pledges", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    assert await _readable(client, bank, p["id"])
+    assert not await _readable(client, stranger, p["id"])
+
+    # The other party of a deal on it. Through the API a deal always follows a publication, so this deal is
+    # written to an unpublished listing directly: the deal alone must make the patent readable to its buyer.
+    p = await f.patent(client, owner)
+    listing_id = await _listing(client, owner, p["id"])
+    deal_id = await lh.settled_deal(db, owner, stranger, price=100, seller_fee=0)
+    assert not await _readable(client, stranger, p["id"])
+    async with db.transaction() as session:
+        from app.models.trading import Deal
+
+        deal = await session.get(Deal, uuid.UUID(deal_id))
+        assert deal is not None
+        deal.listing_id = uuid.UUID(listing_id)
+    assert await _readable(client, stranger, p["id"])
+    assert not await _readable(client, bank, p["id"])
