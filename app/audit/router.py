@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app.audit import service
-from app.audit.access import is_party
+from app.audit.access import Concealed, reader_view
 from app.audit.schemas import AuditEventOut, VerifyOut
 from app.deps import OperatorDep, PrincipalDep, SessionDep
 from app.kit.errors import NotFound, error_responses
@@ -21,6 +21,9 @@ router = APIRouter(tags=["audit"])
     response_model=Page[AuditEventOut],
     responses=error_responses(401, 404, 422),
     summary="Audit events (operators: all; a party: one entity of its own)",
+    description="A party reads one entity of its own at a time (`entity_type` and `entity_id`); events that "
+    "name an organization hidden from it — a registrant (bidders are anonymous until a deal names the winner) "
+    "or an objector — are readable by operators and by that organization only, and left out for others.",
 )
 async def list_audit_events(
     session: SessionDep,
@@ -30,16 +33,21 @@ async def list_audit_events(
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[AuditEventOut]:
     ids: list[str] | None = [entity_id] if entity_id else None
-    # Parties read one entity at a time, and only their own.
-    if not principal.is_operator and (
-        not entity_type
-        or not entity_id
-        or principal.organization_id is None
-        or not await is_party(session, entity_type, entity_id, principal.organization_id)
-    ):
-        raise NotFound("No such entity among yours; give entity_type and entity_id of your own.")
+    concealed: Concealed | None = None
+    # Parties read one entity at a time, and only their own; events naming an organization hidden from
+    # them (a registrant, an objector: SPEC §20) are left out.
+    if not principal.is_operator:
+        if entity_type and entity_id and principal.organization_id is not None:
+            concealed = await reader_view(session, entity_type, entity_id, principal.organization_id)
+        if concealed is None:
+            raise NotFound("No such entity among yours; give entity_type and entity_id of your own.")
     rows, cursor = await service.list_events(
-        session, entity_type=entity_type, entity_ids=ids, limit=page.limit, cursor=page.cursor
+        session,
+        entity_type=entity_type,
+        entity_ids=ids,
+        limit=page.limit,
+        cursor=page.cursor,
+        shows=(lambda e: not concealed.names(e.actor, e.data)) if concealed else None,
     )
     return Page(items=[AuditEventOut.model_validate(e) for e in rows], next_cursor=cursor)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -16,6 +16,7 @@ from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.models.audit import AuditEvent
 
 SYSTEM_ACTOR = "system"
+_SCAN_BATCH = 200  # events read at a time when some are withheld from the reader
 
 
 _LAST_OF_CHAIN = (
@@ -135,8 +136,11 @@ async def list_events(
     entity_ids: Sequence[str] | None,
     limit: int,
     cursor: str | None,
+    shows: Callable[[AuditEvent], bool] | None = None,
 ) -> tuple[list[AuditEvent], str | None]:
-    """Events in time order (chain order within an entity). ``entity_ids=None`` means no restriction (operators)."""
+    """Events in time order (chain order within an entity). ``entity_ids=None`` means no restriction
+    (operators). ``shows``: which events the reader may see (``access.reader_view``); the others are skipped
+    and the page filled from the events after them, so a page is short only at the end of the list."""
     query = select(AuditEvent)
     if entity_type:
         query = query.where(AuditEvent.entity_type == entity_type)
@@ -148,5 +152,21 @@ async def list_events(
         SortKey(AuditEvent.entity_id, str),
         SortKey(AuditEvent.seq, int),
     ]
-    rows = (await session.scalars(keyset_query(query, keys, cursor).limit(limit + 1))).all()
-    return page_of(rows, limit, lambda e: (e.at, e.entity_type, e.entity_id, e.seq))
+
+    def key_of(e: AuditEvent) -> tuple[datetime, str, str, int]:
+        return (e.at, e.entity_type, e.entity_id, e.seq)
+
+    if shows is None:
+        rows = (await session.scalars(keyset_query(query, keys, cursor).limit(limit + 1))).all()
+        return page_of(rows, limit, key_of)
+    batch = max(limit, _SCAN_BATCH)
+    kept: list[AuditEvent] = []
+    scanned_to = cursor
+    while len(kept) <= limit:
+        rows = (await session.scalars(keyset_query(query, keys, scanned_to).limit(batch + 1))).all()
+        scanned, scanned_to = page_of(rows, batch, key_of)
+        kept += [e for e in scanned if shows(e)]
+        if scanned_to is None:
+            break
+    # The cursor is the last event returned, so the next page scans the skipped events after it again.
+    return page_of(kept, limit, key_of)

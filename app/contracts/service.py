@@ -55,8 +55,8 @@ RECENT_NOTICES = timedelta(days=30)  # how long a finished notice stays on the p
 ENDED = (DealStatus.cancelled, DealStatus.defaulted)
 
 
-def _objection_parties(key: uuid.UUID) -> Select[Any]:
-    """The objector and the deal's two parties see an objection's events (SPEC §15)."""
+def _objection_readers(key: uuid.UUID) -> Select[Any]:
+    """The objector and the deal's two parties may read an objection's chain (SPEC §15)."""
     query = (
         select(Objection.organization_id, Deal.buyer_org_id, Deal.seller_org_id)
         .join(Deal, Deal.id == Objection.deal_id)
@@ -65,7 +65,20 @@ def _objection_parties(key: uuid.UUID) -> Select[Any]:
     return cast("Select[Any]", query)
 
 
-register_parties("objection", _objection_parties)
+def _objector(key: uuid.UUID) -> Select[Any]:
+    """The objector, whose identity the deal's parties may not learn (SPEC §20), unless it is one of them."""
+    query = (
+        select(Objection.organization_id)
+        .join(Deal, Deal.id == Objection.deal_id)
+        .where(
+            Objection.id == key,
+            Objection.organization_id.not_in((Deal.buyer_org_id, Deal.seller_org_id)),
+        )
+    )
+    return cast("Select[Any]", query)
+
+
+register_parties("objection", _objection_readers, confidential=_objector)
 
 
 # --- generation ------------------------------------------------------------------------------------------
