@@ -86,5 +86,7 @@ def main(argv: list[str] | None = None) -> None:
             port=args.port,
             workers=args.workers,
             log_level="warning",
-            proxy_headers=True,
+            # The app reads X-Forwarded-For itself, from EXCHANGE_TRUSTED_PROXIES only (SPEC §20); uvicorn's
+            # own handling would trust any local peer's header and hide the real peer from the app.
+            proxy_headers=False,
         )

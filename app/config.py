@@ -11,6 +11,8 @@ from typing import Annotated
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.kit.proxies import IPNetwork, parse_networks
+
 DEFAULT_SECRET_KEY = "development-secret-change-me"  # noqa: S105 - refused outside development
 
 
@@ -31,6 +33,10 @@ class Settings(BaseSettings):
     secret_key: str = DEFAULT_SECRET_KEY
     sandbox: bool = False
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
+        default=(),
+        description="Reverse proxies whose X-Forwarded-For is believed: comma-separated addresses or CIDRs",
+    )
     access_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest JSON body accepted")
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Largest CSV upload")
@@ -55,6 +61,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: object) -> object:
+        return parse_networks(value) if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

@@ -13,6 +13,7 @@ from app.accounts import schemas, service
 from app.deps import ClockDep, DatabaseDep, OperatorDep, PrincipalDep, SessionDep, SettingsDep
 from app.kit.errors import Unauthorized, error_responses, problem_response
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.proxies import client_address
 from app.kit.schemas import contains_nul
 from app.kit.security import create_access_token
 from app.models.accounts import OrgStatus
@@ -33,7 +34,11 @@ async def login(
     db: DatabaseDep,
     settings: SettingsDep,
 ) -> schemas.TokenOut | JSONResponse:
-    client = request.client.host if request.client else "unknown"
+    client = client_address(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        settings.trusted_proxies,
+    )
     if contains_nul(form.username) or contains_nul(form.password):
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
     try:
