@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import ServerSentEvent
 
-from app.kit.db import Database
+from app.kit.db import Database, is_unavailable, warn_unavailable
 from app.models.trading import Auction, AuctionEvent, AuctionStatus
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "auction_events"
 SQLITE_POLL_SECONDS = 0.3
 PG_RECHECK_SECONDS = 1.0
+DATABASE_RETRY_SECONDS = 1.0  # while the database is unavailable, a stream reads again this often
 LISTENER_CONNECT_TIMEOUT = 5.0
 LISTENER_RETRY_SECONDS = 10.0
 REPLAY_BATCH = 500
@@ -107,9 +108,12 @@ class Hub:
             try:
                 conn = await asyncpg.connect(self.dsn, timeout=LISTENER_CONNECT_TIMEOUT)
                 await conn.add_listener(CHANNEL, self._on_notify)
-            except Exception:
+            except Exception as exc:
                 self._retry_at = loop.time() + LISTENER_RETRY_SECONDS
-                log.warning("auction event listener could not start; streams poll instead", exc_info=True)
+                if isinstance(exc, OSError) or is_unavailable(exc):  # the database is down: no traceback
+                    warn_unavailable(log, "auction event listener; streams poll instead", exc)
+                else:
+                    log.warning("auction event listener could not start; streams poll instead", exc_info=True)
                 return
             self._conn = conn
 
@@ -160,21 +164,30 @@ async def stream(
         while True:
             if wake is not None:
                 wake.clear()
-            async with db.read() as session:
-                # The status first: a final event is committed with the final status, so it is read below.
-                state = (
-                    await session.execute(
-                        select(Auction.status, Auction.ends_at).where(Auction.id == auction_id)
-                    )
-                ).first()
-                rows = (
-                    await session.execute(
-                        select(AuctionEvent.seq, AuctionEvent.event, AuctionEvent.data)
-                        .where(AuctionEvent.auction_id == auction_id, AuctionEvent.seq > after)
-                        .order_by(AuctionEvent.seq)
-                        .limit(REPLAY_BATCH)
-                    )
-                ).all()
+            try:
+                async with db.read() as session:
+                    # The status first: a final event is committed with the final status, so it is read below.
+                    state = (
+                        await session.execute(
+                            select(Auction.status, Auction.ends_at).where(Auction.id == auction_id)
+                        )
+                    ).first()
+                    rows = (
+                        await session.execute(
+                            select(AuctionEvent.seq, AuctionEvent.event, AuctionEvent.data)
+                            .where(AuctionEvent.auction_id == auction_id, AuctionEvent.seq > after)
+                            .order_by(AuctionEvent.seq)
+                            .limit(REPLAY_BATCH)
+                        )
+                    ).all()
+            except Exception as exc:
+                # The database went away: the stream stays open and reads again (a browser's EventSource
+                # does not reconnect after the 503 a new request would get).
+                if not is_unavailable(exc):
+                    raise
+                warn_unavailable(log, "live events", exc)
+                await asyncio.sleep(DATABASE_RETRY_SECONDS)
+                continue
             for row in rows:
                 yield ServerSentEvent(
                     data=json.dumps(row.data, ensure_ascii=False, separators=(",", ":")),
@@ -189,7 +202,12 @@ async def stream(
             if state is None or state.status in ENDED:
                 return
             if state.status == AuctionStatus.open:
-                await close_if_due(state.ends_at)
+                try:
+                    await close_if_due(state.ends_at)
+                except Exception as exc:
+                    if not is_unavailable(exc):
+                        raise
+                    warn_unavailable(log, "live events", exc)  # the next round tries again
             if wake is None:
                 await asyncio.sleep(SQLITE_POLL_SECONDS)
             else:

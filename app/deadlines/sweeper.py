@@ -32,8 +32,9 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.calendar.service import refresh as refresh_calendar
 from app.deals.fees import FeeSchedule
-from app.kit.db import Database
+from app.kit.db import Database, is_unavailable, warn_unavailable
 from app.kit.workdays import WorkdayCalendar
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ async def run_until_idle(ctx: SweepContext, now: datetime, *, max_rounds: int = 
     for _ in range(max_rounds):
         batches: list[list[Due]] = []
         async with ctx.db.read() as session:
+            await refresh_calendar(session, ctx.calendar)  # years an operator loaded meanwhile (SPEC §21)
             for kind in _KINDS.values():
                 batches.append([d for d in await kind.due(session, now, BATCH) if d not in report.failed])
         items = sorted(d for batch in batches for d in batch)
@@ -199,8 +201,11 @@ async def sweep_loop(ctx: SweepContext, now: Callable[[], Awaitable[datetime]], 
             await run_until_idle(ctx, await now())
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("deadline sweep failed; retrying")
+        except Exception as exc:
+            if is_unavailable(exc):  # one line now and then; the next pass retries
+                warn_unavailable(log, "deadline sweep", exc)
+            else:
+                log.exception("deadline sweep failed; retrying")
         await asyncio.sleep(interval)
 
 

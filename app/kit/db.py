@@ -35,17 +35,32 @@ COMMITTED every statement takes its own snapshot anyway, and SQLite outside a tr
 (each SELECT reads one consistent snapshot of the WAL). Code that must see several rows as of one instant
 writes (and locks) in a write transaction instead.
 
-No ``pool_pre_ping`` (one more round trip per request): a connection that turns out to be dead raises a
-disconnect error, and SQLAlchemy then discards every pooled connection, so after a database restart at
-most the requests already holding a connection fail.
+When the database goes away (issue item 11). No ``pool_pre_ping``: it costs a round trip per checkout, on
+every request. Instead, a pooled PostgreSQL connection is checked at checkout without a round trip
+(``_closed_by_server``): a server that restarted, crashed or terminated the backend has closed its socket,
+which asyncpg has seen (``is_closed``) or which has something to read although nothing was asked (the
+server's goodbye, or EOF, not yet read by the event loop). Such a connection is discarded and the pool
+hands out a fresh one, so the request runs on it as if nothing had happened: nothing had been sent. A
+connection lost later (mid-statement, at COMMIT) is never retried, since its transaction may have
+committed; SQLAlchemy then discards every pooled connection (``handle_error`` marks the server's FATAL
+errors and connection-class SQLSTATEs as disconnects, which asyncpg's own check can miss), and the request
+fails with 503 ``database_unavailable`` and a ``Retry-After`` (``app.kit.errors``), as does one that cannot
+connect (refused, starting up, too many clients, timed out after ``PG_CONNECT_TIMEOUT_SECONDS``) or, on
+SQLite, finds the database locked past the busy timeout or its file unusable (``is_unavailable``). Nothing
+is kept broken: every later checkout connects afresh, so the server recovers by itself once the database
+is back. Callers outside requests (the sweeper, live streams) log an outage with ``warn_unavailable``, one
+line per interval and place, and try again on their next pass.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
+import select
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -55,12 +70,18 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.util import await_
 
+from app.kit.errors import DatabaseUnavailable
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_SECONDS = 10.0
+UNAVAILABLE_LOG_SECONDS = 10.0
 SQLITE_WRITE_POOL_SIZE = 1
 _GATED = "write_gate_held"
 
@@ -109,17 +130,25 @@ class WriteGate:
         while not self._try():
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise sqlite3.OperationalError("database is locked")
+                raise _database_locked()
             # A waiter given up on (timeout, cancellation) finishes in its thread and holds nothing.
             free = loop.run_in_executor(None, self._wait_until_free)
             try:
                 await asyncio.wait_for(asyncio.shield(free), remaining)
             except TimeoutError:
-                raise sqlite3.OperationalError("database is locked") from None
+                raise _database_locked() from None
 
     def release(self) -> None:
         if self._fds is not None and self._pid == os.getpid():
             fcntl.flock(self._fds[0], fcntl.LOCK_UN)
+
+
+def _database_locked() -> sqlite3.OperationalError:
+    """The error SQLite gives when its busy timeout runs out, with its code (``is_unavailable`` reads it)."""
+    error = sqlite3.OperationalError("database is locked")
+    error.sqlite_errorcode = sqlite3.SQLITE_BUSY
+    error.sqlite_errorname = "SQLITE_BUSY"
+    return error
 
 
 class InlineSQLite(aiosqlite.Connection):
@@ -240,7 +269,7 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
         write = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=SQLITE_WRITE_POOL_SIZE, gate=gate)
         read = _sqlite_engine(url, begin=None, pool_size=pool_size)
     else:
-        write = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
+        write = _postgres_engine(url, pool_size=pool_size)
         read = write.execution_options(isolation_level="AUTOCOMMIT")
     return Database(
         url=url,
@@ -249,6 +278,148 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
         write_sessions=async_sessionmaker(write, expire_on_commit=False, autoflush=False),
         read_sessions=async_sessionmaker(read, expire_on_commit=False, autoflush=False),
     )
+
+
+# --- when the database goes away (see the module docstring) ------------------------------------------------
+
+_FRESH = "fresh_connection"
+
+
+def _postgres_engine(url: str, *, pool_size: int) -> AsyncEngine:
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=3600,
+        connect_args={"timeout": PG_CONNECT_TIMEOUT_SECONDS},
+    )
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except OSError as error:  # refused, unreachable, timed out: asyncpg's, untranslated by SQLAlchemy
+            raise DatabaseUnavailable() from error
+
+    @event.listens_for(sync_engine, "connect")
+    def _connected(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_FRESH] = True
+
+    @event.listens_for(sync_engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if record.info.pop(_FRESH, False):
+            return
+        if _closed_by_server(dbapi_conn.driver_connection):
+            raise sa_exc.DisconnectionError("the server closed this pooled connection")
+
+    @event.listens_for(sync_engine, "handle_error")
+    def _lost(context: ExceptionContext) -> None:
+        if not context.is_disconnect and any(_ends_session(e) for e in _causes(context.original_exception)):
+            context.is_disconnect = True
+
+    return engine
+
+
+def _closed_by_server(connection: Any) -> bool:
+    """Whether an idle asyncpg connection was closed by the server, known without a round trip: asyncpg saw
+    it, or its socket is readable although nothing was asked (the server's FATAL goodbye or EOF, which the
+    event loop has not read yet). A false alarm costs one reconnection."""
+    if connection.is_closed():
+        return True
+    transport = getattr(connection, "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
+
+
+# PostgreSQL SQLSTATEs: the server ended the session (admin_shutdown, crash_shutdown, idle_session_timeout)
+# or would not start one (cannot_connect_now: starting up or shutting down); class 08 is "connection
+# exception", class 53 "insufficient resources" (too_many_connections, disk_full, out_of_memory).
+_SESSION_ENDED = frozenset({"57P01", "57P02", "57P05"})
+_UNAVAILABLE_STATES = _SESSION_ENDED | {"57P03"}
+_UNAVAILABLE_CLASSES = ("08", "53")
+# SQLite primary result codes: locked past the busy timeout, or a file it cannot use.
+_SQLITE_UNAVAILABLE = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc``, then what it wraps: SQLAlchemy's ``orig`` (the driver's error), the driver's own cause."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = getattr(current, "orig", None) or current.__cause__
+    return chain
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    state = getattr(exc, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def _ends_session(exc: BaseException) -> bool:
+    """A PostgreSQL error after which the connection is gone, whether or not asyncpg has noticed yet."""
+    state = _sqlstate(exc)
+    return (state is not None and (state.startswith("08") or state in _SESSION_ENDED)) or getattr(
+        exc, "severity", None
+    ) == "FATAL"
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be used right now (lost or refused connection, no pooled
+    connection free in time, SQLite locked past its busy timeout or its file unusable), as opposed to a
+    bug or a refused statement. An ``OSError`` counts only as the cause of a database error: alone, it may
+    be anything (a missing file)."""
+    for depth, error in enumerate(_causes(exc)):
+        if isinstance(error, DatabaseUnavailable | sa_exc.TimeoutError):
+            return True
+        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+            return True
+        state = _sqlstate(error)
+        if state is not None and (state in _UNAVAILABLE_STATES or state.startswith(_UNAVAILABLE_CLASSES)):
+            return True
+        if getattr(error, "severity", None) == "FATAL":
+            return True
+        code = getattr(error, "sqlite_errorcode", None)
+        if isinstance(error, sqlite3.Error) and isinstance(code, int) and code & 0xFF in _SQLITE_UNAVAILABLE:
+            return True
+        if depth > 0 and isinstance(error, OSError):
+            return True
+    return False
+
+
+_last_warned: dict[str, tuple[float, int]] = {}
+
+
+def warn_unavailable(logger: logging.Logger, where: str, exc: BaseException) -> None:
+    """Log that the database is unavailable, as one warning line without a traceback, at most once per
+    ``UNAVAILABLE_LOG_SECONDS`` for each ``where`` in this process (counting the ones left out)."""
+    now = time.monotonic()
+    last, quiet = _last_warned.get(where, (float("-inf"), 0))
+    if now - last < UNAVAILABLE_LOG_SECONDS:
+        _last_warned[where] = (last, quiet + 1)
+        return
+    _last_warned[where] = (now, 0)
+    root = _causes(exc)[-1]
+    reason = f"{type(root).__name__}: {str(root).splitlines()[0] if str(root) else ''}"[:300]
+    more = f" ({quiet} more since the last message)" if quiet else ""
+    logger.warning("database unavailable (%s): %s%s", where, reason, more)
 
 
 _CONNECTED = "holds_connection"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("app.errors")
@@ -22,14 +24,22 @@ class ExchangeError(Exception):
     status: int = 400
     code: str = "bad_request"
     title: str | None = None
+    headers: dict[str, str] | None = None  # sent with the problem response (e.g. Retry-After)
 
     def __init__(
-        self, detail: str | None = None, *, code: str | None = None, status: int | None = None
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         if code is not None:
             self.code = code
         if status is not None:
             self.status = status
+        if headers is not None:
+            self.headers = headers
         self.detail = detail or HTTPStatus(self.status).phrase
         super().__init__(self.detail)
 
@@ -70,6 +80,23 @@ class Unprocessable(ExchangeError):
 
 class RateLimited(ExchangeError):
     status, code = 429, "rate_limited"
+
+
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+class DatabaseUnavailable(ExchangeError):
+    """The database cannot be reached or refused the connection (restarting, down, locked past the busy
+    timeout). Raised where a connection is opened; SQLAlchemy's errors that mean the same are answered alike
+    (``app.kit.db.is_unavailable``)."""
+
+    status, code = 503, "database_unavailable"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail or "The database is unavailable for a moment; retry in a few seconds.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
 
 
 class Problem(BaseModel):
@@ -130,11 +157,13 @@ def _clean_loc(loc: tuple[Any, ...] | list[Any]) -> list[str | int]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    from app.kit.db import is_unavailable, warn_unavailable
+
     @app.exception_handler(ExchangeError)
     async def _exchange_error(request: Request, exc: ExchangeError) -> JSONResponse:
         log.info("request refused", extra={"code": exc.code, "status": exc.status})
         errors = exc.errors if isinstance(exc, Unprocessable) else None
-        return problem_response(exc.status, exc.code, exc.detail, errors)
+        return problem_response(exc.status, exc.code, exc.detail, errors, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -169,6 +198,20 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return problem_response(500, "internal_error", "An internal error occurred; it has been logged.")
+
+    # A database that went away is a 503 on every route, handled here once. Registered for the database
+    # errors' own classes, not left to the catch-all above (Starlette re-raises what reaches that one, and
+    # the server logs it again with its traceback): an outage logs one warning line now and then instead
+    # of a traceback per request. Any other database error is still a logged 500.
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        if not is_unavailable(exc):
+            return await _unexpected(request, exc)
+        warn_unavailable(log, "requests answered 503", exc)
+        unavailable = DatabaseUnavailable()
+        return problem_response(503, unavailable.code, unavailable.detail, headers=unavailable.headers)
+
+    for database_error in (DatabaseUnavailable, SQLAlchemyError, sqlite3.Error):
+        app.add_exception_handler(database_error, _database_error)
 
 
 def _allowed_methods(request: Request) -> list[str]:
