@@ -20,6 +20,8 @@ from app.models.accounts import OrgStatus
 
 router = APIRouter()
 
+_KEYS_NEED_LOGIN = "Needs an operator's sign-in (bearer token): with an API key → 403 `forbidden` (SPEC §20)."
+
 
 @router.post(
     "/auth/token",
@@ -170,6 +172,7 @@ async def list_members(
     response_model=schemas.ApiKeyCreated,
     responses=error_responses(401, 403, 422),
     summary="Create an operator API key (shown once)",
+    description=_KEYS_NEED_LOGIN,
 )
 async def create_api_key(
     body: schemas.ApiKeyCreate, session: SessionDep, principal: OperatorDep, clock: ClockDep
@@ -185,9 +188,10 @@ async def create_api_key(
     tags=["organizations"],
     response_model=list[schemas.ApiKeyOut],
     responses=error_responses(401, 403),
+    description=_KEYS_NEED_LOGIN,
 )
-async def list_api_keys(session: SessionDep, _: OperatorDep) -> list[schemas.ApiKeyOut]:
-    return [schemas.ApiKeyOut.model_validate(k) for k in await service.list_api_keys(session)]
+async def list_api_keys(session: SessionDep, principal: OperatorDep) -> list[schemas.ApiKeyOut]:
+    return [schemas.ApiKeyOut.model_validate(k) for k in await service.list_api_keys(session, principal)]
 
 
 @router.post(
@@ -195,8 +199,9 @@ async def list_api_keys(session: SessionDep, _: OperatorDep) -> list[schemas.Api
     tags=["organizations"],
     response_model=schemas.ApiKeyOut,
     responses=error_responses(401, 403, 404),
+    description=_KEYS_NEED_LOGIN,
 )
 async def revoke_api_key(
-    key_id: uuid.UUID, session: SessionDep, _: OperatorDep, clock: ClockDep
+    key_id: uuid.UUID, session: SessionDep, principal: OperatorDep, clock: ClockDep
 ) -> schemas.ApiKeyOut:
-    return schemas.ApiKeyOut.model_validate(await service.revoke_api_key(session, key_id, clock))
+    return schemas.ApiKeyOut.model_validate(await service.revoke_api_key(session, principal, key_id, clock))

@@ -313,9 +313,17 @@ async def create_operator(session: AsyncSession, email: str, password: str, name
     return user
 
 
+def _require_operator_login(principal: Principal) -> None:
+    """SPEC §20: API keys are created, listed and revoked with an operator's login, never with a key (a key
+    that could mint keys would leave keys behind that outlive its own revocation)."""
+    if not principal.is_operator or principal.via_api_key:
+        raise Forbidden("API keys are managed with an operator's sign-in, not with an API key.")
+
+
 async def create_api_key(
     session: AsyncSession, principal: Principal, data: schemas.ApiKeyCreate, clock: Clock
 ) -> tuple[ApiKey, str]:
+    _require_operator_login(principal)
     secret = new_api_key()
     key = ApiKey(
         id=uuid.uuid4(),
@@ -330,11 +338,15 @@ async def create_api_key(
     return key, secret
 
 
-async def list_api_keys(session: AsyncSession) -> list[ApiKey]:
+async def list_api_keys(session: AsyncSession, principal: Principal) -> list[ApiKey]:
+    _require_operator_login(principal)
     return list((await session.scalars(select(ApiKey).order_by(ApiKey.created_at))).all())
 
 
-async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID, clock: Clock) -> ApiKey:
+async def revoke_api_key(
+    session: AsyncSession, principal: Principal, key_id: uuid.UUID, clock: Clock
+) -> ApiKey:
+    _require_operator_login(principal)
     key = await session.get(ApiKey, key_id, with_for_update=True)
     if key is None:
         raise NotFound("No such API key.")
