@@ -24,7 +24,7 @@ from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.security import Principal
 from app.kit.workdays import WorkdayCalendar
-from app.models.contracts import Contract, ContractSignature, ObjectionStatus
+from app.models.contracts import Contract, ContractSignature, Objection, ObjectionStatus
 from app.models.trading import Deal
 
 contracts_router = APIRouter(tags=["contracts"])
@@ -106,6 +106,13 @@ async def get_contract_pdf(contract_id: uuid.UUID, session: SessionDep, principa
 # --- public notice ---------------------------------------------------------------------------------------
 
 
+def _objection_out(principal: Principal, objection: Objection) -> schemas.ObjectionOut:
+    out = schemas.ObjectionOut.model_validate(objection)
+    if not service.shows_objector(principal, objection):
+        out.organization_id = None
+    return out
+
+
 @notices_router.get(
     "/notices",
     response_model=Page[schemas.NoticeOut],
@@ -158,8 +165,9 @@ async def declare_related_party(
     response_model=schemas.ObjectionOut,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Object to a deal in public notice (members of verified organizations)",
-    description="Only while the notice runs (409 `invalid_state` after). A pending objection holds the deal "
-    "in notice until an operator resolves it. " + _IDEMPOTENT,
+    description="Only while the notice runs (409 `invalid_state` after); one pending objection per organization "
+    "and deal (409 `objection_exists`). A pending objection holds the deal in notice until an operator "
+    "resolves it. The objector's identity is shown to operators and to the objector only. " + _IDEMPOTENT,
 )
 async def object_to_deal(
     deal_id: uuid.UUID,
@@ -171,7 +179,7 @@ async def object_to_deal(
 ) -> Response:
     async def act() -> schemas.ObjectionOut:
         objection = await service.object_to_deal(session, principal, deal_id, body.reason, now=clock.now())
-        return schemas.ObjectionOut.model_validate(objection)
+        return _objection_out(principal, objection)
 
     return await idem.run(act)
 
@@ -181,6 +189,8 @@ async def object_to_deal(
     response_model=Page[schemas.ObjectionOut],
     responses=error_responses(401, 422),
     summary="Objections: operators see all; an organization those it filed and those against its deals",
+    description="The deal's parties see an objection's id, status, reason and dates; `organization_id` (the "
+    "objector) is null for them.",
 )
 async def list_objections(
     session: SessionDep,
@@ -192,7 +202,7 @@ async def list_objections(
     rows, cursor = await service.list_objections(
         session, principal, deal_id=deal_id, status=status_, limit=page.limit, cursor=page.cursor
     )
-    return Page(items=[schemas.ObjectionOut.model_validate(o) for o in rows], next_cursor=cursor)
+    return Page(items=[_objection_out(principal, o) for o in rows], next_cursor=cursor)
 
 
 @notices_router.get(
@@ -200,11 +210,12 @@ async def list_objections(
     response_model=schemas.ObjectionOut,
     responses=error_responses(401, 404),
     summary="An objection (operators, the objector, the deal's parties)",
+    description="`organization_id` (the objector) is null except for operators and the objector.",
 )
 async def get_objection(
     objection_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> schemas.ObjectionOut:
-    return schemas.ObjectionOut.model_validate(await service.get_objection(session, principal, objection_id))
+    return _objection_out(principal, await service.get_objection(session, principal, objection_id))
 
 
 async def _resolve(
@@ -225,7 +236,7 @@ async def _resolve(
         now=clock.now(),
         calendar=calendar,
     )
-    return schemas.ObjectionOut.model_validate(objection)
+    return _objection_out(principal, objection)
 
 
 @notices_router.post(

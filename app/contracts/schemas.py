@@ -73,9 +73,12 @@ class ResolveObjectionIn(RequestModel):
 
 
 class ObjectionOut(ResponseModel):
+    """An objection as its reader may see it: ``organization_id`` (the objector) is null except for operators
+    and the objector itself (SPEC §20)."""
+
     id: uuid.UUID
     deal_id: uuid.UUID
-    organization_id: uuid.UUID
+    organization_id: uuid.UUID | None
     status: ObjectionStatus
     reason: str
     resolution_note: str | None

@@ -528,14 +528,31 @@ async def set_related_party(
 # --- objections ------------------------------------------------------------------------------------------
 
 
+class ObjectionExists(Conflict):
+    code = "objection_exists"
+
+
 async def object_to_deal(
     session: AsyncSession, principal: Principal, deal_id: uuid.UUID, reason: str, *, now: datetime
 ) -> Objection:
-    """A verified organization's member objects while the notice runs (before ``notice_ends_at``)."""
+    """A verified organization's member objects while the notice runs (before ``notice_ends_at``); one
+    ``pending`` objection per organization and deal (SPEC §20: 409 ``objection_exists``), another one once
+    it is resolved."""
     deal = await _noticed_deal(session, principal, deal_id)
     if deal.status != DealStatus.public_notice or deal.notice_ends_at is None or now >= deal.notice_ends_at:
         raise InvalidState("The deal is not in public notice: objections are closed.")
     assert principal.organization_id is not None
+    # Checked under the deal's row lock (``_noticed_deal``; SQLite: BEGIN IMMEDIATE), which every objection
+    # to this deal takes first: of parallel requests one inserts, the others then see its row.
+    pending = await session.scalar(
+        select(Objection.id).where(
+            Objection.deal_id == deal.id,
+            Objection.organization_id == principal.organization_id,
+            Objection.status == ObjectionStatus.pending,
+        )
+    )
+    if pending is not None:
+        raise ObjectionExists("Your organization already has a pending objection to this deal.")
     objection = Objection(
         id=uuid.uuid4(),
         deal_id=deal.id,
@@ -567,6 +584,12 @@ async def object_to_deal(
         data={"objection_id": objection.id},
     )
     return objection
+
+
+def shows_objector(principal: Principal, objection: Objection) -> bool:
+    """The objector's identity is known to operators and to the objector only (SPEC §20); the deal's
+    parties see the objection's id, status, reason and dates."""
+    return principal.is_operator or principal.organization_id == objection.organization_id
 
 
 def _may_see_objection(principal: Principal, objection: Objection, deal: Deal) -> bool:

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import uuid
 from datetime import datetime, timedelta
 
 import httpx
@@ -203,4 +206,114 @@ async def test_a_pending_objection_holds_the_deal_past_15_days(
     sign_by = at(moved["sign_by"])
     expected = CAL.add_working_days(dismissed_at, 5)
     assert timedelta(0) <= sign_by - expected < timedelta(seconds=30)
+    await assert_invariants(db)
+
+
+# --- SPEC §20: one pending objection per organization; the objector stays hidden ---------------------------
+
+
+async def _objector(client: httpx.AsyncClient, world: World) -> tuple[h.f.Actor, list[str]]:
+    """A verified organization with distinctive names, and every identity of it the deal's parties may not
+    learn: organization id, name and credit code; its user's id, email and name."""
+    mark = uuid.uuid4().hex[:8]
+    name, user_name, email = f"异议方{mark}有限公司", f"异议人{mark}", f"objector-{mark}@example.cn"
+    code = h.f.credit_code(800_000_000 + int(mark[:6], 16))
+    body = {
+        "name": name,
+        "kind": "enterprise",
+        "credit_code": code,
+        "admin": {"email": email, "password": h.f.PASSWORD, "name": user_name},
+    }
+    r = await client.post("/api/v1/organizations", json=body)
+    assert r.status_code == 201, r.text
+    org_id = r.json()["id"]
+    await h.post(client, f"/api/v1/organizations/{org_id}/verify", world.op)
+    headers = await h.f.login(client, email)
+    user_id = (await client.get("/api/v1/me", headers=headers)).json()["id"]
+    actor = h.f.Actor(id=user_id, email=email, org_id=org_id, headers=headers)
+    return actor, [org_id, name, code, user_id, email, user_name]
+
+
+def _named(r: httpx.Response, identities: list[str]) -> list[str]:
+    text = (r.text + json.dumps(dict(r.headers))).lower()
+    return [i for i in identities if i.lower() in text or json.dumps(i)[1:-1].lower() in text]
+
+
+async def test_one_pending_objection_per_organization(client: httpx.AsyncClient, db, world: World) -> None:
+    _, deal = await h.offer_deal(client, world, world.uni)
+    first = await object_(client, world.outsider, deal["id"], expect=201)
+    await object_(client, world.outsider, deal["id"], expect=409, code="objection_exists")
+    # Another organization may object too; and once the first is resolved, the same organization again.
+    await object_(client, world.company, deal["id"], expect=201)
+    await h.post(client, f"/api/v1/objections/{first['id']}/dismiss", world.op)
+    await object_(client, world.outsider, deal["id"], expect=201)
+    await object_(client, world.outsider, deal["id"], expect=409, code="objection_exists")
+    pending = await h.get(client, f"/api/v1/objections?deal_id={deal['id']}&status=pending", world.op)
+    assert sorted(o["organization_id"] for o in pending["items"]) == sorted(
+        [world.outsider.org_id, world.company.org_id]
+    )
+    await assert_invariants(db)
+
+
+async def test_parallel_objections_of_one_organization_make_one(
+    client: httpx.AsyncClient, db, world: World
+) -> None:
+    _, deal = await h.offer_deal(client, world, world.uni)
+    url = f"/api/v1/deals/{deal['id']}/objections"
+    responses = await asyncio.gather(
+        *(client.post(url, json={"reason": f"理由{i}"}, headers=world.outsider.headers) for i in range(8))
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 7, [r.text for r in responses]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"objection_exists"}
+    everything = await h.get(client, f"/api/v1/objections?deal_id={deal['id']}", world.op)
+    assert len(everything["items"]) == 1
+    assert (await h.get(client, f"/api/v1/notices/{deal['id']}"))["pending_objections"] == 1
+    await assert_invariants(db)
+
+
+async def test_the_objector_is_known_to_operators_and_itself_only(
+    client: httpx.AsyncClient, db, world: World
+) -> None:
+    _, deal = await h.offer_deal(client, world, world.uni)
+    objector, identities = await _objector(client, world)
+    filed = await object_(client, objector, deal["id"], expect=201)
+    url = f"/api/v1/objections/{filed['id']}"
+    assert filed["organization_id"] == objector.org_id
+    assert (await h.get(client, url, objector))["organization_id"] == objector.org_id
+    assert (await h.get(client, url, world.op))["organization_id"] == objector.org_id
+    await h.post(client, f"/api/v1/objections/{filed['id']}/dismiss", world.op, {"note": "理由不成立"})
+
+    audit = "/api/v1/audit-events"
+    for party in (world.uni, world.buyer):
+        seen = await h.get(client, url, party)
+        assert seen["organization_id"] is None
+        assert (seen["id"], seen["status"], seen["reason"]) == (filed["id"], "dismissed", "价格明显偏低")
+        assert seen["created_at"] and seen["resolved_at"]
+        listed = await h.get(client, f"/api/v1/objections?deal_id={deal['id']}", party)
+        assert [o["organization_id"] for o in listed["items"]] == [None]
+        chain = await h.get(client, f"{audit}?entity_type=objection&entity_id={filed['id']}", party)
+        assert [e["action"] for e in chain["items"]] == ["dismissed"]
+        deal_chain = await h.get(client, f"{audit}?entity_type=deal&entity_id={deal['id']}", party)
+        assert "objection_filed" not in [e["action"] for e in deal_chain["items"]]
+        assert "objection_dismissed" in [e["action"] for e in deal_chain["items"]]
+        for path in (
+            url,
+            f"/api/v1/objections?deal_id={deal['id']}",
+            "/api/v1/objections",
+            f"/api/v1/notices/{deal['id']}",
+            f"/api/v1/deals/{deal['id']}",
+            f"{audit}?entity_type=objection&entity_id={filed['id']}",
+            f"{audit}?entity_type=deal&entity_id={deal['id']}",
+        ):
+            r = await client.get(path, headers=party.headers)
+            assert r.status_code == 200, r.text
+            assert _named(r, identities) == [], path
+
+    # The objector and operators read the whole chain, the filing included.
+    for reader in (objector, world.op):
+        chain = await h.get(client, f"{audit}?entity_type=objection&entity_id={filed['id']}", reader)
+        assert [e["action"] for e in chain["items"]] == ["filed", "dismissed"]
+    deal_chain = await h.get(client, f"{audit}?entity_type=deal&entity_id={deal['id']}", world.op)
+    assert "objection_filed" in [e["action"] for e in deal_chain["items"]]
     await assert_invariants(db)
