@@ -11,6 +11,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import String, Uuid, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.calendar.service import refresh as refresh_calendar
 from app.config import Settings
 from app.deals.fees import FeeSchedule
 from app.kit.clock import Clock, SystemClock
@@ -75,9 +76,11 @@ async def get_clock(request: Request, session: SessionDep) -> Clock:
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
-async def get_calendar(request: Request) -> WorkdayCalendar:
+async def get_calendar(request: Request, session: SessionDep) -> WorkdayCalendar:
+    """The process's calendar with the operator-loaded years as the database has them now (SPEC §21)."""
     calendar: WorkdayCalendar = request.app.state.calendar
-    return calendar
+    async with reading(get_database(request), session) as reader:
+        return await refresh_calendar(reader, calendar)
 
 
 CalendarDep = Annotated[WorkdayCalendar, Depends(get_calendar)]
@@ -194,6 +197,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/api/v1/notices/{deal_id}"),
         ("GET", "/api/v1/certificates/{number}/pdf"),
         ("GET", "/api/v1/stats/turnover"),
+        ("GET", "/api/v1/calendar/{year}"),
         ("GET", "/api/v1/sandbox/clock"),
         ("POST", "/api/v1/sandbox/clock"),
         ("GET", "/healthz"),

@@ -67,6 +67,10 @@ TAGS = [
     {"name": "statistics", "description": "Turnover of settled deals and organizations' patents (SPEC §15)."},
     {"name": "audit", "description": "The hash-chained audit trail (SPEC §15)."},
     {
+        "name": "calendar",
+        "description": "The working-day calendar deadlines are counted in; operators load new years (SPEC §21).",
+    },
+    {
         "name": "sandbox",
         "description": "The sandbox business clock (SPEC §2); 404 unless EXCHANGE_SANDBOX=true.",
     },
@@ -149,6 +153,7 @@ def create_app(
     from app.accounts.router import router as accounts_router
     from app.auctions.router import router as auctions_router
     from app.audit.router import router as audit_router
+    from app.calendar.router import router as calendar_router
     from app.contracts.router import contracts_router, notices_router
     from app.deals.router import router as deals_router
     from app.ledger.router import router as ledger_router
@@ -185,6 +190,7 @@ def create_app(
         licensing_router,
         pledges_router,
         audit_router,
+        calendar_router,
         sandbox_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

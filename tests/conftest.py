@@ -58,6 +58,7 @@ def business_start() -> datetime:
 # signing and payment deadlines, closes): ``scripts/test.sh`` runs them again on pinned days.
 BUSINESS_CALENDAR_TESTS = (
     "tests/kit/test_workdays.py",
+    "tests/calendar/",
     "tests/listings/",
     "tests/registrations/",
     "tests/negotiation/",

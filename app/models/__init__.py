@@ -7,7 +7,7 @@ from app.models.contracts import Contract, ContractSignature, Objection
 from app.models.ledger import JournalEntry, JournalLine, LedgerAccount
 from app.models.listings import Listing, ListingPatent, ListingSearch
 from app.models.patents import Patent, PatentIpc
-from app.models.platform import SandboxClock
+from app.models.platform import CalendarYear, SandboxClock
 from app.models.policy import OpenLicense, OpenLicenseGrant, Pledge, PledgeConsent, RewardPlan
 from app.models.settlement import Certificate, CertificateSequence, LicenceRecord, TransferTask
 from app.models.trading import Auction, AuctionEvent, Bid, Deal, IdempotencyKey, Offer, Registration
@@ -19,6 +19,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Bid",
+    "CalendarYear",
     "Certificate",
     "CertificateSequence",
     "Contract",

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from sqlalchemy import Float
+from datetime import datetime
+
+from sqlalchemy import Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base
+from app.models.base import Base, JSONType
 
 
 class SandboxClock(Base):
@@ -13,3 +15,16 @@ class SandboxClock(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     offset_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class CalendarYear(Base):
+    """A year of the working-day calendar loaded by an operator (SPEC §21), for a year the bundled official
+    calendar does not cover yet. ``holidays`` are weekdays off, ``workdays`` weekend days worked (ISO dates)."""
+
+    __tablename__ = "calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holidays: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    workdays: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(100))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.kit.workdays import SHANGHAI, WorkdayCalendar
+from app.kit.workdays import SHANGHAI, WorkdayCalendar, YearDays, year_problems
 
 
 def sh(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
@@ -72,3 +72,45 @@ def test_zero_days_is_the_same_instant_and_negative_is_refused() -> None:
     assert cal.add_working_days(start, 0) == start
     with pytest.raises(ValueError):
         cal.add_working_days(start, -1)
+
+
+def test_sources_in_precedence_order(tmp_path: Path) -> None:
+    """bundled > operator > file > weekdays_only; the operator's year replaces the file's for that year."""
+    path = tmp_path / "holidays.json"
+    path.write_text(
+        json.dumps({"holidays": ["2027-01-01", "2028-01-03"], "workdays": ["2027-01-09"]}), encoding="utf-8"
+    )
+    cal = WorkdayCalendar.from_file(path)
+    assert [cal.source(y).value for y in (2026, 2027, 2028, 2029)] == [
+        "bundled",
+        "file",
+        "file",
+        "weekdays_only",
+    ]
+    assert not cal.is_workday(date(2027, 1, 1))
+    cal.load_operator_years({2027: YearDays(frozenset({date(2027, 1, 4)}), frozenset())}, generation=1)
+    assert cal.source(2027).value == "operator" and cal.generation == 1
+    assert cal.is_workday(date(2027, 1, 1)) and not cal.is_workday(date(2027, 1, 4))
+    assert not cal.is_workday(date(2027, 1, 9))  # the file's worked Saturday no longer applies
+    assert cal.year_days(2027) == YearDays(frozenset({date(2027, 1, 4)}), frozenset())
+    # A file entry for a bundled year changes nothing: the official table wins.
+    path.write_text(json.dumps({"holidays": ["2026-11-25"]}), encoding="utf-8")
+    assert WorkdayCalendar.from_file(path).is_workday(date(2026, 11, 25))
+
+
+def test_covered_until_is_the_end_of_the_last_covered_year_in_a_row() -> None:
+    cal = WorkdayCalendar()
+    assert cal.covered_until(date(2026, 5, 1)) == date(2026, 12, 31)
+    assert cal.covered_until(date(2027, 5, 1)) is None
+    cal.load_operator_years({2027: YearDays(), 2029: YearDays()}, generation=2)
+    assert cal.covered_until(date(2026, 5, 1)) == date(2027, 12, 31)
+
+
+def test_year_problems_name_each_bad_date() -> None:
+    good = YearDays(frozenset({date(2027, 1, 1)}), frozenset({date(2027, 2, 6)}))
+    assert year_problems(2027, good) == []
+    bad = YearDays(frozenset({date(2026, 12, 31), date(2027, 1, 2)}), frozenset({date(2027, 1, 4)}))
+    problems = year_problems(2027, bad)
+    assert len(problems) == 3
+    assert any("2026-12-31" in p for p in problems) and any("2027-01-02" in p for p in problems)
+    assert any("2027-01-04" in p for p in problems)

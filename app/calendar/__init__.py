@@ -1,0 +1,1 @@
+"""The working-day calendar as operators keep it current (SPEC §21)."""
