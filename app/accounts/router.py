@@ -6,12 +6,11 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.accounts import schemas, service
 from app.deps import ClockDep, DatabaseDep, OperatorDep, PrincipalDep, SessionDep, SettingsDep
-from app.kit.errors import Unauthorized, error_responses, problem_response
+from app.kit.errors import Unauthorized, error_responses
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.proxies import client_address
 from app.kit.schemas import contains_nul
@@ -35,7 +34,7 @@ async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     db: DatabaseDep,
     settings: SettingsDep,
-) -> schemas.TokenOut | JSONResponse:
+) -> schemas.TokenOut:
     client = client_address(
         request.client.host if request.client else None,
         request.headers.getlist("x-forwarded-for"),
@@ -43,12 +42,7 @@ async def login(
     )
     if contains_nul(form.username) or contains_nul(form.password):
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
-    try:
-        user = await service.authenticate(db, form.username, form.password, client)
-    except service.SignInThrottled as exc:
-        return problem_response(
-            exc.status, exc.code, exc.detail, headers={"Retry-After": str(exc.retry_after)}
-        )
+    user = await service.authenticate(db, form.username, form.password, client)
     token = create_access_token(user.id, settings.secret_key, settings.access_token_minutes)
     return schemas.TokenOut(access_token=token, expires_in=settings.access_token_minutes * 60)
 

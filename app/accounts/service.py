@@ -224,14 +224,6 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
-class SignInThrottled(RateLimited):
-    """429 with the seconds until the window lets another attempt in (the router sends ``Retry-After``)."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"Too many failed sign-ins; try again in {retry_after} seconds.")
-        self.retry_after = retry_after
-
-
 def _advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
@@ -240,10 +232,11 @@ async def _reserve_attempt(
     db: Database, email: str, client: str, now: datetime
 ) -> tuple[uuid.UUID, User | None]:
     """Take one of the window's ten attempts for ``email`` and for ``client`` before the password is checked,
-    or raise ``SignInThrottled``. Counting and taking happen in one write transaction serialised per email
-    and per address (PostgreSQL: transaction-scoped advisory locks, taken in a fixed order; SQLite runs one
-    write transaction at a time), so N parallel attempts get at most ten checks in, on every process. The
-    attempt is recorded as a failure; a successful sign-in gives it back (``_release_attempt``)."""
+    or raise 429 with ``Retry-After`` (the seconds until the window lets one more in). Counting and taking
+    happen in one write transaction serialised per email and per address (PostgreSQL: transaction-scoped
+    advisory locks, taken in a fixed order; SQLite runs one write transaction at a time), so N parallel
+    attempts get at most ten checks in, on every process. The attempt is recorded as a failure; a successful
+    sign-in gives it back (``_release_attempt``)."""
     async with db.transaction() as session:
         if dialect_name(session) == "postgresql":
             for key in sorted(
@@ -257,7 +250,10 @@ async def _reserve_attempt(
             ).all()
             retry_after = login_retry_after(attempts, now)
             if retry_after is not None:
-                raise SignInThrottled(retry_after)
+                raise RateLimited(
+                    f"Too many failed sign-ins; try again in {retry_after} seconds.",
+                    headers={"Retry-After": str(retry_after)},
+                )
         attempt = LoginFailure(id=uuid.uuid4(), email=email, client=client, at=now)
         session.add(attempt)
         # Attempts outside every window are of no use. Rows another transaction is deleting are skipped,
