@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone
 
+from app.kit.dates import EARLIEST, LATEST
 from app.models.listings import AuctionFormat
+
+# SPEC §20: a Dutch clock reaches its floor within 30 days of its start, and every instant an auction's terms
+# imply lies on a day from 1900-01-01 to 2199-12-31 in China Standard Time: [FIRST_INSTANT, END_OF_RANGE).
+# A fixed +08:00, not the Asia/Shanghai zone, whose 1900 offset is local mean time (+08:05:43).
+DUTCH_MAX_SECONDS_TO_FLOOR = 30 * 86_400
+_CST = timezone(timedelta(hours=8))
+FIRST_INSTANT = datetime.combine(EARLIEST, time.min, _CST)
+END_OF_RANGE = datetime.combine(LATEST + timedelta(days=1), time.min, _CST)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,41 @@ def dutch_price(
     return max(floor_price, start_price - decrement * steps)
 
 
+@dataclass(frozen=True)
+class Offsets:
+    """A schedule as whole seconds after the start: plain integers, so any terms can be measured (a
+    ``timedelta`` of 10^15 seconds would overflow before it could be compared with anything)."""
+
+    free_bidding_ends: int | None
+    reaches_floor: int | None  # Dutch: when the clock price first reaches the floor
+    ends: int
+
+
+def schedule_offsets(
+    fmt: AuctionFormat,
+    *,
+    free_bidding_seconds: int,
+    countdown_seconds: int,
+    start_price: int,
+    decrement: int | None = None,
+    step_seconds: int | None = None,
+    floor_price: int | None = None,
+) -> Offsets:
+    """When an auction first ends, counted from its start (SPEC §10):
+
+    - English: free bidding, then the countdown: first ``ends_at`` = free bidding end + countdown.
+    - Sealed: ``ends_at`` = start + the free-bidding period (the one quotation window).
+    - Dutch: one step after the price first reaches the floor.
+    """
+    if fmt == AuctionFormat.english:
+        return Offsets(free_bidding_seconds, None, free_bidding_seconds + countdown_seconds)
+    if fmt == AuctionFormat.sealed:
+        return Offsets(None, None, free_bidding_seconds)
+    assert decrement and step_seconds and floor_price is not None
+    steps = dutch_steps_to_floor(start_price, floor_price, decrement)
+    return Offsets(None, step_seconds * steps, step_seconds * (steps + 1))
+
+
 def schedule(
     fmt: AuctionFormat,
     starts_at: datetime,
@@ -42,20 +87,81 @@ def schedule(
     step_seconds: int | None = None,
     floor_price: int | None = None,
 ) -> Schedule:
-    """When an auction opened at ``starts_at`` first ends (SPEC §10):
+    """The instants of an auction opened at ``starts_at`` (``schedule_offsets``). Terms that passed
+    ``terms_refusal`` always schedule; others may raise ``OverflowError``."""
+    offsets = schedule_offsets(
+        fmt,
+        free_bidding_seconds=free_bidding_seconds,
+        countdown_seconds=countdown_seconds,
+        start_price=start_price,
+        decrement=decrement,
+        step_seconds=step_seconds,
+        floor_price=floor_price,
+    )
+    free_end = offsets.free_bidding_ends
+    return Schedule(
+        starts_at,
+        None if free_end is None else starts_at + timedelta(seconds=free_end),
+        starts_at + timedelta(seconds=offsets.ends),
+    )
 
-    - English: free bidding, then the countdown: first ``ends_at`` = free bidding end + countdown.
-    - Sealed: ``ends_at`` = start + the free-bidding period (the one quotation window).
-    - Dutch: one step after the price first reaches the floor.
+
+@dataclass(frozen=True)
+class TermsRefusal:
+    message: str
+
+
+def terms_refusal(
+    fmt: AuctionFormat,
+    created_at: datetime | None,
+    *,
+    free_bidding_seconds: int,
+    countdown_seconds: int,
+    start_price: int,
+    decrement: int | None = None,
+    step_seconds: int | None = None,
+    floor_price: int | None = None,
+) -> TermsRefusal | None:
+    """Why an auction's terms are refused on time, or None (SPEC §20; 422 ``invalid_auction``):
+
+    - a Dutch clock must reach its floor within 30 days (``DUTCH_MAX_SECONDS_TO_FLOOR``) of its start;
+    - every instant the terms imply (free bidding end, first close, Dutch steps), counted from the listing's
+      creation ``created_at``, must lie in [``FIRST_INSTANT``, ``END_OF_RANGE``) (not checked without one).
+
+    Dutch terms must already have a positive decrement and step and a floor below the start (the listing's
+    own checks). Never raises, whatever the integers: everything is compared as integers before any
+    ``timedelta`` is built, so terms it accepts can be scheduled without overflow.
     """
-    if fmt == AuctionFormat.english:
-        free_end = starts_at + timedelta(seconds=free_bidding_seconds)
-        return Schedule(starts_at, free_end, free_end + timedelta(seconds=countdown_seconds))
-    if fmt == AuctionFormat.sealed:
-        return Schedule(starts_at, None, starts_at + timedelta(seconds=free_bidding_seconds))
-    assert decrement and step_seconds and floor_price is not None
-    steps = dutch_steps_to_floor(start_price, floor_price, decrement)
-    return Schedule(starts_at, None, starts_at + timedelta(seconds=step_seconds * (steps + 1)))
+    offsets = schedule_offsets(
+        fmt,
+        free_bidding_seconds=free_bidding_seconds,
+        countdown_seconds=countdown_seconds,
+        start_price=start_price,
+        decrement=decrement,
+        step_seconds=step_seconds,
+        floor_price=floor_price,
+    )
+    if offsets.reaches_floor is not None and offsets.reaches_floor > DUTCH_MAX_SECONDS_TO_FLOOR:
+        days = offsets.reaches_floor / 86_400
+        return TermsRefusal(
+            f"a Dutch clock must reach its floor within 30 days of its start; these terms take {days:,.1f} "
+            "days (raise the decrement or the floor, or shorten step_seconds)"
+        )
+    if created_at is None:
+        return None
+    implied = [
+        0,
+        offsets.ends,
+        *(o for o in (offsets.free_bidding_ends, offsets.reaches_floor) if o is not None),
+    ]
+    micros_after_first = (created_at - FIRST_INSTANT) // _MICROSECOND
+    micros_to_end = (END_OF_RANGE - created_at) // _MICROSECOND
+    if min(implied) * 1_000_000 < -micros_after_first or max(implied) * 1_000_000 >= micros_to_end:
+        return TermsRefusal(
+            f"every instant of the auction, counted from the listing's creation, must fall between "
+            f"{EARLIEST.isoformat()} and {LATEST.isoformat()}"
+        )
+    return None
 
 
 def extended_ends_at(ends_at: datetime, placed_at: datetime, countdown_seconds: int) -> datetime:

@@ -4,6 +4,9 @@ Error codes (all problem+json):
 
 * 409 ``invalid_state`` — a transition the table below does not allow (``check_transition``).
 * 422 ``invalid_deposit`` — deposit missing for listed/auction mode, not > 0, or above 30% of the price.
+* 422 ``invalid_auction`` — auction terms whose times cannot be (SPEC §20): a Dutch clock that takes more than
+  30 days to reach its floor, or an instant the terms imply outside 1900-01-01 … 2199-12-31
+  (``app.auctions.rules.terms_refusal``); ``errors[].loc`` is ``["body", "auction"]``.
 * 422 ``validation_error`` — any other inconsistent terms; ``errors[].loc`` names the field, e.g.
   ``["body", "price"]`` (price missing for listed/auction, not > 0), ``["body", "auction", "floor_price"]``
   (Dutch settings), ``["body", "license"]`` (licence terms missing for a licence or given for an assignment).
@@ -16,6 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from app.auctions import rules as auction_rules
 from app.kit.errors import InvalidState, Unprocessable
 from app.kit.money import round_half_up
 from app.kit.workdays import WorkdayCalendar
@@ -119,8 +123,9 @@ def check_license(terms: Terms) -> None:
         raise _error(["license"], "an assignment has no licence terms")
 
 
-def check_auction(terms: Terms) -> None:
-    """Auction settings (auction mode; listed mode may give the increment of a possible English auction)."""
+def check_auction(terms: Terms, *, created_at: datetime | None = None) -> None:
+    """Auction settings (auction mode; listed mode may give the increment of a possible English auction).
+    ``created_at``: the listing's creation, from which the instants the terms imply are counted (SPEC §20)."""
     auction = terms.auction
     if terms.pricing_mode == PricingMode.negotiated:
         if auction is not None:
@@ -147,6 +152,20 @@ def check_auction(terms: Terms) -> None:
             raise _error(["auction", "step_seconds"], "step_seconds must be greater than zero")
         if terms.price is not None and not 0 <= auction["floor_price"] < terms.price:
             raise _error(["auction", "floor_price"], "floor_price must be below the start price")
+    if terms.price is None:
+        return  # nothing to schedule yet (a listed listing without a price is refused by check_price)
+    refusal = auction_rules.terms_refusal(
+        fmt,
+        created_at,
+        free_bidding_seconds=int(_or(auction.get("free_bidding_minutes"), DEFAULT_FREE_BIDDING_MINUTES)) * 60,
+        countdown_seconds=int(_or(auction.get("countdown_seconds"), DEFAULT_COUNTDOWN_SECONDS)),
+        start_price=terms.price,
+        decrement=auction.get("decrement"),
+        step_seconds=auction.get("step_seconds"),
+        floor_price=auction.get("floor_price"),
+    )
+    if refusal is not None:
+        raise _error(["auction"], refusal.message, "invalid_auction")
 
 
 def _or(value: Any, default: Any) -> Any:
@@ -170,12 +189,13 @@ def auction_defaults(auction: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def validate_terms(terms: Terms) -> None:
-    """Every rule on the terms of a listing, in the order a client would fix them."""
+def validate_terms(terms: Terms, *, created_at: datetime | None = None) -> None:
+    """Every rule on the terms of a listing, in the order a client would fix them. ``created_at``: the
+    listing's creation (now, for a new one), from which the auction's instants are counted."""
     check_price(terms)
     check_deposit(terms)
     check_license(terms)
-    check_auction(terms)
+    check_auction(terms, created_at=created_at)
 
 
 def default_increment(price: int) -> int:

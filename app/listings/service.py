@@ -249,7 +249,7 @@ async def create_listing(
 ) -> Listing:
     seller_org_id = _require_seller_member(principal)
     values = data.model_dump(mode="python")
-    rules.validate_terms(_terms_of(values))
+    rules.validate_terms(_terms_of(values), created_at=clock.now())
     patents = await check_patents(
         session,
         seller_org_id=seller_org_id,
@@ -346,7 +346,7 @@ async def update_listing(
         "auction": listing.auction_terms,
     }
     merged = {**current, **changes}
-    rules.validate_terms(_terms_of(merged))
+    rules.validate_terms(_terms_of(merged), created_at=listing.created_at)
     patent_ids = changes.get("patent_ids") or await repo.patent_ids_of(session, listing.id)
     patents = await check_patents(
         session,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from app.auctions import rules
@@ -159,3 +159,122 @@ def test_sealed_winner_is_the_best_and_pays_at_most_its_bid(
 @given(price=fen, reserve=st.none() | fen)
 def test_reserve_applies_to_every_winner(price: int, reserve: int | None) -> None:
     assert rules.reserve_met(price, reserve) == (reserve is None or price >= reserve)
+
+
+# --- what terms may imply (SPEC §20) ------------------------------------------------------------------------
+
+DAY = 86_400
+
+
+def _refusal(fmt: AuctionFormat, created_at: datetime = T0, **kw: int) -> rules.TermsRefusal | None:
+    values = {"free_bidding_seconds": 0, "countdown_seconds": 300, "start_price": 100_000_00, **kw}
+    return rules.terms_refusal(fmt, created_at, **values)  # type: ignore[arg-type]
+
+
+def test_the_poison_dutch_clock_is_refused_without_overflowing() -> None:
+    """Start 100,000,000.00 yuan, decrement 0.01, one step a day: 10^10 days to the floor (the sweeper's
+    ``schedule`` overflowed on exactly these terms)."""
+    terms = {"start_price": 100_000_000_00, "decrement": 1, "step_seconds": DAY, "floor_price": 0}
+    refusal = _refusal(AuctionFormat.dutch, **terms)
+    assert refusal is not None and "30 days" in refusal.message
+
+
+def test_a_dutch_clock_may_take_exactly_thirty_days_to_the_floor() -> None:
+    terms = {"start_price": 30_00, "decrement": 1_00, "floor_price": 0}
+    assert _refusal(AuctionFormat.dutch, step_seconds=DAY, **terms) is None  # 30 steps of a day
+    assert _refusal(AuctionFormat.dutch, step_seconds=DAY + 1, **terms) is not None
+    assert _refusal(AuctionFormat.dutch, step_seconds=DAY, **{**terms, "start_price": 30_01}) is not None
+    # Large but valid: a billion yuan falling by ten million yuan every 7 hours reaches the floor in 29 days.
+    big = {"start_price": 10**11, "decrement": 10**9, "step_seconds": 7 * 3600, "floor_price": 10**10}
+    assert _refusal(AuctionFormat.dutch, **big) is None
+
+
+def test_every_implied_instant_stays_in_the_date_range() -> None:
+    late = datetime(2199, 12, 31, 15, 0, tzinfo=UTC)  # 23:00 on the last day, Shanghai
+    assert _refusal(AuctionFormat.english, late, countdown_seconds=3599) is None
+    assert _refusal(AuctionFormat.english, late, countdown_seconds=3600) is not None  # 2200-01-01 00:00
+    assert _refusal(AuctionFormat.sealed, late, free_bidding_seconds=3600) is not None
+    # Two steps to the floor, ending one step later: three steps after the start.
+    dutch = {"start_price": 2_00, "decrement": 1_00, "floor_price": 0, "step_seconds": 1199}
+    assert _refusal(AuctionFormat.dutch, late, **dutch) is None
+    assert _refusal(AuctionFormat.dutch, late, **{**dutch, "step_seconds": 1200}) is not None
+    early = datetime(1899, 12, 31, 16, 0, tzinfo=UTC)  # 1900-01-01 00:00 in Shanghai
+    assert _refusal(AuctionFormat.english, early) is None
+    assert _refusal(AuctionFormat.english, early - timedelta(microseconds=1)) is not None
+
+
+extreme = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.integers(min_value=0, max_value=10**7),
+    st.sampled_from([0, 1, 59, 60, 86_399, 86_400, 30 * 86_400, 10**9, 10**12, 10**14, 10**18]),
+)
+
+
+@settings(max_examples=400)
+@given(
+    fmt=st.sampled_from(list(AuctionFormat)),
+    created_offset_days=st.integers(min_value=-130_000, max_value=70_000),
+    free=extreme,
+    countdown=extreme,
+    start=extreme,
+    decrement=extreme,
+    step=extreme,
+    floor=extreme,
+)
+def test_accepted_terms_always_schedule(
+    fmt: AuctionFormat,
+    created_offset_days: int,
+    free: int,
+    countdown: int,
+    start: int,
+    decrement: int,
+    step: int,
+    floor: int,
+) -> None:
+    """Whatever the values, the rule answers without raising; terms it accepts schedule without error, and
+    every instant of the schedule lies on a Shanghai day 1900-01-01 … 2199-12-31."""
+    if fmt == AuctionFormat.dutch and not (decrement > 0 and step > 0 and 0 <= floor < start):
+        event("refused by the listing's own checks")
+        return  # refused earlier by the listing's own checks (app/listings/rules.py)
+    created = T0 + timedelta(days=created_offset_days)
+    terms = {
+        "free_bidding_seconds": free,
+        "countdown_seconds": countdown,
+        "start_price": start,
+        "decrement": decrement,
+        "step_seconds": step,
+        "floor_price": floor,
+    }
+    if rules.terms_refusal(fmt, created, **terms) is not None:
+        event("refused")
+        return
+    event(f"accepted {fmt}")
+    plan = rules.schedule(fmt, created, **terms)
+    instants = [plan.starts_at, plan.ends_at, plan.free_bidding_ends_at]
+    for instant in instants:
+        if instant is not None:
+            assert rules.FIRST_INSTANT <= instant < rules.END_OF_RANGE
+    if fmt == AuctionFormat.dutch:
+        reaches_floor = rules.dutch_steps_to_floor(start, floor, decrement) * step
+        assert reaches_floor <= 30 * DAY
+
+
+@settings(max_examples=300)
+@given(
+    start=st.integers(min_value=1, max_value=10**14),
+    floor_share=st.floats(0, 1, exclude_max=True),
+    decrement=st.one_of(st.integers(1, 10**14), st.sampled_from([1, 100, 10**4, 10**6])),
+    step=st.integers(1, 86_400),
+)
+def test_dutch_terms_are_refused_exactly_when_the_floor_is_more_than_thirty_days_away(
+    start: int, floor_share: float, decrement: int, step: int
+) -> None:
+    floor = min(int(start * floor_share), start - 1)
+    terms = {"start_price": start, "decrement": decrement, "step_seconds": step, "floor_price": floor}
+    refusal = _refusal(AuctionFormat.dutch, **terms)
+    to_floor = rules.dutch_steps_to_floor(start, floor, decrement) * step
+    event("refused" if refusal else "accepted")
+    assert (refusal is None) == (to_floor <= 30 * DAY)
+    if refusal is None:
+        plan = rules.schedule(AuctionFormat.dutch, T0, free_bidding_seconds=0, countdown_seconds=0, **terms)
+        assert plan.ends_at == T0 + timedelta(seconds=to_floor + step) <= T0 + timedelta(days=31)
