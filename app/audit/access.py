@@ -104,22 +104,22 @@ def register_parties(
 
 @dataclass(frozen=True)
 class Concealed:
-    """The identities of the organizations a reader may not learn: ``ids`` (organization and user ids) and
-    ``marks`` (names, credit codes, emails) are matched anywhere inside a value, ``person_names`` only as a
-    whole value (a two-character personal name inside a title or a reason is no proof of naming)."""
+    """The identities of the organizations a reader may not learn, case-folded: ``tokens`` (organization
+    and user ids, organization names, credit codes, emails) are matched anywhere inside a value,
+    ``person_names`` only as a whole value (a two-character personal name inside a title or a reason is no
+    proof of naming)."""
 
-    ids: frozenset[str]
-    marks: frozenset[str]
+    tokens: frozenset[str]
     person_names: frozenset[str]
 
     def __bool__(self) -> bool:
-        return bool(self.ids)
+        return bool(self.tokens)
 
     def names(self, actor: str, data: Any) -> bool:
         """Whether an event with this actor and data names one of the concealed organizations (pure)."""
         for value in (actor, *_strings(data)):
             folded = value.casefold()
-            if folded in self.person_names or any(token in folded for token in self.ids | self.marks):
+            if folded in self.person_names or any(token in folded for token in self.tokens):
                 return True
         return False
 
@@ -138,8 +138,7 @@ def _strings(value: Any) -> Iterator[str]:
 
 async def _concealed(session: AsyncSession, org_ids: Iterable[uuid.UUID]) -> Concealed:
     wanted = list(set(org_ids))
-    ids: set[str] = set()
-    marks: set[str] = set()
+    tokens: set[str] = set()
     person_names: set[str] = set()
     if wanted:
         for org in await session.execute(
@@ -147,18 +146,15 @@ async def _concealed(session: AsyncSession, org_ids: Iterable[uuid.UUID]) -> Con
                 Organization.id.in_(wanted)
             )
         ):
-            ids.add(str(org.id))
-            marks.update(m for m in (org.name, org.credit_code) if m)
+            tokens.update((str(org.id), org.name, org.credit_code))
         for user in await session.execute(
             select(User.id, User.email, User.name).where(User.organization_id.in_(wanted))
         ):
-            ids.add(str(user.id))
-            marks.add(user.email)
+            tokens.update((str(user.id), user.email))
             person_names.add(user.name)
     return Concealed(
-        frozenset(i.casefold() for i in ids),
-        frozenset(m.casefold() for m in marks if m.strip()),
-        frozenset(n.casefold() for n in person_names if n.strip()),
+        frozenset(t.casefold() for t in tokens if t and t.strip()),
+        frozenset(n.casefold() for n in person_names if n and n.strip()),
     )
 
 
