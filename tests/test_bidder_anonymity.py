@@ -264,6 +264,7 @@ class World:
     g: Party
     listing: dict[str, Any]
     quiet: dict[str, Any]  # the second listing
+    year: int  # the business clock's, for routes by calendar year
     reg: dict[str, str] = field(default_factory=dict)  # tag → registration id
     auction_ids: list[str] = field(default_factory=list)
     deal_id: str | None = None
@@ -283,6 +284,7 @@ class World:
             "registration_id": list(self.reg.values()),
             "deal_id": [self.deal_id] if self.deal_id else [],
             "contract_id": [self.contract_id] if self.contract_id else [],
+            "year": [str(self.year)],
         }
 
 
@@ -301,7 +303,7 @@ async def _world(client: httpx.AsyncClient, db: Any) -> World:
     terms = {"pricing_mode": "listed", "price": "100000.00", "deposit": "10000.00"}
     listing = await t.published_listing(client, op, seller.actor, requires_qualification_review=True, **terms)
     quiet = await t.published_listing(client, op, seller.actor, **terms)
-    w = World(op, seller, *parties, listing=listing, quiet=quiet)
+    w = World(op, seller, *parties, listing=listing, quiet=quiet, year=(await t.now(client)).year)
     for party in (w.a, w.b, w.c, w.d):
         w.reg[party.tag] = await _register(client, party, listing)
     for party in (w.e, w.g):
