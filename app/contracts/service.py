@@ -565,6 +565,8 @@ async def object_to_deal(
     )
     session.add(objection)
     await session.flush()
+    # Both events name the objector (its user is the actor): restricted to operators and the objector by
+    # app.audit.access (the objection's ``confidential`` query), not redacted, as the chain hashes them.
     await record(
         session,
         entity_type="objection",

@@ -13,8 +13,11 @@ Rules the SPEC leaves open, as decided here:
 * A registration is made, withdrawn, qualified or disqualified only *in the listing period*: the listing is
   ``published`` and business now < ``listing_ends_at``. A ``suspended`` listing refuses registrations
   (SPEC §5) but its period is only paused, so registrants may still withdraw and operators may still review.
-* Bidders are anonymous to the seller until a deal names the buyer: the seller sees bidder codes, statuses and
-  deposits, but ``organization_id`` is shown only to operators and to the registrant itself.
+* Bidders are anonymous to the seller and to each other until a deal names the buyer (SPEC §20): the seller
+  sees bidder codes, statuses and deposits, but ``organization_id`` is shown only to operators and to the
+  registrant itself. The audit events naming the registrant (``registered``, ``withdrawn``: its user is the
+  actor) are withheld from the seller by ``app.audit.access``, not rewritten; the review and deposit events
+  name nobody and stay readable.
 * ``bidder_code`` is ``B01``, ``B02``… in registration order per listing (the listing row is locked while the
   code is chosen, so codes and "earliest registrant" follow the same order).
 
@@ -160,6 +163,8 @@ async def register(
     session.add(registration)
     await session.flush()
     await deposits.hold(session, registration, at=now, actor=principal.label)
+    # Restricted, not redacted: the event names the registrant (actor and organization_id), so only operators
+    # and the registrant read it (app.audit.access); the seller follows the registration by its other events.
     await _audit(
         session,
         registration,
