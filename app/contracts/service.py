@@ -8,9 +8,11 @@
   5 working days later.
 * A deal in ``public_notice`` is published (``list_notices``/``get_notice``). Any member of a verified
   organization may object while the notice runs (the seller's own staff included: art. 17 publicises inside
-  the unit too); an operator upholds (deal ``cancelled``, listing back per SPEC §5) or dismisses. A pending
-  objection holds the deal in notice past ``notice_ends_at``; dismissing the last one after that moves the
-  deal on at once, ``sign_by`` counted from the dismissal.
+  the unit too), one ``pending`` objection per organization (409 ``objection_exists``, SPEC §20); an operator
+  upholds (deal ``cancelled``, listing back per SPEC §5) or dismisses. A pending objection holds the deal in
+  notice past ``notice_ends_at``; dismissing the last one after that moves the deal on at once, ``sign_by``
+  counted from the dismissal. The objector is known to operators and to itself only (``shows_objector``):
+  the deal's parties see an objection's id, status, reason and dates.
 * ``related_party`` is declared by the seller during the notice (the exchange has no data to derive that a
   buyer is related to the inventors).
 
