@@ -74,8 +74,15 @@ async def get_visible(
     return result
 
 
-async def patents_by_id(session: AsyncSession, patent_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Patent]:
-    rows = await session.scalars(select(Patent).where(Patent.id.in_(list(patent_ids))))
+async def patents_by_id(
+    session: AsyncSession, patent_ids: Sequence[uuid.UUID], *, share_lock: bool = False
+) -> dict[uuid.UUID, Patent]:
+    """``share_lock``: hold the patents (``FOR SHARE``) so that an owner's edit, which takes them ``FOR UPDATE``
+    and then asks whether they are locked (SPEC §20 ``patent_locked``), waits for this transaction."""
+    query = select(Patent).where(Patent.id.in_(list(patent_ids))).order_by(Patent.id)
+    if share_lock:
+        query = query.with_for_update(read=True)
+    rows = await session.scalars(query)
     return {p.id: p for p in rows}
 
 
@@ -258,10 +265,9 @@ async def _by_relevance(
     values = decode_cursor(cursor, size=3)
     after_rank = -1
     if values is not None:
-        try:
-            after_rank = int(values[0])
-        except (TypeError, ValueError):
-            raise _invalid_cursor() from None
+        if type(values[0]) is not int or values[0] not in (0, 1):  # a rank is 0 or 1 (bool is an int)
+            raise _invalid_cursor()
+        after_rank = values[0]
     dialect = dialect_of(session)
     # Walking (published_at, id) pays off only for the public order. Filters on the listing's own columns
     # are checked before its search row is read, so even a narrow price band costs little per walked row;

@@ -103,8 +103,9 @@ async def check_patents(
     clock: Clock,
     at_submit: bool = False,
 ) -> list[Patent]:
-    """Every patent rule of SPEC §5, at creation, on a change of patents, and again at submission."""
-    patents = await repo.patents_by_id(session, patent_ids)
+    """Every patent rule of SPEC §5, at creation, on a change of patents, and again at submission. Submission
+    holds the patents, since from then on the listing locks them (SPEC §20)."""
+    patents = await repo.patents_by_id(session, patent_ids, share_lock=at_submit)
     today = _today(clock)
     bad = [pid for pid in patent_ids if _not_transferable(patents.get(pid), seller_org_id, kind, today)]
     if bad:

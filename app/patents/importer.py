@@ -7,8 +7,9 @@ one driver ``executemany`` per table, and changed patents with a Core ``UPDATE``
 that turns out unreadable half-way (bad UTF-8, broken quoting, an oversized cell) saves nothing.
 
 Row outcomes: a new number → created; a number of the caller's organization whose descriptive fields differ
-→ updated; identical → nothing (re-importing a file is a no-op); a number of another organization → failed
-``patent_exists``. Each created or updated patent gets one ``imported`` audit event, chained like
+→ updated, unless the patent is locked (in an active listing, open-licence declaration or unsettled deal, SPEC
+§20) → failed ``patent_locked``; identical → nothing (re-importing a file is a no-op); a number of another
+organization → failed ``patent_exists``. Each created or updated patent gets one ``imported`` audit event, chained like
 ``app.audit.service.record`` would (new patents start at seq 1 from GENESIS), computed here in bulk.
 """
 
@@ -36,7 +37,7 @@ from app.kit.errors import CodedValueError, Conflict, Unprocessable
 from app.kit.security import Principal
 from app.models.audit import AuditEvent
 from app.models.patents import Patent, PatentIpc
-from app.patents import rules
+from app.patents import rules, service
 from app.patents.schemas import MAX_ABSTRACT, MAX_CODES, MAX_INVENTORS, MAX_TITLE
 
 COLUMNS = (
@@ -487,7 +488,14 @@ class _Writer:
                 )
             elif found.import_fingerprint != row.fingerprint:
                 changed.append((found.id, row))
-                ipc.extend(self.ipc.convert((found.id, key)) for key in row.ipc_keys)
+        if changed:
+            frozen = await service.locked(session, [pid for pid, _ in changed])
+            for pid, row in changed:
+                if pid in frozen:
+                    report.failed.append(Failure(row.index, service.LOCKED, service.LOCKED_DETAIL))
+            changed = [(pid, row) for pid, row in changed if pid not in frozen]
+        for pid, row in changed:
+            ipc.extend(self.ipc.convert((pid, key)) for key in row.ipc_keys)
         if changed:
             events.extend(await self._update(changed))
         await self.patents.execute(session, patents)

@@ -102,8 +102,10 @@ async def get_patent(
 @router.patch(
     "/patents/{patent_id:uuid}",
     response_model=schemas.PatentOut,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 409, 422),
     summary="Edit a patent (owners: descriptive fields; operators: legal_status)",
+    description="An owner's edit of a patent in an active listing, a live open-licence declaration or an "
+    "unsettled deal → 409 `patent_locked` (operators may still set `legal_status`).",
 )
 async def update_patent(
     patent_id: uuid.UUID,

@@ -5,6 +5,10 @@ operators see a patent; any signed-in user also sees one that was published — 
 (approved; it stays readable after the listing ends or is withdrawn) or in an open licence that was declared;
 and an organization sees one it is a party to — the other party of a deal on it (a licence record is its
 deal's) or of a pledge on it (from the pledge's creation). Anything else is 404 (SPEC §2, BOLA).
+
+Locks (SPEC §20): while a patent is offered or dealt — in an active listing, a live open-licence declaration or
+an unsettled deal — its owner cannot edit it (409 ``patent_locked``, and a CSV re-import fails that row); the
+counterparties see what was offered. Operators may still set ``legal_status``.
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ from app.kit.pagination import datetime_key, keyset_query, page_of, uuid_key
 from app.kit.security import Principal
 from app.kit.workdays import SHANGHAI
 from app.licensing import queries as open_licences
-from app.models.listings import Listing, ListingPatent
+from app.models.listings import ACTIVE_STATUSES, Listing, ListingPatent
 from app.models.patents import LegalStatus, Patent, PatentIpc, PatentKind
-from app.models.policy import OpenLicense, OpenLicenseGrant, Pledge
-from app.models.trading import Deal
+from app.models.policy import OPEN_LICENSE_LIVE, OpenLicense, OpenLicenseGrant, Pledge
+from app.models.trading import Deal, DealStatus
 from app.patents import rules, schemas
 from app.pledges import queries as pledges
 
@@ -144,25 +148,31 @@ def _published() -> ColumnElement[bool]:
     return or_(in_published_listing, in_declared_open_licence)
 
 
+def _deal_on_patent(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """A deal on the patent that meets ``conditions``: through the deal's listing, or the open licence it was
+    taken under (a licence record belongs to its deal)."""
+    through_listing = exists().where(
+        ListingPatent.patent_id == Patent.id, Deal.listing_id == ListingPatent.listing_id, *conditions
+    )
+    through_open_licence = exists().where(
+        OpenLicense.patent_id == Patent.id,
+        OpenLicenseGrant.open_license_id == OpenLicense.id,
+        Deal.id == OpenLicenseGrant.deal_id,
+        *conditions,
+    )
+    return or_(through_listing, through_open_licence)
+
+
 def _party(org_id: uuid.UUID) -> ColumnElement[bool]:
     """Grounds on which one organization reads another's patent: it is the other party of a deal on it
     (through the deal's listing, or the open licence it was taken under; a licence record is its deal's) or of
     a pledge on it, pledgee or pledgor, in any state (a pledgee from the pledge's creation).
     Its other owners (SPEC §18.5) and the other party of a trial (§18.3) join these grounds when they exist."""
-    of_deal = or_(Deal.buyer_org_id == org_id, Deal.seller_org_id == org_id)
-    listing_deal = exists().where(
-        ListingPatent.patent_id == Patent.id, Deal.listing_id == ListingPatent.listing_id, of_deal
-    )
-    licence_deal = exists().where(
-        OpenLicense.patent_id == Patent.id,
-        OpenLicenseGrant.open_license_id == OpenLicense.id,
-        Deal.id == OpenLicenseGrant.deal_id,
-        of_deal,
-    )
+    deal = _deal_on_patent(or_(Deal.buyer_org_id == org_id, Deal.seller_org_id == org_id))
     pledge = exists().where(
         Pledge.patent_id == Patent.id, or_(Pledge.pledgee_org_id == org_id, Pledge.pledgor_org_id == org_id)
     )
-    return or_(listing_deal, licence_deal, pledge)
+    return or_(deal, pledge)
 
 
 def _visible(principal: Principal) -> ColumnElement[bool]:
@@ -172,6 +182,45 @@ def _visible(principal: Principal) -> ColumnElement[bool]:
         return _published()
     org_id = principal.organization_id
     return or_(Patent.owner_org_id == org_id, _published(), _party(org_id))
+
+
+# --- locks ---------------------------------------------------------------------------------------------------
+
+# Deals not yet settled, cancelled or defaulted (SPEC §20: ``public_notice`` … ``paid``).
+UNSETTLED_DEALS = frozenset(
+    {DealStatus.public_notice, DealStatus.awaiting_signatures, DealStatus.awaiting_payment, DealStatus.paid}
+)
+
+
+def _locked() -> ColumnElement[bool]:
+    """The patent is offered or dealt (SPEC §20): in an active listing (``pending_review`` … ``under_contract``,
+    any transaction kind), in an open-licence declaration pending review or declared, or in an unsettled deal."""
+    in_active_listing = exists().where(
+        ListingPatent.patent_id == Patent.id,
+        Listing.id == ListingPatent.listing_id,
+        Listing.status.in_([s.value for s in ACTIVE_STATUSES]),
+    )
+    in_live_declaration = exists().where(
+        OpenLicense.patent_id == Patent.id, OpenLicense.status.in_([s.value for s in OPEN_LICENSE_LIVE])
+    )
+    in_unsettled_deal = _deal_on_patent(Deal.status.in_([s.value for s in UNSETTLED_DEALS]))
+    return or_(in_active_listing, in_live_declaration, in_unsettled_deal)
+
+
+async def locked(session: AsyncSession, patent_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these patents their owner may not edit now (409 ``patent_locked``; the registry's PATCH and the
+    CSV re-import). The one place the lock rule is asked."""
+    if not patent_ids:
+        return set()
+    rows = await session.scalars(select(Patent.id).where(Patent.id.in_(list(patent_ids)), _locked()))
+    return set(rows.all())
+
+
+LOCKED = "patent_locked"
+LOCKED_DETAIL = (
+    "The patent is in an active listing, an open-licence declaration or an unsettled deal: "
+    "its owner cannot edit it until that ends."
+)
 
 
 def _is_owner(principal: Principal, patent: Patent) -> bool:
@@ -270,7 +319,8 @@ async def update_patent(
     data: schemas.PatentUpdate,
     clock: Clock,
 ) -> PatentView:
-    """Owners edit descriptive fields; operators set or clear ``legal_status`` (``lapsed`` after unpaid annual
+    """Owners edit descriptive fields, unless the patent is locked (409 ``patent_locked``, SPEC §20; sending
+    the values it already has is not an edit); operators set or clear ``legal_status`` (``lapsed`` after unpaid annual
     fees, ``invalidated`` after a CNIPA invalidation decision; ``null`` restores the status the dates give, e.g.
     after a restoration of rights). A field the caller's role may not touch → 403 and nothing changes."""
     patent = await _load_visible(session, principal, patent_id, for_update=True)
@@ -313,6 +363,8 @@ async def update_patent(
     changed = {k: v for k, v in changes.items() if getattr(patent, k) != v}
     if not changed:
         return (await _views(session, [patent], clock))[0]
+    if await locked(session, [patent.id]):
+        raise Conflict(LOCKED_DETAIL, code=LOCKED)
     for key, value in changed.items():
         setattr(patent, key, value)
     patent.import_fingerprint = rules.fingerprint(_fields(patent))

@@ -207,10 +207,6 @@ async def test_settled_exclusive_licence_blocks_while_its_term_runs(
         license={"term_months": 24, "territory": "浙江省", "field_of_use": "储能"},
     )
     patent_id = listing["patents"][0]["id"]
-    r = await client.patch(
-        f"/api/v1/patents/{patent_id}", json={"annual_fee_paid_until": h.PAID_UP}, headers=uni.headers
-    )
-    assert r.status_code == 200, r.text
     async with db.transaction() as session:
         row = await session.get(Listing, uuid.UUID(listing["id"]))
         assert row is not None
@@ -223,6 +219,11 @@ async def test_settled_exclusive_licence_blocks_while_its_term_runs(
         assert deal is not None
         deal.listing_id, deal.transaction_kind = uuid.UUID(listing["id"]), "sole_license"
         assert deal.status == DealStatus.settled
+    # Sold and settled: the patent is no longer locked, its owner records the fees paid.
+    r = await client.patch(
+        f"/api/v1/patents/{patent_id}", json={"annual_fee_paid_until": h.PAID_UP}, headers=uni.headers
+    )
+    assert r.status_code == 200, r.text
     r = await client.post("/api/v1/open-licenses", json=h.declaration(patent_id), headers=uni.headers)
     assert r.status_code == 409 and r.json()["code"] == "exclusive_license_active"
     # Two years and a bit later the sole licence has ended.

@@ -257,3 +257,41 @@ async def test_bulk_event_hash_matches_the_audit_chain(db: Database) -> None:
             assert entity_id == str(pid) and digest == expected
             params = writer.event_params(pid, row, seq, prev, change)
             assert params[5] == expected
+
+
+async def test_reimport_fails_the_rows_of_locked_patents(client: httpx.AsyncClient, db: Database) -> None:
+    """SPEC §20: a re-import that would update a patent in an active listing fails that row with
+    ``patent_locked``; an unchanged row of it is no failure, and the other rows are saved."""
+    op = await f.operator(client, db)
+    org = await f.organization(client, kind="university", verified_by=op)
+    r = await upload(client, org, csv_bytes([row(1), row(2), row(3)]))
+    assert r.json() == {"created": 3, "updated": 0, "failed": []}
+    number = f.application_number(1, year=2019)
+    patent = (await client.get("/api/v1/patents", params={"q": number}, headers=org.headers)).json()["items"][
+        0
+    ]
+    body = {
+        "title": "转让",
+        "summary": "协议定价。",
+        "patent_ids": [patent["id"]],
+        "transaction_kind": "assignment",
+        "pricing_mode": "negotiated",
+        "price": "100000.00",
+    }
+    r = await client.post("/api/v1/listings", json=body, headers=org.headers)
+    assert r.status_code == 201, r.text
+    r = await client.post(f"/api/v1/listings/{r.json()['id']}/submit", headers=org.headers)
+    assert r.status_code == 200, r.text
+
+    rows = [row(1, title="改了的标题"), row(2, title="也改了"), row(3), row(4)]
+    r = await upload(client, org, csv_bytes(rows))
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert (result["created"], result["updated"]) == (1, 1)
+    assert [(x["row"], x["code"]) for x in result["failed"]] == [(1, "patent_locked")]
+    assert (await client.get(f"/api/v1/patents/{patent['id']}", headers=org.headers)).json() == patent
+    # The unchanged row of the locked patent is no failure.
+    r = await upload(client, org, csv_bytes([row(1)]))
+    assert r.json() == {"created": 0, "updated": 0, "failed": []}
+    r = await client.get("/api/v1/audit-events/verify", headers=op.headers)
+    assert r.json()["ok"] is True

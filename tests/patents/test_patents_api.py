@@ -464,3 +464,88 @@ async def test_never_published_patent_stays_private(client: httpx.AsyncClient, d
         deal.listing_id = uuid.UUID(listing_id)
     assert await _readable(client, stranger, p["id"])
     assert not await _readable(client, bank, p["id"])
+
+
+async def test_patent_locked_while_offered_or_dealt(client: httpx.AsyncClient, db: Database) -> None:
+    """SPEC §20: a patent in an active listing, a live open-licence declaration or an unsettled deal cannot be
+    edited by its owner (409 ``patent_locked``); operators may still set ``legal_status``."""
+    from app.models.listings import ListingStatus
+    from app.models.trading import Deal, DealStatus
+    from tests.licensing import helpers as lh
+
+    op = await f.operator(client, db)
+    owner = await f.organization(client, kind="university", verified_by=op)
+    buyer = await f.organization(client, verified_by=op)
+    counter = iter(range(1, 1000))
+
+    async def edit(patent_id: str) -> httpx.Response:
+        body = {"title": f"改后的标题{next(counter)}"}
+        return await client.patch(f"{BASE}/{patent_id}", json=body, headers=owner.headers)
+
+    async def assert_locked(patent_id: str, why: str) -> None:
+        r = await edit(patent_id)
+        assert r.status_code == 409 and r.json()["code"] == "patent_locked", (why, r.text)
+        r = await client.patch(f"{BASE}/{patent_id}", json={"legal_status": "lapsed"}, headers=op.headers)
+        assert r.status_code == 200 and r.json()["legal_status"] == "lapsed", (why, r.text)
+        r = await client.patch(f"{BASE}/{patent_id}", json={"legal_status": None}, headers=op.headers)
+        assert r.status_code == 200 and r.json()["legal_status"] == "granted", (why, r.text)
+
+    # Through the workflow: review, publication, suspension lock it; withdrawal frees it.
+    p = await f.patent(client, owner)
+    listing_id = await _listing(client, owner, p["id"])
+    assert (await edit(p["id"])).status_code == 200  # a draft does not lock
+    await client.post(f"/api/v1/listings/{listing_id}/submit", headers=owner.headers)
+    await assert_locked(p["id"], "pending_review")
+    # Sending what is already there edits nothing, so it is not refused (as a re-import of an unchanged row).
+    current = (await client.get(f"{BASE}/{p['id']}", headers=owner.headers)).json()
+    r = await client.patch(f"{BASE}/{p['id']}", json={"title": current["title"]}, headers=owner.headers)
+    assert r.status_code == 200 and r.json() == current
+    await client.post(f"/api/v1/listings/{listing_id}/approve", headers=op.headers)
+    await assert_locked(p["id"], "published")
+    await client.post(f"/api/v1/listings/{listing_id}/suspend", json={"reason": "核查"}, headers=op.headers)
+    await assert_locked(p["id"], "suspended")
+    await client.post(f"/api/v1/listings/{listing_id}/resume", headers=op.headers)
+    r = await client.post(f"/api/v1/listings/{listing_id}/withdraw", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert (await edit(p["id"])).status_code == 200
+
+    # Every listing status: the active ones lock, the others do not.
+    for status in ListingStatus:
+        async with db.transaction() as session:
+            listing = await session.get(Listing, uuid.UUID(listing_id))
+            assert listing is not None
+            listing.status = status
+        if status in ("pending_review", "published", "suspended", "in_auction", "under_contract"):
+            await assert_locked(p["id"], status)
+        else:
+            assert (await edit(p["id"])).status_code == 200, status
+
+    # Open-licence declarations pending review or declared lock it; a withdrawn one does not.
+    p = await lh.patent(client, owner)
+    item = await lh.declare(client, owner, p["id"])
+    await assert_locked(p["id"], "open licence pending_review")
+    await client.post(f"/api/v1/open-licenses/{item['id']}/approve", headers=op.headers)
+    await assert_locked(p["id"], "open licence declared")
+    await client.post(f"/api/v1/open-licenses/{item['id']}/withdraw", headers=owner.headers)
+    assert (await edit(p["id"])).status_code == 200
+
+    # An unsettled deal locks it even when its listing has ended (written directly: the listing is failed).
+    p = await f.patent(client, owner)
+    listing_id = await _listing(client, owner, p["id"], (owner, "submit"), (op, "approve"))
+    async with db.transaction() as session:
+        listing = await session.get(Listing, uuid.UUID(listing_id))
+        assert listing is not None
+        listing.status = ListingStatus.failed
+    deal_id = await lh.settled_deal(db, owner, buyer, price=100, seller_fee=0)
+    for status in DealStatus:
+        async with db.transaction() as session:
+            deal = await session.get(Deal, uuid.UUID(deal_id))
+            assert deal is not None
+            deal.listing_id, deal.status = uuid.UUID(listing_id), status
+        if status in ("public_notice", "awaiting_signatures", "awaiting_payment", "paid"):
+            await assert_locked(p["id"], f"deal {status}")
+        else:
+            assert (await edit(p["id"])).status_code == 200, status
+
+    r = await client.get("/api/v1/audit-events/verify", headers=op.headers)
+    assert r.json()["ok"] is True
