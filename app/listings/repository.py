@@ -19,6 +19,7 @@ from app.kit.pagination import (
     encode_cursor,
     keyset_query,
     page_of,
+    parse_int_value,
     uuid_key,
 )
 from app.kit.security import Principal
@@ -265,9 +266,10 @@ async def _by_relevance(
     values = decode_cursor(cursor, size=3)
     after_rank = -1
     if values is not None:
-        if type(values[0]) is not int or values[0] not in (0, 1):  # a rank is 0 or 1 (bool is an int)
-            raise _invalid_cursor()
-        after_rank = values[0]
+        try:
+            after_rank = parse_int_value(values[0])
+        except (TypeError, ValueError):
+            raise _invalid_cursor() from None
     dialect = dialect_of(session)
     # Walking (published_at, id) pays off only for the public order. Filters on the listing's own columns
     # are checked before its search row is read, so even a narrow price band costs little per walked row;
