@@ -179,8 +179,8 @@ VerifiedMemberDep = Annotated[Principal, Depends(verified_member)]
 
 
 # Routes anyone may call without signing in (SPEC: registration, sign-in, public search and certificates,
-# statistics, the sandbox clock, operations). Every other route must depend on ``current_principal``;
-# tests/test_security.py walks app.routes and fails on any route that is neither.
+# statistics, reading the sandbox clock, operations). Every other route must depend on
+# ``current_principal``; tests/test_security.py walks app.routes and fails on any route that is neither.
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
     {
         ("POST", "/api/v1/auth/token"),
@@ -199,7 +199,6 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/api/v1/stats/turnover"),
         ("GET", "/api/v1/calendar/{year}"),
         ("GET", "/api/v1/sandbox/clock"),
-        ("POST", "/api/v1/sandbox/clock"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),

@@ -159,7 +159,9 @@ async def storm(server: s.Server, market: s.Market, url: str) -> None:
         gap = s.seconds_until(ends_at, now) + 1.0
         cpu0 = {pid: s.cpu_seconds(pid) for pid in server.workers}
         t0 = time.perf_counter()
-        status, body = await conn.request("POST", "/api/v1/sandbox/clock", {"advance_seconds": gap})
+        status, body = await conn.request(
+            "POST", "/api/v1/sandbox/clock", {"advance_seconds": gap}, headers=op
+        )
         answered = time.perf_counter() - t0
         assert status == 200, body
         counts = await outcome(url)

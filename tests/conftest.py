@@ -36,6 +36,7 @@ from app.kit.migrate import upgrade
 from app.main import create_app
 from app.models import Base
 from app.models.platform import SandboxClock
+from tests import sandbox
 
 BACKENDS = [
     b.strip() for b in os.environ.get("EXCHANGE_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()
@@ -186,9 +187,10 @@ async def app(backend: Backend, db: Database):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+async def client(app, db: Database) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        sandbox.use_database(c, db)  # moving the sandbox clock needs an operator (tests/sandbox.py)
         yield c
 
 

@@ -131,7 +131,9 @@ class Api:
     async def advance_past(self, instant: str) -> None:
         now = datetime.fromisoformat((await self.c.get("/api/v1/sandbox/clock")).json()["now"])
         gap = (datetime.fromisoformat(instant) - now).total_seconds() + 1
-        r = await self.c.post("/api/v1/sandbox/clock", json={"advance_seconds": max(gap, 0.001)})
+        r = await self.c.post(
+            "/api/v1/sandbox/clock", json={"advance_seconds": max(gap, 0.001)}, headers=self.ops
+        )
         assert r.status_code == 200, r.text
 
     async def books_and_chains(self) -> None:

@@ -31,6 +31,7 @@ from app.main import create_app
 from app.models.ledger import AccountKind, LedgerAccount
 from app.models.trading import Deal
 from tests import factories as f
+from tests import sandbox
 from tests import trading as t
 from tests.conftest import BACKENDS, Backend, make_settings
 from tests.invariants import assert_invariants
@@ -52,6 +53,7 @@ class TradingMachine(RuleBasedStateMachine):
         self.run(self.backend.reset())
         self.app = create_app(make_settings(self.backend.url), db=self.backend.db)
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://test")
+        sandbox.use_database(self.client, self.backend.db)
         self.run(self._setup())
 
     async def _setup(self) -> None:

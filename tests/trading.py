@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from tests import factories as f
+from tests.sandbox import move_clock
 
 
 async def published_listing(
@@ -63,8 +64,8 @@ async def now(client: httpx.AsyncClient) -> datetime:
 
 
 async def advance(client: httpx.AsyncClient, seconds: float) -> datetime:
-    """Move the business clock forward and let every deadline that fell due be processed."""
-    r = await client.post("/api/v1/sandbox/clock", json={"advance_seconds": seconds})
+    """Move the business clock forward (as an operator) and let every deadline that fell due be processed."""
+    r = await move_clock(client, seconds)
     assert r.status_code == 200, r.text
     return datetime.fromisoformat(r.json()["now"])
 

@@ -13,6 +13,7 @@ import httpx
 from app.kit.db import Database
 from app.models.patents import Patent, PatentIpc, PatentKind
 from tests import factories as f
+from tests.sandbox import move_clock
 
 _numbers = itertools.count(1)
 
@@ -114,6 +115,6 @@ async def published(
 
 
 async def advance(client: httpx.AsyncClient, seconds: float) -> str:
-    r = await client.post("/api/v1/sandbox/clock", json={"advance_seconds": seconds})
+    r = await move_clock(client, seconds)
     assert r.status_code == 200, r.text
     return str(r.json()["now"])

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from app.kit.clock import utcnow
 from app.main import create_app
 from tests import factories as f
 from tests.conftest import make_settings
@@ -69,16 +70,57 @@ async def test_oversized_body_is_413_and_changes_nothing(client: httpx.AsyncClie
 
 
 async def test_sandbox_clock_advances_business_time(client: httpx.AsyncClient, db) -> None:
+    op = await f.operator(client, db)
     before = datetime.fromisoformat((await client.get("/api/v1/sandbox/clock")).json()["now"])
-    r = await client.post("/api/v1/sandbox/clock", json={"advance_seconds": 86400.5})
+    r = await client.post("/api/v1/sandbox/clock", json={"advance_seconds": 86400.5}, headers=op.headers)
     assert r.status_code == 200
     after = datetime.fromisoformat(r.json()["now"])
     assert timedelta(days=1) <= after - before < timedelta(days=1, seconds=30)
     again = datetime.fromisoformat((await client.get("/api/v1/sandbox/clock")).json()["now"])
     assert again >= after
-    for bad in (0, -5, "soon"):
-        r = await client.post("/api/v1/sandbox/clock", json={"advance_seconds": bad})
-        assert r.status_code == 422
+    for bad in ("0", "-5", '"soon"', "1e999", "NaN", "Infinity"):
+        r = await client.post(
+            "/api/v1/sandbox/clock",
+            content=f'{{"advance_seconds": {bad}}}',
+            headers={**op.headers, "Content-Type": "application/json"},
+        )
+        assert r.status_code == 422, bad
+
+
+async def test_only_operators_move_the_sandbox_clock(client: httpx.AsyncClient, db) -> None:
+    op = await f.operator(client, db)
+    company = await f.organization(client, verified_by=op)
+    before = (await client.get("/api/v1/sandbox/clock")).json()["now"]  # reading it stays public
+    r = await client.post("/api/v1/sandbox/clock", json={"advance_seconds": 3600})
+    assert r.status_code == 401 and r.json()["code"] == "unauthorized"
+    r = await client.post("/api/v1/sandbox/clock", json={"advance_seconds": 3600}, headers=company.headers)
+    assert r.status_code == 403 and r.json()["code"] == "forbidden"
+    moved = datetime.fromisoformat((await client.get("/api/v1/sandbox/clock")).json()["now"])
+    assert moved - datetime.fromisoformat(before) < timedelta(minutes=30)
+    r = await client.post("/api/v1/sandbox/clock", json={"advance_seconds": 3600}, headers=op.headers)
+    assert r.status_code == 200, r.text
+
+
+async def test_the_sandbox_clock_stops_fifty_years_from_real_time(client: httpx.AsyncClient, db) -> None:
+    """Anonymous calls used to push it past year 9999, after which every listing read was a 500."""
+    op = await f.operator(client, db)
+    ten_years = 10 * 365 * 86400
+    limit = timedelta(days=50 * 365.25)
+    for _ in range(8):
+        r = await client.post(
+            "/api/v1/sandbox/clock", json={"advance_seconds": ten_years}, headers=op.headers
+        )
+        if r.status_code != 200:
+            break
+        assert datetime.fromisoformat(r.json()["now"]) - utcnow() <= limit
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "clock_limit"
+    assert r.json()["errors"][0]["loc"] == ["body", "advance_seconds"]
+    stopped = datetime.fromisoformat((await client.get("/api/v1/sandbox/clock")).json()["now"])
+    assert timedelta(days=40 * 365) < stopped - utcnow() <= limit  # the refused call moved nothing
+    r = await client.post("/api/v1/sandbox/clock", json={"advance_seconds": 86400}, headers=op.headers)
+    assert r.status_code in (200, 422)
+    assert (await client.get("/api/v1/listings")).status_code == 200
 
 
 async def test_sandbox_clock_is_404_without_the_flag(backend, db) -> None:
