@@ -10,7 +10,16 @@ A kind may also register ``process_many``, which handles several items in ONE tr
 storm: a thousand auctions ending in the same second). The sweeper then hands it runs of consecutive items of
 that kind (in due-time order, at most ``batch`` at a time). A batch is all or nothing: if it raises, its
 transaction has rolled back and the sweeper handles the same items again one per transaction with
-``process``, so one bad item never holds back the others and is the only one retried by the next sweep.
+``process``, so one bad item never holds back the others.
+
+An item whose processing raises (a row no code path can handle: say terms that overflow the schedule) is
+isolated (SPEC §20): logged with its kind and id, counted in ``exchange_sweeper_failures_total{kind}``, left
+out for the rest of the run, and kept out of later runs of the same context (``Quarantine``: the sweeper loop
+keeps one per process) until a retry time that doubles from 1 s to 15 min. The other due items go on, in
+order; reading due items asks each kind for as many more as it has items left out, so any number of bad rows
+never hides the good ones behind them. A run always ends: each item fails at most once per run. The sandbox
+clock and lazy reads use a fresh context, so each of their runs tries a failing row once. A database that is
+unavailable is not the row's fault: that error ends the run (``sweep_loop`` logs it and tries again).
 
 ``run_until_idle`` merges every kind's due items and handles them in due-time order until nothing due
 remains; an item that creates new deadlines (a listing end that opens an auction whose close is also due)
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +39,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
 
+from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +52,13 @@ log = logging.getLogger(__name__)
 BATCH = 200
 IDLE_WAIT_SECONDS = 0.05
 MAX_IDLE_ROUNDS = 200
+RETRY_FIRST_SECONDS = 1.0
+RETRY_MAX_SECONDS = 900.0
+FAILURES = Counter(
+    "exchange_sweeper_failures_total",
+    "Deadline items whose processing raised (each is isolated and retried later)",
+    ["kind"],
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -54,6 +72,50 @@ class Outcome(Enum):
     skipped = "skipped"  # no longer due (handled elsewhere, or its state changed)
     handled = "handled"
     spawned = "spawned"  # handled, and it may have created new deadlines
+    failed = "failed"  # processing raised: rolled back, logged, counted, left aside (``Quarantine``)
+
+
+@dataclass
+class _Strike:
+    failures: int
+    retry_at: float
+
+
+@dataclass
+class Quarantine:
+    """Items whose processing raised, left out of the sweeps of one context until their retry time: the n-th
+    consecutive failure waits ``RETRY_FIRST_SECONDS × 2^(n−1)``, at most ``RETRY_MAX_SECONDS``. An item is
+    forgotten once it is handled or no longer due. Times are this process's monotonic clock (log volume and
+    wasted work are real-time matters), not the business clock."""
+
+    clock: Callable[[], float] = time.monotonic
+    _strikes: dict[Due, _Strike] = field(default_factory=dict)
+
+    def failed(self, item: Due) -> float:
+        """Record a failure of ``item``; the pause before its next attempt, in seconds."""
+        strike = self._strikes.get(item)
+        failures = 1 if strike is None else strike.failures + 1
+        pause = min(RETRY_FIRST_SECONDS * 2.0 ** min(failures - 1, 32), RETRY_MAX_SECONDS)
+        self._strikes[item] = _Strike(failures, self.clock() + pause)
+        return pause
+
+    def cleared(self, item: Due) -> None:
+        self._strikes.pop(item, None)
+
+    def failures(self, item: Due) -> int:
+        strike = self._strikes.get(item)
+        return 0 if strike is None else strike.failures
+
+    def waiting(self, kind: str) -> set[Due]:
+        """The items of ``kind`` whose retry time has not come."""
+        now = self.clock()
+        return {d for d, s in self._strikes.items() if d.kind == kind and s.retry_at > now}
+
+    def forget_all_but(self, kind: str, due: Sequence[Due]) -> None:
+        """Forget the items of ``kind`` that are not in ``due``, the complete list of its due items."""
+        still = set(due)
+        for item in [d for d in self._strikes if d.kind == kind and d not in still]:
+            del self._strikes[item]
 
 
 @dataclass
@@ -61,6 +123,7 @@ class SweepContext:
     db: Database
     calendar: WorkdayCalendar
     fees: FeeSchedule
+    quarantine: Quarantine = field(default_factory=Quarantine)
 
 
 DueFn = Callable[[AsyncSession, datetime, int], Awaitable[list[Due]]]
@@ -116,7 +179,31 @@ async def claim(session: AsyncSession, entity: type[_Row], item_id: uuid.UUID, *
 
 
 async def process_one(ctx: SweepContext, item: Due, now: datetime) -> Outcome:
-    return await _KINDS[item.kind].process(ctx, item, now)
+    """Process one item in its own transaction. If it raises, the transaction has rolled back: the item is
+    logged with its kind and id, counted, put in ``ctx.quarantine`` and reported ``Outcome.failed``, so the
+    caller (a sweep, or a read closing an auction lazily) goes on. A database that is unavailable raises."""
+    try:
+        outcome = await _KINDS[item.kind].process(ctx, item, now)
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise
+        pause = ctx.quarantine.failed(item)
+        FAILURES.labels(kind=item.kind).inc()
+        log.exception(
+            "deadline %s %s (due %s) failed; left aside, retried in %.0f s at the earliest",
+            item.kind,
+            item.id,
+            item.at.isoformat(),
+            pause,
+            extra={
+                "deadline_kind": item.kind,
+                "row_id": str(item.id),
+                "failures": ctx.quarantine.failures(item),
+            },
+        )
+        return Outcome.failed
+    ctx.quarantine.cleared(item)
+    return outcome
 
 
 async def _process_group(
@@ -128,7 +215,9 @@ async def _process_group(
     if kind.process_many is not None and len(group) > 1:
         try:
             outcomes = await kind.process_many(ctx, group, now)
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
             log.exception(
                 "a batch of %s %s deadlines failed; handling them one per transaction",
                 len(group),
@@ -138,12 +227,10 @@ async def _process_group(
             return [outcomes.get(item, Outcome.skipped) for item in group]
     results: list[Outcome] = []
     for item in group:
-        try:
-            results.append(await process_one(ctx, item, now))
-        except Exception:
-            log.exception("deadline %s %s failed; it will be retried by the next sweep", item.kind, item.id)
+        outcome = await process_one(ctx, item, now)
+        if outcome is Outcome.failed:
             report.failed.add(item)
-            results.append(Outcome.skipped)
+        results.append(outcome)
     return results
 
 
@@ -152,17 +239,26 @@ async def run_until_idle(ctx: SweepContext, now: datetime, *, max_rounds: int = 
     report = SweepReport()
     idle_rounds = 0
     for _ in range(max_rounds):
-        batches: list[list[Due]] = []
+        items: list[Due] = []
+        horizon: datetime | None = None
         async with ctx.db.read() as session:
             await refresh_calendar(session, ctx.calendar)  # years an operator loaded meanwhile (SPEC §21)
             for kind in _KINDS.values():
-                batches.append([d for d in await kind.due(session, now, BATCH) if d not in report.failed])
-        items = sorted(d for batch in batches for d in batch)
+                # Ask for as many more as are left out, so left-out items never hide the rest of their kind.
+                left_out = ctx.quarantine.waiting(kind.name) | {
+                    d for d in report.failed if d.kind == kind.name
+                }
+                limit = BATCH + len(left_out)
+                due = await kind.due(session, now, limit)
+                if len(due) >= limit:
+                    # A full answer may have more items later than its last one: go no further this round.
+                    horizon = due[-1].at if horizon is None else min(horizon, due[-1].at)
+                else:
+                    ctx.quarantine.forget_all_but(kind.name, due)
+                items.extend(d for d in due if d not in left_out)
+        items = sorted(d for d in items if horizon is None or d.at <= horizon)
         if not items:
             return report
-        # A kind that returned a full batch may have more items later than its last one: stop there.
-        horizon = min((b[-1].at for b in batches if len(b) >= BATCH), default=None)
-        items = [d for d in items if horizon is None or d.at <= horizon]
         progressed = False
         start = 0
         while start < len(items):
@@ -176,9 +272,9 @@ async def run_until_idle(ctx: SweepContext, now: datetime, *, max_rounds: int = 
                 end += 1
             outcomes = await _process_group(ctx, items[start:end], now, report)
             start = end
-            handled = sum(o is not Outcome.skipped for o in outcomes)
+            handled = sum(o in (Outcome.handled, Outcome.spawned) for o in outcomes)
             report.handled += handled
-            progressed = progressed or handled > 0
+            progressed = progressed or any(o is not Outcome.skipped for o in outcomes)  # failed: no wait
             if Outcome.spawned in outcomes:
                 break
         if progressed:
