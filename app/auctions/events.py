@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import ServerSentEvent
 
 from app.kit.db import Database, is_unavailable, warn_unavailable
+from app.kit.errors import ExchangeError
 from app.models.trading import Auction, AuctionEvent, AuctionStatus
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,33 @@ ENDED = frozenset({AuctionStatus.closed, AuctionStatus.failed, AuctionStatus.can
 
 
 _INSERT = insert(cast(Table, AuctionEvent.__table__))
+
+MAX_EVENT_ID = 2**63 - 1
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
+
+
+class InvalidLastEventId(ExchangeError):
+    status, code = 400, "invalid_last_event_id"
+
+
+def parse_last_event_id(value: str | None, *, name: str) -> int | None:
+    """An event id the client sends back: ASCII digits, 0 … 2^63−1 (``auction_events.seq`` is a signed 64-bit
+    integer; a larger one overflowed the driver in the middle of the stream). Else 400 (SPEC §20)."""
+    if value is None:
+        return None
+    if not _EVENT_ID.fullmatch(value) or int(value) > MAX_EVENT_ID:
+        raise InvalidLastEventId(f"{name} must be an integer from 0 to {MAX_EVENT_ID}.")
+    return int(value)
+
+
+def replay_after(header: str | None, query: str | None) -> int:
+    """The id to replay after: the ``Last-Event-ID`` header, else ``?last_event_id=`` (§19.3: the header wins,
+    a malformed value of either is refused), else 0 (every event)."""
+    from_header = parse_last_event_id(header, name="Last-Event-ID")
+    from_query = parse_last_event_id(query, name="last_event_id")
+    if from_header is not None:
+        return from_header
+    return from_query or 0
 
 
 async def append(

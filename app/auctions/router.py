@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from sqlalchemy import select
 from sse_starlette import EventSourceResponse
 
@@ -139,7 +139,7 @@ async def accept_dutch_price(
             "from 1 per auction; `data` is the public auction state (sealed: phase and close time only)",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **error_responses(404, 422),
+        **error_responses(400, 404, 422),
     },
     summary="Live events of an auction; Last-Event-ID replays the ones after it",
 )
@@ -147,9 +147,23 @@ async def stream_auction_events(
     auction_id: uuid.UUID,
     request: Request,
     last_event_id: Annotated[
-        int | None, Header(ge=0, description="Replay the events after this id (0: all of them)")
+        str | None,
+        Header(
+            description="Replay the events after this id (0: all of them): an integer 0 … 2^63−1, "
+            "else 400 `invalid_last_event_id`",
+            examples=["0"],
+        ),
+    ] = None,
+    last_event_id_query: Annotated[
+        str | None,
+        Query(
+            alias="last_event_id",
+            description="The same as the header, for a page that opens its stream (the header wins)",
+            examples=["0"],
+        ),
     ] = None,
 ) -> EventSourceResponse:
+    after = events.replay_after(last_event_id, last_event_id_query)
     db = get_database(request)
     async with db.read() as session:
         if await session.scalar(select(Auction.id).where(Auction.id == auction_id)) is None:
@@ -164,6 +178,6 @@ async def stream_auction_events(
             await deadlines.close_if_due(sweep_context(app), auction_id, now)
 
     return EventSourceResponse(
-        events.stream(db, auction_id, last_event_id or 0, close_if_due=close_if_due),
+        events.stream(db, auction_id, after, close_if_due=close_if_due),
         ping=STREAM_PING_SECONDS,
     )

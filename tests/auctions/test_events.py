@@ -52,8 +52,57 @@ async def test_replay_from_zero_and_from_n(client: httpx.AsyncClient, db) -> Non
     r = await client.get(f"{case.url}/events", headers={"Last-Event-ID": "5"})
     assert await h.read_events(r) == []
     r = await client.get(f"{case.url}/events", headers={"Last-Event-ID": "x"})
-    assert r.status_code == 422
+    assert r.status_code == 400
     await assert_invariants(db)
+
+
+BAD_EVENT_IDS = [
+    "99999999999999999999999",
+    "9223372036854775808",  # 2**63
+    "-1",
+    "abc",
+    "1.5",
+    "1e3",
+    "+1",
+    "0x10",
+    "١٢",  # Arabic-Indic digits: int() reads them, the header means ASCII
+    "",
+    "   ",
+    "\t",
+]
+
+
+async def test_malformed_last_event_id_is_400_before_the_stream(client: httpx.AsyncClient, db) -> None:
+    """SPEC §20, §19.3: a Last-Event-ID (header or ``?last_event_id=``) that is not an integer in 0 … 2^63−1
+    → 400 ``invalid_last_event_id`` as problem+json, before the stream starts; the header wins over the query
+    parameter, and a malformed value of either is refused."""
+    case = await _closed_english(client, db)
+    url = f"{case.url}/events"
+    for value in BAD_EVENT_IDS:
+        for request in (
+            {"headers": {"Last-Event-ID": value.encode()}},
+            {"params": {"last_event_id": value}},
+            {"headers": {"Last-Event-ID": "3"}, "params": {"last_event_id": value}},
+            {"headers": {"Last-Event-ID": value.encode()}, "params": {"last_event_id": "3"}},
+        ):
+            r = await client.get(url, **request)  # type: ignore[arg-type]
+            assert r.status_code == 400, (request, r.status_code, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json"), r.headers
+            assert r.json()["code"] == "invalid_last_event_id", r.text
+    ids = [
+        ({"headers": {"Last-Event-ID": "0"}}, ["1", "2", "3", "4", "5"]),
+        ({"params": {"last_event_id": "0"}}, ["1", "2", "3", "4", "5"]),
+        ({"params": {"last_event_id": "3"}}, ["4", "5"]),
+        (
+            {"headers": {"Last-Event-ID": "3"}, "params": {"last_event_id": "1"}},
+            ["4", "5"],
+        ),  # the header wins
+        ({"headers": {"Last-Event-ID": "9223372036854775807"}}, []),
+    ]
+    for request, expected in ids:
+        r = await client.get(url, **request)  # type: ignore[arg-type]
+        assert r.status_code == 200, (request, r.text)
+        assert [e["id"] for e in await h.read_events(r)] == expected, request
 
 
 async def test_live_event_after_a_new_bid(client: httpx.AsyncClient, db, app) -> None:
