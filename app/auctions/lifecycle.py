@@ -155,7 +155,8 @@ async def open_listed_trading_auction(
 
 
 async def cancel(session: AsyncSession, auction_id: uuid.UUID, *, at: datetime, actor: str) -> None:
-    """A terminated listing cancels its auction unless it has already closed or failed."""
+    """A withdrawn or terminated listing cancels its auction (SPEC §20) unless it has already closed or failed.
+    Nothing opens, closes or takes a bid on a cancelled auction: each of those requires another status."""
     auction = await session.get(Auction, auction_id, with_for_update=True)
     if auction is None or auction.status not in (AuctionStatus.scheduled, AuctionStatus.open):
         return

@@ -401,14 +401,18 @@ async def set_status(
     data: dict[str, Any] | None = None,
 ) -> Listing:
     """The one place a listing's status changes — the review workflow here and the trading rules (auctions,
-    deals, deadlines) alike: the transition table's guard, then the audit event, in the caller's transaction."""
+    deals, deadlines) alike: the transition table's guard, then the audit event, in the caller's transaction.
+    A listing that is withdrawn or terminated takes its open offers and its auction (scheduled or open,
+    SPEC §20) with it."""
     rules.check_transition(listing.status, target)
     previous = listing.status
     listing.status, listing.updated_at = target, at
     listing.version += 1
     await session.flush()
     if target in (S.withdrawn, S.terminated):
-        # Nothing can be agreed on a listing that is gone: its open offers close with it.
+        # Nothing can be agreed or bid on a listing that is gone.
+        if listing.auction_id is not None:
+            await lifecycle.cancel(session, listing.auction_id, at=at, actor=actor)
         for offer_id in await end_open_offers(session, listing.id, OfferStatus.closed, at=at):
             await record(
                 session,
@@ -510,7 +514,8 @@ async def reject_listing(
 async def withdraw_listing(
     session: AsyncSession, principal: Principal, listing_id: uuid.UUID, clock: Clock
 ) -> Listing:
-    """Seller withdraws, only while nothing binds the listing (SPEC §5) → 409 ``invalid_state`` otherwise."""
+    """Seller withdraws, only while nothing binds the listing (SPEC §5) → 409 ``invalid_state`` otherwise. Its
+    scheduled auction is cancelled (``set_status``, SPEC §20)."""
     listing = await _load_for_seller(session, principal, listing_id)
     rules.check_transition(listing.status, S.withdrawn)
     binding = await _binding_commitments(session, listing)
@@ -562,7 +567,8 @@ async def resume_listing(
 async def terminate_listing(
     session: AsyncSession, principal: Principal, listing_id: uuid.UUID, reason: str, clock: Clock
 ) -> Listing:
-    """→ terminated: held deposits are refunded and a pending auction is cancelled, in this transaction."""
+    """→ terminated: held deposits are refunded and its auction, scheduled or open, is cancelled (``set_status``),
+    in this transaction."""
     listing = await _load_for_operator(session, principal, listing_id)
     rules.check_transition(listing.status, S.terminated)
     listing.status_reason = reason
@@ -576,8 +582,6 @@ async def terminate_listing(
         )
     ).all():
         await deposits.refund(session, registration, at=now, actor=principal.label)
-    if listing.auction_id is not None:
-        await lifecycle.cancel(session, listing.auction_id, at=now, actor=principal.label)
     return await set_status(
         session,
         listing,
