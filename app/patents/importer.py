@@ -19,6 +19,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +93,11 @@ class Row:
     insert_event: tuple[Any, ...] = ()
 
 
+# Control characters (Unicode category Cc: C0, DEL, C1) other than tab fail their row (SPEC §20): NUL cannot be
+# stored in PostgreSQL text, and none of them belongs in a registry record, a search document or a contract.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
 def _invalid_csv(detail: str) -> Unprocessable:
     return Unprocessable(detail, code="invalid_csv", errors=[{"loc": ["body", "file"], "msg": detail}])
 
@@ -119,6 +125,10 @@ def validate_row(
 ) -> Row:
     """One data row (its cells in ``COLUMNS`` order) → a normalised ``Row``; raises ``CodedValueError`` with
     the row's failure code."""
+    cells = (number_text, title, abstract, ipc_text, inventors_text, filing_text, grant_text, fee_text)
+    if _CONTROL.search("".join(cells)) is not None:
+        name = next(n for n, cell in zip(COLUMNS, cells, strict=True) if _CONTROL.search(cell))
+        raise CodedValueError("invalid_value", f"{name} contains a control character (only tab is allowed)")
     number = rules.parse_application_number(number_text)
     title = title.strip()
     if not title:
@@ -149,14 +159,11 @@ def validate_row(
         "grant_date": grant_date,
         "annual_fee_paid_until": fee_date,
     }
-    return Row(
-        index,
-        values,
-        number.kind.value,
-        rules.expires_on(number.kind, filing_date),
-        rules.fingerprint(values),
-        ipc_keys,
-    )
+    try:
+        expires = rules.expires_on(number.kind, filing_date)
+    except (ValueError, OverflowError):
+        raise CodedValueError("invalid_date", "filing_date is out of range") from None
+    return Row(index, values, number.kind.value, expires, rules.fingerprint(values), ipc_keys)
 
 
 def _parse_ipc_cell(cell: str) -> tuple[list[str], list[str]]:
@@ -205,6 +212,11 @@ class CsvChunks:
         missing = [c for c in REQUIRED if c not in names]
         if missing:
             raise _invalid_csv(f"Missing required column(s): {', '.join(missing)}.")
+        # Which of two cells would be the title? Neither: the file is ambiguous (SPEC §20). Columns the import
+        # does not read are ignored, named twice or not.
+        twice = [c for c in COLUMNS if names.count(c) > 1]
+        if twice:
+            raise _invalid_csv(f"Column(s) named more than once in the header: {', '.join(twice)}.")
         # A missing optional column reads as an empty cell: the extra "" at the end of every record.
         self._positions = [names.index(name) if name in names else len(names) for name in COLUMNS]
         self._width = len(names)
@@ -243,6 +255,10 @@ class CsvChunks:
                 row = validate_row(index, *[record[p] for p in positions])
             except CodedValueError as exc:
                 failures.append(Failure(index, exc.code, str(exc)))
+                continue
+            except (ValueError, ArithmeticError) as exc:
+                # Whatever else a rule refuses is this row's failure too: one bad row never fails the upload.
+                failures.append(Failure(index, "invalid_value", str(exc) or type(exc).__name__))
                 continue
             number = row.values["application_number"]
             if number in seen:

@@ -295,3 +295,71 @@ async def test_reimport_fails_the_rows_of_locked_patents(client: httpx.AsyncClie
     assert r.json() == {"created": 0, "updated": 0, "failed": []}
     r = await client.get("/api/v1/audit-events/verify", headers=op.headers)
     assert r.json()["ok"] is True
+
+
+async def test_control_characters_fail_their_row(client: httpx.AsyncClient, db: Database) -> None:
+    """SPEC §20: a cell holding NUL or another control character (tab excepted) fails its row with
+    ``invalid_value``; the other rows are saved (PostgreSQL refuses NUL in text: it must never reach it)."""
+    op = await f.operator(client, db)
+    org = await f.organization(client, verified_by=op)
+    rows = [
+        row(1),  # 1 ok
+        row(2, title="一种\x00方法"),  # 2 NUL
+        row(3, abstract="第一行\n第二行"),  # 3 a line break inside a quoted cell
+        row(4, inventors="张三\x07;李四"),  # 4 BEL
+        row(5, abstract="制表符\t可以"),  # 5 ok: tab is allowed
+        row(6, title="删除\x7f"),  # 6 DEL
+        row(7, title="下一行\x85"),  # 7 a C1 control (NEL)
+        row(8, application_number=f.application_number(8, year=2019) + "\x0b"),  # 8 vertical tab
+        row(9, ipc_codes="H01M 10/0525\r"),  # 9 carriage return
+        row(10),  # 10 ok
+    ]
+    r = await upload(client, org, csv_bytes(rows))
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert result["created"] == 3 and result["updated"] == 0
+    assert [(x["row"], x["code"]) for x in result["failed"]] == [
+        (n, "invalid_value") for n in (2, 3, 4, 6, 7, 8, 9)
+    ]
+    assert "title" in result["failed"][0]["detail"] and "abstract" in result["failed"][1]["detail"]
+    assert await count(client, org) == 3
+    number = f.application_number(5, year=2019)
+    found = (await client.get("/api/v1/patents", params={"q": number}, headers=org.headers)).json()["items"]
+    assert found[0]["abstract"] == "制表符\t可以"
+
+
+async def test_a_column_named_twice_is_refused(client: httpx.AsyncClient, db: Database) -> None:
+    """SPEC §20: a header naming a column twice → 422 ``invalid_csv`` and nothing saved."""
+    op = await f.operator(client, db)
+    org = await f.organization(client, verified_by=op)
+    for twice in (["title"], ["Filing_Date ", "filing_date"]):
+        header = [*HEADER, *twice]
+        content = csv_bytes([[*row(1), *["x"] * len(twice)], [*row(2), *["y"] * len(twice)]], header=header)
+        r = await upload(client, org, content)
+        assert r.status_code == 422, r.text
+        problem = r.json()
+        assert problem["code"] == "invalid_csv" and twice[-1] in problem["detail"], problem
+        assert await count(client, org) == 0
+    # Unknown columns are ignored, named twice or not.
+    content = csv_bytes([[*row(1), "a", "b"]], header=[*HEADER, "备注", "备注"])
+    assert (await upload(client, org, content)).json() == {"created": 1, "updated": 0, "failed": []}
+
+
+async def test_dates_the_registry_cannot_hold_fail_their_row(client: httpx.AsyncClient, db: Database) -> None:
+    """SPEC §20: a date the model cannot hold (or that is not a date) fails its row, never the upload."""
+    op = await f.operator(client, db)
+    org = await f.organization(client, verified_by=op)
+    rows = [
+        row(1),  # 1 ok
+        row(2, filing_date="9999-12-31", grant_date=""),  # 2 its expiry would be in the year 10019
+        row(3, filing_date="2019-02-30"),  # 3 no such day
+        row(4, annual_fee_paid_until="99999-01-01"),  # 4
+        row(5),  # 5 ok
+    ]
+    r = await upload(client, org, csv_bytes(rows))
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert result["created"] == 2
+    assert [(x["row"], x["code"]) for x in result["failed"]] == [(n, "invalid_date") for n in (2, 3, 4)]
+    assert all(x["detail"] for x in result["failed"])
+    assert await count(client, org) == 2
