@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# The exchange as one image. Run with PostgreSQL: see compose.yaml. Without EXCHANGE_DATABASE_URL it
-# uses an SQLite file in /srv/exchange/var (mount a volume there to keep it).
+# The exchange as one image, in production mode. Run with PostgreSQL: see compose.yaml. Without
+# EXCHANGE_DATABASE_URL it uses an SQLite file in /srv/exchange/var (mount a volume there to keep it).
 
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
@@ -16,9 +16,13 @@ COPY app ./app
 RUN pip install --no-cache-dir .
 
 FROM python:3.11-slim
+# Production by default (SPEC §20): development's known secret and demo operator would make any
+# `docker run` of the image an open door. The app then refuses to start until EXCHANGE_SECRET_KEY
+# (>= 32 characters) and EXCHANGE_PUBLIC_URL (the exchange's external base URL) are set.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PATH=/opt/venv/bin:$PATH
+    PATH=/opt/venv/bin:$PATH \
+    EXCHANGE_ENV=production
 RUN groupadd --system --gid 10001 exchange \
     && useradd --system --uid 10001 --gid exchange --home-dir /srv/exchange --no-create-home \
         --shell /usr/sbin/nologin exchange

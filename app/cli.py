@@ -58,7 +58,13 @@ def main(argv: list[str] | None = None) -> None:
     op.add_argument("--email", required=True)
     op.add_argument("--password", required=True)
     op.add_argument("--name", default="Exchange operator")
-    sub.add_parser("seed-demo", help="load demo organizations, patents and listings")
+    demo = sub.add_parser(
+        "seed-demo",
+        help="load demo organizations, patents and listings (with published passwords; never in production)",
+    )
+    demo.add_argument(
+        "--if-empty", action="store_true", help="only into an exchange without organizations (first start)"
+    )
     args = parser.parse_args(argv)
 
     settings = load_settings()
@@ -68,14 +74,17 @@ def main(argv: list[str] | None = None) -> None:
         _migrate(settings.database_url)
         asyncio.run(_create_operator(settings.database_url, args.email, args.password, args.name))
     elif args.command == "seed-demo":
+        if settings.env == Environment.production:
+            # Its operator's password is printed in the README: an open door on a real exchange (SPEC §20).
+            sys.stderr.write("Demo data is never loaded with EXCHANGE_ENV=production.\n")
+            raise SystemExit(2)
         _migrate(settings.database_url)
-        asyncio.run(_seed_demo(settings.database_url, only_if_empty=False))
+        asyncio.run(_seed_demo(settings.database_url, only_if_empty=args.if_empty))
     elif args.command == "serve":
         import uvicorn
 
+        # No demo data here, in any environment: scripts/serve.sh loads it in development (SPEC §20).
         _migrate(settings.database_url)
-        if settings.env == Environment.development:
-            asyncio.run(_seed_demo(settings.database_url, only_if_empty=True))
         print(
             f"Patent exchange on http://{args.host}:{args.port}  (docs: http://{args.host}:{args.port}/docs)",
             file=sys.stderr,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -14,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from app.kit.proxies import IPNetwork, parse_networks
 
 DEFAULT_SECRET_KEY = "development-secret-change-me"  # noqa: S105 - refused outside development
+MIN_SECRET_LENGTH = 32
 
 
 class Environment(StrEnum):
@@ -32,6 +35,11 @@ class Settings(BaseSettings):
     )
     secret_key: str = DEFAULT_SECRET_KEY
     sandbox: bool = False
+    public_url: str | None = Field(
+        default=None,
+        description="The exchange's external base URL (https://ip.example.cn), for links it prints; "
+        "required in production",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
         default=(),
@@ -67,6 +75,13 @@ class Settings(BaseSettings):
     def _parse_proxies(cls, value: object) -> object:
         return parse_networks(value) if isinstance(value, str) else value
 
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _check_public_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            return base_url(value) if value.strip() else None
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
@@ -75,18 +90,62 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_default_secret(self) -> Settings:
+    def _refuse_unsafe_defaults(self) -> Settings:
+        """SPEC §20: production refuses to start with anything that would expose the exchange."""
+        problems = []
         if self.env != Environment.development and self.secret_key == DEFAULT_SECRET_KEY:
-            raise ValueError(f"EXCHANGE_SECRET_KEY must be set when EXCHANGE_ENV={self.env.value}")
+            problems.append(f"EXCHANGE_SECRET_KEY: must be set when EXCHANGE_ENV={self.env.value}")
+        elif self.env == Environment.production and len(self.secret_key) < MIN_SECRET_LENGTH:
+            problems.append(
+                f"EXCHANGE_SECRET_KEY: must be at least {MIN_SECRET_LENGTH} characters in production"
+            )
         if self.fast_password_hashing and self.env != Environment.test:
-            raise ValueError("EXCHANGE_FAST_PASSWORD_HASHING is only for EXCHANGE_ENV=test")
-        if self.env == Environment.production and len(self.secret_key) < 32:
-            raise ValueError("EXCHANGE_SECRET_KEY must be at least 32 characters in production")
+            problems.append("EXCHANGE_FAST_PASSWORD_HASHING: only for EXCHANGE_ENV=test")
+        if self.env == Environment.production:
+            if self.sandbox:
+                problems.append(
+                    "EXCHANGE_SANDBOX: must be false in production (operators could move the business clock)"
+                )
+            if "*" in self.cors_origins:
+                problems.append("EXCHANGE_CORS_ORIGINS: list the origins allowed in production, not '*'")
+            if self.public_url is None:
+                problems.append(
+                    "EXCHANGE_PUBLIC_URL: required in production (the exchange's external base URL, "
+                    "e.g. https://ip.example.cn)"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def base_url(value: str) -> str:
+    """An http(s) URL of a host, without path, query, fragment or credentials (``https://ip.example.cn``,
+    a trailing slash dropped): where the exchange is reached from outside (SPEC §21)."""
+    parts = urlsplit(value.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host, like https://ip.example.cn")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError("must be the base URL only (no path, query or fragment), like https://ip.example.cn")
+    if "@" in parts.netloc:
+        raise ValueError("must not carry a user name or password")
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    host = parts.hostname
+    if ":" in host:  # an IPv6 literal
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError("has an invalid IPv6 address") from None
+    elif not all(label and all(c.isalnum() or c == "-" for c in label) for label in host.split(".")):
+        raise ValueError(f"has an invalid host name: {host!r}")
+    return f"{scheme}://{parts.netloc}"
 
 
 def load_settings() -> Settings:
@@ -96,8 +155,11 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         lines = ["Invalid configuration:"]
         for err in exc.errors():
-            name = "EXCHANGE_" + str(err["loc"][0]).upper() if err["loc"] else "settings"
-            lines.append(f"  {name}: {err['msg']}")
+            message = str((err.get("ctx") or {}).get("error", err["msg"]))  # without "Value error, "
+            if err["loc"]:
+                lines.append(f"  EXCHANGE_{str(err['loc'][0]).upper()}: {message}")
+            else:  # the checks across variables: each line names its own
+                lines += [f"  {line}" for line in message.splitlines()]
         sys.stderr.write("\n".join(lines) + "\n")
         raise SystemExit(2) from None
 

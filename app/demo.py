@@ -1,6 +1,9 @@
 """Demo data for a first start in development: an operator, a verified university with stock patents and
 published listings in all three pricing modes, and two verified companies with money on account.
 
+Loaded only by ``python -m app seed-demo`` (which ``scripts/serve.sh`` runs in development), never by a
+server: its passwords are published, so it is refused with ``EXCHANGE_ENV=production`` (SPEC §20).
+
 Everything goes through the services, so the audit trail and the ledger are as real as any user's.
 """
 
