@@ -122,9 +122,11 @@ def validate_row(
     filing_text: str,
     grant_text: str,
     fee_text: str,
+    *,
+    today: date,
 ) -> Row:
     """One data row (its cells in ``COLUMNS`` order) → a normalised ``Row``; raises ``CodedValueError`` with
-    the row's failure code."""
+    the row's failure code. ``today`` (the business day in Shanghai) bounds the filing and grant dates."""
     cells = (number_text, title, abstract, ipc_text, inventors_text, filing_text, grant_text, fee_text)
     if _CONTROL.search("".join(cells)) is not None:
         name = next(n for n, cell in zip(COLUMNS, cells, strict=True) if _CONTROL.search(cell))
@@ -147,8 +149,10 @@ def validate_row(
         raise CodedValueError("missing_value", "filing_date is required")
     grant_date = _date(grant_text, "grant_date")
     fee_date = _date(fee_text, "annual_fee_paid_until")
-    if grant_date is not None and grant_date < filing_date:
-        raise CodedValueError("invalid_date", "grant_date must not precede filing_date")
+    # The registry's own date rule (SPEC §20), so a row holds exactly what POST /patents would accept.
+    rules.check_patent_dates(
+        filing_date=filing_date, grant_date=grant_date, annual_fee_paid_until=fee_date, today=today
+    )
     values = {
         "application_number": number.number,
         "title": title,
@@ -159,11 +163,14 @@ def validate_row(
         "grant_date": grant_date,
         "annual_fee_paid_until": fee_date,
     }
-    try:
-        expires = rules.expires_on(number.kind, filing_date)
-    except (ValueError, OverflowError):
-        raise CodedValueError("invalid_date", "filing_date is out of range") from None
-    return Row(index, values, number.kind.value, expires, rules.fingerprint(values), ipc_keys)
+    return Row(
+        index,
+        values,
+        number.kind.value,
+        rules.expires_on(number.kind, filing_date),
+        rules.fingerprint(values),
+        ipc_keys,
+    )
 
 
 def _parse_ipc_cell(cell: str) -> tuple[list[str], list[str]]:
@@ -195,7 +202,8 @@ class CsvChunks:
     Raises ``Unprocessable(invalid_csv)`` for anything that makes the file as a whole unreadable.
     """
 
-    def __init__(self, raw: IO[bytes], prepare: Callable[[Row], None] | None = None) -> None:
+    def __init__(self, raw: IO[bytes], today: date, prepare: Callable[[Row], None] | None = None) -> None:
+        self._today = today
         self._text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
         self._reader = csv.reader(self._text, strict=True)
         self._prepare = prepare
@@ -252,7 +260,7 @@ class CsvChunks:
                 continue
             record.append("")
             try:
-                row = validate_row(index, *[record[p] for p in positions])
+                row = validate_row(index, *[record[p] for p in positions], today=self._today)
             except CodedValueError as exc:
                 failures.append(Failure(index, exc.code, str(exc)))
                 continue
@@ -581,7 +589,7 @@ async def import_csv(
 ) -> ImportReport:
     """Import the patents of the caller's organization from a CSV file (SPEC §4)."""
     writer = _Writer(session, principal, clock.now())
-    chunks = CsvChunks(raw, prepare=writer.prepare)
+    chunks = CsvChunks(raw, service.business_today(clock), prepare=writer.prepare)
     await to_thread.run_sync(chunks.read_header)
     report = ImportReport()
     # Chunks are parsed in a worker thread so the event loop keeps serving other requests meanwhile. Parsing

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timedelta
 
 import httpx
 
 from app.kit.db import Database
+from app.kit.workdays import SHANGHAI
 from tests import factories as f
 
 URL = "/api/v1/patents/import"
@@ -238,7 +240,9 @@ async def test_bulk_event_hash_matches_the_audit_chain(db: Database) -> None:
         user_id=uuid.uuid4(), role="member", organization_id=uuid.uuid4(), org_verified=True
     )
     now = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
-    row = validate_row(1, f.application_number(3), "题目", "", "H01M 10/0525", "张三", "2020-01-01", "", "")
+    row = validate_row(
+        1, f.application_number(3), "题目", "", "H01M 10/0525", "张三", "2020-01-01", "", "", today=now.date()
+    )
     async with db.transaction() as session:
         writer = _Writer(session, principal, now)
         pid = uuid.uuid4()
@@ -349,17 +353,30 @@ async def test_dates_the_registry_cannot_hold_fail_their_row(client: httpx.Async
     """SPEC §20: a date the model cannot hold (or that is not a date) fails its row, never the upload."""
     op = await f.operator(client, db)
     org = await f.organization(client, verified_by=op)
+    now = datetime.fromisoformat((await client.get("/api/v1/sandbox/clock")).json()["now"])
+    today = now.astimezone(SHANGHAI).date()
+    tomorrow = (today + timedelta(days=1)).isoformat()
     rows = [
         row(1),  # 1 ok
         row(2, filing_date="9999-12-31", grant_date=""),  # 2 its expiry would be in the year 10019
         row(3, filing_date="2019-02-30"),  # 3 no such day
-        row(4, annual_fee_paid_until="99999-01-01"),  # 4
-        row(5),  # 5 ok
+        row(4, annual_fee_paid_until="99999-01-01"),  # 4 not a date Python holds
+        row(5, filing_date=tomorrow, grant_date=""),  # 5 filed after today (business clock)
+        row(6, grant_date=tomorrow),  # 6 granted after today
+        row(7, filing_date="1899-12-31", grant_date=""),  # 7 before 1900
+        row(8, annual_fee_paid_until="2200-01-01"),  # 8 after 2199
+        row(
+            9, filing_date=today.isoformat(), grant_date=today.isoformat(), annual_fee_paid_until="2199-12-31"
+        ),
+        row(10),  # 10 ok
     ]
     r = await upload(client, org, csv_bytes(rows))
     assert r.status_code == 200, r.text
     result = r.json()
-    assert result["created"] == 2
-    assert [(x["row"], x["code"]) for x in result["failed"]] == [(n, "invalid_date") for n in (2, 3, 4)]
+    assert result["created"] == 3
+    assert [(x["row"], x["code"]) for x in result["failed"]] == [
+        (n, "invalid_date") for n in (2, 3, 4, 5, 6, 7, 8)
+    ]
+    assert "grant_date" in result["failed"][4]["detail"]
     assert all(x["detail"] for x in result["failed"])
-    assert await count(client, org) == 2
+    assert await count(client, org) == 3
