@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 
 from app.auctions import events, rules
 from app.auctions.schemas import AuctionOut, BidPlaced
-from app.audit.service import record
+from app.audit.service import SYSTEM_ACTOR, record
 from app.deals.fees import FeeSchedule
 from app.kit.db import holds_connection
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
@@ -587,8 +587,10 @@ async def accept_dutch_price(
     )
     from app.auctions import closing  # closing builds on this module's views
 
+    # The closing rules act, not the bidder: the close and the deal are the exchange's events, readable by
+    # the seller (the bidder's own act is the ``bid_accepted`` above, withheld from others: SPEC §20).
     closed = await closing.close_auctions(
-        session, [auction_id], now=now, fees=fees, calendar=calendar, actor=principal.label
+        session, [auction_id], now=now, fees=fees, calendar=calendar, actor=SYSTEM_ACTOR
     )
     assert closed == [auction_id]  # this transaction holds the row it just claimed
     view, _ = await read_auction(session, auction_id, now)

@@ -57,6 +57,16 @@ async def test_clock_price_and_first_acceptance_wins(client: httpx.AsyncClient, 
     # The closed auction keeps showing the winning price, not the clock.
     await t.advance(client, 600)
     assert (await h.state(client, case))["current_price"] == "85000.00"
+    # The close is the exchange's act: the seller reads it in the auction's trail, not the acceptance, which
+    # names the bidder's user (SPEC §20).
+    trail = await client.get(
+        "/api/v1/audit-events",
+        params={"entity_type": "auction", "entity_id": case.id},
+        headers=case.seller.headers,
+    )
+    actions = [e["action"] for e in trail.json()["items"]]
+    assert "closed" in actions and "bid_accepted" not in actions
+    assert all(e["actor"] == "system" for e in trail.json()["items"] if e["action"] == "closed")
     await assert_invariants(db)
 
 
