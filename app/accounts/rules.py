@@ -15,6 +15,8 @@ from app.models.accounts import PUBLIC_INSTITUTION_KINDS, OrgKind
 MIN_PASSWORD_LENGTH = 10
 LOGIN_WINDOW = timedelta(minutes=15)
 LOGIN_MAX_FAILURES = 10
+# No password check takes this long: an attempt still pending after it (its process died) counts as a failure.
+LOGIN_CHECK_TIMEOUT = timedelta(seconds=30)
 
 
 def normalise_credit_code(value: str) -> str:
@@ -44,3 +46,9 @@ def login_retry_after(attempts: Sequence[datetime], now: datetime) -> int | None
         return None
     frees_at = recent[len(recent) - LOGIN_MAX_FAILURES] + LOGIN_WINDOW
     return max(1, math.ceil((frees_at - now).total_seconds()))
+
+
+def login_still_checking(attempts: Sequence[tuple[datetime, bool]], now: datetime) -> bool:
+    """Whether some of the attempts (``(at, pending)``) are still being checked: their slots may yet be given
+    back by a right password, so a caller refused only because of them waits instead of getting 429."""
+    return any(pending and at > now - LOGIN_CHECK_TIMEOUT for at, pending in attempts)

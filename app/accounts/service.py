@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 import uuid
 from datetime import datetime
 
 from anyio import to_thread
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +18,7 @@ from app.accounts.rules import (
     LOGIN_WINDOW,
     default_public_institution,
     login_retry_after,
+    login_still_checking,
     normalise_email,
 )
 from app.audit.service import record
@@ -228,15 +231,21 @@ def _advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
-async def _reserve_attempt(
+# How long an attempt waits for a slot held by attempts still being checked, and how often it looks again.
+SLOT_WAIT_SECONDS = 5.0
+_SLOT_POLL_SECONDS = (0.02, 0.25)
+
+
+async def _take_slot(
     db: Database, email: str, client: str, now: datetime
-) -> tuple[uuid.UUID, User | None]:
-    """Take one of the window's ten attempts for ``email`` and for ``client`` before the password is checked,
-    or raise 429 with ``Retry-After`` (the seconds until the window lets one more in). Counting and taking
-    happen in one write transaction serialised per email and per address (PostgreSQL: transaction-scoped
-    advisory locks, taken in a fixed order; SQLite runs one write transaction at a time), so N parallel
-    attempts get at most ten checks in, on every process. The attempt is recorded as a failure; a successful
-    sign-in gives it back (``_release_attempt``)."""
+) -> tuple[uuid.UUID, User | None] | int:
+    """One try at one of the window's ten attempts for ``email`` and for ``client``: the new attempt's id and
+    the user, or the seconds until the window lets one more in when it is full only because of attempts still
+    being checked (they may give their slots back). 429 when it is full of failures.
+
+    Counting and taking happen in one write transaction serialised per email and per address (PostgreSQL:
+    transaction-scoped advisory locks, taken in a fixed order; SQLite runs one write transaction at a time),
+    so parallel attempts never get more than ten checks in, on any number of processes."""
     async with db.transaction() as session:
         if dialect_name(session) == "postgresql":
             for key in sorted(
@@ -245,16 +254,24 @@ async def _reserve_attempt(
                 await session.execute(select(func.pg_advisory_xact_lock(key)))
         since = now - LOGIN_WINDOW
         for column, value in ((LoginFailure.email, email), (LoginFailure.client, client)):
-            attempts = (
-                await session.scalars(select(LoginFailure.at).where(column == value, LoginFailure.at > since))
-            ).all()
-            retry_after = login_retry_after(attempts, now)
-            if retry_after is not None:
-                raise RateLimited(
-                    f"Too many failed sign-ins; try again in {retry_after} seconds.",
-                    headers={"Retry-After": str(retry_after)},
+            rows = (
+                await session.execute(
+                    select(LoginFailure.at, LoginFailure.pending).where(
+                        column == value, LoginFailure.at > since
+                    )
                 )
-        attempt = LoginFailure(id=uuid.uuid4(), email=email, client=client, at=now)
+            ).all()
+            attempts = [(row.at, row.pending) for row in rows]
+            retry_after = login_retry_after([at for at, _ in attempts], now)
+            if retry_after is None:
+                continue
+            if login_still_checking(attempts, now):
+                return retry_after
+            raise RateLimited(
+                f"Too many failed sign-ins; try again in {retry_after} seconds.",
+                headers={"Retry-After": str(retry_after)},
+            )
+        attempt = LoginFailure(id=uuid.uuid4(), email=email, client=client, at=now, pending=True)
         session.add(attempt)
         # Attempts outside every window are of no use. Rows another transaction is deleting are skipped,
         # not waited for: two deletes of the same rows in different orders could deadlock.
@@ -269,23 +286,44 @@ async def _reserve_attempt(
     return attempt.id, user
 
 
-async def _release_attempt(db: Database, attempt_id: uuid.UUID) -> None:
-    async with db.transaction() as session:
-        await session.execute(delete(LoginFailure).where(LoginFailure.id == attempt_id))
+async def _reserve_attempt(db: Database, email: str, client: str) -> tuple[uuid.UUID, User | None]:
+    """Take a slot before the password is checked (SPEC §20), waiting up to ``SLOT_WAIT_SECONDS`` while the
+    window is full only of attempts still being checked: many people behind one address signing in at once
+    queue for a moment instead of locking each other out."""
+    pause, deadline = _SLOT_POLL_SECONDS[0], time.monotonic() + SLOT_WAIT_SECONDS
+    while True:
+        taken = await _take_slot(db, email, client, utcnow())
+        if not isinstance(taken, int):
+            return taken
+        if time.monotonic() + pause > deadline:
+            raise RateLimited(
+                f"Too many sign-ins; try again in {taken} seconds.", headers={"Retry-After": str(taken)}
+            )
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, _SLOT_POLL_SECONDS[1])
 
 
 async def authenticate(db: Database, email: str, password: str, client: str) -> User:
     """Check credentials under the rate limit of SPEC §3 and §20: ten failures for one email, or from one
-    client address, within 15 minutes (real time) → 429 until the window passes. The attempt is counted in
-    its own transaction before the password is checked, shared by every process, so the 401 does not roll it
-    back and parallel attempts cannot all slip past the count."""
+    client address, within 15 minutes (real time) → 429 with ``Retry-After`` until the window passes. The
+    attempt takes its slot before the password is checked, in a transaction of its own shared by every
+    process: a failure keeps it (the 401 does not roll it back), a success gives it back."""
     email = normalise_email(email)[:254]
     client = client[:64]
-    attempt_id, user = await _reserve_attempt(db, email, client, utcnow())
-    ok = await to_thread.run_sync(verify_password, password, user.password_hash if user else None)
+    attempt_id, user = await _reserve_attempt(db, email, client)
+    ok = False
+    try:
+        ok = await to_thread.run_sync(verify_password, password, user.password_hash if user else None)
+    finally:
+        # Settled whatever happens: a pending row would make others wait for it.
+        async with db.transaction() as session:
+            attempt = LoginFailure.id == attempt_id
+            if ok and user is not None:
+                await session.execute(delete(LoginFailure).where(attempt))
+            else:
+                await session.execute(update(LoginFailure).where(attempt).values(pending=False))
     if not ok or user is None:
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
-    await _release_attempt(db, attempt_id)
     return user
 
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, IdMixin, TimestampMixin
@@ -73,7 +73,9 @@ class ApiKey(IdMixin, Base):
 
 
 class LoginFailure(IdMixin, Base):
-    """Failed logins in real time, shared by every process, for the rate limit of SPEC §3."""
+    """Failed sign-ins in real time, shared by every process, for the rate limit of SPEC §3 and §20. An
+    attempt takes its row before the password is checked (``pending``); a failure keeps it, a success
+    deletes it."""
 
     __tablename__ = "login_failures"
     __table_args__ = (
@@ -84,3 +86,4 @@ class LoginFailure(IdMixin, Base):
     email: Mapped[str] = mapped_column(String(254))
     client: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
+    pending: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from app.accounts import service
-from app.accounts.rules import login_retry_after
+from app.accounts.rules import login_retry_after, login_still_checking
 from app.kit.db import Database
 from app.models.accounts import LoginFailure
 from tests import factories as f
@@ -83,6 +83,18 @@ async def test_thirty_parallel_attempts_on_unknown_emails_from_one_address(
     assert len(checks) == 10
 
 
+async def test_parallel_sign_ins_from_one_address_all_succeed(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """Attempts still being checked hold a slot, but a right password gives it back: many users behind one
+    address (an office's NAT) signing in at the same moment wait for a slot instead of getting 429."""
+    users = [await f.organization(client) for _ in range(15)]
+    responses = await asyncio.gather(*[_sign_in(client, u.email, PASSWORD) for u in users for _ in range(2)])
+    assert [r.status_code for r in responses] == [200] * 30, [
+        r.text for r in responses if r.status_code != 200
+    ]
+
+
 async def test_the_limit_lifts_when_the_window_passes(client: httpx.AsyncClient, db: Database) -> None:
     org = await f.organization(client)
     for _ in range(10):
@@ -126,3 +138,11 @@ def test_retry_after_counts_from_the_attempt_that_leaves_the_window_first() -> N
     assert login_retry_after([now - 20 * minute, *twelve], now) == 3 * 60
     # Never 0: a client told to retry at once would be refused again.
     assert login_retry_after([now - 15 * minute + timedelta(milliseconds=1)] * 10, now) == 1
+
+
+def test_attempts_still_being_checked_are_waited_for_not_forever() -> None:
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert not login_still_checking([(now, False)] * 10, now)
+    assert login_still_checking([(now, False)] * 9 + [(now - timedelta(seconds=5), True)], now)
+    # A check never takes 30 seconds: its process died, and the attempt counts as a failure.
+    assert not login_still_checking([(now, False)] * 9 + [(now - timedelta(seconds=31), True)], now)
