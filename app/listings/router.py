@@ -149,6 +149,8 @@ async def reject_listing(
     response_model=Out,
     responses=error_responses(401, 403, 404, 409),
     summary="Withdraw while nothing binds the listing (seller)",
+    description="Refused with 409 `invalid_state` while held deposits, an accepted offer or bids bind the "
+    "listing. Its open offers are closed and its auction, if scheduled, is cancelled.",
 )
 async def withdraw_listing(
     listing_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, clock: ClockDep
@@ -192,6 +194,7 @@ async def resume_listing(
     response_model=Out,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Terminate (operator)",
+    description="Held deposits are refunded, open offers closed and the auction, scheduled or open, cancelled.",
 )
 async def terminate_listing(
     listing_id: uuid.UUID,
