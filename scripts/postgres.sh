@@ -3,14 +3,18 @@
 #
 #   scripts/postgres.sh start     initialise (first time) and start; a no-op when already running
 #   scripts/postgres.sh stop      stop (fast shutdown); a no-op when not running
+#   scripts/postgres.sh restart   stop (fast shutdown: sessions are terminated) and start again
 #   scripts/postgres.sh status    exit 0 when running, 3 when not
 #   scripts/postgres.sh url       print the admin URL for EXCHANGE_TEST_POSTGRES_URL / EXCHANGE_DATABASE_URL
 #   scripts/postgres.sh psql ...  run psql as the superuser `exchange` against this cluster
 #
 # The cluster listens on 127.0.0.1:$EXCHANGE_PG_PORT (default 54329) only, trusts every local
 # connection, and is tuned for tests (no fsync): never put data you care about in it. The superuser
-# role and database are both `exchange`. Data lives in var/postgres/ of the repository (or, when the
-# server's user cannot reach that directory, /tmp/exchange-pg-<hash of the repository path>).
+# role and database are both `exchange`. Data lives in $EXCHANGE_PG_DATA when set, else in var/postgres/
+# of the repository (or, when the server's user cannot reach that directory, /tmp/exchange-pg-<hash of
+# the repository path>). A second, private cluster (the fault tests restart theirs) is the same commands
+# with both variables set: EXCHANGE_PG_DATA=/tmp/some-new-dir EXCHANGE_PG_PORT=<free port>; its parent
+# directory must be traversable by the server's user.
 # When run as root the server runs as the unprivileged system user `exchange-pg` (created on demand),
 # because PostgreSQL refuses to run as root. If PostgreSQL is not installed, it is installed from
 # Debian's packages (root or password-less sudo needed).
@@ -233,6 +237,18 @@ stop() {
     fi
 }
 
+restart() {
+    locate_data
+    is_running || die "not running${DATA:+ ($DATA)}"
+    write_config
+    # 9>&-: as in start, the server must not inherit the lock.
+    if ! as_pg "$BINDIR/pg_ctl" restart -D "$DATA" -m fast -l "$DATA/server.log" -w -t 60 >/dev/null 9>&-; then
+        tail -n 30 "$DATA/server.log" >&2 || true
+        die "the server did not restart (log: $DATA/server.log)"
+    fi
+    log "restarted ($DATA, port $PORT)"
+}
+
 status() {
     locate_data
     if is_running; then
@@ -257,11 +273,12 @@ cmd=${1:-}
 case "$cmd" in
     start) lock; start ;;
     stop) lock; stop ;;
+    restart) lock; restart ;;
     status) status ;;
     url) url ;;
     psql) run_psql "$@" ;;
     *)
-        echo "usage: $0 {start|stop|status|url|psql [psql args...]}" >&2
+        echo "usage: $0 {start|stop|restart|status|url|psql [psql args...]}" >&2
         exit 2
         ;;
 esac

@@ -30,6 +30,7 @@ class LiveServer:
     base: str
     database_url: str
     operator_headers: dict[str, str]
+    pid: int  # uvicorn's (the supervisor's, with several workers)
 
 
 def free_port() -> int:
@@ -39,23 +40,36 @@ def free_port() -> int:
 
 
 @contextmanager
-def fresh_database(backend: str, directory: Path) -> Iterator[str]:
+def fresh_database(backend: str, directory: Path, admin_url: str | None = None) -> Iterator[str]:
+    """A new database: a file in ``directory``, or one on the PostgreSQL server of ``admin_url`` (default
+    the test server's)."""
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{directory / 'exchange.db'}"
         return
-    assert PG_ADMIN_URL
+    admin = admin_url or PG_ADMIN_URL
+    assert admin
     name = f"exchange_live_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    asyncio.run(_create_pg_database(PG_ADMIN_URL, name))
+    asyncio.run(_create_pg_database(admin, name))
     try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(_drop_pg_database(PG_ADMIN_URL, name))
+        asyncio.run(_drop_pg_database(admin, name))
 
 
 @contextmanager
-def live_server(backend: str, directory: Path, *, workers: int = 1, **settings: str) -> Iterator[LiveServer]:
-    """A uvicorn server (``workers`` processes) in the sandbox on a fresh database, with an operator."""
-    with fresh_database(backend, directory) as url:
+def live_server(
+    backend: str,
+    directory: Path,
+    *,
+    workers: int = 1,
+    admin_url: str | None = None,
+    log: Path | None = None,
+    **settings: str,
+) -> Iterator[LiveServer]:
+    """A uvicorn server (``workers`` processes) in the sandbox on a fresh database, with an operator.
+    ``admin_url``: the PostgreSQL server to make the database on (default the test server); ``log``: a file
+    that receives the server's output (default: the test run's)."""
+    with fresh_database(backend, directory, admin_url) as url:
         env = {
             **os.environ,
             "EXCHANGE_DATABASE_URL": url,
@@ -84,6 +98,7 @@ def live_server(backend: str, directory: Path, *, workers: int = 1, **settings: 
             capture_output=True,
         )
         port = free_port()
+        output = open(log, "ab") if log is not None else None  # noqa: SIM115 (closed below)
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -99,6 +114,8 @@ def live_server(backend: str, directory: Path, *, workers: int = 1, **settings: 
             ],
             env=env,
             cwd=ROOT,
+            stdout=output,
+            stderr=output,
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -110,13 +127,17 @@ def live_server(backend: str, directory: Path, *, workers: int = 1, **settings: 
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the server did not start")
+                    tail = log.read_text(errors="replace")[-3000:] if log is not None else ""
+                    raise RuntimeError(f"the server did not start\n{tail}")
                 time.sleep(0.1)
             token = httpx.post(
                 f"{base}/api/v1/auth/token", data={"username": OPERATOR_EMAIL, "password": PASSWORD}
             ).json()["access_token"]
             yield LiveServer(
-                base=base, database_url=url, operator_headers={"Authorization": f"Bearer {token}"}
+                base=base,
+                database_url=url,
+                operator_headers={"Authorization": f"Bearer {token}"},
+                pid=proc.pid,
             )
         finally:
             proc.terminate()
@@ -124,3 +145,5 @@ def live_server(backend: str, directory: Path, *, workers: int = 1, **settings: 
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            if output is not None:
+                output.close()

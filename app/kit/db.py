@@ -315,10 +315,24 @@ def _postgres_engine(url: str, *, pool_size: int) -> AsyncEngine:
 
     @event.listens_for(sync_engine, "handle_error")
     def _lost(context: ExceptionContext) -> None:
-        if not context.is_disconnect and any(_ends_session(e) for e in _causes(context.original_exception)):
+        if context.is_disconnect:
+            return
+        if any(_ends_session(e) for e in _causes(context.original_exception)) or _gone(context.connection):
             context.is_disconnect = True
 
     return engine
+
+
+def _gone(connection: Any) -> bool:
+    """Whether the statement's connection was closed by the server, whatever error asyncpg raised for it
+    (during a shutdown it may be "another operation is in progress" rather than a connection error)."""
+    if connection is None or connection.invalidated:
+        return False
+    try:
+        driver = connection.connection.driver_connection
+    except sa_exc.SQLAlchemyError:
+        return False
+    return driver is not None and _closed_by_server(driver)
 
 
 def _closed_by_server(connection: Any) -> bool:
