@@ -104,11 +104,3 @@ def ppm_to_rate(ppm: int | None) -> str | None:
         return None
     text = format(Decimal(ppm) / PPM, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def licence_fees(price: int, buyer_fee: int, seller_fee: int) -> tuple[int, int]:
-    """The fees an open licence actually charges: none for a licence without a lump sum; the owner's fee never
-    more than the lump sum (the schedule's minimum could exceed a small lump sum)."""
-    if price <= 0:
-        return 0, 0
-    return buyer_fee, min(seller_fee, price)
