@@ -1,10 +1,11 @@
 # shellcheck shell=bash
 # Sourced by scripts/serve.sh and scripts/test.sh: make sure ./.venv exists (Python >= 3.11) and holds
-# the project installed in editable mode. Reinstalls only when pyproject.toml changed since the last
-# install (its sha256 is kept in a stamp file inside the venv).
+# exactly the locked dependencies (requirements/*.lock, every package pinned with its hashes; made by
+# scripts/lock.sh) and the project in editable mode. Reinstalls only when the lock file or pyproject.toml
+# changed since the last install (their sha256 is kept in a stamp file inside the venv).
 #
-# Usage: ensure_venv            # pip install -e .
-#        ensure_venv test       # pip install -e '.[test]'
+# Usage: ensure_venv            # requirements/runtime.lock, then pip install --no-deps -e .
+#        ensure_venv test       # requirements/test.lock (runtime + test and benchmark tools)
 # Honours $PYTHON (an interpreter to create the venv with) and $EXCHANGE_VENV (default .venv).
 
 VENV_DIR=${EXCHANGE_VENV:-.venv}
@@ -41,7 +42,7 @@ _find_python() {
 }
 
 ensure_venv() {
-    local extras=${1:-} py spec stamp want
+    local extras=${1:-} py stamp want
     if [ -x "$VENV_DIR/bin/python" ] && ! _py_ok "$VENV_DIR/bin/python"; then
         echo "==> $VENV_DIR is broken or older than Python 3.11; recreating it" >&2
         rm -rf "$VENV_DIR"
@@ -56,19 +57,19 @@ ensure_venv() {
         fi
     fi
 
-    spec=.
-    [ -n "$extras" ] && spec=".[$extras]"
+    local lock=requirements/runtime.lock
+    [ "$extras" = test ] && lock=requirements/test.lock
     stamp="$VENV_DIR/.installed${extras:+-$extras}"
     want=$("$VENV_DIR/bin/python" -c \
-        'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' \
-        pyproject.toml)
+        'import hashlib, sys; print(hashlib.sha256(b"".join(open(f, "rb").read() for f in sys.argv[1:])).hexdigest())' \
+        pyproject.toml "$lock")
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         return 0
     fi
-    echo "==> pip install -e '$spec' into $VENV_DIR" >&2
+    echo "==> pip install --require-hashes -r $lock into $VENV_DIR" >&2
     rm -f "$VENV_DIR"/.installed*
-    "$VENV_DIR/bin/python" -m pip install -q -e "$spec"
+    "$VENV_DIR/bin/python" -m pip install -q --require-hashes -r "$lock"
+    # The project itself: its dependencies and build backend are all in the lock.
+    "$VENV_DIR/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
     printf '%s\n' "$want" >"$stamp"
-    # An install with extras also satisfies a plain install.
-    [ -z "$extras" ] || printf '%s\n' "$want" >"$VENV_DIR/.installed"
 }
