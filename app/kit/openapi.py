@@ -2,6 +2,7 @@
 
 - Every 4xx/5xx response is a problem document under ``application/problem+json`` (FastAPI's generator
   files it under ``application/json`` and adds its own ``HTTPValidationError`` shape for 422).
+- Every route that reads the database documents its 503 ``database_unavailable`` with ``Retry-After``.
 - Routes on the public list accept an anonymous call: their security requirement gets the empty
   alternative (``{}``), which is how OpenAPI says "authentication optional".
 """
@@ -16,6 +17,12 @@ from fastapi import FastAPI
 from app.kit.errors import PROBLEM_JSON
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+DATABASE_PATHS = ("/api/", "/readyz")
+UNAVAILABLE = {
+    "description": "`database_unavailable`: the database is restarting or unreachable; retry after the "
+    "`Retry-After` header's seconds",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+}
 
 
 def _problem_schema() -> dict[str, Any]:
@@ -32,7 +39,11 @@ def refine(document: dict[str, Any], public: frozenset[tuple[str, str]]) -> dict
         components.pop(name, None)
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
-            for status, response in operation.get("responses", {}).items():
+            responses = operation.setdefault("responses", {})
+            if path.startswith(DATABASE_PATHS):
+                # Every route that reads the database answers 503 while it is away (app.kit.errors).
+                responses.setdefault("503", UNAVAILABLE)
+            for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
                     response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
             if (method.upper(), path) in public and operation.get("security"):

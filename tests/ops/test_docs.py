@@ -45,3 +45,14 @@ async def test_swagger_oauth2_redirect_page_is_served(client: httpx.AsyncClient)
 async def test_docs_pages_are_not_part_of_the_api_document(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert not any(p.startswith(("/docs", "/redoc")) for p in paths)
+
+
+async def test_every_database_route_documents_its_503(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    api = [(p, m, op) for p, ops in paths.items() if p.startswith("/api/") for m, op in ops.items()]
+    assert len(api) > 50
+    for path, method, operation in api:
+        unavailable = operation["responses"].get("503")
+        assert unavailable is not None, f"{method.upper()} {path}"
+        assert "Retry-After" in unavailable["headers"]
+        assert "application/problem+json" in unavailable["content"]
