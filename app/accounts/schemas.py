@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints
 
 from app.accounts.rules import MIN_PASSWORD_LENGTH, normalise_credit_code, normalise_email
+from app.kit.printing import Printable
 from app.kit.schemas import RequestModel, ResponseModel
 from app.models.accounts import OrgKind, OrgStatus, RewardRules, Role
 
@@ -16,6 +17,8 @@ Password = Annotated[
     str, StringConstraints(strip_whitespace=False, min_length=MIN_PASSWORD_LENGTH, max_length=256)
 ]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# Printed on contracts and certificates: every character must have a glyph (SPEC §21).
+OrgName = Annotated[Name, Printable]
 Email = Annotated[EmailStr, AfterValidator(normalise_email)]
 CreditCode = Annotated[str, StringConstraints(max_length=64), AfterValidator(normalise_credit_code)]
 
@@ -27,7 +30,7 @@ class AdminIn(RequestModel):
 
 
 class OrganizationCreate(RequestModel):
-    name: Name
+    name: OrgName
     kind: OrgKind
     credit_code: CreditCode
     is_public_institution: bool | None = Field(
@@ -54,7 +57,7 @@ class OrganizationCreate(RequestModel):
 
 
 class OrganizationUpdate(RequestModel):
-    name: Name | None = None
+    name: OrgName | None = None
     reward_rules: RewardRules | None = None
 
 

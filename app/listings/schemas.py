@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from app.kit.money import MoneyIn, MoneyOut
+from app.kit.printing import Printable
 from app.kit.schemas import RequestModel, ResponseModel
 from app.listings import rules
 from app.models.listings import AuctionFormat, ListingStatus, PricingMode, SealedPricing, TransactionKind
@@ -31,8 +32,9 @@ PatentIds = Annotated[list[uuid.UUID], Field(min_length=1, max_length=100), Afte
 
 class LicenseTermsIn(RequestModel):
     term_months: int = Field(ge=1, le=1200)
-    territory: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    field_of_use: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    # Printed in the contract (SPEC §21).
+    territory: Annotated[str, StringConstraints(min_length=1, max_length=200), Printable]
+    field_of_use: Annotated[str, StringConstraints(min_length=1, max_length=500), Printable]
 
 
 class AuctionTermsIn(RequestModel):

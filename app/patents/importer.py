@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain import GENESIS, canonical_json
+from app.kit import printing
 from app.kit.clock import Clock
 from app.kit.errors import CodedValueError, Conflict, Unprocessable
 from app.kit.security import Principal
@@ -137,6 +138,7 @@ def validate_row(
         raise CodedValueError("missing_value", "title is required")
     if len(title) > MAX_TITLE:
         raise CodedValueError("value_too_long", f"title is longer than {MAX_TITLE} characters")
+    printing.check_printable(title)  # printed on contracts and certificates (SPEC §21)
     abstract = abstract.strip()
     if len(abstract) > MAX_ABSTRACT:
         raise CodedValueError("value_too_long", f"abstract is longer than {MAX_ABSTRACT} characters")

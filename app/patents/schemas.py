@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 
+from app.kit.printing import Printable
 from app.kit.schemas import RequestModel, ResponseModel
 from app.models.patents import LegalStatus, PatentKind
 from app.patents import rules
@@ -18,7 +19,7 @@ MAX_INVENTORS = 100
 ApplicationNumber = Annotated[
     str, StringConstraints(max_length=40), AfterValidator(lambda v: rules.parse_application_number(v).number)
 ]
-Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE)]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE), Printable]  # printed (SPEC §21)
 Abstract = Annotated[str, StringConstraints(max_length=MAX_ABSTRACT)]
 IpcCodes = Annotated[
     list[Annotated[str, StringConstraints(max_length=40)]],
