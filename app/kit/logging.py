@@ -11,6 +11,10 @@ from typing import Any
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
+# Third-party loggers kept at WARNING whatever the level (SPEC §21): fontTools logs some 34 INFO lines per PDF
+# (font subsetting), fpdf2 its own progress.
+NOISY_LOGGERS = ("uvicorn.access", "sqlalchemy.engine", "aiosqlite", "fontTools", "fpdf")
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
@@ -46,5 +50,5 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "sqlalchemy.engine", "aiosqlite"):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,23 +1,21 @@
-"""The transaction certificate (交易凭证) as a PDF, in Chinese, with the CJK font embedded (fpdf2 embeds the
-subset of glyphs the page uses), so every viewer shows the same text and the text can be extracted.
+"""The transaction certificate (交易凭证) as a PDF, in Chinese, with its fonts embedded (SPEC §11, §21).
 
-The font is the one the contract PDFs use: ``app/data/fonts/wqy-microhei-subset.ttf`` (WenQuanYi Micro Hei,
-Apache-2.0; see the README beside it).
+fpdf2 embeds the subset of glyphs the page uses, of WenQuanYi Micro Hei and, where the text needs them, of the
+Hanazono fallback fonts (``app.kit.printing``), so every viewer shows the same text and the text can be
+extracted. Every line is left-aligned; amounts are in figures with thousands separators and in capital
+numerals, as in the contract; the certificate ends with the full URL where anyone can verify it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
 
-from app.kit.money import format_fen
+from app.contracts.rules import capital_numerals, figures
+from app.kit import printing
 from app.settlement.rules import shanghai_date
-
-FONT_FILE = Path(__file__).resolve().parents[1] / "data" / "fonts" / "wqy-microhei-subset.ttf"
-FONT = "wqy"
 
 KIND_NAMES = {
     "assignment": "专利权转让",
@@ -35,53 +33,84 @@ def _date_cn(iso: str) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
-def certificate_pdf(number: str, content: dict[str, Any]) -> bytes:
-    """Render a certificate from its stored snapshot (``Certificate.content``)."""
+def amount_text(fen: int) -> str:
+    """``人民币 950,000.00 元（大写：人民币玖拾伍万元整）`` — the contract's form of an amount."""
+    return f"人民币 {figures(fen)} 元（大写：{capital_numerals(fen)}）"
+
+
+def verification_url(number: str, public_url: str | None) -> str:
+    """Where the certificate is verified: ``EXCHANGE_PUBLIC_URL`` + the public route (SPEC §21); a path
+    relative to the server only where no public URL is configured (development, tests)."""
+    return f"{public_url or ''}/api/v1/certificates/{number}"
+
+
+def _lines(number: str, content: dict[str, Any], public_url: str | None) -> list[tuple[str, str]]:
+    """The certificate as (style, text) pairs: ``title``, ``subtitle``, ``row``, ``gap``, ``note``."""
     kind = str(content["transaction_kind"])
+    seller, buyer = content["seller"], content["buyer"]
+    out = [
+        ("title", "交易凭证"),
+        ("subtitle", f"凭证编号：{number}"),
+        ("gap", ""),
+        (
+            "row",
+            f"{SELLER_ROLE.get(kind, '许可方')}：{seller['name']}（统一社会信用代码 {seller['credit_code']}）",
+        ),
+        (
+            "row",
+            f"{BUYER_ROLE.get(kind, '被许可方')}：{buyer['name']}（统一社会信用代码 {buyer['credit_code']}）",
+        ),
+        ("row", f"交易方式：{KIND_NAMES.get(kind, kind)}"),
+    ]
+    if content.get("pricing_mode"):
+        mode = str(content["pricing_mode"])
+        out.append(("row", f"定价方式：{PRICING_NAMES.get(mode, mode)}"))
+    out += [
+        ("row", f"成交金额：{amount_text(int(content['price']))}"),
+        ("row", f"结算日期：{_date_cn(str(content['settled_at']))}"),
+        ("gap", ""),
+        ("row", "标的专利："),
+    ]
+    for i, patent in enumerate(content["patents"], start=1):
+        number_text = f"申请号 {patent['application_number']}"
+        if patent.get("patent_number"):
+            number_text = f"专利号 {patent['patent_number']}（申请号 {patent['application_number']}）"
+        out.append(("row", f"{i}. {number_text}  {patent['title']}"))
+    sha = content.get("contract_sha256")
+    out += [
+        ("gap", ""),
+        ("row", f"合同摘要（SHA-256）：{sha if sha else '无'}"),
+        ("gap", ""),
+        ("note", "本凭证由交易所在结算时出具。凭证编号末位为校验码；可在以下网址公开核验："),
+        ("note", verification_url(number, public_url)),
+    ]
+    return out
+
+
+def certificate_pdf(number: str, content: dict[str, Any], *, public_url: str | None = None) -> bytes:
+    """Render a certificate from its stored snapshot (``Certificate.content``); ``public_url`` is the
+    exchange's external base URL (``EXCHANGE_PUBLIC_URL``)."""
+    lines = _lines(number, content, public_url)
     pdf = FPDF(format="A4")
+    font = printing.add_fonts(pdf, "".join(text for _, text in lines))
     pdf.set_title(f"交易凭证 {number}")
     pdf.set_creator("Patent Exchange")
-    pdf.add_font(FONT, "", str(FONT_FILE))
     pdf.set_auto_page_break(auto=True, margin=20)
     pdf.add_page()
     width = pdf.epw
-
-    pdf.set_font(FONT, size=22)
-    pdf.cell(width, 14, "交易凭证", align="C", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font(FONT, size=11)
-    pdf.cell(width, 8, f"凭证编号：{number}", align="C", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(4)
-
-    def row(label: str, value: str) -> None:
-        pdf.set_font(FONT, size=11)
-        pdf.multi_cell(width, 7, f"{label}：{value}", new_x="LMARGIN", new_y="NEXT")
-
-    seller, buyer = content["seller"], content["buyer"]
-    row(SELLER_ROLE.get(kind, "许可方"), f"{seller['name']}（统一社会信用代码 {seller['credit_code']}）")
-    row(BUYER_ROLE.get(kind, "被许可方"), f"{buyer['name']}（统一社会信用代码 {buyer['credit_code']}）")
-    row("交易方式", KIND_NAMES.get(kind, kind))
-    if content.get("pricing_mode"):
-        row("定价方式", PRICING_NAMES.get(str(content["pricing_mode"]), str(content["pricing_mode"])))
-    row("成交金额", f"人民币 {format_fen(int(content['price']))} 元")
-    row("结算日期", _date_cn(str(content["settled_at"])))
-    pdf.ln(2)
-    pdf.set_font(FONT, size=11)
-    pdf.cell(width, 8, "标的专利：", new_x="LMARGIN", new_y="NEXT")
-    for i, patent in enumerate(content["patents"], start=1):
-        number_text = patent.get("patent_number") or f"申请号 {patent['application_number']}"
-        if patent.get("patent_number"):
-            number_text = f"专利号 {patent['patent_number']}（申请号 {patent['application_number']}）"
-        pdf.multi_cell(width, 7, f"{i}. {number_text}  {patent['title']}", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(2)
-    sha = content.get("contract_sha256")
-    row("合同摘要（SHA-256）", str(sha) if sha else "无")
-    pdf.ln(6)
-    pdf.set_font(FONT, size=9)
-    pdf.multi_cell(
-        width,
-        6,
-        f"本凭证由交易所在结算时出具。凭证编号末位为校验码；可在 /api/v1/certificates/{number} 公开核验。",
-        new_x="LMARGIN",
-        new_y="NEXT",
-    )
+    for style, text in lines:
+        if style == "title":
+            pdf.set_font(font, size=22)
+            pdf.cell(width, 14, text, align="C", new_x="LMARGIN", new_y="NEXT")
+        elif style == "subtitle":
+            pdf.set_font(font, size=11)
+            pdf.cell(width, 8, text, align="C", new_x="LMARGIN", new_y="NEXT")
+        elif style == "gap":
+            pdf.ln(4)
+        elif style == "row":
+            pdf.set_font(font, size=11)
+            printing.paragraph(pdf, text, 7)
+        else:
+            pdf.set_font(font, size=9)
+            printing.paragraph(pdf, text, 6)
     return bytes(pdf.output())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -9,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response
 
 from app.deals.schemas import DealOut
-from app.deps import ClockDep, OperatorDep, PrincipalDep, SessionDep
+from app.deps import ClockDep, OperatorDep, PrincipalDep, SessionDep, SettingsDep
 from app.kit.errors import error_responses
 from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
@@ -90,10 +91,16 @@ async def get_certificate(number: CertificateNumber, session: SessionDep) -> sch
     },
     summary="A transaction certificate as a PDF (public)",
 )
-async def get_certificate_pdf(number: CertificateNumber, session: SessionDep) -> Response:
+async def get_certificate_pdf(
+    number: CertificateNumber, session: SessionDep, settings: SettingsDep
+) -> Response:
     certificate = await service.get_certificate(session, number)
+    # The verification URL is built from EXCHANGE_PUBLIC_URL, never from the request's Host (SPEC §21).
+    content = await asyncio.to_thread(
+        certificate_pdf, certificate.number, certificate.content, public_url=settings.public_url
+    )
     return Response(
-        certificate_pdf(certificate.number, certificate.content),
+        content,
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="{certificate.number}.pdf"'},
     )

@@ -104,7 +104,7 @@ async def test_certificate_is_public_and_its_pdf_names_parties_patents_and_amoun
         assert party.org["name"] in text and party.org["credit_code"] in text
     for application_number in numbers:
         assert application_number in text
-    assert "1000000.00" in text and contract["sha256"] in text
+    assert "1,000,000.00" in text and "人民币壹佰万元整" in text and contract["sha256"] in text
     fonts = {
         str(font.get_object()["/BaseFont"])
         for page in reader.pages
