@@ -2,8 +2,8 @@
 file").
 
 The contract and the certificate PDFs embed the fonts in ``app/data/fonts`` (see the README there): WenQuanYi
-Micro Hei first, then Hanazono Mincho's BMP and Extension B subsets as fallbacks, each character drawn from the
-first font that has it. A character none of them has would vanish from the printed page, so the page would no
+Micro Hei first, then parts of Hanazono Mincho (BMP symbols, Extension A, Extension B) as fallbacks, each
+character drawn from the first font that has it. A character none of them has would vanish from the printed page, so the page would no
 longer say what was signed. Every text that a document prints is therefore checked when it is entered:
 
 * ``unsupported_characters(text)`` — the characters no shipped font has (the union of their cmaps, read once
@@ -44,11 +44,13 @@ class Font:
     path: Path
 
 
-# In fallback order: a character is drawn from the first font that has it.
+# In fallback order: a character is drawn from the first font that has it. Hanazono comes in parts (Greek,
+# symbols…; Extension A; Extension B in four) so that a document parses only those its characters need.
 FONTS = (
     Font("wqy-microhei", FONT_DIR / "wqy-microhei-subset.ttf"),
-    Font("hanamin-a", FONT_DIR / "hanamin-a-subset.ttf"),
-    Font("hanamin-b", FONT_DIR / "hanamin-b-subset.ttf"),
+    Font("hanamin-a-symbols", FONT_DIR / "hanamin-a-symbols.ttf"),
+    Font("hanamin-a-ext-a", FONT_DIR / "hanamin-a-ext-a.ttf"),
+    *(Font(f"hanamin-b-ext-b-{i}", FONT_DIR / f"hanamin-b-ext-b-{i}.ttf") for i in range(1, 5)),
 )
 PRIMARY = FONTS[0].family
 

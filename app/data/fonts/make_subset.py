@@ -7,10 +7,16 @@ WenQuanYi Micro Hei (``wqy-microhei-subset.ttf``, the primary font) has no glyph
 nor for Greek, Cyrillic, Latin Extended, most letterlike symbols, number forms and arrows. Hanazono Mincho
 (HanaMinA: the Basic Multilingual Plane; HanaMinB: the Supplementary Ideographic Plane) has them:
 
-* ``hanamin-a-subset.ttf`` — every character of HanaMinA in the BMP that the primary font lacks, private use
-  excepted: CJK Extension A (U+3400–U+4DBF), the ideographs U+9FA6–U+9FFF added to the URO after the primary
-  font was made, compatibility ideographs, Greek, Cyrillic, Latin Extended, symbols…
-* ``hanamin-b-subset.ttf`` — CJK Extension B (U+20000–U+2A6DF).
+* ``hanamin-a-symbols.ttf`` — every character of HanaMinA in the BMP that the primary font lacks, outside
+  Extension A and private use: the ideographs U+9FA6–U+9FEA added to the URO after the primary font was made,
+  compatibility ideographs, radicals, kana, Greek, Cyrillic, Latin Extended, letterlike symbols, number forms,
+  arrows, mathematical operators…
+* ``hanamin-a-ext-a.ttf`` — CJK Extension A (U+3400–U+4DBF);
+* ``hanamin-b-ext-b-1.ttf`` … ``-4.ttf`` — CJK Extension B (U+20000–U+2A6DF) in four parts.
+
+The fonts are split so that a document loads only the parts its characters need: fpdf2 parses every font a
+document registers, and the cost grows with the font's glyph count (all of Extension B in one file added some
+0.35 s to a contract with one such character).
 
 Both are cut down as far as a printed contract allows: no hinting, no layout tables, and outlines simplified.
 Hanazono's glyphs are polygons (every point on the curve, the brush strokes approximated by short segments);
@@ -37,9 +43,16 @@ PRIMARY = HERE / "wqy-microhei-subset.ttf"
 SOURCE_DIR = Path("/usr/share/fonts/truetype/hanazono")
 TOLERANCE = 4.0  # font units (unitsPerEm 1024)
 
-EXT_B = range(0x20000, 0x2A6E0)
+EXT_A = range(0x3400, 0x4DC0)
 PRIVATE_USE = range(0xE000, 0xF900)
 BMP = range(0x0000, 0x10000)
+# Extension B in four parts of about 10,700 characters.
+EXT_B_PARTS = (
+    range(0x20000, 0x22A00),
+    range(0x22A00, 0x25400),
+    range(0x25400, 0x27E00),
+    range(0x27E00, 0x2A6E0),
+)
 
 Point = tuple[int, int]
 
@@ -143,12 +156,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     primary = _cmap(PRIMARY)
     source_a, source_b = args.source_dir / "HanaMinA.ttf", args.source_dir / "HanaMinB.ttf"
-    wanted_a = {c for c in _cmap(source_a) if c in BMP and c not in PRIVATE_USE and c not in primary}
-    wanted_b = {c for c in _cmap(source_b) if c in EXT_B}
-    for source, name, wanted in (
-        (source_a, "hanamin-a-subset.ttf", wanted_a),
-        (source_b, "hanamin-b-subset.ttf", wanted_b),
-    ):
+    cmap_a, cmap_b = _cmap(source_a), _cmap(source_b)
+    outputs: list[tuple[Path, str, set[int]]] = [
+        (
+            source_a,
+            "hanamin-a-symbols.ttf",
+            {c for c in cmap_a if c in BMP and c not in EXT_A and c not in PRIVATE_USE and c not in primary},
+        ),
+        (source_a, "hanamin-a-ext-a.ttf", {c for c in cmap_a if c in EXT_A and c not in primary}),
+    ]
+    for i, part in enumerate(EXT_B_PARTS, start=1):
+        outputs.append((source_b, f"hanamin-b-ext-b-{i}.ttf", {c for c in cmap_b if c in part}))
+    for source, name, wanted in outputs:
         glyphs = make(source, HERE / name, wanted, args.tolerance)
         size = (HERE / name).stat().st_size
         print(f"{name}: {len(wanted)} characters, {glyphs} glyphs, {size / 1e6:.1f} MB", file=sys.stderr)
