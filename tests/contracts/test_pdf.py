@@ -135,3 +135,55 @@ async def test_rendering_logs_no_font_subsetting(
         if rec.name.startswith(("fontTools", "fpdf")) and rec.levelno < logging.WARNING
     ]
     assert chatter == []
+
+
+def test_every_fixed_text_of_the_templates_is_printable() -> None:
+    """The templates' own wording never meets ``unsupported_character``: only entered text is checked."""
+    from datetime import date
+
+    from app.contracts import templates
+    from app.kit.printing import unsupported_characters
+    from app.settlement.pdf import KIND_NAMES, PRICING_NAMES, _lines
+
+    for kind in templates.TITLES:
+        for source in ("offer", "listing", "auction", "open_license"):
+            text = templates.render(
+                templates.ContractFacts(
+                    deal_id="3f1c2a8e-0000-4000-8000-000000000001",
+                    transaction_kind=kind,
+                    source=source,
+                    seller=templates.PartyFacts("甲", "91330000000000002A"),
+                    buyer=templates.PartyFacts("乙", "91330000000000003A"),
+                    patents=[
+                        templates.PatentFacts("201510703489.3", "丙", granted) for granted in (True, False)
+                    ],
+                    price=123456789,
+                    deposit=100,
+                    buyer_fee=1,
+                    amount_due=10**12,
+                    made_on=date(2026, 12, 31),
+                    license_terms={"term_months": 12, "territory": "丁", "field_of_use": "戊"},
+                )
+            )
+            assert unsupported_characters(text.replace("\n", "")) == []
+    for kind in KIND_NAMES:
+        for mode in (*PRICING_NAMES, None):
+            content = {
+                "transaction_kind": kind,
+                "pricing_mode": mode,
+                "seller": {"name": "甲", "credit_code": "91330000000000002A"},
+                "buyer": {"name": "乙", "credit_code": "91330000000000003A"},
+                "price": 123456789,
+                "settled_at": "2026-12-31T10:00:00+00:00",
+                "patents": [
+                    {
+                        "application_number": "201510703489.3",
+                        "patent_number": "ZL201510703489.3",
+                        "title": "丙",
+                    },
+                    {"application_number": "201510703489.3", "patent_number": None, "title": "丁"},
+                ],
+                "contract_sha256": "0" * 64,
+            }
+            lines = _lines("JZ2026-000123-7", content, "https://ip.example.cn")
+            assert unsupported_characters("".join(text for _, text in lines)) == []
