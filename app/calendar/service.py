@@ -7,7 +7,8 @@ every process for each deadline computed afterwards. Deadlines already set do no
 
 from __future__ import annotations
 
-from datetime import date
+import logging
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,10 +18,14 @@ from app.calendar.schemas import CalendarYearIn, CalendarYearOut
 from app.kit.clock import Clock
 from app.kit.errors import Conflict, Unprocessable
 from app.kit.security import Principal
-from app.kit.workdays import WorkdayCalendar, YearDays, bundled, year_problems
+from app.kit.workdays import SHANGHAI, WorkdayCalendar, YearDays, bundled, year_problems
 from app.models.platform import CalendarYear
 
 FIRST_YEAR, LAST_YEAR = 1900, 2199  # SPEC §20's date range
+WARNING_DAYS = 60  # SPEC §21: /readyz warns when fewer days than this remain covered
+NOT_COVERED = "calendar_not_covered"
+log = logging.getLogger(__name__)
+_warned_on: set[date] = set()  # the days this process has logged the warning on
 _GENERATION = select(func.count(), func.max(CalendarYear.updated_at))
 
 
@@ -111,3 +116,26 @@ async def put_year(
     )
     await refresh(session, calendar)
     return present(calendar, year)
+
+
+def coverage_warnings(covered_until: date | None, today: date) -> list[str]:
+    """``calendar_not_covered`` when fewer than ``WARNING_DAYS`` days remain in loaded calendars."""
+    if covered_until is None or (covered_until - today) < timedelta(days=WARNING_DAYS):
+        return [NOT_COVERED]
+    return []
+
+
+def coverage(calendar: WorkdayCalendar, now: datetime) -> tuple[date | None, list[str]]:
+    """(the last covered day, the warnings) as of the business instant ``now``; the first time a day finds the
+    calendar running out, this process logs it (once a day, so operators see it in the log too)."""
+    today = now.astimezone(SHANGHAI).date()
+    covered_until = calendar.covered_until(today)
+    warnings = coverage_warnings(covered_until, today)
+    if warnings and today not in _warned_on:
+        _warned_on.add(today)
+        log.warning(
+            "the working-day calendar covers days up to %s only: load the next year with PUT /api/v1/calendar/%s",
+            covered_until,
+            (covered_until.year + 1) if covered_until else today.year,
+        )
+    return covered_until, warnings

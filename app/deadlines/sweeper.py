@@ -43,6 +43,7 @@ from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.calendar.service import coverage as calendar_coverage
 from app.calendar.service import refresh as refresh_calendar
 from app.deals.fees import FeeSchedule
 from app.kit.db import Database, is_unavailable, warn_unavailable
@@ -243,6 +244,7 @@ async def run_until_idle(ctx: SweepContext, now: datetime, *, max_rounds: int = 
         horizon: datetime | None = None
         async with ctx.db.read() as session:
             await refresh_calendar(session, ctx.calendar)  # years an operator loaded meanwhile (SPEC §21)
+            calendar_coverage(ctx.calendar, now)  # logs once a day when the calendar is running out
             for kind in _KINDS.values():
                 # Ask for as many more as are left out, so left-out items never hide the rest of their kind.
                 left_out = ctx.quarantine.waiting(kind.name) | {

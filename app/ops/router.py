@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
+from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from app.calendar.service import coverage as calendar_coverage
+from app.calendar.service import refresh as refresh_calendar
+from app.deadlines.sweeper import business_now
 from app.kit.db import is_unavailable, warn_unavailable
 from app.kit.errors import DATABASE_RETRY_AFTER_SECONDS, error_responses
 
@@ -20,11 +26,33 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database is reachable", responses=error_responses(503))
-async def readyz(request: Request, response: Response) -> dict[str, str]:
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unavailable"]
+    calendar_covered_until: date | None = Field(
+        description="The last day of the run of years the working-day calendar covers (bundled, loaded by an "
+        "operator, or the holiday file); null when the current year is not covered"
+    )
+    warnings: list[str] | None = Field(
+        default=None, description="`calendar_not_covered` when fewer than 60 days remain covered"
+    )
+
+
+@router.get(
+    "/readyz",
+    summary="The database is reachable; how far the working-day calendar reaches",
+    response_model=Readiness,
+    response_model_exclude_none=True,
+    responses=error_responses(503),
+)
+async def readyz(request: Request, response: Response) -> Readiness:
+    calendar = request.app.state.calendar
+    database: Literal["ok", "unavailable"] = "ok"
     try:
         async with request.app.state.db.read() as session:
             await session.execute(text("SELECT 1"))
+            await refresh_calendar(session, calendar)
+        now = await business_now(request.app)
     except Exception as exc:  # whatever keeps the database from answering, the answer is "not ready"
         if is_unavailable(exc):
             warn_unavailable(log, "readiness check", exc)
@@ -32,8 +60,14 @@ async def readyz(request: Request, response: Response) -> dict[str, str]:
             log.exception("readiness check failed")
         response.status_code = 503
         response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
-        return {"status": "unavailable"}
-    return {"status": "ok"}
+        database, now = "unavailable", request.app.state.clock.now()
+    covered_until, warnings = calendar_coverage(calendar, now)
+    return Readiness(
+        status=database,
+        database=database,
+        calendar_covered_until=covered_until,
+        warnings=warnings or None,
+    )
 
 
 @router.get(

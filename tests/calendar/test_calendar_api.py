@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 import httpx
 import pytest
 
+from app.calendar import service as calendar_service
 from app.kit.workdays import SHANGHAI, WorkdayCalendar, bundled
 from app.main import create_app
 from tests import factories as f
@@ -178,3 +179,42 @@ async def test_deadlines_computed_afterwards_in_every_process_use_the_loaded_yea
     assert end_day(early) == expected(early["published_at"], set())  # set before the load: unchanged
     reread = (await client.get(f"/api/v1/listings/{before_load['id']}", headers=uni.headers)).json()
     assert reread["listing_ends_at"] == early["listing_ends_at"]
+
+
+async def test_readyz_tells_how_far_the_calendar_reaches_and_warns_60_days_ahead(
+    client: httpx.AsyncClient, db, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(calendar_service, "_warned_on", set())
+    op = await f.operator(client, db)
+    ready = (await client.get("/readyz")).json()
+    assert ready["status"] == "ok" and ready["database"] == "ok"
+    covered = date.fromisoformat(ready["calendar_covered_until"])
+    assert covered.month == 12 and covered.day == 31 and not bundled(covered.year + 1)
+
+    def noon(day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, 12, tzinfo=SHANGHAI)
+
+    # 61 days before the end of the covered run: no warning (when the test starts early enough in the year).
+    now = datetime.fromisoformat((await client.get("/api/v1/sandbox/clock")).json()["now"])
+    if noon(covered - timedelta(days=61)) > now:
+        await h.advance(client, (noon(covered - timedelta(days=61)) - now).total_seconds())
+        assert "warnings" not in (await client.get("/readyz")).json()
+        now = noon(covered - timedelta(days=61))
+    # 59 days before: the warning, and the log line once a day.
+    if noon(covered - timedelta(days=59)) > now:
+        await h.advance(client, (noon(covered - timedelta(days=59)) - now).total_seconds())
+    monkeypatch.setattr(calendar_service, "_warned_on", set())
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="app.calendar.service"):
+        for _ in range(3):
+            ready = (await client.get("/readyz")).json()
+            assert ready["warnings"] == ["calendar_not_covered"] and ready["status"] == "ok"
+    assert sum(r.name == "app.calendar.service" for r in caplog.records) == 1
+
+    # Loading the next year moves the horizon a year on, and the warning goes.
+    r = await client.put(
+        f"{BASE}/{covered.year + 1}", json={"holidays": [], "workdays": []}, headers=op.headers
+    )
+    assert r.status_code == 200, r.text
+    ready = (await client.get("/readyz")).json()
+    assert ready["calendar_covered_until"] == f"{covered.year + 1}-12-31" and "warnings" not in ready

@@ -12,7 +12,8 @@ from tests.conftest import make_settings
 
 async def test_health_ready_metrics(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
-    assert (await client.get("/readyz")).json() == {"status": "ok"}
+    ready = (await client.get("/readyz")).json()
+    assert ready["status"] == "ok" and ready["database"] == "ok" and ready["calendar_covered_until"]
     await client.get("/api/v1/me")
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200
