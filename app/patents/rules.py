@@ -215,6 +215,37 @@ def check_patent_dates(
         )
 
 
+# --- dates in a stock-taking import ----------------------------------------------------------------------
+
+# SPEC §21: how Chinese spreadsheets write a date. ASCII digits only; year first, four digits (``19/1/2`` names
+# no century, ``1/2/2019`` no order); one separator used twice; an Excel date cell arrives as ``YYYY-MM-DD``.
+_IMPORT_DATE = re.compile(r"([0-9]{4})([-/.])([0-9]{1,2})\2([0-9]{1,2})|([0-9]{4})([0-9]{2})([0-9]{2})")
+IMPORT_DATE_FORMS = "2019-01-02, 2019/1/2, 2019.1.2 or 20190102"
+
+
+def parse_import_date(text: str, field: str) -> date | None:
+    """A date cell of an import: ``YYYY-MM-DD``, ``YYYY/M/D``, ``YYYY.M.D`` (month and day of one or two digits,
+    any of the three separators) or ``YYYYMMDD``; surrounding spaces are ignored and an empty cell is ``None``.
+    Raises ``PatentDateError`` naming ``field`` for anything else or a day that does not exist. Only the import
+    reads these forms: the API takes ISO dates. Range rules are ``check_patent_dates``'s."""
+    text = text.strip()
+    if not text:
+        return None
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":  # the ISO form, most cells: the C parser
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    match = _IMPORT_DATE.fullmatch(text)
+    if match is not None:
+        year, _, month, day, year8, month8, day8 = match.groups()
+        try:
+            return date(int(year or year8), int(month or month8), int(day or day8))
+        except ValueError:
+            pass
+    raise PatentDateError(field, f"must be a date such as {IMPORT_DATE_FORMS}")
+
+
 def normalise_names(values: Iterable[str]) -> list[str]:
     """Inventor names: trimmed, empty ones dropped, duplicates removed, order kept."""
     seen: dict[str, None] = {}
