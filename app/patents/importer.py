@@ -1,10 +1,18 @@
-"""Stock-taking import: a CSV of patents in one upload (SPEC §4), built for 100,000 rows.
+"""Stock-taking import: a CSV file or an .xlsx workbook of patents in one upload (SPEC §4, §21), built for
+100,000 rows.
 
-The file is read as a stream in chunks of 1,000 rows. A worker thread parses and validates each chunk in pure
+What the file is comes from its content, never its name: a ZIP archive is a workbook (openpyxl in read-only mode
+streams the first sheet's rows; the header is its first non-empty row), anything else CSV text, UTF-8 if the
+whole file is UTF-8 (a BOM allowed), else GB18030 (GBK, what Chinese Excel writes) if the whole file is that.
+Both become the same records of cell strings (an Excel date cell reads ``YYYY-MM-DD``, a number as typed), so
+one set of row rules serves both; dates may also be written ``YYYY/M/D``, ``YYYY.M.D`` or ``YYYYMMDD``
+(``rules.parse_import_date``). At most ``MAX_ROWS`` data rows per upload.
+
+The records are read as a stream in chunks of 1,000 rows. A worker thread parses and validates each chunk in pure
 Python and prepares the driver parameters of its inserts (patent, IPC rows, audit event); then the chunk's
 numbers are looked up with one ``IN`` query, new patents, their IPC rows and their audit events go in with
 one driver ``executemany`` per table, and changed patents with a Core ``UPDATE`` executemany. No ORM objects per row. Everything runs in the request's one transaction, so a file
-that turns out unreadable half-way (bad UTF-8, broken quoting, an oversized cell) saves nothing.
+that turns out unreadable half-way (broken quoting, an oversized cell, a damaged sheet, too many rows) saves nothing.
 
 Row outcomes: a new number → created; a number of the caller's organization whose descriptive fields differ
 → updated, unless the patent is locked (in an active listing, open-licence declaration or unsettled deal, SPEC
@@ -15,15 +23,18 @@ organization → failed ``patent_exists``. Each created or updated patent gets o
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import json
 import re
 import uuid
-from collections.abc import Callable, Sequence
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from functools import lru_cache
 from typing import IO, Any
 
@@ -103,16 +114,6 @@ def _invalid_csv(detail: str) -> Unprocessable:
     return Unprocessable(detail, code="invalid_csv", errors=[{"loc": ["body", "file"], "msg": detail}])
 
 
-def _date(text: str, name: str) -> date | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise CodedValueError("invalid_date", f"{name} must be a date YYYY-MM-DD") from None
-
-
 def validate_row(
     index: int,
     number_text: str,
@@ -146,11 +147,11 @@ def validate_row(
     inventors = (
         _names_cell(inventors_text) if len(inventors_text) <= CACHED_CELL else _parse_names(inventors_text)
     )
-    filing_date = _date(filing_text, "filing_date")
+    filing_date = rules.parse_import_date(filing_text, "filing_date")
     if filing_date is None:
         raise CodedValueError("missing_value", "filing_date is required")
-    grant_date = _date(grant_text, "grant_date")
-    fee_date = _date(fee_text, "annual_fee_paid_until")
+    grant_date = rules.parse_import_date(grant_text, "grant_date")
+    fee_date = rules.parse_import_date(fee_text, "annual_fee_paid_until")
     # The registry's own date rule (SPEC §20), so a row holds exactly what POST /patents would accept.
     rules.check_patent_dates(
         filing_date=filing_date, grant_date=grant_date, annual_fee_paid_until=fee_date, today=today
@@ -197,17 +198,237 @@ _ipc_cell = lru_cache(maxsize=4096)(_parse_ipc_cell)
 _names_cell = lru_cache(maxsize=4096)(_parse_names)
 
 
-class CsvChunks:
-    """Reads the upload as UTF-8 CSV (a BOM is allowed) and yields chunks of validated rows and failures;
-    ``prepare`` is called on every valid row (in the same thread).
+# --- reading the upload: CSV in UTF-8 or GB18030, or an .xlsx workbook (SPEC §4, §21) -------------------------
+
+MAX_ROWS = 100_000  # data rows in one upload (SPEC §4's figure); bounds the work and the list of failures
+# The upload limit counts compressed bytes: a workbook's parts, decompressed, may not exceed this (a zip bomb).
+# openpyxl holds the shared strings (all text cells) in memory, so this also bounds the import's memory.
+MAX_XLSX_EXPANDED = 256 * 1024 * 1024
+MAX_SHEET_ROWS = 1_048_576  # Excel's own limit: a sheet claiming more rows was not made by a spreadsheet
+MAX_COLUMNS = 256  # the header's width in a sheet: every data row is read (and padded) to it
+HEADER_SEARCH_ROWS = 100  # empty rows above a sheet's header that are skipped
+DECODE_BLOCK = 1 << 20
+# Valid UTF-8 before the first bad byte, counted in bytes >= 0x80: from this much on the file is UTF-8 with a broken
+# part (refused, naming the line), not GBK text, whose hanzi stop looking like UTF-8 within a few characters.
+UTF8_EVIDENCE = 48
+
+SAVE_ADVICE = (
+    "Save it from Excel as “CSV UTF-8 (Comma delimited)” or as an Excel workbook (.xlsx) and upload that file; "
+    "请在 Excel 中“另存为”“CSV UTF-8（逗号分隔）”或“Excel 工作簿（.xlsx）”后重新上传。"
+)
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a ZIP archive (an empty one starts with its end record)
+_OLE2_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")  # a compound file: an encrypted workbook, or a .xls
+_WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+# What zipfile and openpyxl raise on a damaged or hostile workbook: a bad archive or CRC, malformed XML
+# (ParseError is a SyntaxError), DTD entities (refused by defusedxml, which openpyxl uses when it is installed,
+# as it is here), missing parts, cell values that do not parse. Caught around those library calls only.
+_WORKBOOK_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    zlib.error,
+    OSError,
+    EOFError,
+    LookupError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    ArithmeticError,
+    SyntaxError,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
+class _Unreadable(Exception):
+    """A record that makes the file unreadable as a whole, met while reading it (the reader adds where)."""
+
+
+def open_records(raw: IO[bytes]) -> Iterator[list[str]]:
+    """The upload's records, header first, as lists of cell strings. A ZIP archive is read as an .xlsx workbook
+    whatever the file's name or content type (SPEC §21); anything else as CSV text in UTF-8 or GB18030.
+
+    Raises ``Unprocessable(invalid_csv)`` when the file cannot be read at all; the records raise ``_Unreadable``
+    when the file turns out unreadable further on."""
+    head = raw.read(8)
+    raw.seek(0)
+    if head.startswith(_ZIP_MAGIC):
+        return _xlsx_records(*_open_first_sheet(raw))
+    if head.startswith(_OLE2_MAGIC):
+        raise _invalid_csv(
+            "The file is a password-protected workbook or an Excel 97-2003 (.xls) file, which cannot be read. "
+            + SAVE_ADVICE
+        )
+    return _csv_records(raw, _text_encoding(raw))
+
+
+def _text_encoding(raw: IO[bytes]) -> str:
+    """UTF-8 (a BOM allowed) if the whole file is UTF-8, else GB18030 (a superset of GBK, which Chinese Excel's
+    “CSV (逗号分隔)” writes) if the whole file is that. Decided on the whole file before any row is read (two fast
+    passes of the codecs), so no file is read half-way in the wrong encoding."""
+    head = raw.read(4)
+    raw.seek(0)
+    if head.startswith(_WIDE_BOMS):
+        raise _invalid_csv(
+            "The file is UTF-16 or UTF-32 text (Excel's “Unicode text”), not CSV. " + SAVE_ADVICE
+        )
+    broken = _first_decode_error(raw, "utf-8")
+    if broken is None:
+        return "utf-8-sig"
+    line, non_ascii = broken
+    if non_ascii >= UTF8_EVIDENCE:
+        raise _invalid_csv(
+            f"The file is UTF-8 text up to line {line}, which holds bytes that are not UTF-8. " + SAVE_ADVICE
+        )
+    if _first_decode_error(raw, "gb18030") is None:
+        return "gb18030"
+    raise _invalid_csv("The file is neither UTF-8 nor GB18030 (GBK) text. " + SAVE_ADVICE)
+
+
+def _first_decode_error(raw: IO[bytes], encoding: str) -> tuple[int, int] | None:
+    """Decode the whole file in blocks: ``None`` if it is all ``encoding``, else the line of the first byte that
+    is not, and how many bytes >= 0x80 decoded before it. Leaves the file at its start."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    line, non_ascii = 1, 0
+    raw.seek(0)
+    try:
+        while True:
+            block = raw.read(DECODE_BLOCK)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                # ``exc.object`` is what the decoder held: this block after at most a few pending bytes.
+                good = bytes(exc.object[: exc.start])
+                return line + good.count(b"\n"), non_ascii + len(good) - len(
+                    good.translate(None, _HIGH_BYTES)
+                )
+            if not block:
+                return None
+            line += block.count(b"\n")
+            non_ascii += len(block) - len(block.translate(None, _HIGH_BYTES))
+    finally:
+        raw.seek(0)
+
+
+def _csv_records(raw: IO[bytes], encoding: str) -> Iterator[list[str]]:
+    text = io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")
+    reader = csv.reader(text, strict=True)
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError:
+            raise _Unreadable(f"it is not {encoding} text") from None
+        except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise _Unreadable(f"a cell is larger than {FIELD_LIMIT} characters") from None
+            raise _Unreadable(f"it is not valid CSV: {exc}") from None
+        yield record
+
+
+def _open_first_sheet(raw: IO[bytes]) -> tuple[Any, Any]:
+    """The workbook (read-only: its rows are streamed from the archive) and its first worksheet."""
+    import openpyxl  # here, not at the top: importing it takes 0.4 s, which every process start would pay
+
+    try:
+        with zipfile.ZipFile(raw) as archive:
+            parts = archive.infolist()
+    except _WORKBOOK_ERRORS:
+        raise _invalid_csv(
+            "The file is a damaged ZIP archive, not a readable workbook. " + SAVE_ADVICE
+        ) from None
+    if "[Content_Types].xml" not in {part.filename for part in parts}:
+        raise _invalid_csv("The file is a ZIP archive but not an Excel workbook. " + SAVE_ADVICE)
+    if sum(part.file_size for part in parts) > MAX_XLSX_EXPANDED:
+        raise _invalid_csv(
+            f"The workbook expands to more than {MAX_XLSX_EXPANDED // (1024 * 1024)} MiB; "
+            "split it into several files or save it as CSV UTF-8."
+        )
+    raw.seek(0)
+    try:
+        workbook = openpyxl.load_workbook(raw, read_only=True, data_only=True)
+        sheets = workbook.worksheets
+        if sheets:
+            sheets[0].reset_dimensions()  # a wrong <dimension> would pad every row to it
+    except _WORKBOOK_ERRORS:
+        raise _invalid_csv(
+            "The workbook cannot be read: it is damaged or was not saved by a spreadsheet program. "
+            + SAVE_ADVICE
+        ) from None
+    if not sheets:
+        workbook.close()
+        raise _invalid_csv("The workbook has no worksheet.")
+    return workbook, sheets[0]
+
+
+def _xlsx_records(workbook: Any, sheet: Any) -> Iterator[list[str]]:
+    """The sheet's first non-empty row is the header (empty cells at its end dropped); the data rows below it are
+    read to the header's width: cells right of it are not the import's."""
+    try:
+        header: list[str] = []
+        header_row = 0
+        for values in _sheet_rows(sheet.iter_rows(max_row=HEADER_SEARCH_ROWS, values_only=True)):
+            header_row += 1
+            header = [_cell_text(value) for value in values]
+            while header and not header[-1].strip():
+                header.pop()
+            if header:
+                break
+        if not header:
+            raise _invalid_csv("The workbook's first sheet is empty: it needs a header row.")
+        if len(header) > MAX_COLUMNS:
+            raise _invalid_csv(f"The header row has more than {MAX_COLUMNS} columns.")
+        yield header
+        rows = sheet.iter_rows(min_row=header_row + 1, max_col=len(header), values_only=True)
+        for count, values in enumerate(_sheet_rows(rows), header_row + 1):
+            if count > MAX_SHEET_ROWS:
+                raise _Unreadable(f"the sheet has more than {MAX_SHEET_ROWS:,} rows, more than Excel allows")
+            yield [value if type(value) is str else _cell_text(value) for value in values]
+    finally:
+        workbook.close()
+
+
+def _sheet_rows(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    while True:
+        try:
+            values = next(rows)
+        except StopIteration:
+            return
+        except _WORKBOOK_ERRORS:
+            raise _Unreadable("the workbook's first sheet is damaged") from None
+        yield values
+
+
+def _cell_text(value: object) -> str:
+    """A cell's value in the form a CSV cell would have: numbers as typed (an application number typed as a
+    number keeps its digits), an Excel date cell as ``YYYY-MM-DD`` (with a time of day it is no date), empty
+    as ``""``."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)  # int, float (shortest round-trip form), timedelta
+
+
+class RowChunks:
+    """Reads the upload (``open_records``) and yields chunks of validated rows and failures; ``prepare`` is
+    called on every valid row (in the same thread).
 
     Raises ``Unprocessable(invalid_csv)`` for anything that makes the file as a whole unreadable.
     """
 
     def __init__(self, raw: IO[bytes], today: date, prepare: Callable[[Row], None] | None = None) -> None:
         self._today = today
-        self._text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
-        self._reader = csv.reader(self._text, strict=True)
+        self._raw = raw
+        self._records: Iterator[list[str]] = iter(())
         self._prepare = prepare
         self._positions: list[int] = []
         self._seen: set[str] = set()
@@ -215,10 +436,18 @@ class CsvChunks:
         self._width = 0
 
     def read_header(self) -> None:
+        self._records = open_records(self._raw)
         header = self._next_record()
         if header is None:
             raise _invalid_csv("The file is empty: it needs a header row.")
+        if any("\x00" in cell for cell in header):
+            # UTF-16 without a BOM reads as ASCII with a NUL after every letter.
+            raise _invalid_csv(
+                "The header row holds NUL characters: the file is not UTF-8 text. " + SAVE_ADVICE
+            )
         names = [h.strip().lower() for h in header]
+        if names:
+            names[0] = names[0].lstrip("\ufeff").strip()  # GB18030's byte order mark decodes to U+FEFF
         missing = [c for c in REQUIRED if c not in names]
         if missing:
             raise _invalid_csv(f"Missing required column(s): {', '.join(missing)}.")
@@ -233,17 +462,12 @@ class CsvChunks:
 
     def _next_record(self) -> list[str] | None:
         try:
-            return next(self._reader)
+            return next(self._records)
         except StopIteration:
             return None
-        except UnicodeDecodeError:
-            raise _invalid_csv(f"The file is not UTF-8 text (near data row {self._index + 1}).") from None
-        except csv.Error as exc:
-            if "field larger than field limit" in str(exc):
-                raise _invalid_csv(
-                    f"Data row {self._index + 1} has a cell larger than {FIELD_LIMIT} characters."
-                ) from None
-            raise _invalid_csv(f"The file is not valid CSV near data row {self._index + 1}: {exc}.") from None
+        except _Unreadable as exc:
+            where = f"data row {self._index + 1}" if self._width else "the header row"
+            raise _invalid_csv(f"The file cannot be read at {where}: {exc}.") from None
 
     def next_chunk(self) -> tuple[list[Row], list[Failure]] | None:
         rows: list[Row] = []
@@ -257,6 +481,10 @@ class CsvChunks:
                 continue  # blank lines are not rows
             self._index += 1
             index = self._index
+            if index > MAX_ROWS:
+                raise _invalid_csv(
+                    f"The file has more than {MAX_ROWS:,} data rows: split it into several uploads."
+                )
             if len(record) != width:
                 failures.append(Failure(index, "invalid_row", f"expected {width} cells, found {len(record)}"))
                 continue
@@ -586,12 +814,12 @@ async def _chain_heads(session: AsyncSession, entity_ids: list[str]) -> dict[str
     return {r.entity_id: (r.seq, r.hash) for r in rows}
 
 
-async def import_csv(
+async def import_patents(
     session: AsyncSession, principal: Principal, raw: IO[bytes], clock: Clock
 ) -> ImportReport:
-    """Import the patents of the caller's organization from a CSV file (SPEC §4)."""
+    """Import the patents of the caller's organization from a CSV file or an .xlsx workbook (SPEC §4, §21)."""
     writer = _Writer(session, principal, clock.now())
-    chunks = CsvChunks(raw, service.business_today(clock), prepare=writer.prepare)
+    chunks = RowChunks(raw, service.business_today(clock), prepare=writer.prepare)
     await to_thread.run_sync(chunks.read_header)
     report = ImportReport()
     # Chunks are parsed in a worker thread so the event loop keeps serving other requests meanwhile. Parsing

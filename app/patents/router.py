@@ -33,26 +33,52 @@ async def create_patent(
     return _out(await service.create_patent(session, principal, body, clock))
 
 
+IMPORT_DESCRIPTION = f"""\
+The file's columns are named by its header (any order; `application_number`, `title` and `filing_date` are
+required, other columns are ignored); list cells (`ipc_codes`, `inventors`) are separated by `;`.
+
+**Formats**, recognised by the content, not by the file name or content type:
+- CSV in UTF-8 (with or without BOM) or in GB18030/GBK, what Chinese Excel's “CSV (逗号分隔)” writes; UTF-8 is
+  tried first, on the whole file.
+- An Excel workbook (`.xlsx`): the first sheet, its first non-empty row being the header; numbers and Excel
+  date cells are read as typed.
+
+**Dates**: `2019-01-02`, `2019/1/2`, `2019.1.2`, `20190102` or an Excel date cell (this endpoint only: the rest of
+the API takes ISO dates).
+
+At most {importer.MAX_ROWS:,} data rows per upload; `row` in `failed` is the 1-based data row (the header and
+empty rows are not counted). Good rows are saved even when others fail; re-importing a file creates nothing new.
+
+Errors: 401 `unauthorized`; 403 `forbidden`, `organization_not_verified`; 409 `patent_exists` (another request
+changed the same patents meanwhile: retry); 413 `payload_too_large`; 422 `invalid_csv` (a file in neither
+encoding — the detail says how to save it —, an unreadable or empty workbook, a missing required column, a
+column named twice, more than {importer.MAX_ROWS:,} data rows; nothing is saved), `validation_error` (no
+`file`). A row's failure codes: `invalid_patent_number`, `patent_exists`, `patent_locked`, `duplicate_in_file`,
+`missing_value`, `invalid_date`, `invalid_ipc_code`, `invalid_value`, `invalid_row`, `value_too_long`,
+`unsupported_character`.
+"""
+
+
 @router.post(
     "/patents/import",
     response_model=schemas.ImportResult,
     responses=error_responses(401, 403, 409, 413, 422),
-    summary="Import your organization's patents from a CSV file (stock-taking)",
+    summary="Import your organization's patents from a CSV file or an Excel workbook (stock-taking)",
+    description=IMPORT_DESCRIPTION,
 )
 async def import_patents(
     file: Annotated[
         UploadFile,
         File(
-            description="UTF-8 CSV with header application_number,title,abstract,"
-            "ipc_codes,inventors,filing_date,grant_date,annual_fee_paid_until; "
-            "list cells separated by ';'"
+            description="CSV (UTF-8, GB18030/GBK) or .xlsx with the header application_number,title,abstract,"
+            "ipc_codes,inventors,filing_date,grant_date,annual_fee_paid_until; list cells separated by ';'"
         ),
     ],
     session: SessionDep,
     principal: VerifiedMemberDep,
     clock: ClockDep,
 ) -> schemas.ImportResult:
-    report = await importer.import_csv(session, principal, file.file, clock)
+    report = await importer.import_patents(session, principal, file.file, clock)
     return schemas.ImportResult(
         created=report.created,
         updated=report.updated,
