@@ -4,6 +4,7 @@ row), so a deal made later by the sweeper or an auction close never meets it."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -62,6 +63,10 @@ async def test_organization_names(client: httpx.AsyncClient, db: Database) -> No
         "admin": {"email": "admin@bad-name.example.cn", "password": f.PASSWORD, "name": "管理员"},
     }
     _assert_unsupported(await client.post("/api/v1/organizations", json=body), PRIVATE_USE, EMOJI)
+    # A lone surrogate (valid JSON, no character) is a 422 as well, never a 500.
+    raw = json.dumps({**body, "name": "坏\ud800"})
+    r = await client.post("/api/v1/organizations", content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
     url = f"/api/v1/organizations/{org.org_id}"
     _assert_unsupported(await client.patch(url, json={"name": f"改名{EMOJI}"}, headers=org.headers), EMOJI)
     r = await client.patch(url, json={"name": "改名𠮷"}, headers=org.headers)
