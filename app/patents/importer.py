@@ -375,7 +375,9 @@ def _xlsx_records(workbook: Any, sheet: Any) -> Iterator[list[str]]:
             if header:
                 break
         if not header:
-            raise _invalid_csv("The workbook's first sheet is empty: it needs a header row.")
+            raise _invalid_csv(
+                f"The workbook's first sheet is empty (no header row in its first {HEADER_SEARCH_ROWS} rows)."
+            )
         if len(header) > MAX_COLUMNS:
             raise _invalid_csv(f"The header row has more than {MAX_COLUMNS} columns.")
         yield header

@@ -340,6 +340,9 @@ async def test_xlsx_header_variants(client: httpx.AsyncClient, db: Database) -> 
     twice = xlsx_bytes([[*row(3), "x"]], header=[*HEADER, "title"])
     r = await upload(client, org, twice)
     assert r.status_code == 422 and r.json()["code"] == "invalid_csv", r.text
+    wide = xlsx_bytes([row(3)], header=[*HEADER, *(f"备注{n}" for n in range(300))])
+    r = await upload(client, org, wide)
+    assert r.status_code == 422 and "256 columns" in r.json()["detail"], r.text
     missing = xlsx_bytes([["一种方法", "2019-04-01"]], header=["title", "filing_date"])
     r = await upload(client, org, missing)
     assert r.status_code == 422 and "application_number" in r.json()["detail"], r.text
