@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -129,11 +130,28 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries declaring the problem+json errors a route may return."""
+ERROR_CODES = "x-error-codes"  # the OpenAPI extension of a response that lists its problem codes
+
+
+def error_responses(
+    *statuses: int, codes: Mapping[int, Sequence[str]] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries declaring the problem+json errors a route may return, with the ``code``s
+    its own handler raises, by status (``codes={409: ["invalid_state"]}``; a status named there need not be
+    repeated). The codes of the shared dependencies a route uses (signing in, roles, pages, idempotency,
+    validation, the database) are added by ``app.kit.openapi``, which lists every code in the response's and
+    the operation's description (SPEC §21)."""
+    declared: dict[int, list[str]] = {s: [] for s in statuses}
+    for status, names in (codes or {}).items():
+        declared.setdefault(status, []).extend(names)
     return {
-        s: {"model": Problem, "description": HTTPStatus(s).phrase, "content": {PROBLEM_JSON: {}}}
-        for s in statuses
+        s: {
+            "model": Problem,
+            "description": HTTPStatus(s).phrase,
+            "content": {PROBLEM_JSON: {}},
+            ERROR_CODES: list(dict.fromkeys(declared[s])),
+        }
+        for s in sorted(declared)
     }
 
 
@@ -150,6 +168,11 @@ _STATUS_CODES = {
     422: "validation_error",
     429: "rate_limited",
 }
+
+
+def status_code_name(status: int) -> str:
+    """The ``code`` of a problem the server answers with a bare status (no ``ExchangeError`` of ours)."""
+    return _STATUS_CODES.get(status, "internal_error" if status == 500 else "error")
 
 
 def _clean_loc(loc: tuple[Any, ...] | list[Any]) -> list[str | int]:

@@ -1,28 +1,176 @@
-"""Post-processing of the generated OpenAPI document, so that it describes what the API really does.
+"""Post-processing of the generated OpenAPI document, so that it describes what the API really does and client
+generators (openapi-python-client, openapi-typescript) can trust it (SPEC §21).
 
 - Every 4xx/5xx response is a problem document under ``application/problem+json`` (FastAPI's generator
   files it under ``application/json`` and adds its own ``HTTPValidationError`` shape for 422).
+- Every error response lists its ``code``s (``x-error-codes`` and its description), and the operation's
+  description lists them all: the route's own, declared once with ``error_responses(..., codes=...)``, and
+  those of the shared dependencies it uses (``DEPENDENCY_CODES``) and of the server itself (validation, body
+  size, malformed ids, the database: ``_generic_codes``).
 - Every route that reads the database documents its 503 ``database_unavailable`` with ``Retry-After``.
 - Routes on the public list accept an anonymous call: their security requirement gets the empty
   alternative (``{}``), which is how OpenAPI says "authentication optional".
+- Component names are readable: ``Page[ListingOut]`` is ``ListingOutPage``, FastAPI's form body of the
+  ``login`` operation is ``LoginBody``.
+- A query, header or form field cannot carry JSON ``null``: an optional one is simply left out, so its schema
+  loses the ``null`` alternative (a generator told otherwise sends the text ``null``).
+- PDFs are binary strings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 
-from app.kit.errors import PROBLEM_JSON
+from app.kit.errors import ERROR_CODES, PROBLEM_JSON
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+SCHEMAS = "#/components/schemas/"
 DATABASE_PATHS = ("/api/", "/readyz")
-UNAVAILABLE = {
-    "description": "`database_unavailable`: the database is restarting or unreachable; retry after the "
-    "`Retry-After` header's seconds",
-    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}}
+BINARY = {"type": "string", "format": "binary"}
+BINARY_MEDIA_TYPES = ("application/pdf", "application/octet-stream")
+FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+WHAT = {
+    503: "the database is restarting or unreachable; retry after the `Retry-After` header's seconds",
 }
+
+Routes = Mapping[tuple[str, str], APIRoute]
+
+
+def dependency_codes() -> dict[Callable[..., Any], dict[int, tuple[str, ...]]]:
+    """The codes each shared dependency raises, by status: documented on every route that uses it."""
+    from app.deps import current_principal, operator_principal, optional_principal, verified_member
+    from app.kit.idempotency import idempotency
+    from app.kit.pagination import page_params
+
+    return {
+        optional_principal: {401: ("invalid_token",)},  # a token or key that is not (or no longer) valid
+        current_principal: {401: ("unauthorized",)},  # none at all
+        operator_principal: {403: ("forbidden",)},
+        verified_member: {403: ("forbidden", "organization_not_verified")},
+        page_params: {422: ("invalid_cursor",)},
+        idempotency: {409: ("idempotency_in_progress",), 422: ("idempotency_key_reused",)},
+    }
+
+
+def _dependencies(dependant: Dependant) -> Iterator[Dependant]:
+    for sub in dependant.dependencies:
+        yield sub
+        yield from _dependencies(sub)
+
+
+def _generic_codes(path: str, route: APIRoute) -> dict[int, list[str]]:
+    """What the server answers for any route of this shape, whatever its handler does."""
+    dependant = route.dependant
+    parameters = [
+        *dependant.path_params,
+        *dependant.query_params,
+        *dependant.header_params,
+        *dependant.cookie_params,
+        *(p for d in _dependencies(dependant) for p in (*d.query_params, *d.header_params)),
+    ]
+    codes: dict[int, list[str]] = {}
+    if ":uuid}" in route.path:  # a malformed id matches no route
+        codes.setdefault(404, []).append("not_found")
+    if parameters or route.body_field is not None:
+        codes.setdefault(422, []).append("validation_error")
+    if route.body_field is not None:
+        codes.setdefault(413, []).append("payload_too_large")
+    if path.startswith(DATABASE_PATHS):
+        codes.setdefault(503, []).append("database_unavailable")
+    known = dependency_codes()
+    for sub in _dependencies(dependant):
+        for status, names in known.get(sub.call, {}).items():  # type: ignore[arg-type]
+            codes.setdefault(status, []).extend(names)
+    return codes
+
+
+def _document_errors(operation: dict[str, Any], generic: dict[int, list[str]]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    for status in generic:
+        responses.setdefault(str(status), {"description": HTTPStatus(status).phrase})
+    lines = []
+    for key in sorted(responses):
+        if not key.isdigit() or int(key) < 400:
+            continue
+        status, response = int(key), responses[key]
+        if not _is_problem(response):
+            continue  # a route's own body for this status (e.g. /readyz's 503 says what is not ready)
+        codes = list(dict.fromkeys([*generic.get(status, []), *response.get(ERROR_CODES, [])]))
+        if not codes:
+            codes = [_default_code(status)]
+        response[ERROR_CODES] = codes
+        listed = ", ".join(f"`{c}`" for c in codes)
+        what = f": {WHAT[status]}" if status in WHAT else ""
+        response["description"] = f"{HTTPStatus(status).phrase}: {listed}{what}"
+        response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
+        if status == 503:
+            response["headers"] = RETRY_AFTER
+        lines.append(f"- {status}: {listed}")
+    if lines:
+        description = operation.get("description", "").rstrip()
+        errors = "**Errors** (the problem document's `code`):\n" + "\n".join(lines)
+        operation["description"] = f"{description}\n\n{errors}" if description else errors
+
+
+def _is_problem(response: dict[str, Any]) -> bool:
+    """Whether the response is (or FastAPI documented it as) a problem document, not a body of the route's."""
+    problems: tuple[dict[str, Any] | None, ...] = (
+        None,
+        {},
+        PROBLEM_REF,
+        {"$ref": f"{SCHEMAS}HTTPValidationError"},
+    )
+    return all(m.get("schema") in problems for m in response.get("content", {}).values())
+
+
+def _default_code(status: int) -> str:
+    from app.kit.errors import status_code_name
+
+    return status_code_name(status)
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf: [X, null]`` → ``X`` (with the outer title, description, default and extensions)."""
+    options = schema.get("anyOf")
+    if not options or {"type": "null"} not in options:
+        return schema
+    rest = [o for o in options if o != {"type": "null"}]
+    outer = {k: v for k, v in schema.items() if k != "anyOf" and not (k == "default" and v is None)}
+    inner = rest[0] if len(rest) == 1 else {"anyOf": rest}
+    return {**inner, **outer}
+
+
+def _names(document: dict[str, Any]) -> dict[str, str]:
+    """Readable names for FastAPI's and pydantic's generated ones: ``Page_ListingOut_`` → ``ListingOutPage``,
+    ``Body_import_patents`` → ``ImportPatentsBody``."""
+    renames = {}
+    for name in document.get("components", {}).get("schemas", {}):
+        if page := re.fullmatch(r"Page_([A-Za-z0-9]+)_", name):
+            renames[name] = f"{page[1]}Page"
+        elif body := re.fullmatch(r"Body_([A-Za-z0-9_]+)", name):
+            renames[name] = "".join(w.capitalize() for w in body[1].split("_")) + "Body"
+    return renames
+
+
+def _rename(node: Any, renames: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(SCHEMAS) and ref[len(SCHEMAS) :] in renames:
+            node["$ref"] = SCHEMAS + renames[ref[len(SCHEMAS) :]]
+        for value in node.values():
+            _rename(value, renames)
+    elif isinstance(node, list):
+        for value in node:
+            _rename(value, renames)
+    return node
 
 
 def _problem_schema() -> dict[str, Any]:
@@ -32,23 +180,59 @@ def _problem_schema() -> dict[str, Any]:
     return schema
 
 
-def refine(document: dict[str, Any], public: frozenset[tuple[str, str]]) -> dict[str, Any]:
+def refine(
+    document: dict[str, Any], public: frozenset[tuple[str, str]], routes: Routes | None = None
+) -> dict[str, Any]:
     components = document.setdefault("components", {}).setdefault("schemas", {})
     components.setdefault("Problem", _problem_schema())
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
+    renames = _names(document)
+    for old, new in renames.items():
+        schema = components.pop(old)
+        schema["title"] = new
+        components[new] = schema
+    _rename(document, renames)
+    forms: set[str] = set()
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
-            responses = operation.setdefault("responses", {})
-            if path.startswith(DATABASE_PATHS):
-                # Every route that reads the database answers 503 while it is away (app.kit.errors).
-                responses.setdefault("503", UNAVAILABLE)
-            for status, response in responses.items():
-                if status.isdigit() and int(status) >= 400:
-                    response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
+            route = (routes or {}).get((method.upper(), path))
+            generic = _generic_codes(path, route) if route is not None else {}
+            if route is None and path.startswith(DATABASE_PATHS):
+                generic[503] = ["database_unavailable"]
+            _document_errors(operation, generic)
+            for response in operation["responses"].values():
+                for media_type, media in response.get("content", {}).items():
+                    if media_type in BINARY_MEDIA_TYPES:
+                        media["schema"] = dict(BINARY)
+            for parameter in operation.get("parameters", []):
+                parameter["schema"] = _without_null(parameter["schema"])
+            for media_type, media in operation.get("requestBody", {}).get("content", {}).items():
+                ref = media.get("schema", {}).get("$ref", "")
+                if media_type in FORM_MEDIA_TYPES and ref.startswith(SCHEMAS):
+                    forms.add(ref[len(SCHEMAS) :])
             if (method.upper(), path) in public and operation.get("security"):
                 operation["security"] = [{}, *operation["security"]]
+    for name in forms:
+        form = components[name]
+        for field, schema in form.get("properties", {}).items():
+            schema = form["properties"][field] = _without_null(schema)
+            # A form field sent empty counts as left out: a required one needs a character.
+            if field in form.get("required", ()) and schema.get("type") == "string":
+                schema.setdefault("minLength", 1)
+            if schema.get("contentMediaType") == "application/octet-stream":
+                schema["format"] = "binary"
     return document
+
+
+def api_routes(app: FastAPI) -> dict[tuple[str, str], APIRoute]:
+    """Every API route by method and path as the document spells it (``/api/v1/listings/{listing_id}``)."""
+    return {
+        (method, context.path_format or ""): context.original_route
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+        for method in context.methods or ()
+    }
 
 
 def install(app: FastAPI, public: frozenset[tuple[str, str]]) -> None:
@@ -56,7 +240,7 @@ def install(app: FastAPI, public: frozenset[tuple[str, str]]) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = refine(generate(), public)
+            app.openapi_schema = refine(generate(), public, api_routes(app))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -31,8 +31,8 @@ _PUBLIC = (
 )
 
 
-def _licence(grant: OpenLicenseGrant) -> schemas.LicenceOut:
-    return schemas.LicenceOut.model_validate(grant)
+def _licence(grant: OpenLicenseGrant) -> schemas.OpenLicenceGrantOut:
+    return schemas.OpenLicenceGrantOut.model_validate(grant)
 
 
 @router.post(
@@ -115,7 +115,7 @@ async def withdraw_open_license(
 @router.post(
     "/open-licenses/{open_license_id:uuid}/licenses",
     status_code=status.HTTP_201_CREATED,
-    response_model=schemas.LicenceOut,
+    response_model=schemas.OpenLicenceGrantOut,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Take a non-exclusive licence under a declared open licence, paid and settled at once",
     description="The licensee pays the lump sum plus its fee; the owner receives the lump sum less its fee. "
@@ -130,7 +130,7 @@ async def take_open_license(
     fees: FeesDep,
     idem: IdempotencyDep,
 ) -> Response:
-    async def act() -> schemas.LicenceOut:
+    async def act() -> schemas.OpenLicenceGrantOut:
         return _licence(await service.take_licence(session, principal, open_license_id, clock, fees))
 
     return await idem.run(act)
@@ -138,7 +138,7 @@ async def take_open_license(
 
 @router.get(
     "/open-licenses/{open_license_id:uuid}/licenses",
-    response_model=Page[schemas.LicenceOut],
+    response_model=Page[schemas.OpenLicenceGrantOut],
     responses=error_responses(401, 404, 422),
     summary="Licences under an open licence (owner and operators: all; a licensee: its own)",
 )
@@ -147,7 +147,7 @@ async def list_open_license_licences(
     session: SessionDep,
     principal: PrincipalDep,
     page: Annotated[PageParams, Depends(page_params)],
-) -> Page[schemas.LicenceOut]:
+) -> Page[schemas.OpenLicenceGrantOut]:
     rows, cursor = await service.list_licences(
         session, principal, open_license_id, limit=page.limit, cursor=page.cursor
     )

@@ -51,7 +51,7 @@ class OpenLicenseOut(ResponseModel):
     updated_at: datetime
 
 
-class LicenceOut(ResponseModel):
+class OpenLicenceGrantOut(ResponseModel):
     """A non-exclusive licence taken under an open licence, paid and settled at once."""
 
     id: uuid.UUID

@@ -22,7 +22,10 @@ NOTICE_DAYS = 15  # publicised within the unit for ≥ 15 days
 PAY_WITHIN_MONTHS = 6  # paid within 6 months of the income
 
 
-class Role(StrEnum):
+class RewardRole(StrEnum):
+    """What an inventor or staff member did for the result (the OpenAPI names it ``RewardRole``: a user's
+    ``Role`` is another enum)."""
+
     main_contributor = "main_contributor"
     transfer_staff = "transfer_staff"
     manager = "manager"
@@ -45,7 +48,7 @@ RULE_SETS = {r.name: r for r in (ZHEJIANG, NATIONAL)}
 @dataclass(frozen=True)
 class Allocation:
     name: str
-    role: Role
+    role: RewardRole
     amount: int
 
 
@@ -114,7 +117,7 @@ def check_plan(
             )
         )
     if rule_set.main_share is not None:
-        main = sum(a.amount for a in allocations if a.role == Role.main_contributor)
+        main = sum(a.amount for a in allocations if a.role == RewardRole.main_contributor)
         if not at_least(main, rule_set.main_share, pool):
             violations.append(
                 Violation(
@@ -126,7 +129,9 @@ def check_plan(
                 )
             )
     if rule_set.staff_share is not None:
-        staff = sum(a.amount for a in allocations if a.role in (Role.transfer_staff, Role.manager))
+        staff = sum(
+            a.amount for a in allocations if a.role in (RewardRole.transfer_staff, RewardRole.manager)
+        )
         if not at_least(staff, rule_set.staff_share, pool):
             violations.append(
                 Violation(

@@ -12,12 +12,12 @@ from app.kit.money import MoneyIn, MoneyOut, PositiveMoneyIn
 from app.kit.schemas import RequestModel, ResponseModel
 from app.models.accounts import RewardRules
 from app.models.policy import RewardPlanStatus
-from app.rewards.rules import Role
+from app.rewards.rules import RewardRole
 
 
 class AllocationIn(RequestModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    role: Role
+    role: RewardRole
     amount: PositiveMoneyIn
 
 
@@ -30,7 +30,7 @@ class RewardPlanIn(RequestModel):
 
 class AllocationOut(ResponseModel):
     name: str
-    role: Role
+    role: RewardRole
     amount: MoneyOut
 
 

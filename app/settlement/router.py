@@ -121,12 +121,12 @@ async def list_transfer_tasks(
 
 @router.get(
     "/licences",
-    response_model=Page[schemas.LicenceOut],
+    response_model=Page[schemas.LicenceRecordOut],
     responses=error_responses(401, 422),
     summary="Licence records of settled licence deals (operators: all; parties: their own)",
 )
 async def list_licences(
     session: SessionDep, principal: PrincipalDep, page: Annotated[PageParams, Depends(page_params)]
-) -> Page[schemas.LicenceOut]:
+) -> Page[schemas.LicenceRecordOut]:
     rows, cursor = await service.list_licences(session, principal, limit=page.limit, cursor=page.cursor)
-    return Page(items=[schemas.LicenceOut.model_validate(r) for r in rows], next_cursor=cursor)
+    return Page(items=[schemas.LicenceRecordOut.model_validate(r) for r in rows], next_cursor=cursor)

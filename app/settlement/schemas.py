@@ -49,7 +49,7 @@ class TransferTaskOut(ResponseModel):
     created_at: datetime
 
 
-class LicenceOut(ResponseModel):
+class LicenceRecordOut(ResponseModel):
     id: uuid.UUID
     deal_id: uuid.UUID
     licensor_org_id: uuid.UUID

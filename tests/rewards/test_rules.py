@@ -6,14 +6,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.rewards import rules
-from app.rewards.rules import NATIONAL, ZHEJIANG, Allocation, Role
+from app.rewards.rules import NATIONAL, ZHEJIANG, Allocation, RewardRole
 
 YUAN = 100
 
 
 def plan(main: int, staff: int, manager: int, other: int) -> list[Allocation]:
-    items = [("甲", Role.main_contributor, main), ("乙", Role.transfer_staff, staff)]
-    items += [("丙", Role.manager, manager), ("丁", Role.other, other)]
+    items = [("甲", RewardRole.main_contributor, main), ("乙", RewardRole.transfer_staff, staff)]
+    items += [("丙", RewardRole.manager, manager), ("丁", RewardRole.other, other)]
     return [Allocation(n, r, a) for n, r, a in items if a > 0]
 
 
