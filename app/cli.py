@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import glob
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 
 from app.config import Environment, load_settings
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _migrate(url: str) -> None:
@@ -44,6 +52,29 @@ async def _seed_demo(url: str, *, only_if_empty: bool) -> None:
         await seed_demo(db, only_if_empty=only_if_empty)
     finally:
         await db.dispose()
+
+
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[str]:
+    """The directory the server's workers share their metrics in (Prometheus multiprocess mode, SPEC §21),
+    set in ``PROMETHEUS_MULTIPROC_DIR`` before any worker starts, so ``/metrics`` adds up every worker's
+    (``app.kit.metrics``). A directory the operator names there is kept but emptied of an earlier run's
+    files (their process ids mean nothing now); else a new temporary one, removed when the server stops.
+    This module must not import prometheus_client: it reads the variable when it is first imported."""
+    given = os.environ.get(METRICS_DIR_ENV)
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for stale in glob.glob(os.path.join(given, "*.db")):
+            os.remove(stale)
+        yield given
+        return
+    path = tempfile.mkdtemp(prefix="exchange-metrics-")
+    os.environ[METRICS_DIR_ENV] = path
+    try:
+        yield path
+    finally:
+        os.environ.pop(METRICS_DIR_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,13 +120,14 @@ def main(argv: list[str] | None = None) -> None:
             f"Patent exchange on http://{args.host}:{args.port}  (docs: http://{args.host}:{args.port}/docs)",
             file=sys.stderr,
         )
-        uvicorn.run(
-            "app.asgi:app",
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level="warning",
-            # The app reads X-Forwarded-For itself, from EXCHANGE_TRUSTED_PROXIES only (SPEC §20); uvicorn's
-            # own handling would trust any local peer's header and hide the real peer from the app.
-            proxy_headers=False,
-        )
+        with metrics_directory():
+            uvicorn.run(
+                "app.asgi:app",
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                log_level="warning",
+                # The app reads X-Forwarded-For itself, from EXCHANGE_TRUSTED_PROXIES only (SPEC §20);
+                # uvicorn's own handling would trust any local peer's header and hide the real peer.
+                proxy_headers=False,
+            )

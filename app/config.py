@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         description="Fee schedule JSON (default: the documented sample in app/data/fee_schedule.json)",
     )
     sweeper_interval_seconds: float = Field(default=1.0, gt=0)
+    metrics_token: str | None = Field(
+        default=None,
+        description="When set, GET /metrics needs it as a bearer token (Authorization: Bearer …)",
+    )
     fast_password_hashing: bool = Field(
         default=False, description="Cheaper Argon2id parameters; only allowed with EXCHANGE_ENV=test"
     )
@@ -80,6 +84,13 @@ class Settings(BaseSettings):
     def _check_public_url(cls, value: object) -> object:
         if isinstance(value, str):
             return base_url(value) if value.strip() else None
+        return value
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip() or None
         return value
 
     @field_validator("database_url")

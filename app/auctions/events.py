@@ -30,6 +30,7 @@ from sse_starlette import ServerSentEvent
 
 from app.kit.db import Database, is_unavailable, warn_unavailable
 from app.kit.errors import ExchangeError
+from app.kit.metrics import SSE_CONNECTIONS
 from app.models.trading import Auction, AuctionEvent, AuctionStatus
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ async def stream(
     if hub is not None:
         await hub.ensure_listening()
         wake = hub.subscribe(auction_id)
+    SSE_CONNECTIONS.inc()
     try:
         while True:
             if wake is not None:
@@ -244,5 +246,6 @@ async def stream(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), PG_RECHECK_SECONDS)
     finally:
+        SSE_CONNECTIONS.dec()
         if hub is not None and wake is not None:
             hub.unsubscribe(auction_id, wake)

@@ -22,8 +22,9 @@ from app.deps import (
     SessionDep,
     get_database,
 )
-from app.kit.errors import NotFound, error_responses
+from app.kit.errors import ExchangeError, NotFound, error_responses
 from app.kit.idempotency import IdempotencyDep
+from app.kit.metrics import BIDS_ACCEPTED, BIDS_REFUSED
 from app.kit.pagination import Page, PageParams, page_params
 from app.models.trading import Auction
 
@@ -100,9 +101,20 @@ async def place_bid(
     idem: IdempotencyDep,
 ) -> Response:
     async def act() -> BidPlaced:
-        return await service.place_bid(
-            session, principal, auction_id, body.amount, now=clock.now(), reader=get_database(request).read
-        )
+        try:
+            placed = await service.place_bid(
+                session,
+                principal,
+                auction_id,
+                body.amount,
+                now=clock.now(),
+                reader=get_database(request).read,
+            )
+        except ExchangeError as exc:
+            BIDS_REFUSED.labels(exc.code).inc()
+            raise
+        BIDS_ACCEPTED.inc()
+        return placed
 
     return await idem.run(act)
 

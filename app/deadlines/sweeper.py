@@ -39,7 +39,6 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
 
-from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,6 +46,8 @@ from app.calendar.service import coverage as calendar_coverage
 from app.calendar.service import refresh as refresh_calendar
 from app.deals.fees import FeeSchedule
 from app.kit.db import Database, is_unavailable, warn_unavailable
+from app.kit.metrics import SWEEPER_FAILURES as FAILURES
+from app.kit.metrics import SWEEPER_LAG
 from app.kit.workdays import WorkdayCalendar
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,6 @@ IDLE_WAIT_SECONDS = 0.05
 MAX_IDLE_ROUNDS = 200
 RETRY_FIRST_SECONDS = 1.0
 RETRY_MAX_SECONDS = 900.0
-FAILURES = Counter(
-    "exchange_sweeper_failures_total",
-    "Deadline items whose processing raised (each is isolated and retried later)",
-    ["kind"],
-)
 
 
 @dataclass(frozen=True, order=True)
@@ -235,11 +231,20 @@ async def _process_group(
     return results
 
 
-async def run_until_idle(ctx: SweepContext, now: datetime, *, max_rounds: int = 100_000) -> SweepReport:
-    """Handle everything due at ``now``, in due-time order, until nothing due remains."""
+async def run_until_idle(
+    ctx: SweepContext,
+    now: datetime,
+    *,
+    max_rounds: int = 100_000,
+    on_lag: Callable[[float], None] | None = None,
+) -> SweepReport:
+    """Handle everything due at ``now``, in due-time order, until nothing due remains.
+
+    ``on_lag`` is told, before any item is handled, how many seconds the oldest due item has waited (0 when
+    none is due; items left aside after failing do not count: ``exchange_sweeper_failures_total`` does)."""
     report = SweepReport()
     idle_rounds = 0
-    for _ in range(max_rounds):
+    for round_number in range(max_rounds):
         items: list[Due] = []
         horizon: datetime | None = None
         async with ctx.db.read() as session:
@@ -259,6 +264,8 @@ async def run_until_idle(ctx: SweepContext, now: datetime, *, max_rounds: int = 
                     ctx.quarantine.forget_all_but(kind.name, due)
                 items.extend(d for d in due if d not in left_out)
         items = sorted(d for d in items if horizon is None or d.at <= horizon)
+        if on_lag is not None and round_number == 0:
+            on_lag(max((now - items[0].at).total_seconds(), 0.0) if items else 0.0)
         if not items:
             return report
         progressed = False
@@ -293,10 +300,11 @@ async def run_until_idle(ctx: SweepContext, now: datetime, *, max_rounds: int = 
 
 
 async def sweep_loop(ctx: SweepContext, now: Callable[[], Awaitable[datetime]], interval: float) -> None:
-    """Runs in every server process; a process that starts late catches up on everything overdue."""
+    """Runs in every server process; a process that starts late catches up on everything overdue. Each pass
+    reports how late it starts in ``exchange_sweeper_lag_seconds`` (SPEC §21)."""
     while True:
         try:
-            await run_until_idle(ctx, await now())
+            await run_until_idle(ctx, await now(), on_lag=SWEEPER_LAG.set)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -8,21 +8,14 @@ import time
 import uuid
 
 from fastapi.routing import iter_route_contexts
-from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.kit.errors import problem_response
 from app.kit.logging import request_id_var
+from app.kit.metrics import LATENCY, REQUESTS
 
 log = logging.getLogger("app.request")
-REQUESTS = Counter("exchange_http_requests_total", "HTTP requests", ["method", "route", "status"])
-LATENCY = Histogram(
-    "exchange_http_request_seconds",
-    "HTTP request latency",
-    ["method", "route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
-)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter, Header, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
@@ -15,7 +15,8 @@ from app.calendar.service import coverage as calendar_coverage
 from app.calendar.service import refresh as refresh_calendar
 from app.deadlines.sweeper import business_now
 from app.kit.db import is_unavailable, warn_unavailable
-from app.kit.errors import DATABASE_RETRY_AFTER_SECONDS, error_responses
+from app.kit.errors import DATABASE_RETRY_AFTER_SECONDS, Unauthorized, error_responses
+from app.kit.metrics import bearer_matches, render
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
@@ -72,9 +73,20 @@ async def readyz(request: Request, response: Response) -> Readiness:
 
 @router.get(
     "/metrics",
-    summary="Prometheus metrics",
+    summary="Prometheus metrics of every worker process",
+    description="Request counts and latency per route template, bids accepted and refused, sweeper lag, "
+    "open live-event streams (SPEC §21), summed over the server's worker processes. When the server has "
+    "`EXCHANGE_METRICS_TOKEN`, send it as `Authorization: Bearer …`; else 401 `unauthorized`.",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **error_responses(401)},
 )
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(
+    request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+) -> Response:
+    token: str | None = request.app.state.settings.metrics_token
+    if token is not None and not bearer_matches(authorization, token):
+        raise Unauthorized(
+            "Send the metrics token: Authorization: Bearer <EXCHANGE_METRICS_TOKEN>.",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    return Response(render(), media_type=CONTENT_TYPE_LATEST)
