@@ -88,7 +88,23 @@ async def list_auction_bids(
     "/auctions/{auction_id:uuid}/bids",
     status_code=status.HTTP_201_CREATED,
     response_model=BidPlaced,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401,
+        404,
+        422,
+        codes={
+            403: ["not_qualified"],
+            409: [
+                "already_bid",
+                "already_leading",
+                "auction_not_open",
+                "bid_not_increment_multiple",
+                "bid_too_low",
+                "conflict",
+                "invalid_state",
+            ],
+        },
+    ),
     summary="Place a bid (English or sealed) at the server's receive time",
 )
 async def place_bid(
@@ -122,7 +138,12 @@ async def place_bid(
 @router.post(
     "/auctions/{auction_id:uuid}/accept",
     response_model=AuctionOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401,
+        404,
+        422,
+        codes={403: ["not_qualified"], 409: ["auction_closed", "auction_not_open", "invalid_state"]},
+    ),
     summary="Accept a Dutch auction's current clock price: the first acceptance wins",
 )
 async def accept_dutch_price(
@@ -151,7 +172,7 @@ async def accept_dutch_price(
             "from 1 per auction; `data` is the public auction state (sealed: phase and close time only)",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **error_responses(400, 404, 422),
+        **error_responses(404, 422, codes={400: ["invalid_last_event_id"]}),
     },
     summary="Live events of an auction; Last-Event-ID replays the ones after it",
 )

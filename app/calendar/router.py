@@ -18,7 +18,7 @@ Year = Annotated[int, Path(description="A year, e.g. 2027")]
 @router.get(
     "/{year}",
     response_model=CalendarYearOut,
-    responses=error_responses(422),
+    responses=error_responses(codes={422: ["invalid_year"]}),
     summary="The working-day calendar of a year and where it comes from",
     description="`source`: `bundled` (the official table shipped with the server), `operator` (loaded with "
     "PUT), `file` (the server's holiday file) or `weekdays_only` (Monday-Friday: nobody has loaded the year "
@@ -32,7 +32,9 @@ async def get_calendar_year(year: Year, calendar: CalendarDep) -> CalendarYearOu
 @router.put(
     "/{year}",
     response_model=CalendarYearOut,
-    responses=error_responses(401, 403, 409, 422),
+    responses=error_responses(
+        401, 403, codes={409: ["calendar_bundled"], 422: ["invalid_calendar", "invalid_year"]}
+    ),
     summary="Load the official holidays of a year the bundled calendar does not cover (operator)",
     description="Every deadline computed afterwards, by every server process, uses it (deadlines already set "
     "do not move); it takes precedence over the holiday file. Audited as `calendar_year` events. "

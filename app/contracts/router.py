@@ -60,7 +60,7 @@ async def get_contract(
 @contracts_router.post(
     "/contracts/{contract_id:uuid}/sign",
     response_model=schemas.ContractOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 422, codes={409: ["contract_changed", "invalid_state"]}),
     summary="Sign the contract (a member of a party): send the SHA-256 of the text you read",
     description="409 `contract_changed` if the hash is not the contract's; 409 `invalid_state` while the deal "
     "is in public notice, after `sign_by`, or when this party has already signed. The second signature "
@@ -145,7 +145,7 @@ async def get_notice(deal_id: uuid.UUID, session: SessionDep) -> schemas.NoticeO
 @notices_router.post(
     "/deals/{deal_id:uuid}/related-party",
     response_model=schemas.NoticeOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 422, codes={409: ["invalid_state"]}),
     summary="Declare whether the buyer is related to the inventors (seller, during the notice)",
 )
 async def declare_related_party(
@@ -163,7 +163,7 @@ async def declare_related_party(
     "/deals/{deal_id:uuid}/objections",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.ObjectionOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 422, codes={409: ["invalid_state", "objection_exists"]}),
     summary="Object to a deal in public notice (members of verified organizations)",
     description="Only while the notice runs (409 `invalid_state` after); one pending objection per organization "
     "and deal (409 `objection_exists`). A pending objection holds the deal in notice until an operator "
@@ -242,7 +242,7 @@ async def _resolve(
 @notices_router.post(
     "/objections/{objection_id:uuid}/uphold",
     response_model=schemas.ObjectionOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 422, codes={409: ["invalid_state"]}),
     summary="Uphold an objection (operator): the deal is cancelled and its listing returned per SPEC §5",
 )
 async def uphold_objection(
@@ -259,7 +259,7 @@ async def uphold_objection(
 @notices_router.post(
     "/objections/{objection_id:uuid}/dismiss",
     response_model=schemas.ObjectionOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 422, codes={409: ["invalid_state"]}),
     summary="Dismiss an objection (operator): the deal proceeds",
     description="Dismissing the last pending objection after the notice period moves the deal to "
     "`awaiting_signatures` at once, `sign_by` 5 working days from now.",

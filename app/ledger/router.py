@@ -38,7 +38,7 @@ def _payment_out(entry, organization_id: uuid.UUID) -> schemas.PaymentOut:  # ty
             "model": schemas.PaymentOut,
             "description": "The bank reference was recorded before: the first payment, unchanged",
         },
-        **error_responses(401, 403, 404, 409, 422),
+        **error_responses(401, 403, 404, 422, codes={409: ["payment_conflict"]}),
     },
     summary="Record a bank transfer received (operators)",
     description="A bank reference credits once: the same reference with the same organization and amount "
@@ -79,7 +79,7 @@ async def record_payment(
     "/ledger/withdrawals",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.WithdrawalOut,
-    responses=error_responses(401, 403, 409, 422),
+    responses=error_responses(401, 403, 422, codes={409: ["insufficient_funds"]}),
     summary="Withdraw available money to the bank (org admin)",
 )
 async def create_withdrawal(

@@ -39,7 +39,23 @@ def _licence(grant: OpenLicenseGrant) -> schemas.OpenLicenceGrantOut:
     "/open-licenses",
     status_code=status.HTTP_201_CREATED,
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401,
+        403,
+        404,
+        422,
+        codes={
+            409: [
+                "annual_fee_unpaid",
+                "evaluation_report_required",
+                "exclusive_license_active",
+                "open_license_exists",
+                "patent_expired",
+                "patent_not_granted",
+                "patent_preserved",
+            ]
+        },
+    ),
     summary="Declare an open licence of your patent (→ pending_review)",
     description="Refused with 409 `patent_not_granted`, `patent_expired`, `annual_fee_unpaid`, `patent_preserved`, "
     "`exclusive_license_active`, `evaluation_report_required` or `open_license_exists`.",
@@ -88,7 +104,23 @@ async def get_open_license(
 @router.post(
     "/open-licenses/{open_license_id:uuid}/approve",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(
+        401,
+        403,
+        404,
+        codes={
+            409: [
+                "annual_fee_unpaid",
+                "evaluation_report_required",
+                "exclusive_license_active",
+                "invalid_state",
+                "patent_expired",
+                "patent_not_granted",
+                "patent_pledged",
+                "patent_preserved",
+            ]
+        },
+    ),
     summary="Approve a pending open licence (operators; → declared)",
     description="Re-checks the patent rules; a pledged patent needs its pledgee's consent (409 `patent_pledged`).",
 )
@@ -102,7 +134,7 @@ async def approve_open_license(
 @router.post(
     "/open-licenses/{open_license_id:uuid}/withdraw",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, codes={409: ["invalid_state"]}),
     summary="Withdraw an open licence (owner); licences already granted stay valid",
 )
 async def withdraw_open_license(
@@ -116,7 +148,26 @@ async def withdraw_open_license(
     "/open-licenses/{open_license_id:uuid}/licenses",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.OpenLicenceGrantOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401,
+        403,
+        404,
+        422,
+        codes={
+            409: [
+                "annual_fee_unpaid",
+                "evaluation_report_required",
+                "exclusive_license_active",
+                "insufficient_funds",
+                "invalid_state",
+                "patent_expired",
+                "patent_not_granted",
+                "patent_not_transferable",
+                "patent_pledged",
+                "patent_preserved",
+            ]
+        },
+    ),
     summary="Take a non-exclusive licence under a declared open licence, paid and settled at once",
     description="The licensee pays the lump sum plus its fee; the owner receives the lump sum less its fee. "
     "Short of money → 409 `insufficient_funds`. Send an `Idempotency-Key` to make a retry safe: the first "

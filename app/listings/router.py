@@ -23,7 +23,19 @@ Out = schemas.ListingOut
     "/listings",
     status_code=status.HTTP_201_CREATED,
     response_model=Out,
-    responses=error_responses(401, 403, 409, 422),
+    responses=error_responses(
+        401,
+        codes={
+            403: ["forbidden", "organization_not_verified"],
+            409: [
+                "open_license_active",
+                "patent_already_listed",
+                "patent_not_transferable",
+                "patent_pledged",
+            ],
+            422: ["invalid_auction", "invalid_deposit", "unsupported_character"],
+        },
+    ),
     summary="Create a draft listing (seller)",
 )
 async def create_listing(
@@ -87,7 +99,21 @@ async def get_listing(
 @router.patch(
     "/listings/{listing_id:uuid}",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401,
+        404,
+        codes={
+            403: ["forbidden", "organization_not_verified"],
+            409: [
+                "invalid_state",
+                "open_license_active",
+                "patent_already_listed",
+                "patent_not_transferable",
+                "patent_pledged",
+            ],
+            422: ["invalid_auction", "invalid_deposit", "unsupported_character"],
+        },
+    ),
     summary="Change a draft (seller)",
 )
 async def update_listing(
@@ -104,7 +130,21 @@ async def update_listing(
 @router.post(
     "/listings/{listing_id:uuid}/submit",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401,
+        404,
+        codes={
+            403: ["forbidden", "organization_not_verified"],
+            409: [
+                "invalid_state",
+                "open_license_active",
+                "patent_already_listed",
+                "patent_not_transferable",
+                "patent_pledged",
+            ],
+            422: ["invalid_auction", "invalid_deposit"],
+        },
+    ),
     summary="Submit a draft for review (seller)",
 )
 async def submit_listing(
@@ -117,7 +157,7 @@ async def submit_listing(
 @router.post(
     "/listings/{listing_id:uuid}/approve",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, codes={409: ["invalid_state"]}),
     summary="Approve and publish (operator)",
 )
 async def approve_listing(
@@ -130,7 +170,7 @@ async def approve_listing(
 @router.post(
     "/listings/{listing_id:uuid}/reject",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 422, codes={409: ["invalid_state"]}),
     summary="Send back to draft with a reason (operator)",
 )
 async def reject_listing(
@@ -147,7 +187,7 @@ async def reject_listing(
 @router.post(
     "/listings/{listing_id:uuid}/withdraw",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, codes={409: ["invalid_state"]}),
     summary="Withdraw while nothing binds the listing (seller)",
     description="Refused with 409 `invalid_state` while held deposits, an accepted offer or bids bind the "
     "listing. Its open offers are closed and its auction, if scheduled, is cancelled.",
@@ -162,7 +202,7 @@ async def withdraw_listing(
 @router.post(
     "/listings/{listing_id:uuid}/suspend",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 422, codes={409: ["invalid_state"]}),
     summary="Suspend (operator)",
 )
 async def suspend_listing(
@@ -179,7 +219,7 @@ async def suspend_listing(
 @router.post(
     "/listings/{listing_id:uuid}/resume",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, codes={409: ["invalid_state"]}),
     summary="Resume a suspended listing; its period is moved later by the time suspended (operator)",
 )
 async def resume_listing(
@@ -192,7 +232,7 @@ async def resume_listing(
 @router.post(
     "/listings/{listing_id:uuid}/terminate",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 422, codes={409: ["invalid_state"]}),
     summary="Terminate (operator)",
     description="Held deposits are refunded, open offers closed and the auction, scheduled or open, cancelled.",
 )

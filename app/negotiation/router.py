@@ -23,7 +23,12 @@ _IDEMPOTENT = "Send an `Idempotency-Key` to make a retry safe: the first respons
     "/listings/{listing_id:uuid}/offers",
     status_code=status.HTTP_201_CREATED,
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401,
+        404,
+        422,
+        codes={403: ["forbidden", "organization_not_verified"], 409: ["invalid_state", "offer_already_open"]},
+    ),
     summary="Make an offer on a negotiated listing (buyer)",
     description="Opens the buyer's thread; one open offer per thread at a time (409 `offer_already_open`). "
     + _IDEMPOTENT,
@@ -81,7 +86,15 @@ async def get_offer(
     "/offers/{offer_id:uuid}/counter",
     status_code=status.HTTP_201_CREATED,
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401,
+        404,
+        422,
+        codes={
+            403: ["forbidden", "organization_not_verified"],
+            409: ["invalid_state", "offer_already_open", "offer_expired"],
+        },
+    ),
     summary="Counter an offer received: it becomes `countered`, the new offer is returned",
     description="By the party that received the offer. " + _IDEMPOTENT,
 )
@@ -103,7 +116,12 @@ async def counter_offer(
 @router.post(
     "/offers/{offer_id:uuid}/accept",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401,
+        404,
+        422,
+        codes={403: ["forbidden", "organization_not_verified"], 409: ["invalid_state", "offer_expired"]},
+    ),
     summary="Accept an offer received: a deal is made at its price (`deal_id`)",
     description="By the party that received the offer. Exactly one acceptance wins a race; the others get "
     "409. " + _IDEMPOTENT,
@@ -127,7 +145,7 @@ async def accept_offer(
 @router.post(
     "/offers/{offer_id:uuid}/reject",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 422, codes={409: ["invalid_state", "offer_expired"]}),
     summary="Reject an offer received",
     description=_IDEMPOTENT,
 )
@@ -148,7 +166,7 @@ async def reject_offer(
 @router.post(
     "/offers/{offer_id:uuid}/withdraw",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 422, codes={409: ["invalid_state", "offer_expired"]}),
     summary="Withdraw an offer one made",
     description=_IDEMPOTENT,
 )

@@ -24,7 +24,14 @@ def _out(view: service.PatentView) -> schemas.PatentOut:
     "/patents",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.PatentOut,
-    responses=error_responses(401, 403, 409, 422),
+    responses=error_responses(
+        401,
+        403,
+        codes={
+            409: ["patent_exists"],
+            422: ["invalid_date", "invalid_patent_number", "unsupported_character"],
+        },
+    ),
     summary="Register a patent of your organization",
 )
 async def create_patent(
@@ -62,7 +69,7 @@ column named twice, more than {importer.MAX_ROWS:,} data rows; nothing is saved)
 @router.post(
     "/patents/import",
     response_model=schemas.ImportResult,
-    responses=error_responses(401, 403, 409, 413, 422),
+    responses=error_responses(401, 403, 413, codes={409: ["patent_exists"], 422: ["invalid_csv"]}),
     summary="Import your organization's patents from a CSV file or an Excel workbook (stock-taking)",
     description=IMPORT_DESCRIPTION,
 )
@@ -89,7 +96,7 @@ async def import_patents(
 @router.get(
     "/patents",
     response_model=Page[schemas.PatentOut],
-    responses=error_responses(401, 422),
+    responses=error_responses(401, codes={422: ["invalid_ipc_code"]}),
     summary="List patents (operators: all; others: their organization's)",
 )
 async def list_patents(
@@ -128,7 +135,9 @@ async def get_patent(
 @router.patch(
     "/patents/{patent_id:uuid}",
     response_model=schemas.PatentOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401, 403, 404, codes={409: ["patent_locked"], 422: ["invalid_date", "unsupported_character"]}
+    ),
     summary="Edit a patent (owners: descriptive fields; operators: legal_status)",
     description="An owner's edit of a patent in an active listing, a live open-licence declaration or an "
     "unsettled deal → 409 `patent_locked` (operators may still set `legal_status`).",

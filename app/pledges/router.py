@@ -30,7 +30,13 @@ async def _out(session: AsyncSession, pledge: Pledge) -> Out:
     tags=["patents"],
     status_code=status.HTTP_201_CREATED,
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401,
+        403,
+        404,
+        422,
+        codes={409: ["patent_expired", "patent_not_granted", "patent_pledged", "patent_preserved"]},
+    ),
     summary="File a pledge of your patent (owner; → pending until the pledgee confirms)",
     description="The pledgee must be a verified financial institution. 409 `patent_pledged` when the patent has "
     "a pending or active pledge already, `patent_preserved` under court preservation.",
@@ -80,7 +86,11 @@ async def get_pledge(pledge_id: uuid.UUID, session: SessionDep, principal: Princ
     "/pledges/{pledge_id:uuid}/confirm",
     tags=TAGS,
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(
+        401,
+        404,
+        codes={403: ["forbidden", "organization_not_verified"], 409: ["invalid_state", "patent_preserved"]},
+    ),
     summary="Confirm a pledge (pledgee; joint filing → active)",
 )
 async def confirm_pledge(
@@ -93,7 +103,9 @@ async def confirm_pledge(
     "/pledges/{pledge_id:uuid}/cancel",
     tags=TAGS,
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(
+        401, 404, codes={403: ["forbidden", "organization_not_verified"], 409: ["invalid_state"]}
+    ),
     summary="Cancel a pledge never confirmed (either party; pending → cancelled)",
 )
 async def cancel_pledge(
@@ -106,7 +118,9 @@ async def cancel_pledge(
     "/pledges/{pledge_id:uuid}/release",
     tags=TAGS,
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(
+        401, 404, codes={403: ["forbidden", "organization_not_verified"], 409: ["invalid_state"]}
+    ),
     summary="Release a pledge (pledgee; active → released)",
 )
 async def release_pledge(
@@ -120,7 +134,9 @@ async def release_pledge(
     tags=TAGS,
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.ConsentOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401, 404, 422, codes={403: ["forbidden", "organization_not_verified"], 409: ["invalid_state"]}
+    ),
     summary="Consent to a draft listing or a pending open licence of the pledged patent (pledgee)",
     description="Unblocks that listing's submission or that declaration's approval. Repeating returns the "
     "first consent.",

@@ -21,7 +21,9 @@ Out = schemas.RegistrationOut
     "/listings/{listing_id:uuid}/registrations",
     status_code=status.HTTP_201_CREATED,
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401, 403, 404, 422, codes={409: ["already_registered", "insufficient_funds", "invalid_state"]}
+    ),
     summary="Register for a listed or auction listing; its deposit is held at once (verified buyer)",
 )
 async def register_for_listing(
@@ -70,7 +72,7 @@ async def get_registration(registration_id: uuid.UUID, session: SessionDep, prin
 @router.post(
     "/registrations/{registration_id:uuid}/qualify",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, codes={409: ["invalid_state"]}),
     summary="Qualify a registration pending review (operators)",
 )
 async def qualify_registration(
@@ -83,7 +85,7 @@ async def qualify_registration(
 @router.post(
     "/registrations/{registration_id:uuid}/disqualify",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 422, codes={409: ["invalid_state"]}),
     summary="Disqualify a registration and refund its deposit (operators)",
 )
 async def disqualify_registration(
@@ -104,7 +106,7 @@ async def disqualify_registration(
 @router.post(
     "/registrations/{registration_id:uuid}/withdraw",
     response_model=Out,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 422, codes={409: ["invalid_state"]}),
     summary="Withdraw a registration during the listing period; the deposit is refunded (registrant)",
 )
 async def withdraw_registration(

@@ -20,7 +20,7 @@ Out = schemas.RewardPlanOut
     response_model=Out,
     responses={
         200: {"model": Out, "description": "The draft plan was replaced"},
-        **error_responses(401, 403, 404, 409, 422),
+        **error_responses(401, 403, 404, codes={409: ["invalid_state"], 422: ["reward_plan_invalid"]}),
     },
     summary="Record or replace the inventor reward plan of a settled deal (seller)",
     description="201 when recorded, 200 when a draft plan is replaced; refused once paid (409 `invalid_state`). "
@@ -55,7 +55,7 @@ async def get_reward_plan(deal_id: uuid.UUID, session: SessionDep, principal: Pr
 @router.post(
     "/reward-plans/{reward_plan_id:uuid}/mark-paid",
     response_model=Out,
-    responses=error_responses(401, 404, 409),
+    responses=error_responses(401, 404, codes={409: ["invalid_state", "reward_notice_running"]}),
     summary="Record that the rewards were paid (seller or operators), once the 15-day notice is over",
 )
 async def mark_reward_plan_paid(

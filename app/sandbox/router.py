@@ -48,7 +48,7 @@ async def get_sandbox_clock(request: Request) -> ClockOut:
 @router.post(
     "/clock",
     response_model=ClockOut,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, codes={422: ["clock_limit"]}),
     summary="Advance the business clock and process every deadline now due (operators)",
     description="At most 50 years ahead of real time in all → 422 `clock_limit`.",
 )

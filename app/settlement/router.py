@@ -27,7 +27,7 @@ CertificateNumber = Annotated[str, Path(max_length=32, description="e.g. JZ2026-
 @router.post(
     "/deals/{deal_id:uuid}/pay",
     response_model=DealOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 422, codes={409: ["insufficient_funds", "invalid_state"]}),
     summary="Pay a deal (the buyer): the deposit is applied and the rest moves into escrow",
 )
 async def pay_deal(
@@ -42,7 +42,9 @@ async def pay_deal(
 @router.post(
     "/deals/{deal_id:uuid}/settle",
     response_model=DealOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401, 403, 404, 422, codes={409: ["invalid_state", "patent_not_transferable", "patent_pledged"]}
+    ),
     summary="Settle a paid deal (operators): pay out escrow, issue the certificate, transfer or license",
 )
 async def settle_deal(
