@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import String, Uuid, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +19,7 @@ from app.kit.db import Database, reading
 from app.kit.errors import Forbidden, Unauthorized
 from app.kit.security import Principal, decode_access_token, hash_api_key
 from app.kit.workdays import WorkdayCalendar
-from app.models.accounts import ApiKey, Organization, OrgStatus, User
+from app.models.accounts import ApiKey, Organization, OrgStatus, TokenFamily, User
 from app.models.platform import SandboxClock
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -85,15 +85,37 @@ async def get_calendar(request: Request, session: SessionDep) -> WorkdayCalendar
 
 CalendarDep = Annotated[WorkdayCalendar, Depends(get_calendar)]
 
-_bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/v1/auth/token")
+# The OAuth2 password flow (SPEC §21), so /docs has a working Authorize form; the token is sent as
+# ``Authorization: Bearer``. ``auto_error=False``: anonymous callers reach the public routes.
+_bearer = OAuth2PasswordBearer(
+    tokenUrl="/api/v1/auth/token",
+    auto_error=False,
+    description="Access token from POST /api/v1/auth/token (email and password), refreshed there with "
+    "`grant_type=refresh_token`",
+)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Operator API key")
 
 
 # Built once: these run on every request.
+_PRINCIPAL_COLUMNS = (User.id, User.role, User.organization_id, Organization.status, Organization.kind)
+# For an API key: the key's user.
 _PRINCIPAL = (
-    select(User.id, User.role, User.organization_id, Organization.status, Organization.kind)
+    select(*_PRINCIPAL_COLUMNS)
     .outerjoin(Organization, Organization.id == User.organization_id)
     .where(User.id == bindparam("p_user", type_=Uuid()))
+)
+# For an access token: its user, only while the token's family (SPEC §21) is the user's and not revoked. One
+# statement, as before families existed: the family is a primary-key join, not another round trip, and it is
+# asked on every request, so a revocation also refuses tokens whose signature check is remembered.
+_PRINCIPAL_BY_TOKEN = (
+    select(*_PRINCIPAL_COLUMNS)
+    .join(TokenFamily, TokenFamily.user_id == User.id)
+    .outerjoin(Organization, Organization.id == User.organization_id)
+    .where(
+        TokenFamily.id == bindparam("p_family", type_=Uuid()),
+        TokenFamily.revoked_at.is_(None),
+        User.id == bindparam("p_user", type_=Uuid()),
+    )
 )
 _API_KEY_USER = select(ApiKey.user_id).where(
     ApiKey.key_hash == bindparam("p_hash", type_=String()), ApiKey.revoked_at.is_(None)
@@ -104,21 +126,23 @@ async def _load_principal(
     request: Request,
     session: AsyncSession,
     settings: Settings,
-    bearer: HTTPAuthorizationCredentials | None,
+    bearer: str | None,
     api_key: str | None,
 ) -> Principal | None:
     via_key = False
+    row: Any = None
     if api_key:
         key_row = await _lookup(request, session, _API_KEY_USER, {"p_hash": hash_api_key(api_key)})
-        user_id = key_row.user_id if key_row is not None else None
+        if key_row is not None:
+            row = await _lookup(request, session, _PRINCIPAL, {"p_user": key_row.user_id})
         via_key = True
-    elif bearer is not None:
-        user_id = decode_access_token(bearer.credentials, settings.secret_key)
+    elif bearer:
+        claims = decode_access_token(bearer, settings.secret_key)
+        if claims is not None:
+            params = {"p_user": claims.user_id, "p_family": claims.family_id}
+            row = await _lookup(request, session, _PRINCIPAL_BY_TOKEN, params)
     else:
         return None
-    if user_id is None:
-        raise Unauthorized("The credentials are not valid or have expired.", code="invalid_token")
-    row = await _lookup(request, session, _PRINCIPAL, {"p_user": user_id})
     if row is None:
         raise Unauthorized("The credentials are not valid or have expired.", code="invalid_token")
     if via_key and row.role != "operator":
@@ -145,7 +169,7 @@ async def optional_principal(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    bearer: Annotated[str | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal | None:
     """For public routes that show more to a signed-in caller (e.g. a seller's own drafts)."""
@@ -178,12 +202,14 @@ OperatorDep = Annotated[Principal, Depends(operator_principal)]
 VerifiedMemberDep = Annotated[Principal, Depends(verified_member)]
 
 
-# Routes anyone may call without signing in (SPEC: registration, sign-in, public search and certificates,
+# Routes anyone may call without signing in (SPEC: registration, sign-in and sign-out (the refresh token is
+# the credential), public search and certificates,
 # statistics, reading the sandbox clock, operations). Every other route must depend on
 # ``current_principal``; tests/test_security.py walks app.routes and fails on any route that is neither.
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
     {
         ("POST", "/api/v1/auth/token"),
+        ("POST", "/api/v1/auth/logout"),
         ("POST", "/api/v1/organizations"),
         ("GET", "/api/v1/listings"),
         ("GET", "/api/v1/listings/{listing_id}"),

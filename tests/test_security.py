@@ -51,3 +51,28 @@ def test_operation_ids_are_unique_and_readable() -> None:
     ids = [op["operationId"] for path in app.openapi()["paths"].values() for op in path.values()]
     assert len(ids) == len(set(ids))
     assert all(i.isidentifier() and "__" not in i for i in ids)
+
+
+def test_the_openapi_declares_the_oauth2_password_flow_and_the_operator_key() -> None:
+    """SPEC §21: /docs has a working Authorize form, which needs the password flow and its token URL."""
+    app = create_app(make_settings("sqlite+aiosqlite:///unused.db"))
+    document = app.openapi()
+    schemes = document["components"]["securitySchemes"]
+    oauth2 = [s for s in schemes.values() if s["type"] == "oauth2"]
+    assert len(oauth2) == 1
+    assert oauth2[0]["flows"] == {"password": {"scopes": {}, "tokenUrl": "/api/v1/auth/token"}}
+    assert [s for s in schemes.values() if s["type"] == "apiKey"] == [
+        {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "Operator API key"}
+    ]
+    assert not [s for s in schemes.values() if s["type"] == "http"]
+    # The token URL is the form those flows post to, with both grants.
+    token = document["paths"]["/api/v1/auth/token"]["post"]
+    form = token["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    if "$ref" in form:
+        form = document["components"]["schemas"][form["$ref"].rsplit("/", 1)[1]]
+    assert form["properties"]["grant_type"]["enum"] == ["password", "refresh_token"]
+    assert {"username", "password", "refresh_token"} <= set(form["properties"])
+    assert "400" in token["responses"] and "unsupported_grant_type" in token["description"]
+    # A protected route names both schemes.
+    me = document["paths"]["/api/v1/me"]["get"]
+    assert {name for requirement in me["security"] for name in requirement} == set(schemes)

@@ -1,16 +1,15 @@
-"""HTTP routes of SPEC §3: organizations, members, sign-in, API keys."""
+"""HTTP routes of SPEC §3 and §21: organizations, members, sign-in and its tokens, API keys."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
 
 from app.accounts import schemas, service
 from app.deps import ClockDep, DatabaseDep, OperatorDep, PrincipalDep, SessionDep, SettingsDep
-from app.kit.errors import Unauthorized, error_responses
+from app.kit.errors import Unauthorized, Unprocessable, error_responses
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.proxies import client_address
 from app.kit.schemas import contains_nul
@@ -22,29 +21,86 @@ router = APIRouter()
 _KEYS_NEED_LOGIN = "Needs an operator's sign-in (bearer token): with an API key → 403 `forbidden` (SPEC §20)."
 
 
+_SIGN_IN_DOC = """OAuth2 token endpoint (SPEC §2, §21), a form:
+
+- `grant_type=password` (the default) with `username` (the email) and `password`: a new sign-in. Ten
+  failures for one email or from one address within 15 minutes → 429 `rate_limited` with `Retry-After`.
+- `grant_type=refresh_token` with `refresh_token`: a new pair; the refresh token presented is retired. A
+  retired refresh token presented again → 401 `invalid_token`, and every token of its sign-in (refresh and
+  access tokens) is revoked. Refreshing never counts as a failed sign-in.
+- any other `grant_type` → 400 `unsupported_grant_type` (RFC 6749 §5.2); a field the grant needs missing →
+  422 `validation_error`."""
+
+
+def _missing(*fields: str) -> Unprocessable:
+    return Unprocessable(
+        "The request is not valid.", errors=[{"loc": ["body", f], "msg": "Field required"} for f in fields]
+    )
+
+
 @router.post(
     "/auth/token",
     tags=["auth"],
     response_model=schemas.TokenOut,
-    responses=error_responses(401, 422, 429),
-    summary="Sign in (OAuth2 password form)",
+    responses=error_responses(
+        422,
+        codes={
+            400: ["unsupported_grant_type"],
+            401: ["invalid_credentials", "invalid_token"],
+            429: ["rate_limited"],
+        },
+    ),
+    summary="Sign in or refresh (OAuth2 password and refresh_token grants)",
+    description=_SIGN_IN_DOC,
 )
 async def login(
     request: Request,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[schemas.TokenRequest, Form()],
     db: DatabaseDep,
     settings: SettingsDep,
 ) -> schemas.TokenOut:
-    client = client_address(
-        request.client.host if request.client else None,
-        request.headers.getlist("x-forwarded-for"),
-        settings.trusted_proxies,
+    if form.grant_type == "refresh_token":
+        if not form.refresh_token:
+            raise _missing("refresh_token")
+        issued = await service.refresh_tokens(db, form.refresh_token)
+    elif form.grant_type == "password":
+        if not form.username or not form.password:
+            raise _missing(*[name for name in ("username", "password") if not getattr(form, name)])
+        client = client_address(
+            request.client.host if request.client else None,
+            request.headers.getlist("x-forwarded-for"),
+            settings.trusted_proxies,
+        )
+        if contains_nul(form.username) or contains_nul(form.password):
+            raise Unauthorized("Wrong email or password.", code="invalid_credentials")
+        user = await service.authenticate(db, form.username, form.password, client)
+        issued = await service.start_token_family(db, user.id)
+    else:
+        raise service.UnsupportedGrantType("grant_type must be password or refresh_token.")
+    access = create_access_token(
+        issued.user_id, issued.family_id, settings.secret_key, settings.access_token_minutes
     )
-    if contains_nul(form.username) or contains_nul(form.password):
-        raise Unauthorized("Wrong email or password.", code="invalid_credentials")
-    user = await service.authenticate(db, form.username, form.password, client)
-    token = create_access_token(user.id, settings.secret_key, settings.access_token_minutes)
-    return schemas.TokenOut(access_token=token, expires_in=settings.access_token_minutes * 60)
+    return schemas.TokenOut(
+        access_token=access,
+        expires_in=settings.access_token_minutes * 60,
+        refresh_token=issued.refresh_token,
+        refresh_expires_in=issued.refresh_expires_in,
+    )
+
+
+@router.post(
+    "/auth/logout",
+    tags=["auth"],
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(422),
+    summary="Sign out: revoke every token of a refresh token's sign-in",
+    description="Revokes the refresh token's family: its refresh tokens and the access tokens issued with "
+    "them answer 401 `invalid_token` from then on (SPEC §21). 204 whatever the token (unknown, expired or "
+    "revoked ones too), so the answer tells nothing about it.",
+)
+async def logout(body: schemas.LogoutIn, db: DatabaseDep) -> None:
+    await service.revoke_token_family(db, body.refresh_token)
 
 
 @router.get("/me", tags=["auth"], response_model=schemas.UserOut, responses=error_responses(401))

@@ -17,6 +17,11 @@ LOGIN_WINDOW = timedelta(minutes=15)
 LOGIN_MAX_FAILURES = 10
 # No password check takes this long: an attempt still pending after it (its process died) counts as a failure.
 LOGIN_CHECK_TIMEOUT = timedelta(seconds=30)
+# SPEC §21: a refresh token lasts 30 days (real time); each refresh issues a new one for another 30 days.
+REFRESH_TOKEN_LIFETIME = timedelta(days=30)
+# A token family is deleted this long after its last refresh token expired (its access tokens, which last
+# minutes, are long dead by then; a deleted family refuses them anyway).
+TOKEN_FAMILY_KEPT = timedelta(days=1)
 
 
 def normalise_credit_code(value: str) -> str:

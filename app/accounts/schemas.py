@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from app.accounts.rules import MIN_PASSWORD_LENGTH, normalise_credit_code, normalise_email
 from app.kit.printing import Printable
@@ -94,10 +94,52 @@ class UserOut(ResponseModel):
     role: Role
 
 
+GRANT_TYPES = ("password", "refresh_token")
+# Longer than any refresh token this exchange issues (47 characters), short enough to bound the input.
+MAX_REFRESH_TOKEN_LENGTH = 1024
+
+
+class TokenRequest(BaseModel):
+    """The OAuth2 token request (RFC 6749 §4.3 password grant, §6 refresh), sent as a form."""
+
+    # Not a RequestModel: OAuth2 clients send fields of their own (scope, client_id), which are ignored, and
+    # the password is taken exactly as typed (SPEC §20). What each grant needs is checked by the endpoint,
+    # which answers an unknown grant_type with OAuth2's 400 unsupported_grant_type. A form field cannot be
+    # null: an empty or absent one is "".
+
+    grant_type: str = Field(
+        default="password",
+        description="`password` (the default) or `refresh_token`.",
+        json_schema_extra={"enum": list(GRANT_TYPES)},
+    )
+    username: str = Field(default="", description="The email; required by the password grant.")
+    password: str = Field(
+        default="", description="Required by the password grant.", json_schema_extra={"format": "password"}
+    )
+    refresh_token: str = Field(
+        default="",
+        max_length=MAX_REFRESH_TOKEN_LENGTH,
+        description="Required by the refresh_token grant.",
+        json_schema_extra={"format": "password"},
+    )
+    scope: str = Field(default="", description="Ignored: a token carries its user's role.")
+    client_id: str = Field(default="", description="Ignored.")
+    client_secret: str = Field(default="", description="Ignored.", json_schema_extra={"format": "password"})
+
+
 class TokenOut(ResponseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
-    expires_in: int
+    expires_in: int = Field(description="Seconds the access token is valid for.")
+    refresh_token: str = Field(
+        description="Opaque; exchange it at this endpoint with `grant_type=refresh_token` for a new pair. "
+        "Each refresh token works once: presenting it again signs out every token of its sign-in."
+    )
+    refresh_expires_in: int = Field(description="Seconds the refresh token is valid for (30 days).")
+
+
+class LogoutIn(RequestModel):
+    refresh_token: Annotated[str, StringConstraints(max_length=MAX_REFRESH_TOKEN_LENGTH)]
 
 
 class ApiKeyCreate(RequestModel):

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from anyio import to_thread
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import schemas
 from app.accounts.rules import (
     LOGIN_WINDOW,
+    REFRESH_TOKEN_LIFETIME,
+    TOKEN_FAMILY_KEPT,
     default_public_institution,
     login_retry_after,
     login_still_checking,
@@ -24,10 +29,37 @@ from app.accounts.rules import (
 from app.audit.service import record
 from app.kit.clock import Clock, utcnow
 from app.kit.db import Database, dialect_name
-from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound, RateLimited, Unauthorized
+from app.kit.errors import (
+    Conflict,
+    ExchangeError,
+    Forbidden,
+    InvalidState,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from app.kit.pagination import datetime_key, keyset_query, page_of, uuid_key
-from app.kit.security import Principal, hash_api_key, hash_password, new_api_key, verify_password
-from app.models.accounts import ApiKey, LoginFailure, Organization, OrgStatus, Role, User
+from app.kit.security import (
+    Principal,
+    hash_api_key,
+    hash_password,
+    hash_refresh_token,
+    new_api_key,
+    new_refresh_token,
+    verify_password,
+)
+from app.models.accounts import (
+    ApiKey,
+    LoginFailure,
+    Organization,
+    OrgStatus,
+    RefreshToken,
+    Role,
+    TokenFamily,
+    User,
+)
+
+log = logging.getLogger("app.accounts")
 
 
 async def _hash(password: str) -> str:
@@ -325,6 +357,155 @@ async def authenticate(db: Database, email: str, password: str, client: str) -> 
     if not ok or user is None:
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
     return user
+
+
+class UnsupportedGrantType(ExchangeError):
+    """RFC 6749 §5.2: a token request with a grant type this server does not issue tokens for."""
+
+    status, code = 400, "unsupported_grant_type"
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    """A refresh token just issued in a token family, for the access token to go with it."""
+
+    user_id: uuid.UUID
+    family_id: uuid.UUID
+    refresh_token: str
+    refresh_expires_in: int  # seconds
+
+
+def _invalid_refresh_token() -> Unauthorized:
+    return Unauthorized("The refresh token is not valid or has expired.", code="invalid_token")
+
+
+async def _add_refresh_token(
+    session: AsyncSession, user_id: uuid.UUID, family_id: uuid.UUID, now: datetime
+) -> IssuedTokens:
+    secret = new_refresh_token()
+    await session.execute(
+        insert(RefreshToken).values(
+            id=uuid.uuid4(),
+            family_id=family_id,
+            token_hash=hash_refresh_token(secret),
+            created_at=now,
+            expires_at=now + REFRESH_TOKEN_LIFETIME,
+        )
+    )
+    return IssuedTokens(user_id, family_id, secret, int(REFRESH_TOKEN_LIFETIME.total_seconds()))
+
+
+async def start_token_family(db: Database, user_id: uuid.UUID) -> IssuedTokens:
+    """After a password grant: a new token family with its first refresh token (SPEC §21). Refresh tokens
+    run on real time, like access tokens (SPEC §2). Runs in a transaction of its own, like the sign-in's
+    attempt bookkeeping (``authenticate``): the endpoint reads no other data."""
+    now = utcnow()
+    family_id = uuid.uuid4()
+    async with db.transaction() as session:
+        await session.execute(
+            insert(TokenFamily).values(
+                id=family_id, user_id=user_id, created_at=now, expires_at=now + REFRESH_TOKEN_LIFETIME
+            )
+        )
+        issued = await _add_refresh_token(session, user_id, family_id, now)
+        # Families whose refresh tokens have all expired are of no use: each sign-in deletes a few (their
+        # tokens go with them, ON DELETE CASCADE). Rows another transaction holds are skipped, not waited for.
+        stale = (
+            select(TokenFamily.id)
+            .where(TokenFamily.expires_at < now - TOKEN_FAMILY_KEPT)
+            .limit(100)
+            .with_for_update(skip_locked=True)
+        )
+        await session.execute(delete(TokenFamily).where(TokenFamily.id.in_(stale)))
+    return issued
+
+
+_REFRESH_TOKEN = (
+    select(
+        RefreshToken.id,
+        RefreshToken.family_id,
+        RefreshToken.expires_at,
+        RefreshToken.retired_at,
+        TokenFamily.user_id,
+        TokenFamily.revoked_at,
+    )
+    .join(TokenFamily, TokenFamily.id == RefreshToken.family_id)
+    .where(RefreshToken.token_hash == bindparam("p_hash"))
+)
+
+
+async def _revoke_family(
+    session: AsyncSession, now: datetime, reason: str, family_id: Any
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """Revoke a family not revoked yet: ``(family id, user id)`` when this call revoked it, else None."""
+    revoked = await session.execute(
+        update(TokenFamily)
+        .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+        .returning(TokenFamily.id, TokenFamily.user_id)
+    )
+    row = revoked.first()
+    return (row.id, row.user_id) if row is not None else None
+
+
+async def refresh_tokens(db: Database, presented: str) -> IssuedTokens:
+    """``grant_type=refresh_token`` (SPEC §21): a live refresh token is retired and a new one issued in its
+    family. A retired one presented again means two parties hold the family's tokens (a copy was stolen,
+    or a client refreshed twice with one token): the whole family is revoked, its access tokens with it, and
+    the caller gets 401 ``invalid_token``. Of parallel refreshes with one token exactly one wins: the token is
+    retired by a compare-and-set, and the losers find it retired, which is the same reuse.
+
+    Its own transaction, committed before the 401, so the revocation stays. Lock order: the family row, then
+    the token row (logout and revocation take the family row only), so concurrent refreshes cannot deadlock."""
+    now = utcnow()
+    issued: IssuedTokens | None = None
+    reused: tuple[uuid.UUID, uuid.UUID] | None = None
+    async with db.transaction() as session:
+        row = (await session.execute(_REFRESH_TOKEN, {"p_hash": hash_refresh_token(presented)})).first()
+        if row is None or row.revoked_at is not None or row.expires_at <= now:
+            pass
+        elif row.retired_at is not None:
+            reused = await _revoke_family(session, now, "reuse", row.family_id)
+        else:
+            live = await session.scalar(
+                update(TokenFamily)
+                .where(TokenFamily.id == row.family_id, TokenFamily.revoked_at.is_(None))
+                .values(expires_at=now + REFRESH_TOKEN_LIFETIME)
+                .returning(TokenFamily.id)
+            )
+            if live is not None:
+                retired = await session.scalar(
+                    update(RefreshToken)
+                    .where(RefreshToken.id == row.id, RefreshToken.retired_at.is_(None))
+                    .values(retired_at=now)
+                    .returning(RefreshToken.id)
+                )
+                if retired is None:
+                    reused = await _revoke_family(session, now, "reuse", row.family_id)
+                else:
+                    issued = await _add_refresh_token(session, row.user_id, row.family_id, now)
+    if reused is not None:
+        # No token values here: the ids are enough to find the sessions concerned.
+        log.warning(
+            "refresh token reuse: token family revoked",
+            extra={"family_id": str(reused[0]), "user_id": str(reused[1])},
+        )
+    if issued is None:
+        raise _invalid_refresh_token()
+    return issued
+
+
+async def revoke_token_family(db: Database, presented: str) -> None:
+    """``POST /auth/logout`` (SPEC §21): revoke the family of the refresh token presented, whichever of its
+    tokens it is. Unknown, expired and revoked tokens are no error: the answer tells nothing about them."""
+    now = utcnow()
+    family = select(RefreshToken.family_id).where(RefreshToken.token_hash == hash_refresh_token(presented))
+    async with db.transaction() as session:
+        revoked = await _revoke_family(session, now, "logout", family.scalar_subquery())
+    if revoked is not None:
+        log.info(
+            "token family revoked by logout", extra={"family_id": str(revoked[0]), "user_id": str(revoked[1])}
+        )
 
 
 async def create_operator(session: AsyncSession, email: str, password: str, name: str, clock: Clock) -> User:

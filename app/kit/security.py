@@ -1,4 +1,4 @@
-"""Password hashing (Argon2id), access tokens (JWT, HS256 only) and API-key hashing."""
+"""Password hashing (Argon2id), access tokens (JWT, HS256 only), refresh-token and API-key hashing."""
 
 from __future__ import annotations
 
@@ -43,35 +43,71 @@ def verify_password(password: str, password_hash: str | None) -> bool:
     return _hasher.verify(password, password_hash)
 
 
-def create_access_token(user_id: uuid.UUID, secret: str, minutes: int) -> str:
+def create_access_token(user_id: uuid.UUID, family_id: uuid.UUID, secret: str, minutes: int) -> str:
+    """A signed access token of ``user_id``, issued in the token family ``family_id`` (its ``fam`` claim):
+    revoking the family refuses the token from then on (SPEC §21)."""
     now = utcnow()
-    payload = {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=minutes), "typ": "access"}
+    payload = {
+        "sub": str(user_id),
+        "fam": str(family_id),
+        "iat": now,
+        "exp": now + timedelta(minutes=minutes),
+        "typ": "access",
+        # Two tokens issued within one second differ all the same (a refresh returns a new pair).
+        "jti": secrets.token_urlsafe(8),
+    }
     return jwt.encode(payload, secret, algorithm=JWT_ALGORITHMS[0])
 
 
-# Verified tokens -> (user id, expiry as a Unix time): a client sends the same token with every request, and
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """What a valid access token says: whose it is and the token family it was issued in."""
+
+    user_id: uuid.UUID
+    family_id: uuid.UUID
+
+
+# Verified tokens -> (claims, expiry as a Unix time): a client sends the same token with every request, and
 # checking its signature again each time cost more than the request's SQL. Keyed by the secret too; only
-# valid tokens are kept, each until its own expiry; bounded, emptied when full.
-_VERIFIED: dict[tuple[str, str], tuple[uuid.UUID, float]] = {}
+# valid tokens are kept, each until its own expiry; bounded, emptied when full. Only the signature check is
+# saved: whether the token's family is revoked is asked of the database on every request (``app.deps``), so
+# a revocation applies at once to remembered tokens, in every process.
+_VERIFIED: dict[tuple[str, str], tuple[AccessClaims, float]] = {}
 _VERIFIED_MAX = 10_000
 
 
-def decode_access_token(token: str, secret: str) -> uuid.UUID | None:
+def decode_access_token(token: str, secret: str) -> AccessClaims | None:
     known = _VERIFIED.get((token, secret))
     if known is not None and known[1] > time.time():
         return known[0]
     try:
-        payload = jwt.decode(token, secret, algorithms=JWT_ALGORITHMS, options={"require": ["exp", "sub"]})
+        payload = jwt.decode(
+            token, secret, algorithms=JWT_ALGORITHMS, options={"require": ["exp", "sub", "fam"]}
+        )
         if payload.get("typ") != "access":
             return None
-        user_id = uuid.UUID(payload["sub"])
+        claims = AccessClaims(uuid.UUID(payload["sub"]), uuid.UUID(payload["fam"]))
         expires = float(payload["exp"])
-    except (jwt.PyJWTError, ValueError, TypeError):
+    except (jwt.PyJWTError, ValueError, TypeError, AttributeError):
         return None
     if len(_VERIFIED) >= _VERIFIED_MAX:
         _VERIFIED.clear()
-    _VERIFIED[(token, secret)] = (user_id, expires)
-    return user_id
+    _VERIFIED[(token, secret)] = (claims, expires)
+    return claims
+
+
+REFRESH_TOKEN_PREFIX = "pxr_"  # noqa: S105 - a visible prefix, not a secret
+
+
+def new_refresh_token() -> str:
+    """An opaque refresh token: 256 random bits (SPEC §21). Only its hash is stored."""
+    return REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    """SHA-256 is enough for a secret of 256 random bits: nothing to guess, so no slow hash is needed.
+    ``surrogatepass``: any ``str`` hashes, even one that is not valid Unicode (it is then simply unknown)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def new_api_key() -> str:

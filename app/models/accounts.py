@@ -87,3 +87,32 @@ class LoginFailure(IdMixin, Base):
     client: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
     pending: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class TokenFamily(IdMixin, Base):
+    """The tokens of one sign-in (SPEC §21): every access and refresh token issued from a password grant and
+    the refreshes that follow it. Access tokens carry the family's id (``fam``); a revoked family refuses
+    them all. ``expires_at`` is its latest refresh token's expiry: a family past it is of no more use."""
+
+    __tablename__ = "token_families"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(16))  # logout | reuse
+
+
+class RefreshToken(IdMixin, Base):
+    """An opaque refresh token, stored as its SHA-256 only. ``retired_at`` is set when it is exchanged for
+    the next one; presenting it again after that is a reuse, which revokes its family."""
+
+    __tablename__ = "refresh_tokens"
+
+    family_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("token_families.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
