@@ -19,6 +19,7 @@ from app.kit.db import Database
 from app.patents import importer
 from tests import factories as f
 from tests.patents.test_import import HEADER, count, csv_bytes, row, upload
+from tests.patents.workbooks import with_shared_strings
 
 SAVE_ADVICE = ("CSV UTF-8", ".xlsx")
 
@@ -31,8 +32,9 @@ def encoded_csv(rows: list[list[str]], encoding: str, header: list[str] = HEADER
     return out.getvalue().encode(encoding)
 
 
-def xlsx_bytes(rows: list[list[Any]], header: list[Any] | None = None) -> bytes:
-    """A workbook written by openpyxl (as Excel would save it): header on the first row of the first sheet."""
+def xlsx_bytes(rows: list[list[Any]], header: list[Any] | None = None, *, shared: bool = True) -> bytes:
+    """A workbook with the header on the first row of the first sheet, its text in a shared string table as
+    Excel saves it (``shared=False``: inline strings, as openpyxl and some other programs write them)."""
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     assert sheet is not None
@@ -45,7 +47,11 @@ def xlsx_bytes(rows: list[list[Any]], header: list[Any] | None = None) -> bytes:
     notes.append([f.application_number(999, year=2019), "不应导入", "2019-01-01"])
     out = io.BytesIO()
     workbook.save(out)
-    return out.getvalue()
+    if not shared:
+        return out.getvalue()
+    content = with_shared_strings(out.getvalue())
+    assert b'"inlineStr"' not in zipfile.ZipFile(io.BytesIO(content)).read("xl/worksheets/sheet1.xml")
+    return content
 
 
 async def find(client: httpx.AsyncClient, actor: f.Actor, number: str) -> dict[str, Any]:
@@ -297,7 +303,7 @@ async def test_xlsx_is_recognised_by_content_not_name(client: httpx.AsyncClient,
     op = await f.operator(client, db)
     org = await f.organization(client, verified_by=op)
     content = xlsx_bytes(
-        [[f.application_number(1, year=2019), "一种方法", None, None, None, date(2019, 4, 1)]]
+        [[f.application_number(1, year=2019), "一种方法", None, None, None, date(2019, 4, 1)]], shared=False
     )
     r = await client.post(
         "/api/v1/patents/import", files={"file": ("stock.csv", content, "text/csv")}, headers=org.headers
