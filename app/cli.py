@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import glob
 import os
 import shutil
@@ -23,15 +24,35 @@ def _migrate(url: str) -> None:
     upgrade(url)
 
 
+def read_password(given: str | None) -> str:
+    """The new operator's password: ``--password`` when given; else asked twice, without echo, at a terminal;
+    else the first line of standard input (``echo … | python -m app create-operator``, a secret manager's
+    pipe), without its line ending and otherwise exactly as typed (SPEC §20). Checked like the API's."""
+    from app.accounts.rules import password_problem
+
+    if given is not None:
+        password = given
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat the password: ") != password:
+            raise SystemExit("error: the passwords do not match")
+    else:
+        line = sys.stdin.readline()
+        if not line:
+            raise SystemExit("error: no password on standard input (or use the prompt at a terminal)")
+        password = line.removesuffix("\n").removesuffix("\r")
+    problem = password_problem(password)
+    if problem is not None:
+        raise SystemExit(f"error: the password {problem}")
+    return password
+
+
 async def _create_operator(url: str, email: str, password: str, name: str) -> None:
-    from app.accounts.rules import MIN_PASSWORD_LENGTH
     from app.accounts.service import create_operator
     from app.kit.clock import SystemClock
     from app.kit.db import create_database
     from app.kit.errors import ExchangeError
 
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise SystemExit(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     db = create_database(url, pool_size=1)
     try:
         async with db.transaction() as session:
@@ -77,18 +98,34 @@ def metrics_directory() -> Iterator[str]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m app", description="Patent exchange backend")
-    sub = parser.add_subparsers(dest="command", required=True)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="Patent exchange backend. Configuration comes from EXCHANGE_* environment variables.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, help="what to do")
     serve = sub.add_parser("serve", help="apply migrations, then run the HTTP server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="number of server processes (default: %(default)s)"
+    )
     sub.add_parser("migrate", help="apply pending migrations")
-    op = sub.add_parser("create-operator", help="create an exchange operator account")
-    op.add_argument("--email", required=True)
-    op.add_argument("--password", required=True)
-    op.add_argument("--name", default="Exchange operator")
+    op = sub.add_parser(
+        "create-operator",
+        help="create an exchange operator account",
+        description="Create an exchange operator. Without --password the password is asked for twice at a "
+        "terminal, or read from the first line of standard input.",
+    )
+    op.add_argument("--email", required=True, help="the operator's sign-in email")
+    op.add_argument(
+        "--password",
+        help="the password; visible to every user of the machine in `ps` and kept in the shell's history, so "
+        "prefer leaving it out (prompt, or the first line of standard input)",
+    )
+    op.add_argument(
+        "--name", default="Exchange operator", help="the name shown for the operator (default: %(default)s)"
+    )
     demo = sub.add_parser(
         "seed-demo",
         help="load demo organizations, patents and listings (with published passwords; never in production)",
@@ -96,14 +133,19 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument(
         "--if-empty", action="store_true", help="only into an exchange without organizations (first start)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
 
     settings = load_settings()
     if args.command == "migrate":
         _migrate(settings.database_url)
     elif args.command == "create-operator":
+        password = read_password(args.password)  # before the database is touched
         _migrate(settings.database_url)
-        asyncio.run(_create_operator(settings.database_url, args.email, args.password, args.name))
+        asyncio.run(_create_operator(settings.database_url, args.email, password, args.name))
     elif args.command == "seed-demo":
         if settings.env == Environment.production:
             # Its operator's password is printed in the README: an open door on a real exchange (SPEC §20).

@@ -13,6 +13,7 @@ from app.kit.errors import CodedValueError
 from app.models.accounts import PUBLIC_INSTITUTION_KINDS, OrgKind
 
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256
 LOGIN_WINDOW = timedelta(minutes=15)
 LOGIN_MAX_FAILURES = 10
 # No password check takes this long: an attempt still pending after it (its process died) counts as a failure.
@@ -36,6 +37,18 @@ def normalise_credit_code(value: str) -> str:
 
 def default_public_institution(kind: OrgKind) -> bool:
     return kind in PUBLIC_INSTITUTION_KINDS
+
+
+def password_problem(password: str) -> str | None:
+    """What is wrong with a new password, or None (SPEC §3: at least 10 characters; taken as typed, §20). The
+    API's models check the same bounds; this serves the command line. NUL can never be signed in with."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"must be at least {MIN_PASSWORD_LENGTH} characters"
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"must be at most {MAX_PASSWORD_LENGTH} characters"
+    if "\x00" in password:
+        return "must not contain NUL characters"
+    return None
 
 
 def normalise_email(value: str) -> str:

@@ -6,7 +6,12 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from app.accounts.rules import MIN_PASSWORD_LENGTH, normalise_credit_code, normalise_email
+from app.accounts.rules import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    normalise_credit_code,
+    normalise_email,
+)
 from app.kit.printing import Printable
 from app.kit.schemas import RequestModel, ResponseModel
 from app.models.accounts import OrgKind, OrgStatus, RewardRules, Role
@@ -14,7 +19,8 @@ from app.models.accounts import OrgKind, OrgStatus, RewardRules, Role
 # Taken exactly as typed (SPEC §20): the request models strip surrounding whitespace from text, passwords
 # opt out, so sign-up, member creation and login (a form field, never stripped) agree.
 Password = Annotated[
-    str, StringConstraints(strip_whitespace=False, min_length=MIN_PASSWORD_LENGTH, max_length=256)
+    str,
+    StringConstraints(strip_whitespace=False, min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH),
 ]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 # Printed on contracts and certificates: every character must have a glyph (SPEC §21).
