@@ -103,7 +103,12 @@ async def logout(body: schemas.LogoutIn, db: DatabaseDep) -> None:
     await service.revoke_token_family(db, body.refresh_token)
 
 
-@router.get("/me", tags=["auth"], response_model=schemas.UserOut, responses=error_responses(401))
+@router.get(
+    "/me",
+    tags=["auth"],
+    response_model=schemas.UserOut,
+    responses=error_responses(401, codes={404: ["not_found"]}),
+)
 async def get_me(session: SessionDep, principal: PrincipalDep) -> schemas.UserOut:
     return schemas.UserOut.model_validate(await service.get_user(session, principal.user_id))
 
@@ -113,7 +118,12 @@ async def get_me(session: SessionDep, principal: PrincipalDep) -> schemas.UserOu
     tags=["organizations"],
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.OrganizationOut,
-    responses=error_responses(409, 422),
+    responses=error_responses(
+        codes={
+            409: ["email_taken", "organization_exists"],
+            422: ["invalid_credit_code", "unsupported_character"],
+        }
+    ),
     summary="Register an organization and its first admin",
 )
 async def create_organization(
@@ -157,7 +167,7 @@ async def get_organization(
     "/organizations/{org_id:uuid}",
     tags=["organizations"],
     response_model=schemas.OrganizationOut,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, codes={422: ["unsupported_character"]}),
     summary="Update name or reward rules (org admin)",
 )
 async def update_organization(
@@ -175,7 +185,7 @@ async def update_organization(
     "/organizations/{org_id:uuid}/verify",
     tags=["organizations"],
     response_model=schemas.OrganizationOut,
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, codes={409: ["invalid_state"]}),
     summary="Verify an organization (operators)",
 )
 async def verify_organization(
@@ -191,7 +201,7 @@ async def verify_organization(
     tags=["organizations"],
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.UserOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 422, codes={409: ["email_taken"]}),
 )
 async def add_member(
     org_id: uuid.UUID,

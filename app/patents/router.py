@@ -29,7 +29,7 @@ def _out(view: service.PatentView) -> schemas.PatentOut:
         403,
         codes={
             409: ["patent_exists"],
-            422: ["invalid_date", "invalid_patent_number", "unsupported_character"],
+            422: ["invalid_date", "invalid_ipc_code", "invalid_patent_number", "unsupported_character"],
         },
     ),
     summary="Register a patent of your organization",
@@ -136,7 +136,10 @@ async def get_patent(
     "/patents/{patent_id:uuid}",
     response_model=schemas.PatentOut,
     responses=error_responses(
-        401, 403, 404, codes={409: ["patent_locked"], 422: ["invalid_date", "unsupported_character"]}
+        401,
+        403,
+        404,
+        codes={409: ["patent_locked"], 422: ["invalid_date", "invalid_ipc_code", "unsupported_character"]},
     ),
     summary="Edit a patent (owners: descriptive fields; operators: legal_status)",
     description="An owner's edit of a patent in an active listing, a live open-licence declaration or an "
