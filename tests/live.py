@@ -64,11 +64,14 @@ def live_server(
     workers: int = 1,
     admin_url: str | None = None,
     log: Path | None = None,
+    serve_command: bool = False,
     **settings: str,
 ) -> Iterator[LiveServer]:
     """A uvicorn server (``workers`` processes) in the sandbox on a fresh database, with an operator.
     ``admin_url``: the PostgreSQL server to make the database on (default the test server); ``log``: a file
-    that receives the server's output (default: the test run's)."""
+    that receives the server's output (default: the test run's); ``serve_command``: started the way
+    production starts it, ``python -m app serve`` (which also prepares the workers' metrics directory),
+    instead of uvicorn directly."""
     with fresh_database(backend, directory, admin_url) as url:
         env = {
             **os.environ,
@@ -99,19 +102,9 @@ def live_server(
         )
         port = free_port()
         output = open(log, "ab") if log is not None else None  # noqa: SIM115 (closed below)
+        command = ["app", "serve"] if serve_command else ["uvicorn", "app.asgi:app", "--log-level", "warning"]
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.asgi:app",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-            ],
+            [sys.executable, "-m", *command, "--port", str(port), "--workers", str(workers)],
             env=env,
             cwd=ROOT,
             stdout=output,
