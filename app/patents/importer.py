@@ -204,6 +204,8 @@ MAX_ROWS = 100_000  # data rows in one upload (SPEC §4's figure); bounds the wo
 # The upload limit counts compressed bytes: a workbook's parts, decompressed, may not exceed this (a zip bomb).
 # openpyxl holds the shared strings (all text cells) in memory, so this also bounds the import's memory.
 MAX_XLSX_EXPANDED = 256 * 1024 * 1024
+# A 100,000-row sheet of 8 columns has at most 800,001 distinct texts; each costs ~60 bytes of memory however short.
+MAX_SHARED_STRINGS = 1_000_000
 MAX_SHEET_ROWS = 1_048_576  # Excel's own limit: a sheet claiming more rows was not made by a spreadsheet
 MAX_COLUMNS = 256  # the header's width in a sheet: every data row is read (and padded) to it
 HEADER_SEARCH_ROWS = 100  # empty rows above a sheet's header that are skipped
@@ -220,6 +222,7 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a ZIP archive (an empty one start
 _OLE2_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")  # a compound file: an encrypted workbook, or a .xls
 _WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _HIGH_BYTES = bytes(range(0x80, 0x100))
+_SHARED_STRING = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")  # <si>, <si/>, <x:si> (a namespace prefix)
 # What zipfile and openpyxl raise on a damaged or hostile workbook: a bad archive or CRC, malformed XML
 # (ParseError is a SyntaxError), DTD entities (refused by defusedxml, which openpyxl uses when it is installed,
 # as it is here), missing parts, cell values that do not parse. Caught around those library calls only.
@@ -333,17 +336,22 @@ def _open_first_sheet(raw: IO[bytes]) -> tuple[Any, Any]:
     try:
         with zipfile.ZipFile(raw) as archive:
             parts = archive.infolist()
+            if "[Content_Types].xml" not in {part.filename for part in parts}:
+                raise _invalid_csv("The file is a ZIP archive but not an Excel workbook. " + SAVE_ADVICE)
+            if sum(part.file_size for part in parts) > MAX_XLSX_EXPANDED:
+                raise _invalid_csv(
+                    f"The workbook expands to more than {MAX_XLSX_EXPANDED // (1024 * 1024)} MiB; "
+                    "split it into several files or save it as CSV UTF-8."
+                )
+            if _shared_strings(archive, parts) > MAX_SHARED_STRINGS:
+                raise _invalid_csv(
+                    f"The workbook holds more than {MAX_SHARED_STRINGS:,} distinct texts; "
+                    "split it into several files or save it as CSV UTF-8."
+                )
     except _WORKBOOK_ERRORS:
         raise _invalid_csv(
             "The file is a damaged ZIP archive, not a readable workbook. " + SAVE_ADVICE
         ) from None
-    if "[Content_Types].xml" not in {part.filename for part in parts}:
-        raise _invalid_csv("The file is a ZIP archive but not an Excel workbook. " + SAVE_ADVICE)
-    if sum(part.file_size for part in parts) > MAX_XLSX_EXPANDED:
-        raise _invalid_csv(
-            f"The workbook expands to more than {MAX_XLSX_EXPANDED // (1024 * 1024)} MiB; "
-            "split it into several files or save it as CSV UTF-8."
-        )
     raw.seek(0)
     try:
         workbook = openpyxl.load_workbook(raw, read_only=True, data_only=True)
@@ -359,6 +367,19 @@ def _open_first_sheet(raw: IO[bytes]) -> tuple[Any, Any]:
         workbook.close()
         raise _invalid_csv("The workbook has no worksheet.")
     return workbook, sheets[0]
+
+
+def _shared_strings(archive: zipfile.ZipFile, parts: list[zipfile.ZipInfo]) -> int:
+    """How many shared strings (``<si>`` elements) the archive holds, counted on the stream before openpyxl
+    loads them all into memory: bytes bound the table's text, this bounds its number of strings (tiny ones
+    cost far more memory than their bytes). Every part is counted, whatever its name; no other part of a
+    workbook has ``si`` elements. A match cut by a block boundary is missed, which does not matter here."""
+    count = 0
+    for part in parts:
+        with archive.open(part) as stream:
+            while block := stream.read(DECODE_BLOCK):
+                count += sum(1 for _ in _SHARED_STRING.finditer(block))
+    return count
 
 
 def _xlsx_records(workbook: Any, sheet: Any) -> Iterator[list[str]]:

@@ -440,6 +440,13 @@ async def test_xlsx_that_expands_too_far_is_refused(
     assert r.status_code == 422 and r.json()["code"] == "invalid_csv", r.text
     assert await count(client, org) == 0
     monkeypatch.setattr(importer, "MAX_XLSX_EXPANDED", expanded)
+    # Tiny strings cost far more memory than their bytes: their number is bounded too.
+    strings = zipfile.ZipFile(io.BytesIO(content)).read("xl/sharedStrings.xml").count(b"<si>")
+    assert strings > 2 * 199  # each row's number and title
+    monkeypatch.setattr(importer, "MAX_SHARED_STRINGS", strings - 1)
+    r = await upload(client, org, content)
+    assert r.status_code == 422 and "distinct texts" in r.json()["detail"], r.text
+    monkeypatch.setattr(importer, "MAX_SHARED_STRINGS", strings)
     assert (await upload(client, org, content)).json()["created"] == 199
 
 
