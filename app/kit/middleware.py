@@ -7,8 +7,9 @@ import re
 import time
 import uuid
 
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.exceptions import HTTPException
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.kit.errors import problem_response
@@ -20,20 +21,27 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def _route_template(scope: Scope) -> str:
-    """The matched route's full path template (``/api/v1/listings/{listing_id}``), for bounded metric labels.
+    """The matched route's full path template (``/api/v1/listings/{listing_id}``), for bounded metric labels;
+    ``unmatched`` for a path no route matched.
 
     FastAPI puts the route as its router declared it in ``scope["route"]`` (without the include prefix), so
-    map it to its effective path once per app.
+    map it to its effective path once per app. Starlette's own routes (the docs pages) and mounts (their
+    assets) only leave their ``endpoint`` in the scope: a route's path, a mount's ``<prefix>/{path}``.
     """
-    route = scope.get("route")
-    if route is None:
+    matched = scope.get("route") or scope.get("endpoint")
+    if matched is None:
         return "unmatched"
     app = scope.get("app")
     templates: dict[int, str] | None = getattr(getattr(app, "state", None), "route_templates", None)
     if templates is None and app is not None:
         templates = {id(rc.original_route): rc.path_format or "" for rc in iter_route_contexts(app.routes)}
+        for route in app.routes:
+            if isinstance(route, Mount):
+                templates[id(route.app)] = f"{route.path}/{{path}}"
+            elif isinstance(route, Route) and not isinstance(route, APIRoute):
+                templates[id(route.endpoint)] = route.path
         app.state.route_templates = templates
-    return (templates or {}).get(id(route), getattr(route, "path", "unmatched"))
+    return (templates or {}).get(id(matched), getattr(scope.get("route"), "path", "unmatched"))
 
 
 class RequestContextMiddleware:

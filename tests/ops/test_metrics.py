@@ -88,6 +88,32 @@ async def test_requests_by_route_template_with_a_histogram_that_agrees(client: h
         assert value(after, "exchange_http_request_seconds_bucket", method="GET", route=r, le="+Inf") == count
 
 
+async def test_the_documentation_routes_have_their_own_templates(client: httpx.AsyncClient) -> None:
+    """The docs pages and their assets are Starlette routes and a mount, not FastAPI routes: labelled by their
+    templates too, an asset by its mount's (``/docs-assets/{path}``), found or not."""
+    before = await scrape(client)
+    asked = {
+        "/docs": 200,
+        "/redoc": 200,
+        "/openapi.json": 200,
+        "/docs-assets/swagger-ui.css": 200,
+        f"/docs-assets/{uuid.uuid4()}.js": 404,
+    }
+    for path, status in asked.items():
+        assert (await client.get(path)).status_code == status, path
+    after = await scrape(client)
+
+    def delta(route: str, status: str) -> float:
+        labels = {"method": "GET", "route": route, "status": status}
+        return value(after, "exchange_http_requests_total", **labels) - value(
+            before, "exchange_http_requests_total", **labels
+        )
+
+    assert delta("/docs", "200") == 1 and delta("/redoc", "200") == 1 and delta("/openapi.json", "200") == 1
+    assert delta("/docs-assets/{path}", "200") == 1 and delta("/docs-assets/{path}", "404") == 1
+    assert delta("unmatched", "200") == 0 and delta("unmatched", "404") == 0
+
+
 async def test_bids_accepted_and_refused_by_code(client: httpx.AsyncClient, db) -> None:  # type: ignore[no-untyped-def]
     case = await h.open_auction(client, db)
     b1, b2 = case.bidders
