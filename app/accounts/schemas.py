@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, WithJsonSchema
 
 from app.accounts.rules import (
     MAX_PASSWORD_LENGTH,
@@ -21,12 +21,23 @@ from app.models.accounts import OrgKind, OrgStatus, RewardRules, Role
 Password = Annotated[
     str,
     StringConstraints(strip_whitespace=False, min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH),
+    Field(json_schema_extra={"format": "password", "pattern": r"^[^\u0000]*$"}),
 ]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 # Printed on contracts and certificates: every character must have a glyph (SPEC §21).
 OrgName = Annotated[Name, Printable]
 Email = Annotated[EmailStr, AfterValidator(normalise_email)]
-CreditCode = Annotated[str, StringConstraints(max_length=64), AfterValidator(normalise_credit_code)]
+# The syntax of a unified social credit code (GB 32100-2015: 8 digits, then 10 of its 31 characters; spaces
+# and hyphens between them are accepted too) as a JSON Schema pattern; its check character is computed, which
+# no pattern can say: the ``format`` names the rule.
+CREDIT_CODE_PATTERN = r"^[0-9]{8}[0-9A-HJ-NP-RTUW-Ya-hj-np-rtuw-y]{10}$"
+CREDIT_CODE_FORMAT = "cn-credit-code"
+CreditCode = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    AfterValidator(normalise_credit_code),
+    Field(json_schema_extra={"pattern": CREDIT_CODE_PATTERN, "format": CREDIT_CODE_FORMAT}),
+]
 
 
 class AdminIn(RequestModel):
@@ -83,7 +94,11 @@ class MemberCreate(RequestModel):
     email: Email
     password: Password
     name: Name
-    role: Annotated[Role, AfterValidator(lambda r: _member_role(r))] = Role.member
+    role: Annotated[
+        Role,
+        AfterValidator(lambda r: _member_role(r)),
+        WithJsonSchema({"type": "string", "enum": [Role.admin, Role.member]}),
+    ] = Role.member
 
 
 def _member_role(role: Role) -> Role:
@@ -145,7 +160,10 @@ class TokenOut(ResponseModel):
 
 
 class LogoutIn(RequestModel):
-    refresh_token: Annotated[str, StringConstraints(max_length=MAX_REFRESH_TOKEN_LENGTH)]
+    # As sent: a token is not text to tidy (and the length bound then holds for what was sent).
+    refresh_token: Annotated[
+        str, StringConstraints(strip_whitespace=False, max_length=MAX_REFRESH_TOKEN_LENGTH)
+    ]
 
 
 class ApiKeyCreate(RequestModel):
