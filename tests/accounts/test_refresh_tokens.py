@@ -306,3 +306,29 @@ async def test_access_tokens_without_a_live_family_are_refused(
     their_family = jwt.decode(other.headers["Authorization"][7:], SECRET, algorithms=["HS256"])["fam"]
     _assert_invalid_token(await client.get("/api/v1/me", headers=forged(fam=their_family)))
     assert (await client.get("/api/v1/me", headers=other.headers)).status_code == 200
+
+
+async def test_a_sign_in_deletes_families_expired_for_a_day(client: httpx.AsyncClient, db: Database) -> None:
+    org = await f.organization(client)
+    old = await _sign_in(client, org.email)
+    recent = await _sign_in(client, org.email)
+    old_family = jwt.decode(str(old["access_token"]), SECRET, algorithms=["HS256"])["fam"]
+    async with db.transaction() as session:
+        await session.execute(
+            update(TokenFamily)
+            .where(TokenFamily.id == uuid.UUID(old_family))
+            .values(expires_at=utcnow() - timedelta(days=1, minutes=1))
+        )
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == uuid.UUID(old_family))
+            .values(expires_at=utcnow() - timedelta(days=1, minutes=1))
+        )
+    await _sign_in(client, org.email)
+    async with db.read() as session:
+        families = {str(i) for i in (await session.scalars(select(TokenFamily.id))).all()}
+        tokens = {str(i) for i in (await session.scalars(select(RefreshToken.family_id))).all()}
+    assert old_family not in families and old_family not in tokens
+    assert len(families) == 3  # the factory's sign-in, `recent` and the last one
+    assert (await _refresh(client, recent["refresh_token"])).status_code == 200
+    _assert_invalid_token(await _refresh(client, old["refresh_token"]))
