@@ -55,6 +55,7 @@ def _missing(*fields: str) -> Unprocessable:
 )
 async def login(
     request: Request,
+    response: Response,
     form: Annotated[schemas.TokenRequest, Form()],
     db: DatabaseDep,
     settings: SettingsDep,
@@ -80,6 +81,9 @@ async def login(
     access = create_access_token(
         issued.user_id, issued.family_id, settings.secret_key, settings.access_token_minutes
     )
+    # RFC 6749 §5.1: no cache keeps a response that carries tokens.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
     return schemas.TokenOut(
         access_token=access,
         expires_in=settings.access_token_minutes * 60,

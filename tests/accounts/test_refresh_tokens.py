@@ -231,11 +231,24 @@ async def test_grant_types(client: httpx.AsyncClient, db: Database) -> None:
     assert r.status_code == 400, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["code"] == "unsupported_grant_type"
-    # The password grant, named or not.
+    # The password grant, named or not; what OAuth2 clients add (Swagger UI's Authorize form: scope, client
+    # credentials in the body or as Basic authentication) is ignored.
     r = await client.post(
-        TOKEN_URL, data={"grant_type": "password", "username": org.email, "password": PASSWORD}
+        TOKEN_URL,
+        data={
+            "grant_type": "password",
+            "username": org.email,
+            "password": PASSWORD,
+            "scope": "",
+            "client_id": "ui",
+        },
+        headers={"Authorization": "Basic dWk6c2VjcmV0"},
     )
     assert r.status_code == 200, r.text
+    # RFC 6749 §5.1: a response carrying tokens is never cached, nor is a refresh's.
+    assert r.headers["cache-control"] == "no-store" and r.headers["pragma"] == "no-cache"
+    r = await _refresh(client, r.json()["refresh_token"])
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     # What each grant needs is required.
     for data in (
         {"grant_type": "refresh_token"},
