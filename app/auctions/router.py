@@ -25,12 +25,14 @@ from app.deps import (
 from app.kit.errors import ExchangeError, NotFound, error_responses
 from app.kit.idempotency import IdempotencyDep
 from app.kit.metrics import BIDS_ACCEPTED, BIDS_REFUSED
+from app.kit.openapi import digits_at_most
 from app.kit.pagination import Page, PageParams, page_params
 from app.models.trading import Auction
 
 router = APIRouter(tags=["auctions"])
 
 STREAM_PING_SECONDS = 15
+EVENT_ID_PATTERN = digits_at_most(events.MAX_EVENT_ID)  # checked by events.parse_last_event_id (400)
 
 
 async def _close_if_due(request: Request, auction_id: uuid.UUID, now: datetime) -> None:
@@ -185,6 +187,7 @@ async def stream_auction_events(
             description="Replay the events after this id (0: all of them): an integer 0 … 2^63−1, "
             "else 400 `invalid_last_event_id`",
             examples=["0"],
+            json_schema_extra={"pattern": EVENT_ID_PATTERN},
         ),
     ] = None,
     last_event_id_query: Annotated[
@@ -193,6 +196,7 @@ async def stream_auction_events(
             alias="last_event_id",
             description="The same as the header, for a page that opens its stream (the header wins)",
             examples=["0"],
+            json_schema_extra={"pattern": EVENT_ID_PATTERN},
         ),
     ] = None,
 ) -> EventSourceResponse:

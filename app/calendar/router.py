@@ -12,7 +12,14 @@ from app.deps import CalendarDep, ClockDep, OperatorDep, SessionDep
 from app.kit.errors import error_responses
 
 router = APIRouter(prefix="/calendar", tags=["calendar"])
-Year = Annotated[int, Path(description="A year, e.g. 2027")]
+# The range is checked by the service (422 ``invalid_year``); the schema publishes it.
+Year = Annotated[
+    int,
+    Path(
+        description="A year, e.g. 2027",
+        json_schema_extra={"minimum": service.FIRST_YEAR, "maximum": service.LAST_YEAR},
+    ),
+]
 
 
 @router.get(

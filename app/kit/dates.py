@@ -11,7 +11,7 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
 EARLIEST = date(1900, 1, 1)
 LATEST = date(2199, 12, 31)
@@ -37,9 +37,13 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
+# The range as the JSON Schema of a date (a real calendar day is the ``date`` format's part).
+DATE_PATTERN = r"^(?:19[0-9]{2}|2[01][0-9]{2})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$"
+
 QueryDate = Annotated[
     date,
     BeforeValidator(_iso_text),
     AfterValidator(check_in_range),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": DATE_PATTERN}),
 ]
 """A date query parameter: ``Annotated[QueryDate | None, Query(...)] = None``."""

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 log = logging.getLogger("app.errors")
 PROBLEM_JSON = "application/problem+json"
@@ -205,8 +206,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         status, headers = exc.status_code, dict(getattr(exc, "headers", None) or {})
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
-        if status == 400 and detail == "There was an error parsing the body":
-            # An unreadable body (not UTF-8, truncated multipart...) is invalid input like any other: 422.
+        unreadable = detail == "There was an error parsing the body" or isinstance(
+            exc.__context__, MultiPartException
+        )
+        if status == 400 and unreadable:
+            # An unreadable body (not UTF-8, truncated multipart, a multipart type without its boundary...) is
+            # invalid input like any other: 422.
             return problem_response(
                 422,
                 "validation_error",

@@ -59,9 +59,13 @@ def _positive(fen: int) -> int:
     return fen
 
 
-# Request fields that must be more than zero (payments, prices, deposits, bids).
+# Request fields that must be more than zero (payments, prices, deposits, bids): the same pattern, and not
+# zero — so a client generated from the OpenAPI knows ``"0.00"`` is refused.
 PositiveMoneyIn = Annotated[
-    int, BeforeValidator(_parse), AfterValidator(_positive), WithJsonSchema(_MONEY_SCHEMA)
+    int,
+    BeforeValidator(_parse),
+    AfterValidator(_positive),
+    WithJsonSchema({**_MONEY_SCHEMA, "not": {"pattern": r"^0+\.00$"}}),
 ]
 # Response fields: fen rendered as a two-decimal yuan string.
 MoneyOut = Annotated[

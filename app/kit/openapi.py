@@ -44,6 +44,22 @@ WHAT = {
 Routes = Mapping[tuple[str, str], APIRoute]
 
 
+def digits_at_most(maximum: int) -> str:
+    """The JSON Schema ``pattern`` of the decimal numerals (ASCII digits, leading zeros allowed) of 0 …
+    ``maximum`` that have at most as many digits as ``maximum``: how a schema says what integer a header or
+    query string may carry (``digits_at_most(2**63 - 1)`` for an event id)."""
+    top = str(maximum)
+    below = [  # the first digit that is smaller than maximum's, any digits after it
+        top[:i]
+        + ("0" if top[i] == "1" else f"[0-{int(top[i]) - 1}]")
+        + (f"[0-9]{{{len(top) - 1 - i}}}" if i < len(top) - 1 else "")
+        for i in range(len(top))
+        if top[i] != "0"
+    ]
+    shorter = [f"[0-9]{{1,{len(top) - 1}}}"] if len(top) > 1 else []
+    return "^(?:" + "|".join([*shorter, *below, top]) + ")$"
+
+
 def dependency_codes() -> dict[Callable[..., Any], dict[int, tuple[str, ...]]]:
     """The codes each shared dependency raises, by status: documented on every route that uses it."""
     from app.deps import current_principal, operator_principal, optional_principal, verified_member
@@ -173,6 +189,36 @@ def _rename(node: Any, renames: dict[str, str]) -> Any:
     return node
 
 
+NO_NUL = r"^[^\u0000]*$"  # text the server takes has no NUL (PostgreSQL refuses it): app.kit.schemas
+
+
+def _without_nul(schema: Any, components: dict[str, Any], seen: set[str]) -> None:
+    """Every input string that says nothing narrower (a pattern, format, enum) refuses NUL characters, as the
+    request models and ``RequestGuardMiddleware`` do."""
+    if isinstance(schema, list):
+        for item in schema:
+            _without_nul(item, components, seen)
+        return
+    if not isinstance(schema, dict):
+        return
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith(SCHEMAS):
+        name = ref[len(SCHEMAS) :]
+        if name not in seen and name in components:
+            seen.add(name)
+            _without_nul(components[name], components, seen)
+        return
+    narrower = ("pattern", "format", "enum", "const", "contentMediaType")
+    if schema.get("type") == "string" and not any(k in schema for k in narrower):
+        schema["pattern"] = NO_NUL
+    for key in ("properties", "additionalProperties", "items", "anyOf", "oneOf", "allOf"):
+        value = schema.get(key)
+        if key == "properties" and isinstance(value, dict):
+            _without_nul(list(value.values()), components, seen)
+        elif value is not None:
+            _without_nul(value, components, seen)
+
+
 def _problem_schema() -> dict[str, Any]:
     from app.kit.errors import Problem
 
@@ -194,6 +240,7 @@ def refine(
         components[new] = schema
     _rename(document, renames)
     forms: set[str] = set()
+    inputs: list[Any] = []
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
             route = (routes or {}).get((method.upper(), path))
@@ -207,12 +254,20 @@ def refine(
                         media["schema"] = dict(BINARY)
             for parameter in operation.get("parameters", []):
                 parameter["schema"] = _without_null(parameter["schema"])
+                inputs.append(parameter["schema"])
             for media_type, media in operation.get("requestBody", {}).get("content", {}).items():
+                inputs.append(media.get("schema"))
                 ref = media.get("schema", {}).get("$ref", "")
                 if media_type in FORM_MEDIA_TYPES and ref.startswith(SCHEMAS):
                     forms.add(ref[len(SCHEMAS) :])
             if (method.upper(), path) in public and operation.get("security"):
                 operation["security"] = [{}, *operation["security"]]
+    _without_nul(inputs, components, set())
+    for schema in components.values():
+        for field in schema.get("properties", {}).values():
+            # ``X | NotNull = None``: the default null only means "left out".
+            if field.get("default", "") is None and {"type": "null"} not in field.get("anyOf", []):
+                del field["default"]
     for name in forms:
         form = components[name]
         for field, schema in form.get("properties", {}).items():

@@ -26,13 +26,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
-from pydantic import AfterValidator
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from app.kit.errors import CodedValueError
+from app.kit.schemas import STRIPPED_CODEPOINTS, text_pattern
 
 FONT_DIR = Path(__file__).resolve().parents[1] / "data" / "fonts"
 UNSUPPORTED_CHARACTER = "unsupported_character"
@@ -114,8 +117,50 @@ def check_printable(text: str) -> str:
     return text
 
 
+def _class_member(c: str) -> str:
+    """``c`` as a member of a regex character class that Python and ECMA-262 with the ``u`` flag (how JSON Schema
+    validators read a ``pattern``) read alike: syntax characters escaped, control and space characters as
+    ``\\uXXXX``, astral ones as themselves (the two languages have no common escape for them)."""
+    if c in "\\]^-[":
+        return "\\" + c
+    if ord(c) < 0x10000 and (unicodedata.category(c)[0] in "CZ" or c.isspace()):
+        return f"\\u{ord(c):04X}"
+    return c
+
+
+def _class(codepoints: Iterable[int]) -> str:
+    return "".join(
+        _class_member(chr(a)) if a == b else f"{_class_member(chr(a))}-{_class_member(chr(b))}"
+        for a, b in _ranges(codepoints)
+    )
+
+
+@lru_cache(maxsize=2)
+def printable_pattern(non_blank: bool = False) -> str:
+    """The JSON Schema ``pattern`` of printable text: only characters some shipped font has, with any
+    surrounding whitespace (which request models strip before the check), and, when ``non_blank``, a printable
+    character besides it — so a client generated from the OpenAPI knows what ``unsupported_character``
+    refuses."""
+    covered = frozenset().union(*_coverage().cmaps)
+    return text_pattern(_class(covered), _class(covered - STRIPPED_CODEPOINTS) if non_blank else None)
+
+
+class _Printable:
+    """``check_printable`` after the field's own validation, and ``printable_pattern`` in its JSON Schema."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(check_printable, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = printable_pattern(non_blank=json_schema.get("minLength", 0) >= 1)
+        return json_schema
+
+
 # On a field's own type: ``Annotated[Name, Printable]``; or the plain string type ``PrintableText``.
-Printable = AfterValidator(check_printable)
+Printable = _Printable()
 PrintableText = Annotated[str, Printable]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
@@ -13,6 +13,16 @@ from app.kit.money import MoneyIn, MoneyOut
 from app.kit.schemas import RequestModel, ResponseModel
 from app.models.patents import PatentKind
 from app.models.policy import FeeType, OpenLicenseStatus
+
+_SIX_DECIMALS = (  # 1 to 6 decimals, not all zero (then any trailing zeros)
+    r"(?:[1-9][0-9]{0,5}|0[1-9][0-9]{0,4}|00[1-9][0-9]{0,3}|000[1-9][0-9]{0,2}|0000[1-9][0-9]?|00000[1-9])0*"
+)
+# What ``rules.fee_errors`` accepts as a rate, as JSON Schema: a number or a decimal string, 0 < rate ≤ 1 (the
+# six-decimal bound is the string's; a number's is the server's to check).
+ROYALTY_RATE_SCHEMAS: tuple[dict[str, Any], ...] = (
+    {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+    {"type": "string", "pattern": rf"^0*(?:1(?:\.0*)?|\.{_SIX_DECIMALS})$"},
+)
 
 
 class OpenLicenseCreate(RequestModel):
@@ -24,7 +34,10 @@ class OpenLicenseCreate(RequestModel):
     fee_type: FeeType
     lump_sum: MoneyIn | None = None
     royalty_rate: Decimal | None = Field(
-        default=None, description='Fraction of the royalty base, e.g. "0.05" for 5%', examples=["0.05"]
+        default=None,
+        description='Fraction of the royalty base, e.g. "0.05" for 5%: 0 < rate ≤ 1, at most six decimals',
+        examples=["0.05"],
+        json_schema_extra={"anyOf": [*ROYALTY_RATE_SCHEMAS, {"type": "null"}]},
     )
     royalty_base: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = Field(
         default=None, description="What the royalty is a share of, e.g. net sales of licensed products"

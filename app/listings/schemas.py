@@ -11,7 +11,7 @@ from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from app.kit.money import MoneyIn, MoneyOut
 from app.kit.printing import Printable
-from app.kit.schemas import RequestModel, ResponseModel
+from app.kit.schemas import NotNull, RequestModel, ResponseModel
 from app.listings import rules
 from app.models.listings import AuctionFormat, ListingStatus, PricingMode, SealedPricing, TransactionKind
 from app.models.patents import LegalStatus, PatentKind
@@ -27,7 +27,11 @@ def _unique(ids: list[uuid.UUID]) -> list[uuid.UUID]:
     return ids
 
 
-PatentIds = Annotated[list[uuid.UUID], Field(min_length=1, max_length=100), AfterValidator(_unique)]
+PatentIds = Annotated[
+    list[uuid.UUID],
+    Field(min_length=1, max_length=100, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_unique),
+]
 
 
 class LicenseTermsIn(RequestModel):
@@ -86,20 +90,21 @@ class ListingCreate(RequestModel):
 
 
 class ListingUpdate(RequestModel):
-    """Every field optional; ``null`` clears an optional field (price, deposit, license, auction)."""
+    """Every field optional; ``null`` clears an optional field (price, deposit, license, auction) and is
+    refused for the others (their schema has no ``null``)."""
 
-    title: Title | None = None
-    summary: Summary | None = None
-    patent_ids: PatentIds | None = None
-    transaction_kind: TransactionKind | None = None
-    pricing_mode: PricingMode | None = None
+    title: Title | NotNull = None
+    summary: Summary | NotNull = None
+    patent_ids: PatentIds | NotNull = None
+    transaction_kind: TransactionKind | NotNull = None
+    pricing_mode: PricingMode | NotNull = None
     price: MoneyIn | None = None
     deposit: MoneyIn | None = None
-    listing_days: int | None = Field(default=None, ge=rules.MIN_LISTING_DAYS, le=250)
-    extension_days: int | None = Field(default=None, ge=1, le=250)
-    max_extensions: int | None = Field(default=None, ge=0, le=20)
-    min_bidders_for_auction: int | None = Field(default=None, ge=2, le=1000)
-    requires_qualification_review: bool | None = None
+    listing_days: Annotated[int, Field(ge=rules.MIN_LISTING_DAYS, le=250)] | NotNull = None
+    extension_days: Annotated[int, Field(ge=1, le=250)] | NotNull = None
+    max_extensions: Annotated[int, Field(ge=0, le=20)] | NotNull = None
+    min_bidders_for_auction: Annotated[int, Field(ge=2, le=1000)] | NotNull = None
+    requires_qualification_review: bool | NotNull = None
     license: LicenseTermsIn | None = None
     auction: AuctionTermsIn | None = None
 

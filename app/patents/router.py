@@ -109,7 +109,12 @@ async def list_patents(
         str | None, Query(min_length=1, max_length=200, description="Substring of title, abstract or number")
     ] = None,
     ipc: Annotated[
-        str | None, Query(max_length=40, description="IPC prefix, e.g. `H01M` or `H01M 10/05`")
+        str | None,
+        Query(
+            max_length=40,
+            description="IPC prefix, e.g. `H01M` or `H01M 10/05`",
+            json_schema_extra={"pattern": schemas.IPC_PREFIX_PATTERN},
+        ),
     ] = None,
     kind: PatentKind | None = None,
     legal_status: LegalStatus | None = None,

@@ -125,7 +125,9 @@ def derive_legal_status(
 # --- IPC -------------------------------------------------------------------------------------------------
 
 _IPC = re.compile(r"^([A-H])(\d{2})([A-Z])(\d{1,4})/(\d{2,6})$")
-_IPC_PREFIX = re.compile(r"^[A-H](?:\d{1,2}(?:[A-Z](?:\d{1,4}(?:/\d{0,6})?)?)?)?$")
+# A section, or the start of a class (one digit of two), or a whole class and more: a subclass letter follows
+# two digits only (``H0M`` is no prefix of any symbol).
+_IPC_PREFIX = re.compile(r"^[A-H](?:\d{1,2}|\d{2}[A-Z](?:\d{1,4}(?:/\d{0,6})?)?)?$")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from app.kit.money import MoneyOut, PositiveMoneyIn
 from app.kit.schemas import RequestModel, ResponseModel
@@ -24,6 +24,15 @@ class ConsentCreate(RequestModel):
 
     listing_id: uuid.UUID | None = None
     open_license_id: uuid.UUID | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [  # exactly one of the two is given (an id, not null)
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("listing_id", "open_license_id")
+            ]
+        }
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ConsentCreate:
