@@ -8,8 +8,10 @@
 #    was already running)
 # 3. ruff check, ruff format --check; mypy --strict on app/
 # 4. migrations on PostgreSQL: alembic upgrade head, then alembic check (models == migrations)
-# 5. pytest, every database test on SQLite and PostgreSQL (EXCHANGE_TEST_BACKENDS)
-# 6. without pytest arguments: the business-day tests again on pinned days (EXCHANGE_TEST_PINNED_DAYS,
+# 5. a Python and a TypeScript client generated from the OpenAPI document, without a warning
+#    (scripts/clients.sh: the generators in their own venv and npx; node >= 20 and npm needed)
+# 6. pytest, every database test on SQLite and PostgreSQL (EXCHANGE_TEST_BACKENDS)
+# 7. without pytest arguments: the business-day tests again on pinned days (EXCHANGE_TEST_PINNED_DAYS,
 #    space-separated ISO instants; empty to skip)
 #
 # Stops at the first failing step.
@@ -20,7 +22,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 step=0
 section() {
     step=$((step + 1))
-    printf '\n==> [%d/7] %s\n' "$step" "$*"
+    printf '\n==> [%d/8] %s\n' "$step" "$*"
 }
 
 section "Python environment (.venv, pip install -e '.[test]')"
@@ -78,6 +80,9 @@ echo "EXCHANGE_DATABASE_URL=$migcheck_url"
 EXCHANGE_DATABASE_URL=$migcheck_url "$BIN/alembic" upgrade head
 EXCHANGE_DATABASE_URL=$migcheck_url "$BIN/alembic" check
 bash scripts/postgres.sh psql -d postgres -c "drop database $migcheck_db with (force)"
+
+section "generated clients: openapi-python-client, openapi-typescript (scripts/clients.sh)"
+bash scripts/clients.sh
 
 section "pytest $*"
 rc=0
