@@ -160,3 +160,12 @@ def test_generic_codes_come_from_the_dependencies_a_route_uses() -> None:
     assert codes("GET", "/api/v1/listings", "401") == ["invalid_token"]  # public: only a bad token is refused
     assert "payload_too_large" in codes("POST", "/api/v1/patents", "413")
     assert codes("GET", "/api/v1/deals/{deal_id}", "503") == ["database_unavailable"]
+
+
+def test_readyz_documents_the_body_it_answers_503_with() -> None:
+    """Not ready is the readiness document itself with ``Retry-After``, not a problem document."""
+    unavailable = _document()["paths"]["/readyz"]["get"]["responses"]["503"]
+    assert unavailable["content"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}
+    }
+    assert "Retry-After" in unavailable["headers"]

@@ -44,7 +44,13 @@ class Readiness(BaseModel):
     summary="The database is reachable; how far the working-day calendar reaches",
     response_model=Readiness,
     response_model_exclude_none=True,
-    responses=error_responses(503),
+    responses={
+        503: {
+            "model": Readiness,
+            "description": "Not ready: `status` and `database` are `unavailable`; retry after `Retry-After`",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+        }
+    },
 )
 async def readyz(request: Request, response: Response) -> Readiness:
     calendar = request.app.state.calendar
