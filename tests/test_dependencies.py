@@ -19,6 +19,7 @@ IMPLICIT = {
     "greenlet": "SQLAlchemy's asyncio layer runs on it",
     "email-validator": "pydantic's EmailStr validates with it",
     "python-multipart": "FastAPI parses form and multipart bodies (sign-in, CSV upload) with it",
+    "defusedxml": "openpyxl parses uploaded workbooks with it, refusing XML entity bombs",
 }
 
 
