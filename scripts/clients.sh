@@ -17,7 +17,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 OPENAPI_TYPESCRIPT=openapi-typescript@7.13.0
 TYPESCRIPT=typescript@5.9.3
-CLIENTS_VENV=$(realpath -m "${EXCHANGE_CLIENTS_VENV:-.venv-clients}")
+CLIENTS_VENV=${EXCHANGE_CLIENTS_VENV:-.venv-clients}
+case $CLIENTS_VENV in /*) ;; *) CLIENTS_VENV=$PWD/$CLIENTS_VENV ;; esac  # the generator runs elsewhere
 APP_PYTHON=${EXCHANGE_VENV:-.venv}/bin/python
 LOCK=requirements/clients.lock
 export PIP_DISABLE_PIP_VERSION_CHECK=1 npm_config_update_notifier=false npm_config_fund=false
