@@ -56,3 +56,8 @@ async def test_every_database_route_documents_its_503(client: httpx.AsyncClient)
         assert unavailable is not None, f"{method.upper()} {path}"
         assert "Retry-After" in unavailable["headers"]
         assert "application/problem+json" in unavailable["content"]
+
+
+async def test_a_browser_at_the_root_lands_on_the_docs(client: httpx.AsyncClient) -> None:
+    r = await client.get("/")
+    assert r.status_code == 307 and r.headers["location"] == "/docs"
