@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh [pytest args...]
 #
-# 1. .venv with the project and its test extras (reinstalled only when pyproject.toml changes)
+# 1. .venv with exactly requirements/test.lock and the project (reinstalled only when the lock or
+#    pyproject.toml changes)
 # 2. a private PostgreSQL on 127.0.0.1:54329 (scripts/postgres.sh; stopped again on exit unless it
 #    was already running)
 # 3. ruff check, ruff format --check; mypy --strict on app/
@@ -25,7 +26,7 @@ section() {
     printf '\n==> [%d/8] %s\n' "$step" "$*"
 }
 
-section "Python environment (.venv, pip install -e '.[test]')"
+section "Python environment (.venv from requirements/test.lock)"
 # shellcheck source=scripts/_venv.sh
 . scripts/_venv.sh
 ensure_venv test
