@@ -100,6 +100,14 @@ class Backend:
     async def reset(self) -> None:
         async with self.db.write_engine.begin() as conn:
             if self.name == "postgresql":
+                # A statement a finished test left running on this database (a live stream cut mid-read)
+                # would hold its table lock and make TRUNCATE wait forever: end such sessions first.
+                await conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND pid <> pg_backend_pid() AND state NOT IN ('idle')"
+                    )
+                )
                 await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in self.tables) + " CASCADE"))
             else:
                 # Emptying the append-only audit table needs its guards lifted for the moment.
