@@ -4,10 +4,13 @@ test creates the operator who makes every move of that client; tests that never 
 
 from __future__ import annotations
 
+from datetime import datetime
 from weakref import WeakKeyDictionary
 
 import httpx
 
+from app.deps import sandbox_offset
+from app.kit.clock import SystemClock
 from app.kit.db import Database
 from tests import factories as f
 
@@ -40,3 +43,10 @@ async def move_clock(client: httpx.AsyncClient, seconds: float) -> httpx.Respons
     return await client.post(
         "/api/v1/sandbox/clock", json={"advance_seconds": seconds}, headers=await operator_headers(client)
     )
+
+
+async def business_now(db: Database) -> datetime:
+    """The sandbox business clock as the app reads it (real time plus the shared offset), for rows a test
+    writes straight to the database: never the wall clock (tests start at a pinned business day)."""
+    async with db.read() as session:
+        return SystemClock(await sandbox_offset(session)).now()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -13,6 +13,7 @@ from app.kit.db import Database
 from app.models.ledger import EXCHANGE_OWNER, AccountKind, LedgerAccount
 from app.models.trading import Deal, DealSource, DealStatus
 from tests import factories as f
+from tests.sandbox import business_now
 
 PAID_UP = "2099-12-31"
 
@@ -97,7 +98,7 @@ async def settled_deal(
 ) -> str:
     """A deal written straight to the database in ``status`` (settled by default), for reward-plan tests that
     do not depend on the settlement API. Amounts in fen."""
-    at = settled_at or datetime.now(UTC)
+    at = settled_at or await business_now(db)
     deal_id = uuid.uuid4()
     async with db.transaction() as session:
         session.add(

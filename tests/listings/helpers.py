@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import httpx
@@ -13,7 +13,7 @@ import httpx
 from app.kit.db import Database
 from app.models.patents import Patent, PatentIpc, PatentKind
 from tests import factories as f
-from tests.sandbox import move_clock
+from tests.sandbox import business_now, move_clock
 
 _numbers = itertools.count(1)
 
@@ -32,7 +32,7 @@ async def patent(
     ipc: tuple[str, ...] = ("H01M 10/0525",),
 ) -> str:
     n = next(_numbers)
-    now = datetime.now(UTC)
+    now = await business_now(db)
     pid = uuid.uuid4()
     async with db.transaction() as session:
         session.add(
