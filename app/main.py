@@ -123,6 +123,9 @@ def create_app(
         openapi_tags=TAGS,
         generate_unique_id_function=_operation_id,
         lifespan=lifespan,
+        # FastAPI's built-in OpenTelemetry instrumentation, off: the exchange exports Prometheus metrics
+        # (app.kit.metrics), and even idle it asked the environment for providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         docs_url=None,  # served from this server's own assets: app.kit.docs
         redoc_url=None,
     )

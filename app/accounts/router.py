@@ -5,18 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
+from fastapi import Depends, Form, Query, Request, Response, status
 
 from app.accounts import schemas, service
 from app.deps import ClockDep, DatabaseDep, OperatorDep, PrincipalDep, SessionDep, SettingsDep
 from app.kit.errors import Unauthorized, Unprocessable, error_responses
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.proxies import client_address
+from app.kit.routing import ExchangeRouter
 from app.kit.schemas import contains_nul
 from app.kit.security import create_access_token
 from app.models.accounts import OrgStatus
 
-router = APIRouter()
+router = ExchangeRouter()
 
 _KEYS_NEED_LOGIN = "Needs an operator's sign-in (bearer token): with an API key → 403 `forbidden` (SPEC §20)."
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import Depends, Header, Query, Request, Response, status
 from sqlalchemy import select
 from sse_starlette import EventSourceResponse
 
@@ -27,9 +27,10 @@ from app.kit.idempotency import IdempotencyDep
 from app.kit.metrics import BIDS_ACCEPTED, BIDS_REFUSED
 from app.kit.openapi import digits_at_most
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.routing import ExchangeRouter
 from app.models.trading import Auction
 
-router = APIRouter(tags=["auctions"])
+router = ExchangeRouter(tags=["auctions"])
 
 STREAM_PING_SECONDS = 15
 EVENT_ID_PATTERN = digits_at_most(events.MAX_EVENT_ID)  # checked by events.parse_last_event_id (400)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from app.audit import service
 from app.audit.access import Concealed, reader_view
@@ -12,8 +12,9 @@ from app.audit.schemas import AuditEventOut, VerifyOut
 from app.deps import OperatorDep, PrincipalDep, SessionDep
 from app.kit.errors import NotFound, error_responses
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.routing import ExchangeRouter
 
-router = APIRouter(tags=["audit"])
+router = ExchangeRouter(tags=["audit"])
 
 
 @router.get(

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from app.calendar import service
 from app.calendar.schemas import CalendarYearIn, CalendarYearOut
 from app.deps import CalendarDep, ClockDep, OperatorDep, SessionDep
 from app.kit.errors import error_responses
+from app.kit.routing import ExchangeRouter
 
-router = APIRouter(prefix="/calendar", tags=["calendar"])
+router = ExchangeRouter(prefix="/calendar", tags=["calendar"])
 # The range is checked by the service (422 ``invalid_year``); the schema publishes it.
 Year = Annotated[
     int,

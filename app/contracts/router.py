@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Response, status
+from fastapi import Body, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.contracts import pdf, schemas, service
@@ -22,13 +22,14 @@ from app.kit.clock import Clock
 from app.kit.errors import error_responses
 from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.routing import ExchangeRouter
 from app.kit.security import Principal
 from app.kit.workdays import WorkdayCalendar
 from app.models.contracts import Contract, ContractSignature, Objection, ObjectionStatus
 from app.models.trading import Deal
 
-contracts_router = APIRouter(tags=["contracts"])
-notices_router = APIRouter(tags=["notices"])
+contracts_router = ExchangeRouter(tags=["contracts"])
+notices_router = ExchangeRouter(tags=["notices"])
 _IDEMPOTENT = "Send an `Idempotency-Key` to make a retry safe: the first response is replayed."
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from app.deals import schemas, service
 from app.deps import PrincipalDep, SessionDep
 from app.kit.errors import error_responses
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.routing import ExchangeRouter
 
-router = APIRouter(tags=["deals"])
+router = ExchangeRouter(tags=["deals"])
 
 
 @router.get("/deals/{deal_id:uuid}", response_model=schemas.DealOut, responses=error_responses(401, 404))

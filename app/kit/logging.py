@@ -45,6 +45,13 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
+    # Every request logs a line: skip what no formatter here prints (the Python logging HOWTO's
+    # "Optimization"): the caller's file and line (a stack walk per record), thread, process and task names.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging.logAsyncioTasks = False  # type: ignore[attr-defined,unused-ignore]  # Python 3.12+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if as_json else TextFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

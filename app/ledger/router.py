@@ -5,18 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import Depends, Response, status
 
 from app.deps import ClockDep, OperatorDep, PrincipalDep, SessionDep
 from app.kit.errors import Forbidden, NotFound, error_responses
 from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.routing import ExchangeRouter
 from app.kit.security import Principal
 from app.ledger import schemas, service
 from app.models.accounts import Organization
 from app.models.ledger import AccountKind
 
-router = APIRouter(tags=["ledger"])
+router = ExchangeRouter(tags=["ledger"])
 
 
 def _payment_out(entry, organization_id: uuid.UUID) -> schemas.PaymentOut:  # type: ignore[no-untyped-def]

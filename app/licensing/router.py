@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import Depends, Query, Response, status
 
 from app.deps import (
     ClockDep,
@@ -19,10 +19,11 @@ from app.deps import (
 from app.kit.errors import error_responses
 from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.routing import ExchangeRouter
 from app.licensing import schemas, service
 from app.models.policy import OpenLicenseGrant, OpenLicenseStatus
 
-router = APIRouter(tags=["open-licenses"])
+router = ExchangeRouter(tags=["open-licenses"])
 Out = schemas.OpenLicenseOut
 _PUBLIC = (
     "Declared open licences, and those withdrawn after their declaration, are public (no sign-in needed); a "

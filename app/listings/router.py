@@ -5,17 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from app.deps import CalendarDep, ClockDep, OperatorDep, OptionalPrincipalDep, PrincipalDep, SessionDep
 from app.kit.errors import error_responses
 from app.kit.money import MoneyIn
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.routing import ExchangeRouter
 from app.listings import schemas, service
 from app.listings.repository import ListFilters
 from app.models.listings import ListingStatus, PricingMode, TransactionKind
 
-router = APIRouter(tags=["listings"])
+router = ExchangeRouter(tags=["listings"])
 Out = schemas.ListingOut
 
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import Depends, Query, Response, status
 
 from app.deps import CalendarDep, ClockDep, FeesDep, PrincipalDep, SessionDep
 from app.kit.errors import error_responses
 from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.routing import ExchangeRouter
 from app.models.trading import OfferStatus
 from app.negotiation import schemas, service
 
-router = APIRouter(tags=["offers"])
+router = ExchangeRouter(tags=["offers"])
 Out = schemas.OfferOut
 _IDEMPOTENT = "Send an `Idempotency-Key` to make a retry safe: the first response is replayed."
 

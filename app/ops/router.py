@@ -6,7 +6,7 @@ import logging
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import Header, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from sqlalchemy import text
@@ -17,9 +17,10 @@ from app.deadlines.sweeper import business_now
 from app.kit.db import is_unavailable, warn_unavailable
 from app.kit.errors import DATABASE_RETRY_AFTER_SECONDS, Unauthorized, error_responses
 from app.kit.metrics import bearer_matches, render
+from app.kit.routing import ExchangeRouter
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["operations"])
+router = ExchangeRouter(tags=["operations"])
 
 
 @router.get("/healthz", summary="The process is up")

@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile, status
+from fastapi import Depends, File, Query, UploadFile, status
 
 from app.deps import ClockDep, OperatorDep, PrincipalDep, SessionDep, VerifiedMemberDep
 from app.kit.errors import error_responses
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.routing import ExchangeRouter
 from app.models.patents import LegalStatus, PatentKind
 from app.patents import importer, schemas, service
 
-router = APIRouter(tags=["patents"])
+router = ExchangeRouter(tags=["patents"])
 
 
 def _out(view: service.PatentView) -> schemas.PatentOut:

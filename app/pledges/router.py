@@ -6,16 +6,17 @@ import uuid
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import ClockDep, PrincipalDep, SessionDep, VerifiedMemberDep
 from app.kit.errors import error_responses
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.routing import ExchangeRouter
 from app.models.policy import Pledge, PledgeStatus
 from app.pledges import schemas, service
 
-router = APIRouter()
+router = ExchangeRouter()
 TAGS: list[str | Enum] = ["pledges"]
 Out = schemas.PledgeOut
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import Depends, Response, status
 
 from app.deps import ClockDep, OperatorDep, PrincipalDep, SessionDep, VerifiedMemberDep
 from app.kit.errors import error_responses
 from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.routing import ExchangeRouter
 from app.registrations import schemas, service
 
-router = APIRouter(tags=["registrations"])
+router = ExchangeRouter(tags=["registrations"])
 Out = schemas.RegistrationOut
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from app.deps import ClockDep, PrincipalDep, SessionDep, VerifiedMemberDep
 from app.kit.errors import error_responses
+from app.kit.routing import ExchangeRouter
 from app.rewards import schemas, service
 
-router = APIRouter(tags=["rewards"])
+router = ExchangeRouter(tags=["rewards"])
 Out = schemas.RewardPlanOut
 
 

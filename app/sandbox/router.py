@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from pydantic import Field
 from sqlalchemy import select
 
@@ -13,6 +13,7 @@ from app.deadlines.sweeper import run_until_idle, sweep_context
 from app.deps import OperatorDep, get_database
 from app.kit.clock import SystemClock
 from app.kit.errors import NotFound, error_responses
+from app.kit.routing import ExchangeRouter
 from app.kit.schemas import RequestModel, ResponseModel
 from app.models.platform import SandboxClock
 from app.sandbox.rules import advanced_offset
@@ -24,7 +25,7 @@ async def _require_sandbox(request: Request) -> None:
         raise NotFound("Not Found")
 
 
-router = APIRouter(prefix="/sandbox", tags=["sandbox"], dependencies=[Depends(_require_sandbox)])
+router = ExchangeRouter(prefix="/sandbox", tags=["sandbox"], dependencies=[Depends(_require_sandbox)])
 
 
 class ClockAdvance(RequestModel):

@@ -7,19 +7,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import Depends, Path, Response
 
 from app.deals.schemas import DealOut
 from app.deps import ClockDep, OperatorDep, PrincipalDep, SessionDep, SettingsDep
 from app.kit.errors import error_responses
 from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
+from app.kit.routing import ExchangeRouter
 from app.models.settlement import Certificate
 from app.settlement import schemas, service
 from app.settlement.pdf import certificate_pdf
 
-router = APIRouter(tags=["settlement"])
-certificates_router = APIRouter(tags=["certificates"])
+router = ExchangeRouter(tags=["settlement"])
+certificates_router = ExchangeRouter(tags=["certificates"])
 
 CertificateNumber = Annotated[str, Path(max_length=32, description="e.g. JZ2026-000123-7")]
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from app.deps import PrincipalDep, SessionDep
 from app.kit.dates import QueryDate
 from app.kit.errors import Unprocessable, error_responses
+from app.kit.routing import ExchangeRouter
 from app.stats import schemas, service
 
-router = APIRouter(tags=["statistics"])
+router = ExchangeRouter(tags=["statistics"])
 
 
 @router.get(
