@@ -15,8 +15,9 @@ from app.calendar.service import refresh as refresh_calendar
 from app.config import Settings
 from app.deals.fees import FeeSchedule
 from app.kit.clock import Clock, SystemClock
-from app.kit.db import Database, reading
+from app.kit.db import Database, holds_connection, reading
 from app.kit.errors import Forbidden, Unauthorized
+from app.kit.openapi import SecurityDocs
 from app.kit.security import Principal, decode_access_token, hash_api_key
 from app.kit.workdays import WorkdayCalendar
 from app.models.accounts import ApiKey, Organization, OrgStatus, TokenFamily, User
@@ -67,6 +68,9 @@ async def sandbox_offset(session: AsyncSession) -> timedelta:
 
 async def get_clock(request: Request, session: SessionDep) -> Clock:
     if request.app.state.settings.sandbox:
+        offset: timedelta | None = getattr(request.state, _OFFSET_STATE, None)
+        if offset is not None:  # read with the principal, in the same statement
+            return SystemClock(offset)
         async with reading(get_database(request), session) as reader:
             return SystemClock(await sandbox_offset(reader))
     clock: Clock = request.app.state.clock
@@ -86,7 +90,11 @@ async def get_calendar(request: Request, session: SessionDep) -> WorkdayCalendar
 CalendarDep = Annotated[WorkdayCalendar, Depends(get_calendar)]
 
 # The OAuth2 password flow (SPEC §21), so /docs has a working Authorize form; the token is sent as
-# ``Authorization: Bearer``. ``auto_error=False``: anonymous callers reach the public routes.
+# ``Authorization: Bearer``. Operators' integrations send ``X-API-Key``. These two only describe the schemes
+# to the OpenAPI document (``SECURITY``, ``app.kit.openapi``): ``optional_principal`` reads both headers
+# itself, as they would (``auto_error=False``: anonymous callers reach the public routes), because FastAPI
+# solves every dependency of a route's tree again wherever it is declared, and these two, declared under the
+# principal, cost more per request than the lookup of the principal.
 _bearer = OAuth2PasswordBearer(
     tokenUrl="/api/v1/auth/token",
     auto_error=False,
@@ -98,6 +106,10 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Operato
 
 # Built once: these run on every request.
 _PRINCIPAL_COLUMNS = (User.id, User.role, User.organization_id, Organization.status, Organization.kind)
+# The sandbox clock's offset, read in the principal's statement when the sandbox is on (``get_clock``).
+_OFFSET = (
+    select(SandboxClock.offset_seconds).where(SandboxClock.id == 1).scalar_subquery().label("sandbox_offset")
+)
 # For an API key: the key's user.
 _PRINCIPAL = (
     select(*_PRINCIPAL_COLUMNS)
@@ -117,18 +129,27 @@ _PRINCIPAL_BY_TOKEN = (
         User.id == bindparam("p_user", type_=Uuid()),
     )
 )
+_PRINCIPAL_BY_TOKEN_SANDBOX = _PRINCIPAL_BY_TOKEN.add_columns(_OFFSET)
 _API_KEY_USER = select(ApiKey.user_id).where(
     ApiKey.key_hash == bindparam("p_hash", type_=String()), ApiKey.revoked_at.is_(None)
 )
+_OFFSET_STATE = "sandbox_offset"  # request.state: the offset read with the principal
 
 
-async def _load_principal(
-    request: Request,
-    session: AsyncSession,
-    settings: Settings,
-    bearer: str | None,
-    api_key: str | None,
-) -> Principal | None:
+def _credentials(request: Request) -> tuple[str | None, str | None]:
+    """(bearer token, API key) as ``_bearer`` and ``_api_key`` read them: a bearer token only under the
+    ``Bearer`` scheme, an empty API key as none."""
+    headers = request.headers
+    authorization = headers.get("authorization")
+    bearer = None
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        bearer = token.strip() if scheme.lower() == "bearer" else None
+    return bearer, headers.get("x-api-key") or None
+
+
+async def _load_principal(request: Request, session: AsyncSession, settings: Settings) -> Principal | None:
+    bearer, api_key = _credentials(request)
     via_key = False
     row: Any = None
     if api_key:
@@ -140,7 +161,10 @@ async def _load_principal(
         claims = decode_access_token(bearer, settings.secret_key)
         if claims is not None:
             params = {"p_user": claims.user_id, "p_family": claims.family_id}
-            row = await _lookup(request, session, _PRINCIPAL_BY_TOKEN, params)
+            statement = _PRINCIPAL_BY_TOKEN_SANDBOX if settings.sandbox else _PRINCIPAL_BY_TOKEN
+            row = await _lookup(request, session, statement, params)
+            if row is not None and settings.sandbox:
+                setattr(request.state, _OFFSET_STATE, timedelta(seconds=row.sandbox_offset or 0.0))
     else:
         return None
     if row is None:
@@ -158,22 +182,19 @@ async def _load_principal(
 
 
 async def _lookup(request: Request, session: AsyncSession, statement: Any, params: dict[str, Any]) -> Any:
-    """One row read before the request's own work, in a short session of its own (``app.kit.db.reading``):
-    a write transaction then starts with its first change, and no request holds a connection while it
-    waits for another. Core on the connection: this runs on every request, so it skips the ORM's layers."""
-    async with reading(get_database(request), session) as reader:
-        return (await (await reader.connection()).execute(statement, params)).first()
+    """One row read before the request's own work: on the request's session once it holds a connection,
+    else on a pooled read connection of its own (``app.kit.db.reading``: a write transaction then starts with
+    its first change, and no request holds two connections). Core on a bare connection: this runs on every
+    request, so it skips the ORM session's layers."""
+    if holds_connection(session):
+        return (await (await session.connection()).execute(statement, params)).first()
+    async with get_database(request).read_engine.connect() as conn:
+        return (await conn.execute(statement, params)).first()
 
 
-async def optional_principal(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    bearer: Annotated[str | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key)],
-) -> Principal | None:
+async def optional_principal(request: Request, session: SessionDep) -> Principal | None:
     """For public routes that show more to a signed-in caller (e.g. a seller's own drafts)."""
-    return await _load_principal(request, session, settings, bearer, api_key)
+    return await _load_principal(request, session, request.app.state.settings)
 
 
 async def current_principal(
@@ -197,6 +218,8 @@ async def verified_member(principal: Annotated[Principal, Depends(current_princi
 
 
 OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
+# What the OpenAPI document says of the routes that read the principal (``app.kit.openapi``).
+SECURITY = SecurityDocs(optional_principal, (_bearer, _api_key))
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 OperatorDep = Annotated[Principal, Depends(operator_principal)]
 VerifiedMemberDep = Annotated[Principal, Depends(verified_member)]

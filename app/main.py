@@ -16,7 +16,7 @@ from app.config import Settings, get_settings
 from app.deadlines.kinds import load as load_deadline_kinds
 from app.deadlines.sweeper import business_now, sweep_context, sweep_loop
 from app.deals.fees import load_schedule
-from app.deps import PUBLIC_ROUTES
+from app.deps import PUBLIC_ROUTES, SECURITY
 from app.kit import docs
 from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database, create_database
@@ -198,6 +198,6 @@ def create_app(
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops_router)
-    install_openapi(app, PUBLIC_ROUTES)
+    install_openapi(app, PUBLIC_ROUTES, SECURITY)
     docs.install(app)
     return app

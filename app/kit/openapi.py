@@ -8,8 +8,10 @@ generators (openapi-python-client, openapi-typescript) can trust it (SPEC §21).
   those of the shared dependencies it uses (``DEPENDENCY_CODES``) and of the server itself (validation, body
   size, malformed ids, the database: ``_generic_codes``).
 - Every route that reads the database documents its 503 ``database_unavailable`` with ``Retry-After``.
-- Routes on the public list accept an anonymous call: their security requirement gets the empty
-  alternative (``{}``), which is how OpenAPI says "authentication optional".
+- Routes that read the caller (``SecurityDocs.dependency`` in their dependencies) name the security schemes
+  (``SecurityDocs.schemes``), as FastAPI would had the schemes been dependencies of their own; routes on the
+  public list accept an anonymous call: their security requirement gets the empty alternative (``{}``), which
+  is how OpenAPI says "authentication optional".
 - Component names are readable: ``Page[ListingOut]`` is ``ListingOutPage``, FastAPI's form body of the
   ``login`` operation is ``LoginBody``.
 - A query, header or form field cannot carry JSON ``null``: an optional one is simply left out, so its schema
@@ -21,12 +23,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.security.base import SecurityBase
 
 from app.kit.errors import ERROR_CODES, PROBLEM_JSON
 
@@ -226,9 +231,36 @@ def _problem_schema() -> dict[str, Any]:
     return schema
 
 
+@dataclass(frozen=True)
+class SecurityDocs:
+    """The dependency that authenticates the caller, and the security schemes it accepts (read by it from
+    the request, not declared as dependencies of their own)."""
+
+    dependency: Callable[..., Any]
+    schemes: tuple[SecurityBase, ...]
+
+    def requirement(self) -> list[dict[str, list[str]]]:
+        return [{scheme.scheme_name: []} for scheme in self.schemes]
+
+    def components(self) -> dict[str, Any]:
+        return {
+            scheme.scheme_name: jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
+            for scheme in self.schemes
+        }
+
+
+def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
+
+
 def refine(
-    document: dict[str, Any], public: frozenset[tuple[str, str]], routes: Routes | None = None
+    document: dict[str, Any],
+    public: frozenset[tuple[str, str]],
+    routes: Routes | None = None,
+    security: SecurityDocs | None = None,
 ) -> dict[str, Any]:
+    if security is not None:
+        document.setdefault("components", {})["securitySchemes"] = security.components()
     components = document.setdefault("components", {}).setdefault("schemas", {})
     components.setdefault("Problem", _problem_schema())
     for name in ("HTTPValidationError", "ValidationError"):
@@ -260,6 +292,12 @@ def refine(
                 ref = media.get("schema", {}).get("$ref", "")
                 if media_type in FORM_MEDIA_TYPES and ref.startswith(SCHEMAS):
                     forms.add(ref[len(SCHEMAS) :])
+            if (
+                security is not None
+                and route is not None
+                and _depends_on(route.dependant, security.dependency)
+            ):
+                operation["security"] = security.requirement()
             if (method.upper(), path) in public and operation.get("security"):
                 operation["security"] = [{}, *operation["security"]]
     _without_nul(inputs, components, set())
@@ -290,12 +328,12 @@ def api_routes(app: FastAPI) -> dict[tuple[str, str], APIRoute]:
     }
 
 
-def install(app: FastAPI, public: frozenset[tuple[str, str]]) -> None:
+def install(app: FastAPI, public: frozenset[tuple[str, str]], security: SecurityDocs | None = None) -> None:
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = refine(generate(), public, api_routes(app))
+            app.openapi_schema = refine(generate(), public, api_routes(app), security)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
