@@ -180,12 +180,17 @@ def _clean_loc(loc: tuple[Any, ...] | list[Any]) -> list[str | int]:
     return [p if isinstance(p, int) else str(p) for p in loc]
 
 
+# Where a handler leaves the problem's ``code`` in the request's scope: the request's log line carries it
+# (``app.kit.middleware``), so a refused request is one line, like any other.
+PROBLEM_CODE = "exchange.problem_code"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     from app.kit.db import is_unavailable, warn_unavailable
 
     @app.exception_handler(ExchangeError)
     async def _exchange_error(request: Request, exc: ExchangeError) -> JSONResponse:
-        log.info("request refused", extra={"code": exc.code, "status": exc.status})
+        request.scope[PROBLEM_CODE] = exc.code
         errors = exc.errors if isinstance(exc, Unprocessable) else None
         return problem_response(exc.status, exc.code, exc.detail, errors, headers=exc.headers)
 
@@ -200,6 +205,7 @@ def install_error_handlers(app: FastAPI) -> None:
             if isinstance(err, CodedValueError):
                 code = err.code
                 break
+        request.scope[PROBLEM_CODE] = code
         return problem_response(422, code, "The request is not valid.", errors)
 
     @app.exception_handler(StarletteHTTPException)
@@ -220,7 +226,8 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         if status == 405:
             headers["Allow"] = ", ".join(_allowed_methods(request))
-        return problem_response(status, _STATUS_CODES.get(status, "error"), detail, headers=headers or None)
+        code = request.scope[PROBLEM_CODE] = _STATUS_CODES.get(status, "error")
+        return problem_response(status, code, detail, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

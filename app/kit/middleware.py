@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.kit.errors import problem_response
+from app.kit.errors import PROBLEM_CODE, problem_response
 from app.kit.logging import request_id_var
 from app.kit.metrics import LATENCY, REQUESTS
 
@@ -75,15 +75,11 @@ class RequestContextMiddleware:
             path_template = _route_template(scope)
             REQUESTS.labels(scope["method"], path_template, str(status)).inc()
             LATENCY.labels(scope["method"], path_template).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "ms": round(elapsed * 1000, 2),
-                },
-            )
+            fields = {"method": scope["method"], "path": scope["path"], "status": status}
+            if (code := scope.get(PROBLEM_CODE)) is not None:
+                fields["code"] = code
+            fields["ms"] = round(elapsed * 1000, 2)
+            log.info("request", extra=fields)
             request_id_var.reset(token)
 
 

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import logging
+import uuid
 from datetime import datetime, timedelta
 
 import httpx
+import pytest
 
 from app.kit.clock import utcnow
 from app.main import create_app
@@ -147,3 +150,16 @@ async def test_nul_characters_are_refused_not_500(client: httpx.AsyncClient, db)
     assert r.status_code == 422
     r = await client.post("/api/v1/auth/token", data={"username": "a\u0000@b.cn", "password": "0123456789"})
     assert r.status_code == 401
+
+
+async def test_one_log_line_per_request_with_the_problem_code(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused request is logged once, its line naming the problem's code; an answered one has no code."""
+    with caplog.at_level(logging.INFO):
+        refused = await client.get(f"/api/v1/auctions/{uuid.uuid4()}")
+        answered = await client.get("/healthz")
+    assert refused.status_code == 404 and answered.status_code == 200
+    lines = [r for r in caplog.records if r.getMessage() == "request"]
+    assert [(r.status, getattr(r, "code", None)) for r in lines] == [(404, "not_found"), (200, None)]  # type: ignore[attr-defined]
+    assert [r for r in caplog.records if r.name == "app.errors"] == []
