@@ -66,13 +66,16 @@ async def sandbox_offset(session: AsyncSession) -> timedelta:
     return timedelta(seconds=offset or 0.0)
 
 
-async def get_clock(request: Request, session: SessionDep) -> Clock:
+async def get_clock(request: Request) -> Clock:
+    """The business clock: the process's, or with the sandbox on, real time plus the offset in the database,
+    read with the principal when the route authenticates first (in the same statement), else on a pooled
+    read connection of its own (no session: a GET of public state needs none)."""
     if request.app.state.settings.sandbox:
         offset: timedelta | None = getattr(request.state, _OFFSET_STATE, None)
-        if offset is not None:  # read with the principal, in the same statement
-            return SystemClock(offset)
-        async with reading(get_database(request), session) as reader:
-            return SystemClock(await sandbox_offset(reader))
+        if offset is None:
+            async with get_database(request).read_connection() as conn:
+                offset = timedelta(seconds=(await conn.scalar(_SANDBOX_OFFSET)) or 0.0)
+        return SystemClock(offset)
     clock: Clock = request.app.state.clock
     return clock
 
@@ -188,7 +191,7 @@ async def _lookup(request: Request, session: AsyncSession, statement: Any, param
     request, so it skips the ORM session's layers."""
     if holds_connection(session):
         return (await (await session.connection()).execute(statement, params)).first()
-    async with get_database(request).read_engine.connect() as conn:
+    async with get_database(request).read_connection() as conn:
         return (await conn.execute(statement, params)).first()
 
 

@@ -57,12 +57,12 @@ async def get_auction(auction_id: uuid.UUID, request: Request, clock: ClockDep) 
     # instead of being validated again against ``response_model``, which only documents it.
     now = clock.now()
     db = get_database(request)
-    async with db.read() as session:
-        view, due = await service.read_auction(session, auction_id, now)
+    async with db.read_connection() as conn:
+        view, due = await service.read_auction(conn, auction_id, now)
     if due:
         await deadlines.close_if_due(sweep_context(request.app), auction_id, now)
-        async with db.read() as session:
-            view = await service.get_auction(session, auction_id, now)
+        async with db.read_connection() as conn:
+            view, _ = await service.read_auction(conn, auction_id, now)
     return Response(view.model_dump_json(), media_type="application/json")
 
 

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import BigInteger, Table, Uuid, and_, bindparam, case, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.auctions import events, rules
@@ -153,11 +153,11 @@ _GET_AUCTION = _build_get_auction()
 
 
 async def read_auction(
-    session: AsyncSession, auction_id: uuid.UUID, now: datetime
+    conn: AsyncConnection, auction_id: uuid.UUID, now: datetime
 ) -> tuple[AuctionOut, bool]:
     """The public state and whether a lazy close is due (still open although its ``ends_at`` has passed:
-    then the caller closes it and reads it again). One statement."""
-    conn = await session.connection()  # Core: the hot paths skip the ORM's compile and loading layers
+    then the caller closes it and reads it again). One Core statement (the hot path of bidders polling an
+    auction skips the ORM's layers): on a pooled connection (``Database.read_connection``) or a session's."""
     row = (await conn.execute(_GET_AUCTION, {"p_id": auction_id})).first()
     if row is None:
         raise NotFound("No such auction.")
@@ -166,7 +166,7 @@ async def read_auction(
 
 
 async def get_auction(session: AsyncSession, auction_id: uuid.UUID, now: datetime) -> AuctionOut:
-    view, _ = await read_auction(session, auction_id, now)
+    view, _ = await read_auction(await session.connection(), auction_id, now)
     return view
 
 
@@ -593,5 +593,5 @@ async def accept_dutch_price(
         session, [auction_id], now=now, fees=fees, calendar=calendar, actor=SYSTEM_ACTOR
     )
     assert closed == [auction_id]  # this transaction holds the row it just claimed
-    view, _ = await read_auction(session, auction_id, now)
+    view, _ = await read_auction(await session.connection(), auction_id, now)
     return view

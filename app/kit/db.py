@@ -73,7 +73,13 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import ExceptionContext
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.util import await_
 
@@ -254,6 +260,14 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self.read_sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def read_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled read connection (autocommit) for Core statements: what ``read`` gives without the ORM
+        session around it, which costs more CPU than a short statement (hot paths: the principal, the clock,
+        an auction's state)."""
+        async with self.read_engine.connect() as conn:
+            yield conn
 
     async def dispose(self) -> None:
         await self.write_engine.dispose()
