@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request, Response, status
 from sqlalchemy import select
-from sse_starlette import EventSourceResponse
 
 from app.auctions import deadlines, events, service
 from app.auctions.schemas import AuctionOut, BidCreate, BidOut, BidPlaced
@@ -32,7 +31,6 @@ from app.models.trading import Auction
 
 router = ExchangeRouter(tags=["auctions"])
 
-STREAM_PING_SECONDS = 15
 EVENT_ID_PATTERN = digits_at_most(events.MAX_EVENT_ID)  # checked by events.parse_last_event_id (400)
 
 
@@ -168,7 +166,7 @@ async def accept_dutch_price(
 
 @router.get(
     "/auctions/{auction_id:uuid}/events",
-    response_class=EventSourceResponse,
+    response_class=events.EventStream,
     responses={
         200: {
             "description": "Server-Sent Events: `bid`, `extended`, `closed`, `failed`; `id` numbers them "
@@ -200,7 +198,7 @@ async def stream_auction_events(
             json_schema_extra={"pattern": EVENT_ID_PATTERN},
         ),
     ] = None,
-) -> EventSourceResponse:
+) -> events.EventStream:
     after = events.replay_after(last_event_id, last_event_id_query)
     db = get_database(request)
     async with db.read() as session:
@@ -215,7 +213,4 @@ async def stream_auction_events(
         if ends_at <= now:
             await deadlines.close_if_due(sweep_context(app), auction_id, now)
 
-    return EventSourceResponse(
-        events.stream(db, auction_id, after, close_if_due=close_if_due),
-        ping=STREAM_PING_SECONDS,
-    )
+    return events.EventStream(db, auction_id, after, close_if_due=close_if_due)
