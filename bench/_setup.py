@@ -1,4 +1,4 @@
-"""Shared helpers of the trading benchmarks (``bid_storm.py``, ``close_storm.py``).
+"""Shared helpers of the trading benchmarks (``close_storm.py``, ``sse_fanout.py``).
 
 - a fresh database: a SQLite file in a temporary directory, or a scratch PostgreSQL database created next to
   an admin URL (and dropped afterwards), with the schema built by Alembic;

@@ -167,7 +167,7 @@ class Stream:
                         self._changed.set()
                     fields, data = {}, []
                 elif line.startswith(":"):
-                    continue  # a comment: sse-starlette's pings
+                    continue  # a comment: the stream's pings
                 else:
                     key, _, value = line.partition(":")
                     value = value[1:] if value.startswith(" ") else value
