@@ -45,7 +45,7 @@ from typing import Any, cast
 from sqlalchemy import Boolean, Integer, String, Table, Uuid, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auctions import rules
+from app.auctions import events, rules
 from app.auctions.service import STATE_COLUMNS, event_data
 from app.audit.batch import Event, record_many
 from app.contracts.service import contract_values, patents_of
@@ -408,6 +408,7 @@ async def close_auctions(
         await session.execute(_UPDATE_LISTING, listing_rows)
     await session.execute(_UPDATE_AUCTION, auction_rows)
     await session.execute(_INSERT_EVENTS, event_rows)
+    events.written(session, [c.row.id for c in closes])
     await record_many(session, audit)
     await _resolve_deposits(session, refunds, forfeits, actor=actor)
     return [c.row.id for c in closes]

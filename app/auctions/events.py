@@ -10,7 +10,10 @@ wakes its subscribers, which copy those bytes to their connections. Waking up: o
 trigger on ``auction_events`` calls ``pg_notify('auction_events', '<id>:<seq>')`` in the writing transaction
 (delivered only on commit; migration f5a2b3c4d5e6) and each process keeps ONE listening connection (``Hub``)
 that wakes the feed of that auction; the feed also looks again every ``PG_RECHECK_SECONDS``, so nothing depends
-on a notification arriving. On SQLite (one host) the feed polls every ``SQLITE_POLL_SECONDS``. A look is one
+on a notification arriving. On SQLite (one host) the feed polls every ``SQLITE_POLL_SECONDS``. Besides, a
+transaction that wrote events (``append``, ``written``) wakes this process's feeds of those auctions the moment
+it commits (``_wake_after_commit``): a bid is on the wire of the streams of its own process without waiting
+for a notification or the next poll. A look is one
 statement (the auction's status and end, and its newest event's seq), plus one for the new rows if there are.
 The feed also runs the lazy close of an open auction past its end (once per process and auction, not per
 stream), sends a ping (a comment line) to its streams every ``PING_SECONDS``, and stops when its last
@@ -40,14 +43,15 @@ import logging
 import re
 import signal
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy import Table, bindparam, event, func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -59,7 +63,7 @@ from app.models.trading import Auction, AuctionEvent, AuctionStatus
 log = logging.getLogger(__name__)
 
 CHANNEL = "auction_events"
-SQLITE_POLL_SECONDS = 0.25
+SQLITE_POLL_SECONDS = 0.1  # events of another process's transactions (those of this one wake it at once)
 PG_RECHECK_SECONDS = 1.0
 DATABASE_RETRY_SECONDS = 1.0  # while the database is unavailable, a feed or a replay reads again this often
 LISTENER_CONNECT_TIMEOUT = 5.0
@@ -135,6 +139,35 @@ async def append(
             for seq, name, data in batch
         ],
     )
+    written(session, [auction_id])
+
+
+_WRITTEN = "auction_events_written"  # session.info: auctions whose events the transaction wrote
+
+
+def written(session: AsyncSession, auction_ids: Iterable[uuid.UUID]) -> None:
+    """Record that ``session``'s transaction wrote events of these auctions: this process's feeds of them are
+    woken when it commits (any writer of ``auction_events`` calls this; ``append`` does)."""
+    session.info.setdefault(_WRITTEN, set()).update(auction_ids)
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    auctions = session.info.pop(_WRITTEN, None)
+    if not auctions:
+        return
+    try:
+        loop_id = id(asyncio.get_running_loop())
+    except RuntimeError:  # committed outside an event loop: no feed of this thread to wake
+        return
+    for key, feed in list(_feeds.items()):
+        if key[0] == loop_id and key[2] in auctions:
+            feed.wake.set()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)
 
 
 # --- events on the wire -------------------------------------------------------------------------------------

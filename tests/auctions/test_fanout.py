@@ -393,3 +393,32 @@ async def test_a_server_told_to_stop_ends_its_streams_and_exits(served: LiveServ
         finally:
             for c in clients:
                 await c.aclose()
+
+
+async def test_a_commit_wakes_the_feeds_of_its_own_process(  # type: ignore[no-untyped-def]
+    client: httpx.AsyncClient, db, app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction that wrote an auction's events wakes this process's feed of it when it commits: with the
+    poll (SQLite), the re-check (PostgreSQL) and the ping an hour apart and no notification listener, a bid and the close
+    still reach the stream. A refused bid (rolled back) wakes nothing and leaves nothing to send."""
+    monkeypatch.setattr(events, "SQLITE_POLL_SECONDS", 3600.0)
+    monkeypatch.setattr(events, "PG_RECHECK_SECONDS", 3600.0)
+    monkeypatch.setattr(events, "PING_SECONDS", 3600.0)  # a ping is also a look
+    monkeypatch.setattr(events.Hub, "ensure_listening", _no_listener)
+    case = await h.open_auction(client, db, auction={"free_bidding_minutes": 60})
+    bidding = Bidding(client, case)
+    await bidding.bid()
+    async with streams(app, case) as s:
+        sub = await s.subscribe("subscriber", after=0)
+        await sub.wait_for(1)
+        await bidding.bid()
+        await sub.wait_for(2)
+        refused = await h.bid(client, case, case.bidders[0], "1.00")
+        assert refused.status_code == 409
+        last = await _close(client, case)
+        await sub.wait_for(None)
+    assert sub.ids == list(range(1, last + 1))
+
+
+async def _no_listener(_hub: events.Hub) -> None:
+    return None
