@@ -4,7 +4,8 @@
 # One server process pinned to core 0, wrk (16 connections) pinned to core 1. Targets:
 #   bare    GET /api/v1/auctions/{id} of the shared bare endpoint (../shared/bench/bare_bid_server.py)
 #   product GET /api/v1/auctions/{id} (the auction that perfpair's "hot" scenario sets up, 16 bidders),
-#           GET /api/v1/listings?limit=20 and GET /healthz
+#           GET /api/v1/listings?limit=20 and GET /healthz, served in production mode (the set-up runs with
+#           the sandbox clock, in the test environment; the server is then restarted without it)
 # Prints one JSON line per target and route, then "ratio auction=R" (product ÷ bare, GET /auctions/{id}).
 # Uses (or makes) the same virtual environments as perfpair.sh, under $PERF_WORK.
 set -u
@@ -68,6 +69,15 @@ pids+=($!)
 wait_up "http://127.0.0.1:$port/healthz" || { tail -5 "$run/product.log"; echo "product did not start"; exit 1; }
 "$tv/bin/python" "$shared/bidstorm.py" --base "http://127.0.0.1:$port" --op-email ops@perf.test \
   --op-password operator-pass-perf --auctions 1 --bidders 16 --setup-only "$run/product.wrk" || { echo "setup failed"; exit 1; }
+# Reads are measured as production serves them: the set-up needed the sandbox clock, the reads do not (with it
+# on, every anonymous read also reads the clock's offset). Same database, same port, a production server.
+kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null
+for _ in $(seq 40); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" || break; sleep 0.25; done
+(cd "$proj" && EXCHANGE_SANDBOX=false EXCHANGE_ENV=production EXCHANGE_PUBLIC_URL="http://127.0.0.1:$port" \
+  exec taskset -c 0 "$pv/bin/python" -m app serve --host 127.0.0.1 --port "$port" --workers 1 \
+  >>"$run/product.log" 2>&1) &
+pids+=($!)
+wait_up "http://127.0.0.1:$port/healthz" || { tail -5 "$run/product.log"; echo "production server did not start"; exit 1; }
 line=$(get product "/auctions/{id}" "http://127.0.0.1:$port" "/api/v1/auctions/{auction}" "$run/product.wrk"); echo "$line"
 product=$(rps "$line")
 get product "/listings?limit=20" "http://127.0.0.1:$port" "/api/v1/listings?limit=20"
