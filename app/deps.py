@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import String, Uuid, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.calendar.service import refresh as refresh_calendar
 from app.config import Settings
@@ -61,9 +61,13 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 _SANDBOX_OFFSET = select(SandboxClock.offset_seconds).where(SandboxClock.id == 1)
 
 
-async def sandbox_offset(session: AsyncSession) -> timedelta:
-    offset = await session.scalar(_SANDBOX_OFFSET)
-    return timedelta(seconds=offset or 0.0)
+def _offset(seconds: float | None) -> timedelta:
+    return timedelta(seconds=seconds or 0.0)
+
+
+async def sandbox_offset(reader: AsyncSession | AsyncConnection) -> timedelta:
+    """The sandbox clock's offset, read in a session or on a connection."""
+    return _offset(await reader.scalar(_SANDBOX_OFFSET))
 
 
 async def get_clock(request: Request) -> Clock:
@@ -74,7 +78,7 @@ async def get_clock(request: Request) -> Clock:
         offset: timedelta | None = getattr(request.state, _OFFSET_STATE, None)
         if offset is None:
             async with get_database(request).read_connection() as conn:
-                offset = timedelta(seconds=(await conn.scalar(_SANDBOX_OFFSET)) or 0.0)
+                offset = await sandbox_offset(conn)
         return SystemClock(offset)
     clock: Clock = request.app.state.clock
     return clock
@@ -167,7 +171,7 @@ async def _load_principal(request: Request, session: AsyncSession, settings: Set
             statement = _PRINCIPAL_BY_TOKEN_SANDBOX if settings.sandbox else _PRINCIPAL_BY_TOKEN
             row = await _lookup(request, session, statement, params)
             if row is not None and settings.sandbox:
-                setattr(request.state, _OFFSET_STATE, timedelta(seconds=row.sandbox_offset or 0.0))
+                setattr(request.state, _OFFSET_STATE, _offset(row.sandbox_offset))
     else:
         return None
     if row is None:

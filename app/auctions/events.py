@@ -201,8 +201,7 @@ def _ping() -> bytes:
 
 
 async def _read_rows(db: Database, auction_id: uuid.UUID, after: int) -> list[Event]:
-    async with db.read() as session:
-        conn = await session.connection()
+    async with db.read_connection() as conn:
         rows = await conn.execute(_ROWS, {"p_id": auction_id, "p_after": after, "p_limit": REPLAY_BATCH})
         return [encode(row.seq, row.event, row.data) for row in rows]
 
@@ -379,8 +378,7 @@ class Feed:
         """One look at the auction: publish its new events. Returns its status, its end, and whether a full
         batch was read (more follow at once)."""
         rows: list[Event] = []
-        async with self.db.read() as session:
-            conn = await session.connection()
+        async with self.db.read_connection() as conn:
             # The status with the newest seq, in one statement: a final event commits with the final status.
             state = (await conn.execute(_LOOK, {"p_id": self.auction_id})).first()
             self.reads += 1

@@ -165,11 +165,6 @@ async def read_auction(
     return auction_view(row, leading_code=row.leading_code, winner_code=row.winner_code, now=now), due
 
 
-async def get_auction(session: AsyncSession, auction_id: uuid.UUID, now: datetime) -> AuctionOut:
-    view, _ = await read_auction(await session.connection(), auction_id, now)
-    return view
-
-
 async def past_its_end(session: AsyncSession, auction_id: uuid.UUID, now: datetime) -> bool | None:
     """None: no such auction; True: still open although its ``ends_at`` has passed (a lazy close is due)."""
     row = (
