@@ -68,6 +68,15 @@ TAGS = [
     {"name": "statistics", "description": "Turnover of settled deals and organizations' patents (SPEC §15)."},
     {"name": "audit", "description": "The hash-chained audit trail (SPEC §15)."},
     {
+        "name": "notifications",
+        "description": "Watchlists, saved searches and each organization's inbox of notifications (SPEC §17.4).",
+    },
+    {"name": "webhooks", "description": "Signed webhook deliveries of notifications (SPEC §17.5)."},
+    {
+        "name": "demands",
+        "description": "Technology demands, responses and supply-demand matching (SPEC §17.6).",
+    },
+    {
         "name": "calendar",
         "description": "The working-day calendar deadlines are counted in; operators load new years (SPEC §21).",
     },
@@ -165,10 +174,12 @@ def create_app(
     from app.calendar.router import router as calendar_router
     from app.contracts.router import contracts_router, notices_router
     from app.deals.router import router as deals_router
+    from app.demands.router import router as demands_router
     from app.ledger.router import router as ledger_router
     from app.licensing.router import router as licensing_router
     from app.listings.router import router as listings_router
     from app.negotiation.router import router as negotiation_router
+    from app.notifications.router import router as notifications_router
     from app.ops.router import router as ops_router
     from app.patents.router import router as patents_router
     from app.pledges.router import router as pledges_router
@@ -178,6 +189,7 @@ def create_app(
     from app.settlement.router import certificates_router
     from app.settlement.router import router as settlement_router
     from app.stats.router import router as stats_router
+    from app.webhooks.router import router as webhooks_router
 
     # Routes are matched in this order, one by one: the live market's hottest routes (bids, auction reads)
     # come first. The documentation groups them by the ``TAGS`` order, not by this one.
@@ -198,6 +210,9 @@ def create_app(
         rewards_router,
         licensing_router,
         pledges_router,
+        notifications_router,
+        webhooks_router,
+        demands_router,
         audit_router,
         calendar_router,
         sandbox_router,

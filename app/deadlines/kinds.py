@@ -7,6 +7,7 @@ def load() -> None:
     # Each domain's deadlines module registers itself when imported; add new ones here.
     import app.auctions.deadlines
     import app.contracts.deadlines
+    import app.demands.deadlines
     import app.negotiation.deadlines
     import app.registrations.deadlines
     import app.settlement.deadlines  # noqa: F401

@@ -6,6 +6,7 @@ from app.models.base import Base
 from app.models.contracts import Contract, ContractSignature, Objection
 from app.models.ledger import JournalEntry, JournalLine, LedgerAccount
 from app.models.listings import Listing, ListingPatent, ListingSearch
+from app.models.notifications import Notification
 from app.models.patents import Patent, PatentIpc
 from app.models.platform import CalendarYear, SandboxClock
 from app.models.policy import OpenLicense, OpenLicenseGrant, Pledge, PledgeConsent, RewardPlan
@@ -34,6 +35,7 @@ __all__ = [
     "ListingPatent",
     "ListingSearch",
     "LoginFailure",
+    "Notification",
     "Objection",
     "Offer",
     "OpenLicense",

@@ -1,0 +1,49 @@
+"""The outbox: ``notify`` writes one notification per recipient organization in the caller's transaction, and
+hands the rows to every registered subscriber (webhook deliveries) in that same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.notifications import Notification
+from app.notifications.kinds import KINDS
+
+Subscriber = Callable[[AsyncSession, list[Notification]], Awaitable[None]]
+_SUBSCRIBERS: list[Subscriber] = []
+
+
+def subscribe(subscriber: Subscriber) -> None:
+    """Register ``subscriber`` to receive every batch of notifications ``notify`` writes (at import time)."""
+    if subscriber not in _SUBSCRIBERS:
+        _SUBSCRIBERS.append(subscriber)
+
+
+async def notify(
+    session: AsyncSession,
+    kind: str,
+    recipients: Iterable[uuid.UUID | None],
+    data: Mapping[str, Any],
+    *,
+    at: datetime,
+) -> list[Notification]:
+    """Tell each organization of ``recipients`` once (duplicates and ``None`` dropped) about a change of
+    ``kind``; ``at`` is the change's business time. ``data`` must be JSON-ready and must never carry what
+    SPEC §17.4 keeps secret (sealed amounts, reserves, proxy maxima, who is behind a bidder code)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    orgs = list(dict.fromkeys(org for org in recipients if org is not None))
+    if not orgs:
+        return []
+    rows = [
+        Notification(id=uuid.uuid4(), organization_id=org, kind=kind, data=dict(data), created_at=at)
+        for org in orgs
+    ]
+    session.add_all(rows)
+    for subscriber in _SUBSCRIBERS:
+        await subscriber(session, rows)
+    return rows
