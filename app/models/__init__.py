@@ -5,7 +5,7 @@ from app.models.audit import AuditEvent
 from app.models.base import Base
 from app.models.contracts import Contract, ContractSignature, Objection
 from app.models.ledger import JournalEntry, JournalLine, LedgerAccount
-from app.models.listings import Listing, ListingPatent, ListingSearch
+from app.models.listings import Listing, ListingPatent, ListingSearch, PriorityHolder
 from app.models.notifications import Notification
 from app.models.patents import Patent, PatentIpc
 from app.models.platform import CalendarYear, SandboxClock
@@ -45,6 +45,7 @@ __all__ = [
     "PatentIpc",
     "Pledge",
     "PledgeConsent",
+    "PriorityHolder",
     "Registration",
     "RewardPlan",
     "SandboxClock",

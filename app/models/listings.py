@@ -5,7 +5,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, func, literal_column, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    func,
+    literal_column,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, IdMixin, JSONType, TimestampMixin
@@ -77,6 +87,7 @@ class Listing(IdMixin, TimestampMixin, Base):
         Index("ix_listings_listing_ends_at", "listing_ends_at"),
         # The public list's default order (newest first) walks this index and filters by status.
         Index("ix_listings_published_at_id", "published_at", "id"),
+        Index("uq_listings_previous_listing_id", "previous_listing_id", unique=True),
     )
 
     seller_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
@@ -103,6 +114,12 @@ class Listing(IdMixin, TimestampMixin, Base):
     extensions_used: Mapped[int] = mapped_column(default=0)
     auction_id: Mapped[uuid.UUID | None]
     version: Mapped[int] = mapped_column(default=1)
+    # Relisting (SPEC §17.3): the listing this one relists (one relist per listing: unique), the one that
+    # relists this one, and the instant this one became ``failed`` or ``expired`` (its window runs from there).
+    # Plain columns like ``auction_id`` (adding a foreign key would make SQLite copy the table).
+    previous_listing_id: Mapped[uuid.UUID | None]
+    next_listing_id: Mapped[uuid.UUID | None]
+    ended_at: Mapped[datetime | None]
 
 
 class ListingPatent(Base):
@@ -149,3 +166,27 @@ class ListingSearch(Base):
     body: Mapped[str] = mapped_column(Text)
     terms: Mapped[str] = mapped_column(Text)
     title_terms: Mapped[str] = mapped_column(Text, server_default="")
+
+
+class PriorityBasis(StrEnum):
+    co_owner = "co_owner"
+    licensee = "licensee"
+    other = "other"
+
+
+class PriorityHolder(IdMixin, Base):
+    """A registrant confirmed by an operator as holding a right of first refusal (优先购买权, SPEC §17.2), with
+    its rank (1 comes first; several may share one). One per registration. Never names the organization."""
+
+    __tablename__ = "priority_holders"
+    __table_args__ = (
+        CheckConstraint("rank BETWEEN 1 AND 9", name="rank_range"),
+        Index("ix_priority_holders_listing_id", "listing_id"),
+    )
+
+    listing_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("listings.id"))
+    registration_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrations.id"), unique=True)
+    rank: Mapped[int]
+    basis: Mapped[PriorityBasis] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime]
