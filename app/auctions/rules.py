@@ -250,3 +250,92 @@ def sealed_outcome(
     else:
         price = top.amount
     return SealedOutcome(top, price, reserve_met(top.amount, reserve_price))
+
+
+# --- proxy and priority bidding (SPEC §17.1, §17.2) ---------------------------------------------------------
+
+
+def outranks(rank: int | None, other: int | None) -> bool:
+    """At an equal amount: a priority holder outranks a non-holder, a lower rank number a higher one."""
+    return rank is not None and (other is None or rank < other)
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A bidder as the resolution ranks it: a proxy at its maximum and ``set_at``, the leader at its bid and
+    that bid's time. ``rank`` is its priority rank (None: no right)."""
+
+    registration_id: uuid.UUID
+    amount: int
+    at: datetime
+    rank: int | None
+
+
+def _ranking(c: Contender) -> tuple[int, int, datetime, str]:
+    # A higher amount first; at equal amounts the better priority (ranks are 1-9, none counts as 10), then the
+    # earlier time; the registration id only makes the order total.
+    return (-c.amount, c.rank if c.rank is not None else 10, c.at, str(c.registration_id))
+
+
+def ranked_contenders(leader: Contender | None, proxies: list[Contender]) -> list[Contender]:
+    """Every bidder once, best first: the active proxies and the leader, whose own proxy stands for it when
+    that ranks it higher."""
+    best = {p.registration_id: p for p in proxies}
+    if leader is not None:
+        own = best.get(leader.registration_id)
+        if own is None or _ranking(leader) < _ranking(own):
+            best[leader.registration_id] = leader
+    return sorted(best.values(), key=_ranking)
+
+
+def valid_bid(
+    amount: int,
+    rank: int | None,
+    *,
+    current_price: int | None,
+    leader_rank: int | None,
+    start_price: int,
+    increment: int,
+) -> bool:
+    """Whether an English bid of ``amount`` by a bidder of priority ``rank`` is acceptable now (SPEC §10,
+    §17.2): on the grid, above the current price, or equal to it when the bidder outranks the leader."""
+    if current_price is None:
+        return amount >= start_price and (amount - start_price) % increment == 0
+    if (amount - current_price) % increment != 0:
+        return False
+    return amount > current_price or (amount == current_price and outranks(rank, leader_rank))
+
+
+def resolve_proxies(
+    leader: Contender | None, proxies: list[Contender], *, increment: int, start_price: int
+) -> list[tuple[uuid.UUID, int]]:
+    """The automatic bids that answer the present state (SPEC §17.1 "Resolution"), in order: at most one for
+    the runner-up S (its whole maximum, when that is a valid bid) and one for the top-ranked W (the least grid
+    amount that ranks it above S, never above its maximum; a lone proxy before any bid bids the start price).
+    ``leader`` carries its current bid; ``proxies`` the active proxies of qualified registrations."""
+    ranked = ranked_contenders(leader, proxies)
+    if not ranked:
+        return []
+    bids: list[tuple[uuid.UUID, int]] = []
+    leading = leader
+    w, s = ranked[0], ranked[1] if len(ranked) > 1 else None
+    if s is not None and (leading is None or s.registration_id != leading.registration_id):
+        if valid_bid(
+            s.amount,
+            s.rank,
+            current_price=leading.amount if leading else None,
+            leader_rank=leading.rank if leading else None,
+            start_price=start_price,
+            increment=increment,
+        ):
+            bids.append((s.registration_id, s.amount))
+            leading = s
+    if leading is None or w.registration_id != leading.registration_id:
+        if s is None:
+            amount = start_price
+        elif outranks(w.rank, s.rank) or (w.amount == s.amount and w.at < s.at):
+            amount = s.amount
+        else:
+            amount = s.amount + increment
+        bids.append((w.registration_id, min(amount, w.amount)))
+    return bids
