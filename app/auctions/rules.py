@@ -319,17 +319,21 @@ def resolve_proxies(
     bids: list[tuple[uuid.UUID, int]] = []
     leading = leader
     w, s = ranked[0], ranked[1] if len(ranked) > 1 else None
-    if s is not None and (leading is None or s.registration_id != leading.registration_id):
-        if valid_bid(
+    challenger = s is not None and (leading is None or s.registration_id != leading.registration_id)
+    if (
+        s is not None
+        and challenger
+        and valid_bid(
             s.amount,
             s.rank,
             current_price=leading.amount if leading else None,
             leader_rank=leading.rank if leading else None,
             start_price=start_price,
             increment=increment,
-        ):
-            bids.append((s.registration_id, s.amount))
-            leading = s
+        )
+    ):
+        bids.append((s.registration_id, s.amount))
+        leading = s
     if leading is None or w.registration_id != leading.registration_id:
         if s is None:
             amount = start_price
