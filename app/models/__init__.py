@@ -11,7 +11,7 @@ from app.models.patents import Patent, PatentIpc
 from app.models.platform import CalendarYear, SandboxClock
 from app.models.policy import OpenLicense, OpenLicenseGrant, Pledge, PledgeConsent, RewardPlan
 from app.models.settlement import Certificate, CertificateSequence, LicenceRecord, TransferTask
-from app.models.trading import Auction, AuctionEvent, Bid, Deal, IdempotencyKey, Offer, Registration
+from app.models.trading import Auction, AuctionEvent, Bid, Deal, IdempotencyKey, Offer, ProxyBid, Registration
 
 __all__ = [
     "ApiKey",

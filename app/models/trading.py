@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, IdMixin, JSONType, TimestampMixin
@@ -134,6 +134,35 @@ class Auction(IdMixin, TimestampMixin, Base):
     final_price: Mapped[int | None] = mapped_column(BigInteger)
     deal_id: Mapped[uuid.UUID | None]
     closed_at: Mapped[datetime | None]
+    # SPEC §17: the leader's priority rank (public); the leader before the last bid transaction (set from the
+    # old value by the bid's UPDATE, so RETURNING tells who was outbid); whether any proxy was ever set (so an
+    # auction without proxies skips their read); whether ``auction_ending_soon`` went out. The last three are
+    # internal: no response shows them (a proxy's existence is secret, §17.1).
+    leader_priority_rank: Mapped[int | None]
+    previous_leader_registration_id: Mapped[uuid.UUID | None]
+    has_proxies: Mapped[bool] = mapped_column(default=False, server_default=false())
+    ending_soon_notified: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class ProxyStatus(StrEnum):
+    active = "active"
+    exhausted = "exhausted"
+    ended = "ended"
+
+
+class ProxyBid(IdMixin, TimestampMixin, Base):
+    """A registrant's maximum for an English auction (代理出价, SPEC §17.1): the exchange bids for it, never
+    more than it takes to lead. Secret until the close: only its holder reads it."""
+
+    __tablename__ = "proxy_bids"
+    __table_args__ = (UniqueConstraint("auction_id", "registration_id"),)
+
+    auction_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("auctions.id"))
+    registration_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrations.id"))
+    bidder_code: Mapped[str] = mapped_column(String(8))
+    max_amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[ProxyStatus] = mapped_column(String(16))
+    set_at: Mapped[datetime]
 
 
 class Bid(IdMixin, Base):
@@ -158,6 +187,9 @@ class Bid(IdMixin, Base):
     placed_at: Mapped[datetime]
     seq: Mapped[int]
     sealed: Mapped[bool] = mapped_column(default=False)
+    # SPEC §17: placed by the exchange for a proxy; the bidder's priority rank (null: no right).
+    auto: Mapped[bool] = mapped_column(default=False, server_default=false())
+    priority_rank: Mapped[int | None]
 
 
 class AuctionEvent(Base):
