@@ -4,6 +4,7 @@ from app.models.accounts import ApiKey, LoginFailure, Organization, User
 from app.models.audit import AuditEvent
 from app.models.base import Base
 from app.models.contracts import Contract, ContractSignature, Objection
+from app.models.demands import Demand, DemandIpc, DemandResponse
 from app.models.ledger import JournalEntry, JournalLine, LedgerAccount
 from app.models.listings import Listing, ListingPatent, ListingSearch, PriorityHolder
 from app.models.notifications import Notification
@@ -26,6 +27,9 @@ __all__ = [
     "Contract",
     "ContractSignature",
     "Deal",
+    "Demand",
+    "DemandIpc",
+    "DemandResponse",
     "IdempotencyKey",
     "JournalEntry",
     "JournalLine",
