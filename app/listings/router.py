@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Query, status
+from fastapi import Depends, Query, Response, status
 
 from app.deps import CalendarDep, ClockDep, OperatorDep, OptionalPrincipalDep, PrincipalDep, SessionDep
 from app.kit.errors import error_responses
+from app.kit.idempotency import IdempotencyDep
 from app.kit.money import MoneyIn
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.routing import ExchangeRouter
-from app.listings import schemas, service
+from app.listings import relisting, schemas, service
 from app.listings.repository import ListFilters
 from app.models.listings import ListingStatus, PricingMode, TransactionKind
 
@@ -112,10 +113,18 @@ async def get_listing(
                 "patent_not_transferable",
                 "patent_pledged",
             ],
-            422: ["invalid_auction", "invalid_deposit", "unsupported_character"],
+            422: [
+                "invalid_auction",
+                "invalid_deposit",
+                "relist_price_too_low",
+                "relist_terms_fixed",
+                "unsupported_character",
+            ],
         },
     ),
     summary="Change a draft (seller)",
+    description="A relisted draft keeps its patents and transaction kind (422 `relist_terms_fixed`) and a "
+    "price of at least 80% of the listing it relists, rounded up to the fen (422 `relist_price_too_low`).",
 )
 async def update_listing(
     listing_id: uuid.UUID,
@@ -143,7 +152,7 @@ async def update_listing(
                 "patent_not_transferable",
                 "patent_pledged",
             ],
-            422: ["invalid_auction", "invalid_deposit"],
+            422: ["invalid_auction", "invalid_deposit", "relist_price_too_low", "relist_terms_fixed"],
         },
     ),
     summary="Submit a draft for review (seller)",
@@ -246,3 +255,46 @@ async def terminate_listing(
 ) -> Out:
     listing = await service.terminate_listing(session, principal, listing_id, body.reason, clock)
     return (await service.present(session, [listing], clock))[0]
+
+
+@router.post(
+    "/listings/{listing_id:uuid}/relist",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Out,
+    responses=error_responses(
+        401,
+        404,
+        codes={
+            403: ["forbidden", "organization_not_verified"],
+            409: [
+                "already_relisted",
+                "invalid_state",
+                "open_license_active",
+                "patent_already_listed",
+                "patent_not_transferable",
+                "patent_pledged",
+                "relist_window_closed",
+            ],
+            422: ["invalid_auction", "invalid_deposit", "relist_price_too_low"],
+        },
+    ),
+    summary="Relist a failed or expired listing as a new draft (seller)",
+    description="Once per listing, until its `relist_by` (30 days after it became `failed` or `expired`). "
+    "The new draft copies the old listing's terms (licence and auction terms, the reserve included) and "
+    "patents, with `price` and `deposit` replaced when given; the price stays at least 80% of the old one, "
+    "rounded up to the fen. Its `previous_listing_id` names the old listing, whose `next_listing_id` names "
+    "the new one. Then PATCH, submit and review as for any draft. `Idempotency-Key` is honoured.",
+)
+async def relist_listing(
+    listing_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+    idem: IdempotencyDep,
+    body: schemas.RelistIn | None = None,
+) -> Response:
+    async def act() -> Out:
+        listing = await relisting.relist(session, principal, listing_id, body or schemas.RelistIn(), clock)
+        return (await service.present(session, [listing], clock))[0]
+
+    return await idem.run(act)

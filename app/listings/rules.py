@@ -7,6 +7,8 @@ Error codes (all problem+json):
 * 422 ``invalid_auction`` — auction terms whose times cannot be (SPEC §20): a Dutch clock that takes more than
   30 days to reach its floor, or an instant the terms imply outside 1900-01-01 … 2199-12-31
   (``app.auctions.rules.terms_refusal``); ``errors[].loc`` is ``["body", "auction"]``.
+* 422 ``relist_price_too_low`` — a relisted draft's price below 80% of the listing it relists (SPEC §17.3).
+* 422 ``relist_terms_fixed`` — a relisted draft's patents or transaction kind changed (SPEC §17.3).
 * 422 ``validation_error`` — any other inconsistent terms; ``errors[].loc`` names the field, e.g.
   ``["body", "price"]`` (price missing for listed/auction, not > 0), ``["body", "auction", "floor_price"]``
   (Dutch settings), ``["body", "license"]`` (licence terms missing for a licence or given for an assignment).
@@ -14,6 +16,8 @@ Error codes (all problem+json):
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,7 +25,7 @@ from typing import Any
 
 from app.auctions import rules as auction_rules
 from app.kit.errors import InvalidState, Unprocessable
-from app.kit.money import round_half_up
+from app.kit.money import format_fen, round_half_up
 from app.kit.workdays import WorkdayCalendar
 from app.models.listings import AuctionFormat, ListingStatus, PricingMode, SealedPricing, TransactionKind
 
@@ -220,3 +224,54 @@ def resumed_ends_at(
     if listing_ends_at is None:
         return None
     return listing_ends_at + max(resumed_at - suspended_at, timedelta(0))
+
+
+# --- relisting (SPEC §17.3) -------------------------------------------------------------------------------
+
+RELIST_WINDOW = timedelta(days=30)
+# The states a listing may be relisted from (a failed auction, no bid, a buyer's default; nobody in time).
+RELISTABLE = frozenset({S.failed, S.expired})
+
+
+def relist_by(status: ListingStatus, ended_at: datetime | None) -> datetime | None:
+    """Until when a ``failed`` or ``expired`` listing may be relisted: the instant it became so + 30 days;
+    None in any other state."""
+    if ListingStatus(status) not in RELISTABLE or ended_at is None:
+        return None
+    return ended_at + RELIST_WINDOW
+
+
+def relist_floor(previous_price: int) -> int:
+    """80% of the previous price, rounded up to the fen (法释〔2016〕18号 art 26: at most 20% lower)."""
+    return -(-previous_price * 4 // 5)
+
+
+def check_relist_price(price: int | None, previous_price: int | None) -> None:
+    """A relisted draft's price is at least ``relist_floor`` of the previous listing's price, when that had
+    one (a relisted draft may not drop its price then) → else 422 ``relist_price_too_low``."""
+    if previous_price is None:
+        return
+    floor = relist_floor(previous_price)
+    if price is None or price < floor:
+        raise _error(
+            ["price"],
+            f"a relisted price must be at least {format_fen(floor)} (80% of the previous price)",
+            "relist_price_too_low",
+        )
+
+
+def check_relist_terms(
+    *,
+    kind: TransactionKind,
+    new_kind: TransactionKind,
+    patent_ids: Sequence[uuid.UUID],
+    new_patent_ids: Sequence[uuid.UUID],
+) -> None:
+    """A relisted draft keeps the patents and the transaction kind of the listing it relists (the same object
+    is listed again) → else 422 ``relist_terms_fixed``. Their order may change."""
+    if TransactionKind(new_kind) != TransactionKind(kind):
+        raise _error(
+            ["transaction_kind"], "a relisted listing keeps its transaction kind", "relist_terms_fixed"
+        )
+    if set(new_patent_ids) != set(patent_ids):
+        raise _error(["patent_ids"], "a relisted listing keeps its patents", "relist_terms_fixed")

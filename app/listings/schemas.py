@@ -112,6 +112,17 @@ class ListingUpdate(RequestModel):
 NULLABLE_FIELDS = frozenset({"price", "deposit", "license", "auction"})
 
 
+class RelistIn(RequestModel):
+    """What a relist may change (SPEC §17.3); everything else is copied from the old listing."""
+
+    price: MoneyIn | NotNull = Field(
+        default=None, description="Replaces the price: at least 80% of the old one, rounded up to the fen."
+    )
+    deposit: MoneyIn | NotNull = Field(
+        default=None, description="Replaces the deposit (0 < deposit ≤ 30% of the price, SPEC §5)."
+    )
+
+
 class ReasonIn(RequestModel):
     reason: Reason
 
@@ -186,6 +197,11 @@ class ListingOut(ResponseModel):
     listing_ends_at: datetime | None
     extensions_used: int
     auction_id: uuid.UUID | None
+    previous_listing_id: uuid.UUID | None = Field(description="The listing this one relists (SPEC §17.3).")
+    next_listing_id: uuid.UUID | None = Field(description="The listing that relists this one.")
+    relist_by: datetime | None = Field(
+        description="Until when the seller may relist it: null unless `failed` or `expired`."
+    )
     seller: SellerBrief
     patents: list[PatentBrief]
     created_at: datetime

@@ -22,8 +22,8 @@ from app.kit.security import Principal
 from app.kit.workdays import SHANGHAI, WorkdayCalendar
 from app.ledger import deposits
 from app.licensing import queries as open_licences
+from app.listings import chain, rules, schemas
 from app.listings import repository as repo
-from app.listings import rules, schemas
 from app.models.listings import Listing, ListingStatus, PricingMode, TransactionKind
 from app.models.patents import LegalStatus, Patent
 from app.models.trading import Auction, Bid, DepositStatus, Offer, OfferStatus, Registration
@@ -194,6 +194,9 @@ async def present(
                 listing_ends_at=x.listing_ends_at,
                 extensions_used=x.extensions_used,
                 auction_id=x.auction_id,
+                previous_listing_id=x.previous_listing_id,
+                next_listing_id=x.next_listing_id,
+                relist_by=chain.relist_by(x),
                 seller=schemas.SellerBrief(id=seller.id, name=seller.name, kind=seller.kind),
                 patents=[
                     schemas.PatentBrief(
@@ -349,6 +352,13 @@ async def update_listing(
     merged = {**current, **changes}
     rules.validate_terms(_terms_of(merged), created_at=listing.created_at)
     patent_ids = changes.get("patent_ids") or await repo.patent_ids_of(session, listing.id)
+    await chain.check_relisted_draft(
+        session,
+        listing,
+        price=merged["price"],
+        transaction_kind=TransactionKind(merged["transaction_kind"]),
+        patent_ids=patent_ids,
+    )
     patents = await check_patents(
         session,
         seller_org_id=listing.seller_org_id,
@@ -407,6 +417,8 @@ async def set_status(
     rules.check_transition(listing.status, target)
     previous = listing.status
     listing.status, listing.updated_at = target, at
+    if target in rules.RELISTABLE:
+        listing.ended_at = at  # the relisting window runs from here (SPEC §17.3)
     listing.version += 1
     await session.flush()
     if target in (S.withdrawn, S.terminated):
@@ -452,10 +464,18 @@ async def submit_listing(
             auction=listing.auction_terms,
         )
     )
+    patent_ids = await repo.patent_ids_of(session, listing.id)
+    await chain.check_relisted_draft(
+        session,
+        listing,
+        price=listing.price,
+        transaction_kind=listing.transaction_kind,
+        patent_ids=patent_ids,
+    )
     await check_patents(
         session,
         seller_org_id=listing.seller_org_id,
-        patent_ids=await repo.patent_ids_of(session, listing.id),
+        patent_ids=patent_ids,
         kind=listing.transaction_kind,
         listing_id=listing.id,
         clock=clock,
