@@ -27,6 +27,7 @@ from app.kit.middleware import RequestContextMiddleware, RequestGuardMiddleware
 from app.kit.openapi import install as install_openapi
 from app.kit.security import use_fast_password_hashing
 from app.kit.workdays import WorkdayCalendar
+from app.webhooks.deliveries import run_worker as run_webhook_worker
 
 API_PREFIX = "/api/v1"
 
@@ -112,6 +113,7 @@ def create_app(
         sweeper = asyncio.create_task(
             sweep_loop(sweep_context(app), lambda: business_now(app), settings.sweeper_interval_seconds)
         )
+        webhooks = asyncio.create_task(run_webhook_worker(app))  # every process delivers webhooks too
         # Everything built so far (routes, models, statements, schemas: most of the heap) lives as long as the
         # process: move it out of the garbage collector's generations, so that a full collection walks what
         # requests allocate, not the whole application.
@@ -121,8 +123,11 @@ def create_app(
             yield
         finally:
             sweeper.cancel()
+            webhooks.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            with contextlib.suppress(asyncio.CancelledError):
+                await webhooks
             await close_hubs()
             await app.state.db.dispose()
 

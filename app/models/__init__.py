@@ -13,6 +13,7 @@ from app.models.platform import CalendarYear, SandboxClock
 from app.models.policy import OpenLicense, OpenLicenseGrant, Pledge, PledgeConsent, RewardPlan
 from app.models.settlement import Certificate, CertificateSequence, LicenceRecord, TransferTask
 from app.models.trading import Auction, AuctionEvent, Bid, Deal, IdempotencyKey, Offer, ProxyBid, Registration
+from app.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "ApiKey",
@@ -55,4 +56,6 @@ __all__ = [
     "SandboxClock",
     "TransferTask",
     "User",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -17,6 +17,7 @@ from app.kit.routing import ExchangeRouter
 from app.kit.schemas import RequestModel, ResponseModel
 from app.models.platform import SandboxClock
 from app.sandbox.rules import advanced_offset
+from app.webhooks.deliveries import deliver_due
 
 
 async def _require_sandbox(request: Request) -> None:
@@ -66,4 +67,5 @@ async def advance_sandbox_clock(request: Request, body: ClockAdvance, _: Operato
         row.offset_seconds = offset.total_seconds()
     now = SystemClock(offset).now()
     await run_until_idle(sweep_context(request.app), now)
+    await deliver_due(request.app, now)  # webhook deliveries due by then (SPEC §17.5)
     return ClockOut(now=now)
