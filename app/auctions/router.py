@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Query, Request, Response, status
 from sqlalchemy import select
 
 from app.auctions import deadlines, events, service
-from app.auctions.schemas import AuctionOut, BidCreate, BidOut, BidPlaced
+from app.auctions.schemas import AuctionOut, BidCreate, BidOut, BidPlaced, ProxyIn, ProxyOut
 from app.deadlines.sweeper import business_now, sweep_context
 from app.deps import (
     CalendarDep,
@@ -134,6 +134,56 @@ async def place_bid(
         return placed
 
     return await idem.run(act)
+
+
+@router.put(
+    "/auctions/{auction_id:uuid}/proxy",
+    response_model=ProxyOut,
+    responses={
+        201: {"model": ProxyOut, "description": "The proxy was created"},
+        **error_responses(
+            401,
+            404,
+            422,
+            codes={
+                403: ["not_qualified"],
+                409: [
+                    "auction_not_open",
+                    "bid_not_increment_multiple",
+                    "bid_too_low",
+                    "format_not_supported",
+                    "proxy_cannot_lower",
+                ],
+            },
+        ),
+    },
+    summary="Leave or raise a maximum: the exchange bids for you, never more than it takes to lead",
+    description="English auctions only, by a qualified registrant, from scheduling until `ends_at`. "
+    "`max_amount` lies on the bid grid (start price plus whole increments) and is at least the minimum next "
+    "bid. 201 when created; 200 when raised (a new `set_at`) or unchanged. A maximum is never lowered (409 "
+    "`proxy_cannot_lower`) nor removed. Nobody but you sees it before the close; an open auction's proxies "
+    "answer in the same transaction, and `leading` / `current_price` are the state after it.",
+)
+async def set_proxy(
+    auction_id: uuid.UUID,
+    body: ProxyIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+) -> Response:
+    proxy, created = await service.set_proxy(session, principal, auction_id, body.max_amount, now=clock.now())
+    code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return Response(proxy.model_dump_json(), status_code=code, media_type="application/json")
+
+
+@router.get(
+    "/auctions/{auction_id:uuid}/proxy",
+    response_model=ProxyOut,
+    responses=error_responses(401, 404, 422),
+    summary="Your own proxy on an auction (404 for anyone without one, operators included)",
+)
+async def get_proxy(auction_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> ProxyOut:
+    return await service.get_proxy(session, principal, auction_id)
 
 
 @router.post(

@@ -17,30 +17,48 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Table, Uuid, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Table,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.auctions import events, rules
-from app.auctions.schemas import AuctionOut, BidPlaced
+from app.auctions import events, proxies, rules
+from app.auctions.schemas import AuctionOut, BidPlaced, ProxyOut
 from app.audit.service import SYSTEM_ACTOR, record
 from app.deals.fees import FeeSchedule
 from app.kit.db import holds_connection
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
+from app.kit.money import format_fen
 from app.kit.pagination import SortKey, keyset_query, page_of
 from app.kit.security import Principal
 from app.kit.types import UTCDateTime
 from app.kit.workdays import WorkdayCalendar
-from app.models.listings import AuctionFormat, Listing
+from app.models.listings import AuctionFormat, Listing, PriorityHolder
 from app.models.trading import (
     Auction,
     AuctionStatus,
     Bid,
+    ProxyBid,
+    ProxyStatus,
     Registration,
     RegistrationStatus,
 )
+from app.notifications.outbox import notify
 
 MAX_BID_ATTEMPTS = 3
 LIVE = frozenset({AuctionStatus.scheduled, AuctionStatus.open})
@@ -85,6 +103,7 @@ STATE_COLUMNS = (
     Auction.floor_price,
     Auction.version,
     Auction.event_seq,
+    Auction.leader_priority_rank,
 )
 
 
@@ -118,6 +137,7 @@ def auction_view(a: Any, *, leading_code: str | None, winner_code: str | None, n
         reserve_met=None if status in LIVE else a.reserve_met,
         winner_bidder_code=winner_code,
         deal_id=a.deal_id,
+        leader_priority_rank=a.leader_priority_rank if leading is not None else None,
     )
 
 
@@ -219,6 +239,7 @@ class _Bidder:
     bidder_code: str
     format: AuctionFormat
     countdown_seconds: int
+    priority_rank: int | None
 
 
 Reader = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -233,11 +254,13 @@ _BIDDERS_MAX = 50_000
 _BIDDER = (
     select(
         Auction.format,
+        Auction.status,
         Auction.countdown_seconds,
         Listing.seller_org_id,
         Registration.id.label("registration_id"),
         Registration.status.label("registration_status"),
         Registration.bidder_code,
+        PriorityHolder.rank.label("priority_rank"),
     )
     .join(Listing, Listing.id == Auction.listing_id)
     .outerjoin(
@@ -247,6 +270,7 @@ _BIDDER = (
             Registration.organization_id == bindparam("p_org", type_=Uuid()),
         ),
     )
+    .outerjoin(PriorityHolder, PriorityHolder.registration_id == Registration.id)
     .where(Auction.id == bindparam("p_auction", type_=Uuid()))
 )
 
@@ -277,10 +301,17 @@ async def _bidder(
         raise NotFound("No such auction.")
     if not may_bid or org is None or row.seller_org_id == org or row.registration_id is None:
         raise NotQualified("Only qualified registrants of this listing may bid.")
-    bidder = _Bidder(row.registration_id, row.bidder_code, AuctionFormat(row.format), row.countdown_seconds)
-    if len(_BIDDERS) >= _BIDDERS_MAX:
-        _BIDDERS.clear()
-    _BIDDERS[(auction_id, org)] = bidder
+    bidder = _Bidder(
+        row.registration_id,
+        row.bidder_code,
+        AuctionFormat(row.format),
+        row.countdown_seconds,
+        row.priority_rank,
+    )
+    if row.status != AuctionStatus.scheduled:  # designations change until the auction opens (SPEC §17.2)
+        if len(_BIDDERS) >= _BIDDERS_MAX:
+            _BIDDERS.clear()
+        _BIDDERS[(auction_id, org)] = bidder
     if row.registration_status != RegistrationStatus.qualified:
         raise NotQualified("Only qualified registrants of this listing may bid.")
     return bidder
@@ -295,6 +326,10 @@ def _qualified(registration: Any) -> Any:
     )
 
 
+# What the bid transaction needs besides the public state: who leads and led, and whether proxies may answer.
+_BID_EXTRAS = (Auction.leader_registration_id, Auction.previous_leader_registration_id, Auction.has_proxies)
+
+
 def _build_english_update() -> Any:
     """DESIGN.md "The bid": every rule of SPEC §10 in the WHERE clause; the countdown rule in the SET.
     Parameters: ``p_id``, ``p_reg`` (the bidder's registration), ``p_amount``, ``p_now`` (the receive time)
@@ -303,6 +338,13 @@ def _build_english_update() -> Any:
     placed_at = bindparam("p_now", type_=UTCDateTime())
     bid = bindparam("p_amount", type_=BigInteger())
     registration = bindparam("p_reg", type_=Uuid())
+    rank = bindparam("p_rank", type_=Integer())
+    # SPEC §17.2: a priority holder may bid the current price itself when it outranks the leader.
+    matches = and_(
+        rank.is_not(None),
+        bid == Auction.current_price,
+        or_(Auction.leader_priority_rank.is_(None), rank < Auction.leader_priority_rank),
+    )
     # Counted as an extension when it reaches the close (see rules.extends): the event numbering below
     # decides the same way from the returned ends_at.
     moves = new_end >= Auction.ends_at
@@ -316,7 +358,9 @@ def _build_english_update() -> Any:
             _qualified(registration),
             Auction.starts_at <= placed_at,
             Auction.ends_at > placed_at,
-            bid >= func.coalesce(Auction.current_price + Auction.increment, Auction.start_price),
+            or_(
+                bid >= func.coalesce(Auction.current_price + Auction.increment, Auction.start_price), matches
+            ),
             (bid - func.coalesce(Auction.current_price, Auction.start_price)) % Auction.increment == 0,
             or_(
                 Auction.leader_registration_id.is_(None),
@@ -326,6 +370,8 @@ def _build_english_update() -> Any:
         .values(
             current_price=bid,
             leader_registration_id=registration,
+            leader_priority_rank=rank,
+            previous_leader_registration_id=Auction.leader_registration_id,
             bid_count=Auction.bid_count + 1,
             version=Auction.version + 1,
             ends_at=case((moves, new_end), else_=Auction.ends_at),
@@ -333,7 +379,7 @@ def _build_english_update() -> Any:
             event_seq=Auction.event_seq + 1 + extension,
             updated_at=placed_at,
         )
-        .returning(*STATE_COLUMNS)
+        .returning(*STATE_COLUMNS, *_BID_EXTRAS)
         .execution_options(synchronize_session=False)
     )
 
@@ -357,7 +403,7 @@ def _build_sealed_update() -> Any:
             event_seq=Auction.event_seq + 1,
             updated_at=placed_at,
         )
-        .returning(*STATE_COLUMNS)
+        .returning(*STATE_COLUMNS, *_BID_EXTRAS)
         .execution_options(synchronize_session=False)
     )
 
@@ -380,6 +426,7 @@ _REFUSAL = (
         Auction.start_price,
         Auction.increment,
         Auction.leader_registration_id,
+        Auction.leader_priority_rank,
         select(Registration.status)
         .where(Registration.id == bindparam("p_reg", type_=Uuid()))
         .scalar_subquery()
@@ -415,6 +462,15 @@ async def _explain_refusal(
     refusal = rules.english_refusal(
         amount, current_price=a.current_price, start_price=a.start_price, increment=a.increment
     )
+    if refusal == "bid_too_low" and rules.valid_bid(
+        amount,
+        bidder.priority_rank,
+        current_price=a.current_price,
+        leader_rank=a.leader_priority_rank,
+        start_price=a.start_price,
+        increment=a.increment,
+    ):
+        return  # a holder's equal bid, valid now: the row changed meanwhile
     if refusal == "bid_too_low":
         minimum = rules.minimum_next_bid(
             current_price=a.current_price, start_price=a.start_price, increment=a.increment
@@ -449,22 +505,25 @@ async def place_bid(
         "p_amount": amount,
         "p_now": now,
         "p_end": now + timedelta(seconds=bidder.countdown_seconds),
+        "p_rank": bidder.priority_rank,
     }
     if statement is _SEALED_UPDATE:
-        del params["p_end"]
+        del params["p_end"], params["p_rank"]
     conn = await session.connection()  # Core: the hot paths skip the ORM's compile and loading layers
     for _ in range(MAX_BID_ATTEMPTS):
-        state = (await conn.execute(statement, params)).first()
-        if state is not None:
+        row = (await conn.execute(statement, params)).first()
+        if row is not None:
             break
         await _explain_refusal(session, auction_id, bidder, amount, now)
     else:
         raise Conflict("The auction changed while bidding; try again.")
+    state = SimpleNamespace(**row._mapping)
     sealed = bidder.format == AuctionFormat.sealed
     if sealed and await conn.scalar(_SEALED_BID_OF, {"p_id": auction_id, "p_reg": bidder.registration_id}):
         # Checked under the auction row, which the UPDATE above holds; the partial unique index backs it up.
         raise Conflict("A sealed auction takes one bid per bidder.", code="already_bid")
     bid_id = uuid.uuid4()
+    seq, rank = state.version, None if sealed else bidder.priority_rank
     await conn.execute(
         _INSERT_BID,
         {
@@ -474,18 +533,26 @@ async def place_bid(
             "bidder_code": bidder.bidder_code,
             "amount": amount,
             "placed_at": now,
-            "seq": state.version,
+            "seq": seq,
             "sealed": sealed,
+            "auto": False,
+            "priority_rank": rank,
         },
     )
     extended = not sealed and state.ends_at == now + timedelta(seconds=bidder.countdown_seconds)
     data = event_data(state, leading_code=bidder.bidder_code, winner_code=None, at=now)
     first_seq = state.event_seq - (1 if extended else 0)
-    batch = [(first_seq, "bid", data)] + ([(state.event_seq, "extended", data)] if extended else [])
+    bid_data = data
+    if not sealed:
+        bid_data = data | {
+            "bid": proxies.bid_object(bid_id, seq, amount, bidder.bidder_code, auto=False, rank=rank)
+        }
+    batch = [(first_seq, "bid", bid_data)] + ([(state.event_seq, "extended", data)] if extended else [])
     await events.append(session, auction_id, batch, at=now)
-    audit: dict[str, Any] = {"bid_id": bid_id, "seq": state.version, "bidder_code": bidder.bidder_code}
+    audit: dict[str, Any] = {"bid_id": bid_id, "seq": seq, "bidder_code": bidder.bidder_code}
     if not sealed:  # a sealed amount is recorded at the close, never before
-        audit |= {"amount": amount, "ends_at": state.ends_at, "extended": extended}
+        audit |= {"amount": amount, "ends_at": state.ends_at, "extended": extended, "auto": False}
+        audit |= {"priority_rank": rank}
     await record(
         session,
         entity_type="auction",
@@ -495,9 +562,64 @@ async def place_bid(
         at=now,
         data=audit,
     )
+    if sealed:
+        return BidPlaced(
+            id=bid_id, amount=amount, bidder_code=bidder.bidder_code, placed_at=now, ends_at=state.ends_at
+        )
+    leader_code: str | None = bidder.bidder_code
+    automatic: list[proxies.AutoBid] = []
+    if state.has_proxies:
+        automatic, leader_code = await proxies.answer(
+            session,
+            state,
+            rules.Contender(bidder.registration_id, amount, now, rank),
+            countdown_seconds=bidder.countdown_seconds,
+            now=now,
+            leader_code=leader_code,
+        )
+    outbid = {state.previous_leader_registration_id, bidder.registration_id}
+    outbid |= {b.registration_id for b in automatic}
+    outbid.discard(state.leader_registration_id)
+    outbid.discard(None)
+    if outbid:
+        await _notify_outbid(session, state, outbid, leader_code=leader_code, at=now)
     return BidPlaced(
-        id=bid_id, amount=amount, bidder_code=bidder.bidder_code, placed_at=now, ends_at=state.ends_at
+        id=bid_id,
+        amount=amount,
+        bidder_code=bidder.bidder_code,
+        placed_at=now,
+        ends_at=state.ends_at,
+        leading=state.leader_registration_id == bidder.registration_id,
+        current_price=state.current_price,
+        leading_bidder_code=leader_code,
     )
+
+
+_OUTBID = select(Registration.id, Registration.organization_id, Registration.bidder_code).where(
+    Registration.id.in_(bindparam("p_ids", expanding=True))
+)
+
+
+async def _notify_outbid(
+    session: AsyncSession, state: Any, registrations: set[uuid.UUID], *, leader_code: str | None, at: datetime
+) -> None:
+    """``outbid`` (SPEC §17.4) to each organization that led before or during the transaction and does not
+    lead after it, with its own bidder code."""
+    rows = (await session.execute(_OUTBID, {"p_ids": list(registrations)})).all()
+    for row in rows:
+        await notify(
+            session,
+            "outbid",
+            [row.organization_id],
+            {
+                "auction_id": str(state.id),
+                "listing_id": str(state.listing_id),
+                "bidder_code": row.bidder_code,
+                "current_price": format_fen(state.current_price),
+                "leading_bidder_code": leader_code,
+            },
+            at=at,
+        )
 
 
 async def accept_dutch_price(
@@ -590,3 +712,112 @@ async def accept_dutch_price(
     assert closed == [auction_id]  # this transaction holds the row it just claimed
     view, _ = await read_auction(await session.connection(), auction_id, now)
     return view
+
+
+# --- proxies (SPEC §17.1) -----------------------------------------------------------------------------------
+
+_LOCK_STATE = select(*STATE_COLUMNS, *_BID_EXTRAS).where(Auction.id == bindparam("p_id", type_=Uuid()))
+
+
+def _proxy_out(proxy: ProxyBid, state: Any, registration_id: uuid.UUID) -> ProxyOut:
+    return ProxyOut(
+        auction_id=proxy.auction_id,
+        bidder_code=proxy.bidder_code,
+        max_amount=proxy.max_amount,
+        status=ProxyStatus(proxy.status),
+        set_at=proxy.set_at,
+        created_at=proxy.created_at,
+        leading=state.leader_registration_id == registration_id,
+        current_price=state.current_price,
+    )
+
+
+async def set_proxy(
+    session: AsyncSession, principal: Principal, auction_id: uuid.UUID, max_amount: int, *, now: datetime
+) -> tuple[ProxyOut, bool]:
+    """Create or raise the caller's proxy, then let the proxies answer if the auction is open, in one
+    transaction under the auction row. Returns the proxy and whether it was created."""
+    bidder = await _bidder(session, principal, auction_id, cached=False)
+    proxies.format_supported(bidder.format)
+    conn = await session.connection()
+    row = (await conn.execute(_LOCK_STATE.with_for_update(), {"p_id": auction_id})).one()
+    state = SimpleNamespace(**row._mapping)
+    if state.status not in proxies.OPEN_FOR_PROXIES or (state.ends_at is not None and state.ends_at <= now):
+        raise AuctionNotOpen("Proxies are set from the auction's scheduling until its end.")
+    refusal = rules.english_refusal(
+        max_amount,
+        current_price=None,
+        start_price=state.start_price,
+        increment=state.increment,
+    )
+    if refusal == "bid_not_increment_multiple":
+        raise BidRefused(
+            "A maximum lies on the bid grid: the start price plus whole increments.", code=refusal
+        )
+    minimum = rules.minimum_next_bid(
+        current_price=state.current_price, start_price=state.start_price, increment=state.increment
+    )
+    if max_amount < minimum:
+        raise BidRefused(f"The maximum must be at least {format_fen(minimum)}.", code="bid_too_low")
+    proxy = await session.scalar(
+        select(ProxyBid).where(
+            ProxyBid.auction_id == auction_id, ProxyBid.registration_id == bidder.registration_id
+        )
+    )
+    created = proxy is None
+    if proxy is not None and max_amount < proxy.max_amount:
+        raise proxies.ProxyCannotLower("A maximum can only be raised.")
+    if proxy is not None and max_amount == proxy.max_amount:
+        return _proxy_out(proxy, state, bidder.registration_id), False
+    if proxy is None:
+        proxy = ProxyBid(
+            auction_id=auction_id,
+            registration_id=bidder.registration_id,
+            bidder_code=bidder.bidder_code,
+            created_at=now,
+        )
+        session.add(proxy)
+    proxy.max_amount, proxy.set_at, proxy.updated_at = max_amount, now, now
+    proxy.status = ProxyStatus.active
+    await session.flush()
+    if not state.has_proxies:
+        await conn.execute(
+            update(Auction)
+            .where(Auction.id == auction_id)
+            .values(has_proxies=True)
+            .execution_options(synchronize_session=False)
+        )
+    await record(
+        session,
+        entity_type="proxy_bid",
+        entity_id=proxy.id,
+        action="proxy_set" if created else "proxy_raised",
+        actor=principal.label,
+        at=now,
+        data={"auction_id": auction_id, "bidder_code": bidder.bidder_code},
+    )
+    if state.status == AuctionStatus.open and state.starts_at is not None and state.starts_at <= now:
+        previous = state.leader_registration_id
+        automatic, leader_code = await proxies.answer(
+            session,
+            state,
+            await proxies.leader_of(session, state),
+            countdown_seconds=bidder.countdown_seconds,
+            now=now,
+            leader_code=None,
+        )
+        if automatic:
+            outbid = {previous, *(b.registration_id for b in automatic)} - {state.leader_registration_id}
+            outbid.discard(None)
+            if outbid:
+                await _notify_outbid(
+                    session, state, {r for r in outbid if r is not None}, leader_code=leader_code, at=now
+                )
+        await session.refresh(proxy)
+    return _proxy_out(proxy, state, bidder.registration_id), created
+
+
+async def get_proxy(session: AsyncSession, principal: Principal, auction_id: uuid.UUID) -> ProxyOut:
+    """The caller's own proxy; 404 for anyone without one, operators included."""
+    row = await proxies.own_proxy(session, auction_id, principal.organization_id)
+    return _proxy_out(row.ProxyBid, row, row.ProxyBid.registration_id)

@@ -25,8 +25,20 @@ async def test_bidding_rules_and_codes(client: httpx.AsyncClient, db) -> None:
     r = await h.bid(client, case, b1, "100000.00")
     assert r.status_code == 201, r.text
     placed = r.json()
-    assert set(placed) == {"id", "amount", "bidder_code", "placed_at", "ends_at"}
+    assert set(placed) == {
+        "id",
+        "amount",
+        "bidder_code",
+        "placed_at",
+        "ends_at",
+        "auto",
+        "leading",
+        "current_price",
+        "leading_bidder_code",
+    }
     assert placed["amount"] == "100000.00" and placed["bidder_code"] == "B01"
+    assert placed["auto"] is False and placed["leading"] is True
+    assert placed["current_price"] == "100000.00" and placed["leading_bidder_code"] == "B01"
     # The leader may not bid again until outbid.
     assert h.code_of(await h.bid(client, case, b1, "101000.00")) == "already_leading"
     # Later bids exceed the current price by a positive whole multiple of the increment.

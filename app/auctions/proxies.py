@@ -1,0 +1,317 @@
+"""Proxy bidding (代理出价, SPEC §17.1): maxima left by qualified registrants of English auctions, and the
+automatic bids that answer every change, placed in the transaction of what triggered them.
+
+``answer`` runs inside a transaction that already holds the auction row (the accepted bid's UPDATE, the
+proxy's ``SELECT … FOR UPDATE``, or the opening): it reads the active proxies, asks the pure resolution
+(``rules.resolve_proxies``) for at most two bids, and writes them as bid rows (``auto``), live events and
+audit events of the ``system`` actor, then the auction row once.
+
+Secrecy: a maximum is shown to its holder only (``GET …/proxy``), never in a response, event, notification or
+the auction's audit chain. ``proxy_set`` / ``proxy_raised`` / ``ended`` go on the proxy's own chain
+(``proxy_bid``), which operators read only once the auction is over (``app.audit.access``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, cast
+
+from sqlalchemy import BigInteger, Table, Uuid, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auctions import events, rules
+from app.auctions.rules import Contender
+from app.audit.service import SYSTEM_ACTOR, record
+from app.kit.errors import Conflict, NotFound
+from app.kit.types import UTCDateTime
+from app.models.listings import AuctionFormat, PriorityHolder
+from app.models.trading import (
+    Auction,
+    AuctionStatus,
+    Bid,
+    ProxyBid,
+    ProxyStatus,
+    Registration,
+    RegistrationStatus,
+)
+
+OPEN_FOR_PROXIES = (AuctionStatus.scheduled, AuctionStatus.open)
+_STATUSES = (AuctionStatus.scheduled, AuctionStatus.open, AuctionStatus.closed, AuctionStatus.failed)
+
+
+class FormatNotSupported(Conflict):
+    code = "format_not_supported"
+
+
+class ProxyCannotLower(Conflict):
+    code = "proxy_cannot_lower"
+
+
+@dataclass(frozen=True)
+class AutoBid:
+    id: uuid.UUID
+    registration_id: uuid.UUID
+    bidder_code: str
+    amount: int
+    seq: int
+    priority_rank: int | None
+
+
+_ACTIVE = (
+    select(
+        ProxyBid.id,
+        ProxyBid.registration_id,
+        ProxyBid.bidder_code,
+        ProxyBid.max_amount,
+        ProxyBid.set_at,
+        PriorityHolder.rank,
+    )
+    .join(Registration, Registration.id == ProxyBid.registration_id)
+    .outerjoin(PriorityHolder, PriorityHolder.registration_id == ProxyBid.registration_id)
+    .where(
+        ProxyBid.auction_id == bindparam("p_auction", type_=Uuid()),
+        ProxyBid.status == ProxyStatus.active,
+        Registration.status == RegistrationStatus.qualified,
+    )
+)
+_INSERT_BIDS = insert(cast(Table, Bid.__table__))
+_SAVE_STATE = (
+    update(Auction)
+    .where(Auction.id == bindparam("p_id", type_=Uuid()))
+    .values(
+        current_price=bindparam("p_price", type_=BigInteger()),
+        leader_registration_id=bindparam("p_leader", type_=Uuid()),
+        leader_priority_rank=bindparam("p_rank"),
+        bid_count=bindparam("p_bid_count"),
+        version=bindparam("p_version"),
+        ends_at=bindparam("p_ends_at", type_=UTCDateTime()),
+        extensions=bindparam("p_extensions"),
+        event_seq=bindparam("p_event_seq"),
+        updated_at=bindparam("p_now", type_=UTCDateTime()),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
+def bid_object(
+    bid_id: uuid.UUID, seq: int, amount: int, code: str, *, auto: bool, rank: int | None
+) -> dict[str, Any]:
+    """The ``bid`` of a live ``bid`` event (SPEC §17.2)."""
+    from app.kit.money import format_fen
+
+    return {
+        "id": str(bid_id),
+        "seq": seq,
+        "amount": format_fen(amount),
+        "bidder_code": code,
+        "auto": auto,
+        "priority_rank": rank,
+    }
+
+
+async def answer(
+    session: AsyncSession,
+    state: SimpleNamespace,
+    leader: Contender | None,
+    *,
+    countdown_seconds: int,
+    now: datetime,
+    leader_code: str | None,
+) -> tuple[list[AutoBid], str | None]:
+    """Place the automatic bids that answer the auction's present ``state`` (a row of
+    ``service.STATE_COLUMNS`` plus ``leader_registration_id``; updated in place) for the ``leader`` at its
+    bid. Returns the bids and the leader's code afterwards."""
+    from app.auctions.service import event_data  # the views live with the service
+
+    conn = await session.connection()
+    proxies = (await conn.execute(_ACTIVE, {"p_auction": state.id})).all()
+    if not proxies:
+        return [], leader_code
+    by_registration = {p.registration_id: p for p in proxies}
+    contenders = [Contender(p.registration_id, p.max_amount, p.set_at, p.rank) for p in proxies]
+    decided = rules.resolve_proxies(
+        leader, contenders, increment=state.increment, start_price=state.start_price
+    )
+    placed: list[AutoBid] = []
+    batch: list[tuple[int, str, dict[str, Any]]] = []
+    new_end = now + timedelta(seconds=countdown_seconds)
+    for registration_id, amount in decided:
+        proxy = by_registration[registration_id]
+        state.version += 1
+        state.bid_count += 1
+        state.current_price = amount
+        state.leader_registration_id = registration_id
+        state.leader_priority_rank = proxy.rank
+        leader_code = proxy.bidder_code
+        # The countdown rule of §10; the bids of one instant move the close once.
+        extended = state.ends_at is not None and new_end > state.ends_at
+        if extended:
+            state.ends_at, state.extensions = new_end, state.extensions + 1
+        bid = AutoBid(uuid.uuid4(), registration_id, proxy.bidder_code, amount, state.version, proxy.rank)
+        placed.append(bid)
+        data = event_data(state, leading_code=leader_code, winner_code=None, at=now)
+        state.event_seq += 1
+        batch.append(
+            (
+                state.event_seq,
+                "bid",
+                data
+                | {"bid": bid_object(bid.id, bid.seq, amount, bid.bidder_code, auto=True, rank=proxy.rank)},
+            )
+        )
+        if extended:
+            state.event_seq += 1
+            batch.append((state.event_seq, "extended", data))
+    if not placed:
+        await _exhaust(session, state, by_registration)
+        return [], leader_code
+    await conn.execute(
+        _INSERT_BIDS,
+        [
+            {
+                "id": b.id,
+                "auction_id": state.id,
+                "registration_id": b.registration_id,
+                "bidder_code": b.bidder_code,
+                "amount": b.amount,
+                "placed_at": now,
+                "seq": b.seq,
+                "sealed": False,
+                "auto": True,
+                "priority_rank": b.priority_rank,
+            }
+            for b in placed
+        ],
+    )
+    await conn.execute(
+        _SAVE_STATE,
+        {
+            "p_id": state.id,
+            "p_price": state.current_price,
+            "p_leader": state.leader_registration_id,
+            "p_rank": state.leader_priority_rank,
+            "p_bid_count": state.bid_count,
+            "p_version": state.version,
+            "p_ends_at": state.ends_at,
+            "p_extensions": state.extensions,
+            "p_event_seq": state.event_seq,
+            "p_now": now,
+        },
+    )
+    await events.append(session, state.id, batch, at=now)
+    for b in placed:
+        await record(
+            session,
+            entity_type="auction",
+            entity_id=state.id,
+            action="bid_accepted",
+            actor=SYSTEM_ACTOR,
+            at=now,
+            data={
+                "bid_id": b.id,
+                "seq": b.seq,
+                "bidder_code": b.bidder_code,
+                "amount": b.amount,
+                "ends_at": state.ends_at,
+                "auto": True,
+                "priority_rank": b.priority_rank,
+            },
+        )
+    await _exhaust(session, state, by_registration)
+    return placed, leader_code
+
+
+async def _exhaust(session: AsyncSession, state: SimpleNamespace, proxies: dict[uuid.UUID, Any]) -> None:
+    """Active proxies that no longer lead and whose maximum is no longer a valid bid become ``exhausted``."""
+    spent = [
+        p.id
+        for p in proxies.values()
+        if p.registration_id != state.leader_registration_id
+        and not rules.valid_bid(
+            p.max_amount,
+            p.rank,
+            current_price=state.current_price,
+            leader_rank=state.leader_priority_rank,
+            start_price=state.start_price,
+            increment=state.increment,
+        )
+    ]
+    if spent:
+        await session.execute(
+            update(ProxyBid)
+            .where(ProxyBid.id.in_(spent))
+            .values(status=ProxyStatus.exhausted)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def leader_of(session: AsyncSession, state: SimpleNamespace) -> Contender | None:
+    """The leader as the resolution ranks it: its current bid and that bid's time."""
+    if state.leader_registration_id is None:
+        return None
+    row = (
+        await session.execute(
+            select(Bid.placed_at, Bid.priority_rank).where(
+                Bid.auction_id == state.id, Bid.seq == state.version
+            )
+        )
+    ).one()
+    return Contender(state.leader_registration_id, state.current_price, row.placed_at, row.priority_rank)
+
+
+async def end_proxies(session: AsyncSession, auction_ids: list[uuid.UUID], *, at: datetime) -> None:
+    """At the close (or failure, or cancellation) every proxy becomes ``ended``, and its chain records its
+    last maximum (readable by operators and the holder from now on)."""
+    rows = (
+        await session.execute(
+            update(ProxyBid)
+            .where(ProxyBid.auction_id.in_(auction_ids), ProxyBid.status != ProxyStatus.ended)
+            .values(status=ProxyStatus.ended, updated_at=at)
+            .returning(ProxyBid.id, ProxyBid.auction_id, ProxyBid.bidder_code, ProxyBid.max_amount)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    for row in rows:
+        await record(
+            session,
+            entity_type="proxy_bid",
+            entity_id=row.id,
+            action="ended",
+            actor=SYSTEM_ACTOR,
+            at=at,
+            data={"auction_id": row.auction_id, "bidder_code": row.bidder_code, "max_amount": row.max_amount},
+        )
+
+
+def _not_found() -> NotFound:
+    return NotFound("You have no proxy on this auction.")
+
+
+async def own_proxy(session: AsyncSession, auction_id: uuid.UUID, org_id: uuid.UUID | None) -> Any:
+    """The caller's proxy with the auction's state, or 404 (operators and everyone without one alike)."""
+    if org_id is None:
+        raise _not_found()
+    row = (
+        await session.execute(
+            select(
+                ProxyBid,
+                Auction.current_price,
+                Auction.leader_registration_id,
+                Auction.format,
+            )
+            .join(Auction, Auction.id == ProxyBid.auction_id)
+            .join(Registration, Registration.id == ProxyBid.registration_id)
+            .where(ProxyBid.auction_id == auction_id, Registration.organization_id == org_id)
+        )
+    ).first()
+    if row is None:
+        raise _not_found()
+    return row
+
+
+def format_supported(fmt: str) -> None:
+    if AuctionFormat(fmt) != AuctionFormat.english:
+        raise FormatNotSupported("Proxies are for English auctions only.")
