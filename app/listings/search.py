@@ -34,6 +34,7 @@ from sqlalchemy import (
     case,
     false,
     literal_column,
+    or_,
     select,
     text,
     true,
@@ -179,6 +180,21 @@ def match_condition(dialect: str, q: str, *, indexed: bool = True) -> ColumnElem
     else:  # any other database: correct but unindexed
         lookup = and_(*[contains(ListingSearch.terms, t) for t in query.terms])
     return and_(lookup, *verify)
+
+
+def any_term_condition(dialect: str, terms: list[str]) -> ColumnElement[bool]:
+    """The ``listing_search`` rows whose index terms include at least one of ``terms`` (terms as ``index_terms``
+    cuts them), by the same index as ``match_condition``: candidates for scoring a share of terms (demand
+    matching, ``app.demands``)."""
+    if not terms:
+        return false()
+    if dialect == "sqlite":
+        return _fts_rowids(" OR ".join(f'"{t}"' for t in terms), "fts_any_terms", drive=True)
+    if dialect == "postgresql":
+        return literal_column("string_to_array(listing_search.terms, ' ')").op("&&")(
+            bindparam("any_terms", terms, type_=ARRAY(Text))
+        )
+    return or_(*[contains(ListingSearch.terms, t) for t in terms])
 
 
 def _title_contains_all(query: SearchQuery) -> ColumnElement[bool]:
