@@ -45,7 +45,7 @@ from app.models.notifications import Notification
 from app.models.webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookStatus
 from app.notifications.outbox import subscribe
 from app.webhooks import net
-from app.webhooks.rules import after_failure, all_allowed, event_body, parse_url, signature
+from app.webhooks.rules import after_failure, all_allowed, event_body, signature, split_url
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +303,9 @@ async def attempt(ctx: DeliveryContext, claimed: Claim, at: datetime) -> Result:
 
     try:
         async with asyncio.timeout(ATTEMPT_SECONDS):
-            target = parse_url(claimed.url, https_only=False)
+            target = split_url(claimed.url)
+            if isinstance(target, str):  # checked at creation: never expected
+                return outcome(None, INTERNAL_ERROR)
             try:
                 addresses = await ctx.resolve()(target.host, target.port)
             except net.ResolutionFailed:

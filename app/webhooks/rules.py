@@ -62,40 +62,48 @@ def invalid_url(message: str) -> Unprocessable:
 def parse_url(url: str, *, https_only: bool) -> Target:
     """An absolute http(s) URL with a host, no user info, at most 2,000 characters; ``https_only`` in
     production. Raises 422 ``invalid_webhook_url``."""
+    target = split_url(url)
+    if isinstance(target, str):
+        raise invalid_url(target)
+    if https_only and target.scheme != "https":
+        raise invalid_url("https only")
+    return target
+
+
+def split_url(url: str) -> Target | str:
+    """``url`` taken apart, or what is wrong with it."""
     if len(url) > MAX_URL_LENGTH:
-        raise invalid_url(f"longer than {MAX_URL_LENGTH} characters")
+        return f"longer than {MAX_URL_LENGTH} characters"
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url) or not url.isascii():
-        raise invalid_url("spaces, control or non-ASCII characters (percent-encode them; IDNA for names)")
+        return "spaces, control or non-ASCII characters (percent-encode them; IDNA for names)"
     try:
         parts = urlsplit(url)
     except ValueError:  # an unbalanced IPv6 bracket
-        raise invalid_url("not a URL") from None
+        return "not a URL"
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise invalid_url("not an absolute http or https URL")
-    if https_only and scheme != "https":
-        raise invalid_url("https only")
+        return "not an absolute http or https URL"
     if "@" in parts.netloc:
-        raise invalid_url("user info is not allowed")
+        return "user info is not allowed"
     host = parts.hostname
     if not host:
-        raise invalid_url("no host")
+        return "no host"
     try:
         port = parts.port
     except ValueError:
-        raise invalid_url("invalid port") from None
+        return "invalid port"
     if port == 0:
-        raise invalid_url("invalid port")
+        return "invalid port"
     if parts.netloc.startswith("[") or ":" in host:
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise invalid_url("invalid IPv6 address") from None
+            return "invalid IPv6 address"
     elif not all(
         label and len(label) <= 63 and all(c.isalnum() or c in "-_" for c in label)
         for label in host.rstrip(".").split(".")
     ):
-        raise invalid_url("invalid host name")
+        return "invalid host name"
     return Target(url=url, scheme=scheme, host=host, port=port or (443 if scheme == "https" else 80))
 
 
