@@ -28,7 +28,10 @@ _IDEMPOTENT = "Send an `Idempotency-Key` to make a retry safe: the first respons
         401,
         404,
         422,
-        codes={403: ["forbidden", "organization_not_verified"], 409: ["invalid_state", "offer_already_open"]},
+        codes={
+            403: ["forbidden", "organization_not_verified"],
+            409: ["bidder_barred", "invalid_state", "offer_already_open"],
+        },
     ),
     summary="Make an offer on a negotiated listing (buyer)",
     description="Opens the buyer's thread; one open offer per thread at a time (409 `offer_already_open`). "

@@ -29,6 +29,7 @@ from app.kit.clock import Clock
 from app.kit.errors import Forbidden, InvalidState, NotFound
 from app.kit.security import Principal
 from app.kit.workdays import WorkdayCalendar
+from app.listings import chain
 from app.models.listings import Listing
 from app.models.trading import DealSource, Offer, OfferStatus
 from app.negotiation import repository as repo
@@ -160,6 +161,7 @@ async def make_offer(
     listing = await _lock_listing(session, principal, listing_id, exclusive=False)
     if listing.seller_org_id == buyer_org_id:
         raise Forbidden("The seller cannot make offers on its own listing.")
+    await chain.check_not_barred(session, listing, buyer_org_id)  # 409 bidder_barred, SPEC §17.3
     now = clock.now()
     rules.check_listing_takes_offers(listing, now)
     rules.check_expires_at(data.expires_at, now)

@@ -23,7 +23,11 @@ Out = schemas.RegistrationOut
     status_code=status.HTTP_201_CREATED,
     response_model=Out,
     responses=error_responses(
-        401, 403, 404, 422, codes={409: ["already_registered", "insufficient_funds", "invalid_state"]}
+        401,
+        403,
+        404,
+        422,
+        codes={409: ["already_registered", "bidder_barred", "insufficient_funds", "invalid_state"]},
     ),
     summary="Register for a listed or auction listing; its deposit is held at once (verified buyer)",
 )

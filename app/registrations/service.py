@@ -39,6 +39,7 @@ from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
 from app.kit.pagination import datetime_key, keyset_query, page_of, uuid_key
 from app.kit.security import Principal
 from app.ledger import deposits
+from app.listings import chain
 from app.listings import repository as listings_repo
 from app.models.listings import Listing, ListingStatus, PricingMode
 from app.models.trading import DepositStatus, Registration, RegistrationStatus
@@ -120,6 +121,7 @@ async def register(
     """Register the caller's (verified) organization for a listed or auction listing and hold its deposit.
 
     409 ``invalid_state`` outside the listing period, for a suspended listing or a negotiated one;
+    409 ``bidder_barred`` for the buyer of a defaulted deal on an earlier listing of its relist chain;
     409 ``already_registered``; 409 ``insufficient_funds`` (nothing is left behind: the caller's transaction
     rolls back the registration with the failed hold); 403 for the seller itself.
     """
@@ -138,6 +140,7 @@ async def register(
     now = clock.now()
     if listing.status != ListingStatus.published or not in_listing_period(listing, now):
         raise InvalidState("Registration is open only during the listing period.")
+    await chain.check_not_barred(session, listing, org_id)  # 409 bidder_barred, SPEC §17.3
     existing = await session.scalar(
         select(Registration.id).where(
             Registration.listing_id == listing.id, Registration.organization_id == org_id
