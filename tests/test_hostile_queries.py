@@ -65,6 +65,12 @@ async def build_world(client: httpx.AsyncClient, db: Database) -> World:
     accepted = await negotiation.move(client, seller, offer["id"], "accept")
     deal = (await client.get(f"{API}/deals/{accepted['deal_id']}", headers=op.headers)).json()
     licence = await licensing.declared(client, op, seller)
+    webhook = await client.post(
+        f"{API}/webhooks",
+        json={"url": "http://127.0.0.1:9/hook", "event_kinds": ["offer_received"]},
+        headers=seller.headers,
+    )
+    assert webhook.status_code == 201, webhook.text
     ids = {
         "org_id": buyer.org_id or "",  # funded: its ledger has entries to page through
         "patent_id": listing["patents"][0]["id"],
@@ -76,6 +82,7 @@ async def build_world(client: httpx.AsyncClient, db: Database) -> World:
         "contract_id": deal.get("contract_id") or str(uuid.uuid4()),
         "open_license_id": licence["id"],
         "year": "2026",
+        "webhook_id": webhook.json()["id"],
     }
     callers = {"anonymous": {}, "member": seller.headers, "buyer": buyer.headers, "operator": op.headers}
     return World(ids, callers)
