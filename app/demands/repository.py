@@ -66,6 +66,17 @@ async def get_visible(
     return found
 
 
+async def get_demand(
+    session: AsyncSession, demand_id: uuid.UUID, *, for_update: bool = False
+) -> Demand | None:
+    """The demand whatever its state (the caller decides what the principal may learn of it)."""
+    query = select(Demand).where(Demand.id == demand_id)
+    if for_update:
+        query = query.with_for_update()
+    found: Demand | None = await session.scalar(query)
+    return found
+
+
 async def set_codes(session: AsyncSession, demand_id: uuid.UUID, codes: Sequence[str]) -> None:
     await session.execute(delete(DemandIpc).where(DemandIpc.demand_id == demand_id))
     session.add_all(DemandIpc(demand_id=demand_id, code=c) for c in dict.fromkeys(codes))

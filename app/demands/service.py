@@ -470,9 +470,10 @@ async def create_response(
     listing (409 ``already_responded``). The owner is told (``demand_response_received``)."""
     now = clock.now()
     seller = principal.verified_org_id("Only a listing's seller may respond to a demand.")
-    # Locked: responses to one demand are made one at a time, so the one-per-listing check holds.
-    demand = await repo.get_visible(session, principal, demand_id, now, for_update=True)
-    if demand is None:
+    # Locked: responses to one demand are made one at a time, so the one-per-listing check holds. A demand
+    # that was published once (closed or expired since) is no secret: answering it is 409, not 404.
+    demand = await repo.get_demand(session, demand_id, for_update=True)
+    if demand is None or (demand.published_at is None and demand.owner_org_id != seller):
         raise NotFound("No such demand.")
     if demand.owner_org_id == seller:
         raise Forbidden("An organization does not respond to its own demand.")
