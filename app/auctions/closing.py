@@ -45,7 +45,7 @@ from typing import Any, cast
 from sqlalchemy import Boolean, Integer, String, Table, Uuid, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auctions import events, rules
+from app.auctions import events, proxies, rules
 from app.auctions.service import STATE_COLUMNS, event_data
 from app.audit.batch import Event, record_many
 from app.contracts.service import contract_values, patents_of
@@ -396,6 +396,7 @@ async def close_auctions(
             data["bids"] = close.sealed_bids
         audit.append(Event("auction", row.id, name, actor, at, data))
 
+    await proxies.end_proxies(session, [c.row.id for c in closes], at=now)
     if deal_rows:
         await session.execute(_INSERT_DEALS, deal_rows)
         await session.execute(_INSERT_CONTRACTS, contract_rows)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auctions import rules
+from app.auctions import proxies, rules
 from app.audit.service import record
 from app.listings.rules import DEFAULT_COUNTDOWN_SECONDS, default_increment
 from app.models.listings import AuctionFormat, Listing, SealedPricing
@@ -109,6 +109,11 @@ async def open_auction(session: AsyncSession, auction: Auction, *, starts_at: da
             "ends_at": plan.ends_at,
         },
     )
+    if auction.format == AuctionFormat.english and auction.has_proxies:
+        from app.auctions.service import answer_opening  # the bid path builds on this module's callers
+
+        await answer_opening(session, auction.id, at=plan.starts_at)
+        await session.refresh(auction)
 
 
 async def open_listed_trading_auction(
@@ -171,3 +176,5 @@ async def cancel(session: AsyncSession, auction_id: uuid.UUID, *, at: datetime, 
         at=at,
         data={"status": AuctionStatus.cancelled},
     )
+    if auction.has_proxies:
+        await proxies.end_proxies(session, [auction.id], at=at)

@@ -14,6 +14,7 @@ the auction's audit chain. ``proxy_set`` / ``proxy_raised`` / ``ended`` go on th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -24,8 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auctions import events, rules
 from app.auctions.rules import Contender
+from app.audit.access import register_parties, seal_from_operators
 from app.audit.service import SYSTEM_ACTOR, record
 from app.kit.errors import Conflict, NotFound
+from app.kit.money import format_fen
 from app.kit.types import UTCDateTime
 from app.models.listings import AuctionFormat, PriorityHolder
 from app.models.trading import (
@@ -39,7 +42,6 @@ from app.models.trading import (
 )
 
 OPEN_FOR_PROXIES = (AuctionStatus.scheduled, AuctionStatus.open)
-_STATUSES = (AuctionStatus.scheduled, AuctionStatus.open, AuctionStatus.closed, AuctionStatus.failed)
 
 
 class FormatNotSupported(Conflict):
@@ -100,8 +102,6 @@ def bid_object(
     bid_id: uuid.UUID, seq: int, amount: int, code: str, *, auto: bool, rank: int | None
 ) -> dict[str, Any]:
     """The ``bid`` of a live ``bid`` event (SPEC §17.2)."""
-    from app.kit.money import format_fen
-
     return {
         "id": str(bid_id),
         "seq": seq,
@@ -282,7 +282,11 @@ async def end_proxies(session: AsyncSession, auction_ids: list[uuid.UUID], *, at
             action="ended",
             actor=SYSTEM_ACTOR,
             at=at,
-            data={"auction_id": row.auction_id, "bidder_code": row.bidder_code, "max_amount": row.max_amount},
+            data={
+                "auction_id": row.auction_id,
+                "bidder_code": row.bidder_code,
+                "max_amount": format_fen(row.max_amount),
+            },
         )
 
 
@@ -315,3 +319,29 @@ async def own_proxy(session: AsyncSession, auction_id: uuid.UUID, org_id: uuid.U
 def format_supported(fmt: str) -> None:
     if AuctionFormat(fmt) != AuctionFormat.english:
         raise FormatNotSupported("Proxies are for English auctions only.")
+
+
+# --- who reads a proxy's chain (SPEC §17.1) -----------------------------------------------------------------
+
+
+def _holder(key: uuid.UUID) -> Any:
+    return (
+        select(Registration.organization_id)
+        .join(ProxyBid, ProxyBid.registration_id == Registration.id)
+        .where(ProxyBid.id == key)
+    )
+
+
+async def _sealed_now(session: AsyncSession) -> Callable[[str, Any], bool]:
+    """Operators read a proxy's chain only once its auction is over: the chains of live auctions' proxies."""
+    live = {
+        str(i)
+        for i in await session.scalars(
+            select(Auction.id).where(Auction.has_proxies.is_(True), Auction.status.in_(OPEN_FOR_PROXIES))
+        )
+    }
+    return lambda _entity_id, data: isinstance(data, dict) and str(data.get("auction_id")) in live
+
+
+register_parties("proxy_bid", _holder)
+seal_from_operators("proxy_bid", _sealed_now)

@@ -717,6 +717,7 @@ async def accept_dutch_price(
 # --- proxies (SPEC §17.1) -----------------------------------------------------------------------------------
 
 _LOCK_STATE = select(*STATE_COLUMNS, *_BID_EXTRAS).where(Auction.id == bindparam("p_id", type_=Uuid()))
+_OPENING_STATE = _LOCK_STATE.add_columns(Auction.countdown_seconds)
 
 
 def _proxy_out(proxy: ProxyBid, state: Any, registration_id: uuid.UUID) -> ProxyOut:
@@ -744,6 +745,15 @@ async def set_proxy(
     state = SimpleNamespace(**row._mapping)
     if state.status not in proxies.OPEN_FOR_PROXIES or (state.ends_at is not None and state.ends_at <= now):
         raise AuctionNotOpen("Proxies are set from the auction's scheduling until its end.")
+    proxy = await session.scalar(
+        select(ProxyBid).where(
+            ProxyBid.auction_id == auction_id, ProxyBid.registration_id == bidder.registration_id
+        )
+    )
+    if proxy is not None and max_amount < proxy.max_amount:
+        raise proxies.ProxyCannotLower("A maximum can only be raised.")
+    if proxy is not None and max_amount == proxy.max_amount:
+        return _proxy_out(proxy, state, bidder.registration_id), False
     refusal = rules.english_refusal(
         max_amount,
         current_price=None,
@@ -759,16 +769,7 @@ async def set_proxy(
     )
     if max_amount < minimum:
         raise BidRefused(f"The maximum must be at least {format_fen(minimum)}.", code="bid_too_low")
-    proxy = await session.scalar(
-        select(ProxyBid).where(
-            ProxyBid.auction_id == auction_id, ProxyBid.registration_id == bidder.registration_id
-        )
-    )
     created = proxy is None
-    if proxy is not None and max_amount < proxy.max_amount:
-        raise proxies.ProxyCannotLower("A maximum can only be raised.")
-    if proxy is not None and max_amount == proxy.max_amount:
-        return _proxy_out(proxy, state, bidder.registration_id), False
     if proxy is None:
         proxy = ProxyBid(
             auction_id=auction_id,
@@ -815,6 +816,20 @@ async def set_proxy(
                 )
         await session.refresh(proxy)
     return _proxy_out(proxy, state, bidder.registration_id), created
+
+
+async def answer_opening(session: AsyncSession, auction_id: uuid.UUID, *, at: datetime) -> None:
+    """At the opening the proxies set before it bid (SPEC §17.1): a lone one the start price, placed at
+    ``starts_at``. The caller has just opened the auction in this transaction."""
+    conn = await session.connection()
+    row = (await conn.execute(_OPENING_STATE, {"p_id": auction_id})).one()
+    state = SimpleNamespace(**row._mapping)
+    automatic, leader_code = await proxies.answer(
+        session, state, None, countdown_seconds=row.countdown_seconds, now=at, leader_code=None
+    )
+    outbid = {b.registration_id for b in automatic} - {state.leader_registration_id}
+    if outbid:
+        await _notify_outbid(session, state, outbid, leader_code=leader_code, at=at)
 
 
 async def get_proxy(session: AsyncSession, principal: Principal, auction_id: uuid.UUID) -> ProxyOut:

@@ -20,7 +20,7 @@ its filing. Bids stay readable by bidder code through the auction's own routes.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +100,30 @@ def register_parties(
     _READERS[entity_type] = readers
     if confidential is not None:
         _CONFIDENTIAL[entity_type] = confidential
+
+
+# Chains operators may not read yet (SPEC §17.1: a proxy's chain until its auction is over). For an entity
+# type, a function that reads which of its events are sealed now: it returns a predicate over an event's
+# ``(entity_id, data)``.
+SealedNow = Callable[[AsyncSession], Awaitable[Callable[[str, Any], bool]]]
+_SEALED_FROM_OPERATORS: dict[str, SealedNow] = {}
+
+
+def seal_from_operators(entity_type: str, sealed_now: SealedNow) -> None:
+    _SEALED_FROM_OPERATORS[entity_type] = sealed_now
+
+
+async def operator_view(session: AsyncSession) -> Callable[[str, str, Any], bool] | None:
+    """Which events operators may read now: ``(entity_type, entity_id, data) -> bool``, None for all."""
+    if not _SEALED_FROM_OPERATORS:
+        return None
+    sealed = {kind: await read(session) for kind, read in _SEALED_FROM_OPERATORS.items()}
+
+    def shows(entity_type: str, entity_id: str, data: Any) -> bool:
+        test = sealed.get(entity_type)
+        return test is None or not test(entity_id, data)
+
+    return shows
 
 
 @dataclass(frozen=True)

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, Any
 
 from fastapi import Depends, Query
 
 from app.audit import service
-from app.audit.access import Concealed, reader_view
+from app.audit.access import Concealed, operator_view, reader_view
 from app.audit.schemas import AuditEventOut, VerifyOut
 from app.deps import OperatorDep, PrincipalDep, SessionDep
 from app.kit.errors import NotFound, error_responses
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.routing import ExchangeRouter
+from app.models.audit import AuditEvent
 
 router = ExchangeRouter(tags=["audit"])
+
+
+def _not_naming(concealed: Concealed, e: AuditEvent) -> bool:
+    return not concealed.names(e.actor, e.data)
+
+
+def _unsealed(shows: Callable[[str, str, Any], bool], e: AuditEvent) -> bool:
+    return shows(e.entity_type, e.entity_id, e.data)
 
 
 @router.get(
@@ -37,18 +48,22 @@ async def list_audit_events(
     concealed: Concealed | None = None
     # Parties read one entity at a time, and only their own; events naming an organization hidden from
     # them (a registrant, an objector: SPEC §20) are left out.
+    shows: Callable[[AuditEvent], bool] | None = None
     if not principal.is_operator:
         if entity_type and entity_id and principal.organization_id is not None:
             concealed = await reader_view(session, entity_type, entity_id, principal.organization_id)
         if concealed is None:
             raise NotFound("No such entity among yours; give entity_type and entity_id of your own.")
+        shows = partial(_not_naming, concealed)
+    elif (operator_shows := await operator_view(session)) is not None:
+        shows = partial(_unsealed, operator_shows)
     rows, cursor = await service.list_events(
         session,
         entity_type=entity_type,
         entity_ids=ids,
         limit=page.limit,
         cursor=page.cursor,
-        shows=(lambda e: not concealed.names(e.actor, e.data)) if concealed else None,
+        shows=shows,
     )
     return Page(items=[AuditEventOut.model_validate(e) for e in rows], next_cursor=cursor)
 
