@@ -56,6 +56,11 @@ def verify(secret: str, received: Received, *, tolerance: float = 300) -> bool:
     return hmac.compare_digest(expected, parts["v1"]) and abs(time.time() - t) <= tolerance
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 512  # the default backlog of 5 refuses a burst of concurrent attempts
+    daemon_threads = True
+
+
 @contextmanager
 def running_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
     receiver: Receiver
@@ -72,6 +77,8 @@ def running_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
             if receiver.delay:
                 time.sleep(receiver.delay)
             self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", "/elsewhere")
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"ok")
@@ -79,8 +86,7 @@ def running_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
         def log_message(self, *_: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), Handler)
     receiver = Receiver(port=server.server_address[1], statuses=list(statuses or []))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -19,7 +19,8 @@ from app.main import create_app
 from app.models.notifications import Notification
 from app.models.webhooks import WebhookDelivery
 from app.notifications.outbox import notify
-from app.webhooks.deliveries import DeliveryWorker, delivery_context
+from app.webhooks import deliveries as deliveries_module
+from app.webhooks.deliveries import DeliveryWorker, delivery_context, run_due
 from app.webhooks.rules import IPAddress
 from tests import factories as f
 from tests import sandbox
@@ -293,4 +294,73 @@ async def test_the_worker_attempts_within_5_seconds_of_the_commit(
         finally:
             worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
+            await ctx.aclose()
+
+
+async def test_redirects_are_not_followed_and_slow_answers_time_out(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = await f.organization(client)
+    with running_receiver([302]) as receiver:
+        hook = await subscribe(client, admin, receiver.url(), ["offer_received"])
+        await notify_org(db, str(admin.org_id))
+        await sandbox.move_clock(client, 0.001)
+        assert [r.path for r in receiver.received()] == ["/hook"]  # /elsewhere never asked
+        (redirected,) = await deliveries(client, admin, hook["id"])
+        assert (redirected["status"], redirected["last_status_code"], redirected["last_error"]) == (
+            "pending",
+            302,
+            "http_status",
+        )
+        monkeypatch.setattr(deliveries_module, "ATTEMPT_SECONDS", 0.3)
+        receiver.delay = 1.0
+        await sandbox.move_clock(client, 10)
+        (slow,) = await deliveries(client, admin, hook["id"])
+        assert (slow["attempts"], slow["last_status_code"], slow["last_error"]) == (2, None, "timeout")
+
+
+async def test_concurrent_workers_attempt_each_due_delivery_once(
+    client: httpx.AsyncClient, app: Any, db: Database
+) -> None:
+    """Claims: two workers draining the same due deliveries at once never both take one (``FOR UPDATE SKIP
+    LOCKED`` and a lease on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite)."""
+    admin = await f.organization(client)
+    with running_receiver() as receiver:
+        await subscribe(client, admin, receiver.url(), ["offer_received"])
+        await subscribe(client, admin, receiver.url("/other"), ["offer_received"])
+        for _ in range(30):
+            await notify_org(db, str(admin.org_id))
+        horizon = await sandbox.business_now(db)
+        contexts = [delivery_context(app), delivery_context(app)]
+        try:
+            counts = await asyncio.gather(
+                *(run_due(ctx, horizon, lambda: sandbox.business_now(db)) for ctx in contexts)
+            )
+        finally:
+            for ctx in contexts:
+                await ctx.aclose()
+        got = receiver.received()
+        assert sum(counts) == len(got) == 60
+        assert len({r.headers["x-exchange-delivery-id"] for r in got}) == 60
+    async with db.read() as session:
+        statuses = (await session.scalars(select(WebhookDelivery.status))).all()
+    assert statuses == ["succeeded"] * 60
+
+
+async def test_a_commit_wakes_the_worker_without_waiting_for_its_poll(
+    client: httpx.AsyncClient, app: Any, db: Database
+) -> None:
+    admin = await f.organization(client)
+    with running_receiver() as receiver:
+        await subscribe(client, admin, receiver.url(), ["offer_received"])
+        ctx = delivery_context(app)
+        worker = DeliveryWorker(ctx, lambda: sandbox.business_now(db), poll_seconds=60)
+        task = asyncio.create_task(worker.run())
+        try:
+            await asyncio.sleep(0.2)  # the worker's first pass is over: it now waits up to 60 s
+            await notify_org(db, str(admin.org_id))
+            await receiver.wait_for(1, within=2.0)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
             await ctx.aclose()
