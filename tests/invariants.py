@@ -1,16 +1,24 @@
-"""Invariants checked after every scenario (SPEC §6, §15): the books balance, no organization balance is
+"""Invariants checked after every scenario (SPEC §6, §15, §17.7): the books balance, no organization balance is
 negative, each deposit hold is resolved at most once (and exactly once when ``all_resolved``), every audit
-chain verifies."""
+chain verifies, and every English auction's bids follow the ordering guarantee of §17.2 with no automatic bid
+above its holder's maximum and the auction's price and leader (the deal's price after the close) those of
+its last bid."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from itertools import pairwise
+from typing import Any
+
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import verify_all
 from app.kit.db import Database
 from app.ledger.service import trial_balance
 from app.models.ledger import EntryKind, JournalEntry, LedgerAccount
-from app.models.trading import DepositStatus, Registration
+from app.models.listings import AuctionFormat
+from app.models.trading import Auction, AuctionStatus, Bid, Deal, DepositStatus, ProxyBid, Registration
 
 RESOLUTIONS = (EntryKind.deposit_refund, EntryKind.deposit_apply, EntryKind.deposit_forfeit)
 
@@ -56,3 +64,39 @@ async def assert_invariants(db: Database, *, all_resolved: bool = False) -> None
 
         report = await verify_all(session)
         assert report.ok, report.broken
+        await _english_bids(session)
+
+
+async def _english_bids(session: AsyncSession) -> None:
+    maxima = {
+        (p.auction_id, p.registration_id): p.max_amount for p in await session.scalars(select(ProxyBid))
+    }
+    bids: dict[Any, list[Bid]] = defaultdict(list)
+    for bid in await session.scalars(
+        select(Bid).where(Bid.sealed.is_(False)).order_by(Bid.auction_id, Bid.seq)
+    ):
+        bids[bid.auction_id].append(bid)
+    for auction in await session.scalars(select(Auction).where(Auction.format == AuctionFormat.english)):
+        rows = bids[auction.id]
+        assert [b.seq for b in rows] == list(range(1, len(rows) + 1)), f"gaps in the bids of {auction.id}"
+        for before, after in pairwise(rows):
+            assert after.amount >= before.amount, f"a bid fell in {auction.id}"
+            assert after.registration_id != before.registration_id, f"a bid kept the leader in {auction.id}"
+            if after.amount == before.amount:
+                outranks = after.priority_rank is not None and (
+                    before.priority_rank is None or after.priority_rank < before.priority_rank
+                )
+                assert outranks or after.auto, f"an equal bid without the right to it in {auction.id}"
+        for b in rows:
+            if b.auto:
+                assert b.amount <= maxima[(auction.id, b.registration_id)], (
+                    f"a proxy bid above its maximum {b.id}"
+                )
+        if rows and auction.status in (AuctionStatus.open, AuctionStatus.closed):
+            assert (
+                auction.current_price == rows[-1].amount
+                and auction.leader_registration_id == rows[-1].registration_id
+            )
+        if auction.deal_id is not None and rows:
+            price = await session.scalar(select(Deal.price).where(Deal.id == auction.deal_id))
+            assert price == rows[-1].amount, f"the deal of {auction.id} is not at the last bid"
