@@ -4,8 +4,9 @@ qualified registrations (SPEC §9 for listed trading, §5 for auction mode; DOMA
 Listed mode — 0 qualified: extend by ``extension_days`` working days while extensions remain, else
 ``expired``; 1: a deal with that buyer at the listed price; ≥ ``min_bidders_for_auction``: an English auction
 among the registrants, starting at the end of the period, deposits carried over, listing ``in_auction``; at
-least 1 but fewer than the threshold (threshold > 2): a deal with the earliest qualified registrant at the
-listed price, the others refunded.
+least 1 but fewer than the threshold (threshold > 2): a deal at the listed price with the priority holder of
+the lowest rank number, else the earliest qualified registrant (SPEC §17.2: between holders of one rank, the
+earliest registration), the others refunded.
 
 Auction mode — ≥ 1 qualified: the listing's scheduled auction opens at the end of the period and the listing
 is ``in_auction``; none: extend (the auction moves to the new end) or expire (the auction is cancelled).
@@ -45,6 +46,7 @@ from app.ledger import deposits
 from app.listings import service as listings
 from app.models.listings import Listing, ListingStatus, PricingMode
 from app.models.trading import Auction, AuctionStatus, DealSource, Registration, RegistrationStatus
+from app.registrations import priority
 from app.registrations.service import ACTIVE, TRADED_MODES
 
 log = logging.getLogger(__name__)
@@ -175,7 +177,9 @@ async def _resolve_listed(
             data={"auction_id": auction.id, "bidders": len(qualified)},
         )
         return Outcome.spawned
-    winner, losers = qualified[0], qualified[1:]
+    # The holders of a priority first (lowest rank number), then the earliest registration (SPEC §9, §17.2).
+    ordered = priority.by_priority(qualified, await priority.ranks(session, listing.id))
+    winner, losers = ordered[0], ordered[1:]
     assert listing.price is not None
     deal = await create_deal(
         session,

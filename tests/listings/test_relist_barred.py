@@ -42,7 +42,9 @@ async def _default(client: httpx.AsyncClient, buyer: f.Actor, listing_id: str) -
     assert (await h.listing(client, listing_id))["status"] == "failed"
 
 
-async def _relisted(client: httpx.AsyncClient, op: f.Actor, seller: f.Actor, listing_id: str) -> dict[str, Any]:
+async def _relisted(
+    client: httpx.AsyncClient, op: f.Actor, seller: f.Actor, listing_id: str
+) -> dict[str, Any]:
     r = await client.post(f"/api/v1/listings/{listing_id}/relist", headers=seller.headers)
     assert r.status_code == 201, r.text
     new_id = r.json()["id"]
