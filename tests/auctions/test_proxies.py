@@ -290,3 +290,15 @@ async def test_a_refused_bid_leaves_no_bid_notification_or_event(client: httpx.A
             for model in (Notification, AuctionEvent, AuditEvent)
         ]
     assert after == before
+
+
+async def test_a_replayed_bid_places_no_automatic_bid_again(client: httpx.AsyncClient, db) -> None:
+    case = await h.open_auction(client, db, bidders=2)
+    a, b = case.bidders
+    assert (await put_proxy(client, case, a, "130000.00")).status_code == 201
+    first = await h.bid(client, case, b, "110000.00", **{"Idempotency-Key": "replay-1"})
+    assert first.status_code == 201 and first.json()["current_price"] == "111000.00"
+    again = await h.bid(client, case, b, "110000.00", **{"Idempotency-Key": "replay-1"})
+    assert again.status_code == 201 and again.json() == first.json()
+    assert len(await h.all_bids(client, case)) == 3
+    assert len(await inbox(db, b, "outbid")) == 1
