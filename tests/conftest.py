@@ -65,6 +65,7 @@ BUSINESS_CALENDAR_TESTS = (
     "tests/negotiation/",
     "tests/contracts/",
     "tests/settlement/",
+    "tests/demands/",  # deadlines are Shanghai days after today
     "tests/auctions/test_closing.py",
     "tests/auctions/test_end_to_end.py",
     "tests/test_end_to_end.py",

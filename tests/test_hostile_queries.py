@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 from app.kit.db import Database
 from tests import trading as t
 from tests.auctions import helpers as auctions
+from tests.demands import helpers as demands
 from tests.licensing import helpers as licensing
 from tests.negotiation import helpers as negotiation
 
@@ -65,6 +66,7 @@ async def build_world(client: httpx.AsyncClient, db: Database) -> World:
     accepted = await negotiation.move(client, seller, offer["id"], "accept")
     deal = (await client.get(f"{API}/deals/{accepted['deal_id']}", headers=op.headers)).json()
     licence = await licensing.declared(client, op, seller)
+    demand = await demands.published(client, buyer, op, ipc_codes=["H01M 10/0525"])
     webhook = await client.post(
         f"{API}/webhooks",
         json={"url": "http://127.0.0.1:9/hook", "event_kinds": ["offer_received"]},
@@ -81,6 +83,7 @@ async def build_world(client: httpx.AsyncClient, db: Database) -> World:
         "deal_id": deal["id"],
         "contract_id": deal.get("contract_id") or str(uuid.uuid4()),
         "open_license_id": licence["id"],
+        "demand_id": demand["id"],
         "year": "2026",
         "webhook_id": webhook.json()["id"],
     }

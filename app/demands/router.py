@@ -235,7 +235,7 @@ _MATCHING = (
     summary="Published listings that match a demand, best first (whoever may see the demand)",
     description="Ranks the published listings for a demand the caller may see." + _MATCHING,
 )
-async def demand_matches(
+async def list_demand_matches(
     demand_id: uuid.UUID,
     session: SessionDep,
     principal: OptionalPrincipalDep,
@@ -256,7 +256,7 @@ async def demand_matches(
     description="Ranks the published demands for a listing the caller may see, by the same formula as a "
     "demand's matches." + _MATCHING + _ANONYMITY,
 )
-async def listing_matching_demands(
+async def list_listing_matching_demands(
     listing_id: uuid.UUID,
     session: SessionDep,
     principal: OptionalPrincipalDep,
@@ -285,9 +285,9 @@ async def listing_matching_demands(
     "organization's listing → 403 `forbidden`. The demand's owner is notified (`demand_response_received`)."
     + _IDEMPOTENT,
 )
-async def create_response(
+async def create_demand_response(
     demand_id: uuid.UUID,
-    body: schemas.ResponseCreate,
+    body: schemas.DemandResponseCreate,
     session: SessionDep,
     principal: PrincipalDep,
     clock: ClockDep,
@@ -307,7 +307,7 @@ async def create_response(
     responses=error_responses(401, 404, 422),
     summary="Responses to a demand (its owner and operators: all; a seller: its own), newest first",
 )
-async def list_responses(
+async def list_demand_responses(
     demand_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
@@ -329,7 +329,7 @@ async def list_responses(
     "notified (`demand_response_accepted`). Several may be accepted; no offer is made (make one as usual)."
     + _IDEMPOTENT,
 )
-async def accept_response(
+async def accept_demand_response(
     response_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
@@ -349,7 +349,7 @@ async def accept_response(
     summary="Decline a pending response (the demand's owner)",
     description="`pending` → `declined`." + _IDEMPOTENT,
 )
-async def decline_response(
+async def decline_demand_response(
     response_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,

@@ -152,7 +152,7 @@ class DemandMatchOut(ResponseModel):
     )
 
 
-class ResponseCreate(RequestModel):
+class DemandResponseCreate(RequestModel):
     listing_id: uuid.UUID = Field(description="A published listing of the caller's organization")
     message: Message
 

@@ -463,7 +463,7 @@ async def create_response(
     session: AsyncSession,
     principal: Principal,
     demand_id: uuid.UUID,
-    data: schemas.ResponseCreate,
+    data: schemas.DemandResponseCreate,
     clock: Clock,
 ) -> DemandResponse:
     """A seller answers a published demand with one of its published listings; one response per demand and

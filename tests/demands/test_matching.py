@@ -141,7 +141,7 @@ async def test_the_listing_routes_and_matching_demands_do_not_shadow_each_other(
     # Exactly one route serves each path
     for path, name in (
         (f"/api/v1/listings/{listing['id']}", "get_listing"),
-        (f"/api/v1/listings/{listing['id']}/matching-demands", "listing_matching_demands"),
+        (f"/api/v1/listings/{listing['id']}/matching-demands", "list_listing_matching_demands"),
     ):
         serving = [
             getattr(rc.original_route, "name", None)
