@@ -32,10 +32,10 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import Table, Uuid, bindparam, event, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -56,6 +56,7 @@ POLL_SECONDS = 0.5
 CONCURRENCY = 64
 BATCH = 64
 WAIT_SECONDS = 0.05
+RECORD_SECONDS = 0.02  # how long a finished attempt may wait for others to be recorded with it
 USER_AGENT = "PatentExchange-Webhooks/1.0"
 
 # Errors a delivery records (``last_error``); null after a success.
@@ -235,36 +236,54 @@ async def claim(db: Database, horizon: datetime, limit: int) -> list[Claim]:
     return [Claim(r.id, token, r.event_id, r.kind, r.body, r.attempts, r.url, r.secret) for r in rows]
 
 
+_DELIVERIES = cast(Table, WebhookDelivery.__table__)
+# One statement for every outcome of a batch (executemany): only a claim that is still this worker's.
+_RECORD = (
+    update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.id == bindparam("p_id", type_=Uuid()),
+        _DELIVERIES.c.lease_token == bindparam("p_token", type_=Uuid()),
+        _DELIVERIES.c.status == DeliveryStatus.pending,
+    )
+    .values(
+        attempts=bindparam("p_attempts"),
+        status=bindparam("p_status"),
+        last_attempt_at=bindparam("p_attempted_at"),
+        last_status_code=bindparam("p_status_code"),
+        last_error=bindparam("p_error"),
+        next_attempt_at=bindparam("p_next"),
+        lease_until=None,
+        lease_token=None,
+    )
+)
+
+
 async def record(db: Database, results: Sequence[Result]) -> None:
     """Write the outcome of each attempt whose claim is still this worker's, in one transaction."""
     if not results:
         return
+    rows: list[dict[str, Any]] = []
+    for result in results:
+        attempts = result.claim.attempts + 1
+        if result.succeeded:
+            status, next_at = DeliveryStatus.succeeded, None
+        else:
+            next_at = after_failure(attempts, result.attempted_at)
+            status = DeliveryStatus.pending if next_at is not None else DeliveryStatus.failed
+        rows.append(
+            {
+                "p_id": result.claim.id,
+                "p_token": result.claim.token,
+                "p_attempts": attempts,
+                "p_status": status.value,
+                "p_attempted_at": result.attempted_at,
+                "p_status_code": result.status_code,
+                "p_error": result.error,
+                "p_next": next_at,
+            }
+        )
     async with db.transaction() as session:
-        for result in results:
-            attempts = result.claim.attempts + 1
-            if result.succeeded:
-                status, next_at = DeliveryStatus.succeeded, None
-            else:
-                next_at = after_failure(attempts, result.attempted_at)
-                status = DeliveryStatus.pending if next_at is not None else DeliveryStatus.failed
-            await session.execute(
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.id == result.claim.id,
-                    WebhookDelivery.lease_token == result.claim.token,
-                    WebhookDelivery.status == DeliveryStatus.pending,
-                )
-                .values(
-                    attempts=attempts,
-                    status=status,
-                    last_attempt_at=result.attempted_at,
-                    last_status_code=result.status_code,
-                    last_error=result.error,
-                    next_attempt_at=next_at,
-                    lease_until=None,
-                    lease_token=None,
-                )
-            )
+        await (await session.connection()).execute(_RECORD, rows)
 
 
 # --- one attempt -------------------------------------------------------------------------------------------
@@ -389,17 +408,20 @@ class DeliveryWorker:
         self.poll_seconds = poll_seconds
         self.concurrency = concurrency
         self.wake = asyncio.Event()
+        self._first_finished = 0.0
 
     async def run(self) -> None:
         _wakers.add(self.wake)
         inflight: set[asyncio.Task[Result]] = set()
+        finished: list[Result] = []
         try:
             while True:
                 try:
-                    more = await self._step(inflight)
+                    more = await self._step(inflight, finished)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    finished.clear()  # not recorded: their leases expire and they are attempted again
                     if is_unavailable(exc):
                         warn_unavailable(log, "webhook deliveries", exc)
                     else:
@@ -411,7 +433,9 @@ class DeliveryWorker:
                 waiter = asyncio.ensure_future(self.wake.wait())
                 try:
                     await asyncio.wait(
-                        {waiter, *inflight}, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                        {waiter, *inflight},
+                        timeout=RECORD_SECONDS if finished else self.poll_seconds,
+                        return_when=asyncio.FIRST_COMPLETED,
                     )
                 finally:
                     waiter.cancel()
@@ -422,14 +446,23 @@ class DeliveryWorker:
             if inflight:
                 await asyncio.gather(*inflight, return_exceptions=True)
 
-    async def _step(self, inflight: set[asyncio.Task[Result]]) -> bool:
-        """Record finished attempts, start due ones in the free slots; whether to go on at once."""
+    async def _step(self, inflight: set[asyncio.Task[Result]], finished: list[Result]) -> bool:
+        """Record finished attempts (a few at a time, one transaction) and start due ones when a quarter
+        of the slots is free (or none is busy); whether to go on at once."""
         done = {task for task in inflight if task.done()}
         inflight -= done
-        if done:
-            await record(self.ctx.db, [task.result() for task in done])
+        if done and not finished:
+            self._first_finished = time.monotonic()
+        finished += [task.result() for task in done]
+        if finished and (
+            len(finished) >= self.concurrency // 4
+            or not inflight
+            or time.monotonic() - self._first_finished >= RECORD_SECONDS
+        ):
+            await record(self.ctx.db, finished)
+            finished.clear()
         free = self.concurrency - len(inflight)
-        if free <= 0:
+        if inflight and free < max(1, self.concurrency // 4):
             return False
         now = await self.now()
         claimed = await claim(self.ctx.db, now, free)
