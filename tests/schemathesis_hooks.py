@@ -53,6 +53,7 @@ _LISTING_TERMS = {
 SEMANTIC: dict[str, dict[tuple[Any, ...], str]] = {
     ANY[0]: {
         ("query", "cursor"): "a cursor is opaque: only a page's next_cursor is one",
+        ("header", "Idempotency-Key"): "a key already used with another body (idempotency_key_reused)",
     },
     "POST /api/v1/auth/token": {
         ("body", "username"): "required by the password grant",
@@ -93,6 +94,7 @@ SEMANTIC: dict[str, dict[tuple[Any, ...], str]] = {
     },
     "POST /api/v1/listings/{listing_id}/offers": {("body", "expires_at"): "in the future"},
     "POST /api/v1/offers/{offer_id}/counter": {("body", "expires_at"): "in the future"},
+    "POST /api/v1/saved-searches": {("body",): "at least one criterion that is not blank"},
 }
 REJECTIONS = frozenset({400, 413, 415, 422})
 

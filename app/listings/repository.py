@@ -297,6 +297,43 @@ async def _by_relevance(
     return rows
 
 
+def filter_conditions(filters: ListFilters) -> list[ColumnElement[bool]]:
+    """The conditions of every filter but ``q`` (which needs the search row: ``search.match_condition``), the
+    one reading of the search's filters (SPEC §5): the public list and saved searches (SPEC §17.4) alike."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.pricing_mode is not None:
+        conditions.append(Listing.pricing_mode == filters.pricing_mode)
+    if filters.transaction_kind is not None:
+        conditions.append(Listing.transaction_kind == filters.transaction_kind)
+    if filters.status is not None:
+        conditions.append(Listing.status == filters.status)
+    if filters.seller_org_id is not None:
+        conditions.append(Listing.seller_org_id == filters.seller_org_id)
+    if filters.min_price is not None:
+        conditions.append(Listing.price >= filters.min_price)
+    if filters.max_price is not None:
+        conditions.append(Listing.price <= filters.max_price)
+    if filters.ipc:
+        prefix = search.escape_like(normalise_ipc_prefix(filters.ipc)) + "%"
+        with_code = (
+            select(ListingPatent.listing_id)
+            .join(PatentIpc, PatentIpc.patent_id == ListingPatent.patent_id)
+            .where(PatentIpc.code.like(prefix, escape=search.LIKE_ESCAPE))
+        )
+        conditions.append(Listing.id.in_(with_code))
+    return conditions
+
+
+async def meets(session: AsyncSession, listing_id: uuid.UUID, filters: ListFilters) -> bool:
+    """Whether the listing meets ``filters``, ``q`` included, exactly as the public search would find it."""
+    query: Any = select(Listing.id).where(Listing.id == listing_id, *filter_conditions(filters))
+    if filters.q:
+        query = query.join(ListingSearch, ListingSearch.listing_id == Listing.id).where(
+            search.match_condition(dialect_of(session), filters.q)
+        )
+    return await session.scalar(query) is not None
+
+
 async def list_listings(
     session: AsyncSession,
     principal: Principal | None,
@@ -311,26 +348,7 @@ async def list_listings(
     query: Any = select(Listing)
     if condition is not None:
         query = query.where(condition)
-    if filters.pricing_mode is not None:
-        query = query.where(Listing.pricing_mode == filters.pricing_mode)
-    if filters.transaction_kind is not None:
-        query = query.where(Listing.transaction_kind == filters.transaction_kind)
-    if filters.status is not None:
-        query = query.where(Listing.status == filters.status)
-    if filters.seller_org_id is not None:
-        query = query.where(Listing.seller_org_id == filters.seller_org_id)
-    if filters.min_price is not None:
-        query = query.where(Listing.price >= filters.min_price)
-    if filters.max_price is not None:
-        query = query.where(Listing.price <= filters.max_price)
-    if filters.ipc:
-        prefix = search.escape_like(normalise_ipc_prefix(filters.ipc)) + "%"
-        with_code = (
-            select(ListingPatent.listing_id)
-            .join(PatentIpc, PatentIpc.patent_id == ListingPatent.patent_id)
-            .where(PatentIpc.code.like(prefix, escape=search.LIKE_ESCAPE))
-        )
-        query = query.where(Listing.id.in_(with_code))
+    query = query.where(*filter_conditions(filters))
     if filters.q and filters.sort is None:
         rows = await _by_relevance(
             session, query, filters, keys[1:], public_only=public_only, limit=limit, cursor=cursor

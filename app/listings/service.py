@@ -28,6 +28,7 @@ from app.models.listings import Listing, ListingStatus, PricingMode, Transaction
 from app.models.patents import LegalStatus, Patent
 from app.models.trading import Auction, Bid, DepositStatus, Offer, OfferStatus, Registration
 from app.negotiation.repository import end_open_offers
+from app.notifications import service as notifications
 from app.pledges import queries as pledges
 
 S = ListingStatus
@@ -411,7 +412,8 @@ async def set_status(
     data: dict[str, Any] | None = None,
 ) -> Listing:
     """The one place a listing's status changes — the review workflow here and the trading rules (auctions,
-    deals, deadlines) alike: the transition table's guard, then the audit event, in the caller's transaction.
+    deals, deadlines) alike: the transition table's guard, then the audit event and the notifications, in the
+    caller's transaction.
     A listing that is withdrawn or terminated takes its open offers and its auction (scheduled or open,
     SPEC §20) with it."""
     rules.check_transition(listing.status, target)
@@ -444,6 +446,10 @@ async def set_status(
         at=at,
         data=status_change_data(previous, target, data),
     )
+    # Watchers are told of every change; the first publication is announced to saved searches (SPEC §17.4).
+    await notifications.listing_status_changed(session, listing, at=at)
+    if previous == S.pending_review and target == S.published:
+        await notifications.listing_published(session, listing, at=at)
     return listing
 
 
