@@ -95,6 +95,10 @@ SEMANTIC: dict[str, dict[tuple[Any, ...], str]] = {
     "POST /api/v1/listings/{listing_id}/offers": {("body", "expires_at"): "in the future"},
     "POST /api/v1/offers/{offer_id}/counter": {("body", "expires_at"): "in the future"},
     "POST /api/v1/saved-searches": {("body",): "at least one criterion that is not blank"},
+    "POST /api/v1/webhooks": {
+        ("body", "url"): "an absolute http(s) URL with a valid host (https only in production) resolving to "
+        "public addresses (outside the test environment)"
+    },
 }
 REJECTIONS = frozenset({400, 413, 415, 422})
 

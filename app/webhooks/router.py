@@ -14,7 +14,7 @@ from app.kit.pagination import Page, PageParams, page_params
 from app.kit.routing import ExchangeRouter
 from app.models.webhooks import DeliveryStatus, Webhook
 from app.webhooks import net, service
-from app.webhooks.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
+from app.webhooks.schemas import WebhookCreate, WebhookCreated, WebhookDeliveryOut, WebhookOut
 
 router = ExchangeRouter(tags=["webhooks"])
 _ADMINS = "An organization's admins only (members: 403 `forbidden`); another organization's → 404."
@@ -102,7 +102,7 @@ async def delete_webhook(
 
 @router.get(
     "/webhooks/{webhook_id:uuid}/deliveries",
-    response_model=Page[DeliveryOut],
+    response_model=Page[WebhookDeliveryOut],
     responses=error_responses(401, 403, 404, 422),
     summary="A webhook's deliveries, newest first (organization admins)",
     description="Times are the business clock's; `next_attempt_at` is null once a delivery is final. "
@@ -114,17 +114,17 @@ async def list_webhook_deliveries(
     principal: PrincipalDep,
     page: Annotated[PageParams, Depends(page_params)],
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
-) -> Page[DeliveryOut]:
+) -> Page[WebhookDeliveryOut]:
     rows, cursor = await service.list_deliveries(
         session, principal, webhook_id, status=status_, limit=page.limit, cursor=page.cursor
     )
-    return Page(items=[DeliveryOut.model_validate(d) for d in rows], next_cursor=cursor)
+    return Page(items=[WebhookDeliveryOut.model_validate(d) for d in rows], next_cursor=cursor)
 
 
 @router.post(
     "/webhook-deliveries/{delivery_id:uuid}/redeliver",
     status_code=status.HTTP_201_CREATED,
-    response_model=DeliveryOut,
+    response_model=WebhookDeliveryOut,
     responses=error_responses(401, 403, 404, codes={409: ["invalid_state"]}),
     summary="Send an event again: a new delivery of the same bytes (organization admins)",
     description="The old delivery still `pending` → 409 `invalid_state`. " + _ADMINS + " " + _IDEMPOTENT,
@@ -136,7 +136,9 @@ async def redeliver_webhook_delivery(
     clock: ClockDep,
     idem: IdempotencyDep,
 ) -> Response:
-    async def act() -> DeliveryOut:
-        return DeliveryOut.model_validate(await service.redeliver(session, principal, delivery_id, clock))
+    async def act() -> WebhookDeliveryOut:
+        return WebhookDeliveryOut.model_validate(
+            await service.redeliver(session, principal, delivery_id, clock)
+        )
 
     return await idem.run(act)

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, WithJsonSchema
 
 from app.kit.errors import CodedValueError
-from app.kit.schemas import NotNull, RequestModel, ResponseModel
+from app.kit.schemas import RequestModel, ResponseModel
 from app.models.webhooks import DeliveryStatus
 from app.notifications.kinds import KINDS
 from app.webhooks.rules import MAX_URL_LENGTH
@@ -39,7 +39,7 @@ class WebhookCreate(RequestModel):
         max_length=len(KINDS) * 4,
         description="Notification kinds sent to this URL (SPEC §17.4)",
     )
-    description: str | NotNull = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=500)
 
 
 class WebhookOut(ResponseModel):
@@ -55,7 +55,7 @@ class WebhookCreated(WebhookOut):
     secret: str = Field(description="`whsec_…`: signs every request; shown by this response only")
 
 
-class DeliveryOut(ResponseModel):
+class WebhookDeliveryOut(ResponseModel):
     id: uuid.UUID
     webhook_id: uuid.UUID
     event_id: uuid.UUID
