@@ -243,6 +243,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/api/v1/organizations"),
         ("GET", "/api/v1/listings"),
         ("GET", "/api/v1/listings/{listing_id}"),
+        ("GET", "/api/v1/listings/{listing_id}/priority-holders"),
         ("GET", "/api/v1/auctions/{auction_id}"),
         ("GET", "/api/v1/auctions/{auction_id}/bids"),
         ("GET", "/api/v1/auctions/{auction_id}/events"),
