@@ -42,6 +42,7 @@ NOT_IN_THIS_WORLD = {
     "reward_plan_id",
     "open_license_id",
     "pledge_id",
+    "webhook_id",  # a webhook's routes show its own organization's subscriptions and delivery states only
 }
 # Walked on their own: the live-event stream (it ends only when the auction does, so it is read by count).
 WALKED_APART = {f"{API}/auctions/{{auction_id}}/events"}
