@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# What proxies, watchers and webhooks add to a bid (SPEC §17), in one run, the way ../shared/bench/perfpair.sh
+# measures bids:
+#   bench/proxy_cost.sh sqlite|postgres [SECONDS]
+# One product server process pinned to core 0 (the test environment with the sandbox clock, as
+# bench/perfpair.sh runs it); wrk (the shared bidstorm.lua, 16 connections) and the webhook receiver on core 1.
+# Two auctions on the same server: "plain", the yardstick's hot scenario (16 bidders), and "proxied", the same
+# plus 10 proxies (one of them answers every accepted bid with one increment more, so each bid transaction also
+# writes the automatic bid, its live and audit events and an outbid notice), 50 watchers, and a webhook per
+# bidder organization subscribed to `outbid` (a delivery row per notice, attempted by the server's worker).
+# The storms alternate plain, proxied, plain, proxied, each on auctions of its own; prints one JSON line each, then
+# "extra cost per request=X% per accepted bid=Y%" (plain rps ÷ proxied rps − 1, from the sums of both runs).
+set -u
+proj=$(cd "$(dirname "$0")/.." && pwd)
+shared=${PERF_YARDSTICK:-$proj/../shared/bench}
+db=${1:?sqlite or postgres}
+secs=${2:-10}
+work=${PERF_WORK:-/tmp/perf}
+tv=$work/toolsvenv
+pv=$work/venv-$(sha256sum "$proj/pyproject.toml" | cut -c1-12)
+[[ -x $tv/bin/uvicorn ]] || { python3 -m venv "$tv" && "$tv/bin/pip" install -q starlette uvicorn httpx asyncpg aiosqlite >/dev/null; }
+[[ -x $pv/bin/python ]] || { python3 -m venv "$pv" && "$pv/bin/pip" install -q -e "$proj" asyncpg aiosqlite >/dev/null; }
+command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)"; exit 2; }
+"$pv/bin/pip" install -q --no-deps -e "$proj" >/dev/null 2>&1
+run=$(mktemp -d "$work/proxy-XXXX")
+pids=()
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  sleep 1
+  [[ $db == postgres ]] && runuser -u accpg -- "$pgbin/pg_ctl" -D "$run/pg" -m fast stop >/dev/null 2>&1
+}
+trap cleanup EXIT
+if [[ $db == postgres ]]; then
+  id accpg >/dev/null 2>&1 || useradd -m accpg
+  chown accpg "$run"
+  pgport=$(( 30000 + RANDOM % 10000 ))
+  runuser -u accpg -- "$pgbin/initdb" -D "$run/pg" -A trust -U accpg --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+  runuser -u accpg -- "$pgbin/pg_ctl" -D "$run/pg" -o "-p $pgport -k $run -c listen_addresses=127.0.0.1" \
+    -l "$run/pg.log" -w start >/dev/null
+  runuser -u accpg -- "$pgbin/createdb" -h 127.0.0.1 -p "$pgport" -U accpg proxy_cost
+  dburl="postgresql+asyncpg://accpg@127.0.0.1:$pgport/proxy_cost"
+else
+  dburl="sqlite+aiosqlite:///$run/product.db"
+fi
+wait_up() { for _ in $(seq 120); do curl -sf "$1" >/dev/null && return 0; sleep 0.5; done; return 1; }
+
+rport=$(( 20000 + RANDOM % 10000 ))
+taskset -c 1 "$tv/bin/python" "$proj/bench/_proxy_setup.py" receive "$rport" >"$run/receiver.log" 2>&1 &
+pids+=($!)
+port=$(( 20000 + RANDOM % 10000 ))
+export EXCHANGE_DATABASE_URL=$dburl EXCHANGE_SANDBOX=true EXCHANGE_ENV=test \
+  EXCHANGE_SECRET_KEY=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')
+(cd "$proj" && "$pv/bin/python" -m app migrate >"$run/migrate.log" 2>&1 \
+  && "$pv/bin/python" -m app create-operator --email ops@perf.test --password operator-pass-perf >/dev/null 2>&1)
+(cd "$proj" && exec taskset -c 0 "$pv/bin/python" -m app serve --host 127.0.0.1 --port "$port" --workers 1 \
+  >"$run/product.log" 2>&1) &
+pids+=($!)
+wait_up "http://127.0.0.1:$port/healthz" || { tail -5 "$run/product.log"; echo "product did not start"; exit 1; }
+# A fresh pair of auctions for each round: bidstorm.lua's amounts start again at the start price every run.
+for round in 1 2; do
+  "$tv/bin/python" "$shared/bidstorm.py" --base "http://127.0.0.1:$port" --op-email ops@perf.test \
+    --op-password operator-pass-perf --auctions 1 --bidders 16 --setup-only "$run/plain$round.wrk" \
+    || { echo "setup failed"; exit 1; }
+  PERF_YARDSTICK=$shared "$tv/bin/python" "$proj/bench/_proxy_setup.py" setup "http://127.0.0.1:$port" \
+    "$run/proxied$round.wrk" "http://127.0.0.1:$rport/hook" || { echo "setup failed"; exit 1; }
+done
+
+storm() { # scenario wrkfile
+  local out
+  out=$(STORM_FILE=$2 taskset -c 1 wrk -t2 -c16 -d"${secs}s" -s "$shared/bidstorm.lua" "http://127.0.0.1:$port" 2>/dev/null | tail -1)
+  echo "{\"scenario\": \"$1\", \"db\": \"$db\", ${out#\{}"
+}
+field() { grep -oE "\"$1\": [0-9.]+" <<<"$2" | grep -oE '[0-9.]+$'; }
+declare -A rps=([plain]=0 [proxied]=0) created=([plain]=0 [proxied]=0)
+for round in 1 2; do
+  for scen in plain proxied; do
+    line=$(storm "$scen" "$run/$scen$round.wrk"); echo "$line"
+    rps[$scen]=$(python3 -c "print(${rps[$scen]} + $(field rps "$line"))")
+    created[$scen]=$(python3 -c "print(${created[$scen]} + $(field created_per_s "$line"))")
+  done
+done
+auction=$(head -1 "$run/proxied2.wrk")
+curl -s "http://127.0.0.1:$port/api/v1/auctions/$auction" | python3 -c \
+  "import json, sys; s = json.load(sys.stdin); print(f'proxied auction after the storms: {s[\"bid_count\"]} bids, price {s[\"current_price\"]}')"
+python3 -c "import sys; a = [float(x) for x in sys.argv[1:]]; print('extra cost per request=%.0f%% per accepted bid=%.0f%%' % ((a[0] / a[1] - 1) * 100, (a[2] / a[3] - 1) * 100))" \
+  "${rps[plain]}" "${rps[proxied]}" "${created[plain]}" "${created[proxied]}"
