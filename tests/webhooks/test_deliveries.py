@@ -24,6 +24,7 @@ from app.webhooks.deliveries import DeliveryWorker, delivery_context, run_due
 from app.webhooks.rules import IPAddress
 from tests import factories as f
 from tests import sandbox
+from tests.auctions import helpers as auction_helpers
 from tests.conftest import Backend, make_settings
 from tests.webhooks.helpers import API, deliveries, notify_org, subscribe
 from tests.webhooks.receiver import Received, running_receiver, verify
@@ -364,3 +365,31 @@ async def test_a_commit_wakes_the_worker_without_waiting_for_its_poll(
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await ctx.aclose()
+
+
+async def test_a_real_change_is_delivered_and_a_refused_one_leaves_nothing(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """An outbid bidder's webhook receives the ``outbid`` event its bid transaction wrote; a refused bid writes
+    no delivery (SPEC §17.7: a refused request leaves no bid, notification or delivery behind)."""
+    case = await auction_helpers.open_auction(client, db)
+    first, second = case.bidders[0], case.bidders[1]
+    with running_receiver() as receiver:
+        hook = await subscribe(client, first, receiver.url(), ["outbid"])
+        assert (await auction_helpers.bid(client, case, first, "100000.00")).status_code == 201
+        refused = await auction_helpers.bid(client, case, second, "100000.00")  # not above the current price
+        assert refused.status_code in (409, 422), refused.text
+        assert await deliveries(client, first, hook["id"]) == []
+        assert (await auction_helpers.bid(client, case, second, "110000.00")).status_code == 201
+        (delivery,) = await deliveries(client, first, hook["id"])
+        await sandbox.move_clock(client, 0.001)
+        (got,) = receiver.received()
+    event = json.loads(got.body)
+    assert (event["kind"], event["organization_id"], event["id"]) == (
+        "outbid",
+        first.org_id,
+        delivery["event_id"],
+    )
+    assert event["data"]["auction_id"] == case.id
+    assert second.org_id not in got.body.decode()  # the leader is a bidder code, never an organization
+    assert verify(hook["secret"], got)
