@@ -50,6 +50,10 @@ _LISTING_TERMS = {
     ("body", "auction"): "required for auction mode, its times within the date range (invalid_auction)",
     ("body", "patent_ids"): "patents of the seller's, granted and free to list",
 }
+_DEMAND_TERMS = {
+    ("body", "deadline"): "after today (Shanghai), at most 365 days ahead (invalid_deadline)",
+    ("body", "budget_min"): "not above budget_max (invalid_budget)",
+}
 SEMANTIC: dict[str, dict[tuple[Any, ...], str]] = {
     ANY[0]: {
         ("query", "cursor"): "a cursor is opaque: only a page's next_cursor is one",
@@ -64,18 +68,7 @@ SEMANTIC: dict[str, dict[tuple[Any, ...], str]] = {
     "POST /api/v1/organizations": {("body", "admin", "email"): _DELIVERABLE},
     "POST /api/v1/organizations/{org_id}/members": {("body", "email"): _DELIVERABLE},
     "POST /api/v1/listings": _LISTING_TERMS,
-    "PATCH /api/v1/listings/{listing_id}": {
-        **_LISTING_TERMS,
-        ("body", "transaction_kind"): "a relisted draft keeps its transaction kind (relist_terms_fixed)",
-    },
-    "POST /api/v1/listings/{listing_id}/relist": {
-        (
-            "body",
-            "price",
-        ): "at least 80% of the old listing's price (relist_price_too_low); the old terms' rules",
-        ("body", "deposit"): "at most 30% of the price, the old one's if not given",
-        ("body", "auction"): "the old auction terms' times counted from now (invalid_auction)",
-    },
+    "PATCH /api/v1/listings/{listing_id}": _LISTING_TERMS,
     "POST /api/v1/open-licenses": {
         ("body", "lump_sum"): "required or refused by fee_type",
         ("body", "royalty_rate"): "required or refused by fee_type",
@@ -106,6 +99,8 @@ SEMANTIC: dict[str, dict[tuple[Any, ...], str]] = {
     "POST /api/v1/listings/{listing_id}/offers": {("body", "expires_at"): "in the future"},
     "POST /api/v1/offers/{offer_id}/counter": {("body", "expires_at"): "in the future"},
     "POST /api/v1/saved-searches": {("body",): "at least one criterion that is not blank"},
+    "POST /api/v1/demands": _DEMAND_TERMS,
+    "PATCH /api/v1/demands/{demand_id}": _DEMAND_TERMS,
     "POST /api/v1/webhooks": {
         ("body", "url"): "an absolute http(s) URL with a valid host (https only in production) resolving to "
         "public addresses (outside the test environment)"
