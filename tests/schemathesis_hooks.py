@@ -68,7 +68,15 @@ SEMANTIC: dict[str, dict[tuple[Any, ...], str]] = {
     "POST /api/v1/organizations": {("body", "admin", "email"): _DELIVERABLE},
     "POST /api/v1/organizations/{org_id}/members": {("body", "email"): _DELIVERABLE},
     "POST /api/v1/listings": _LISTING_TERMS,
-    "PATCH /api/v1/listings/{listing_id}": _LISTING_TERMS,
+    "PATCH /api/v1/listings/{listing_id}": {
+        **_LISTING_TERMS,
+        ("body", "transaction_kind"): "a relisted draft keeps its transaction kind (relist_terms_fixed)",
+    },
+    "POST /api/v1/listings/{listing_id}/relist": {
+        ("body", "price"): "at least 80% of the old price (relist_price_too_low), the old terms' rules",
+        ("body", "deposit"): "at most 30% of the price, the old one's if not given",
+        ("body", "auction"): "the old auction terms' times counted from now (invalid_auction)",
+    },
     "POST /api/v1/open-licenses": {
         ("body", "lump_sum"): "required or refused by fee_type",
         ("body", "royalty_rate"): "required or refused by fee_type",
