@@ -4,6 +4,7 @@ free again; the links both ways and ``relist_by`` on the resource."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -375,3 +376,17 @@ async def test_idempotency_key_replays_the_relist(
     assert again.headers.get("Idempotent-Replayed") == "true"
     other = await client.post(url, json={"price": "96000.00"}, headers=headers)
     assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+
+
+async def test_two_relists_at_once_make_one_listing(
+    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, f.Actor]
+) -> None:
+    op, seller, _ = world
+    old = await expired_listing(client, op, seller)
+    url = f"/api/v1/listings/{old['id']}/relist"
+    responses = await asyncio.gather(*(client.post(url, headers=seller.headers) for _ in range(5)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201, 409, 409, 409, 409], [r.text for r in responses]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"already_relisted"}
+    (made,) = [r.json() for r in responses if r.status_code == 201]
+    assert (await h.listing(client, old["id"]))["next_listing_id"] == made["id"]
