@@ -20,6 +20,7 @@ import asyncio
 import importlib.util
 import ipaddress
 import socket
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
@@ -145,15 +146,15 @@ def _cheap_sniffio_miss() -> None:
         sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 
-def make_client() -> httpx.AsyncClient:
+def make_client(ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     """The process's client for webhook calls: bounded timeouts, no redirects, no proxies, connections only
-    through ``PinnedBackend``."""
+    through ``PinnedBackend``; certificates verified against the system's CAs (certifi), or ``ssl_context``."""
     _cheap_sniffio_miss()
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     # httpx does not take a network backend; its transport is a thin adapter over this pool, built as httpx
     # builds it but with our backend (httpx and httpcore are pinned in the lock files).
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
+        ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
         max_connections=MAX_CONNECTIONS,
         max_keepalive_connections=MAX_CONNECTIONS,
         keepalive_expiry=KEEPALIVE_SECONDS,

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 @dataclass
@@ -62,7 +64,10 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def running_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
+def running_receiver(
+    statuses: list[int] | None = None, *, tls: tuple[Path, Path] | None = None
+) -> Iterator[Receiver]:
+    """``tls``: (certificate, key) files: the receiver then speaks HTTPS."""
     receiver: Receiver
 
     class Handler(BaseHTTPRequestHandler):
@@ -87,6 +92,10 @@ def running_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
             pass
 
     server = _Server(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     receiver = Receiver(port=server.server_address[1], statuses=list(statuses or []))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import ssl
+import subprocess
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +24,7 @@ from app.models.webhooks import WebhookDelivery
 from app.notifications.outbox import notify
 from app.webhooks import deliveries as deliveries_module
 from app.webhooks.deliveries import DeliveryWorker, delivery_context, run_due
+from app.webhooks.net import make_client
 from app.webhooks.rules import IPAddress
 from tests import factories as f
 from tests import sandbox
@@ -393,3 +397,58 @@ async def test_a_real_change_is_delivered_and_a_refused_one_leaves_nothing(
     assert event["data"]["auction_id"] == case.id
     assert second.org_id not in got.body.decode()  # the leader is a bidder code, never an organization
     assert verify(hook["secret"], got)
+
+
+def _self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_https_goes_to_the_checked_address_with_the_name_s_sni_and_certificate(
+    client: httpx.AsyncClient, backend: Backend, db: Database, tmp_path: Path
+) -> None:
+    """The connection goes to the pinned address, while TLS is the URL's name's: its SNI, and its certificate
+    verified against the name (a certificate for another name fails the attempt)."""
+    admin = await f.organization(client)
+    app = create_app(make_settings(backend.url, env="development", fast_password_hashing=False), db=db)
+    app.state.webhook_resolver = SwitchingResolver("127.0.0.1")
+    trusted = ssl.create_default_context()
+    good, wrong = _self_signed(tmp_path, "hooks.invalid"), _self_signed(tmp_path, "other.invalid")
+    trusted.load_verify_locations(good[0])
+    trusted.load_verify_locations(wrong[0])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as dev:
+        for cert, expected in ((wrong, "connection_error"), (good, None)):
+            with running_receiver(tls=cert) as receiver:
+                url = f"https://hooks.invalid:{receiver.port}/hook"
+                r = await dev.post(
+                    f"{API}/webhooks",
+                    json={"url": url, "event_kinds": ["offer_received"]},
+                    headers=admin.headers,
+                )
+                assert r.status_code == 201, r.text
+                hook = r.json()
+                event = await notify_org(db, str(admin.org_id))
+                ctx = delivery_context(app, make_client(ssl_context=trusted))
+                try:
+                    assert await run_due(
+                        ctx, await sandbox.business_now(db), lambda: sandbox.business_now(db)
+                    )
+                finally:
+                    await ctx.aclose()
+                (delivery,) = await deliveries(dev, admin, hook["id"])
+                assert delivery["last_error"] == expected
+                if expected is None:
+                    (got,) = receiver.received()
+                    assert got.headers["host"] == f"hooks.invalid:{receiver.port}"
+                    _check_request(got, hook, event, delivery["id"])
+                else:
+                    assert receiver.received() == []
+                assert (
+                    await dev.delete(f"{API}/webhooks/{hook['id']}", headers=admin.headers)
+                ).status_code == 204
