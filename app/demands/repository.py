@@ -221,6 +221,38 @@ async def listing_text(session: AsyncSession, listing_id: uuid.UUID) -> ListingT
     return ListingText(row[0], row[1] or row[2], frozenset(row[3].split()), row[4], codes[listing_id])
 
 
+# Index hits counted per term, at most this many: enough to tell a rare term from a common one.
+HITS_CAP = 1000
+
+
+async def _hits(session: AsyncSession, term: str) -> int:
+    capped = (
+        select(literal(1))
+        .select_from(ListingSearch)
+        .where(search.any_term_condition(dialect_of(session), [term]))
+        .limit(HITS_CAP)
+    )
+    return int(await session.scalar(select(func.count()).select_from(capped.subquery())) or 0)
+
+
+async def _text_candidates(session: AsyncSession, terms: Sequence[str]) -> ColumnElement[bool]:
+    """The listings that may hold enough of ``terms`` for ``text_score`` ≥ 0.5. A listing with ``k`` of the
+    ``n`` terms (``rules.min_terms_found``) holds one of any ``n − k + 1`` of them, so those are looked up:
+    the rarest indexed terms (a title's common words, 方法 or 一种, would otherwise bring most listings), and
+    lone CJK characters, which the index holds only as runs of their own, by ``LIKE`` if they must be."""
+    size = len(terms) - rules.min_terms_found(len(terms)) + 1
+    indexed = [t for t in terms if not (rules.is_cjk_term(t) and len(t) == 1)]
+    lone = [t for t in terms if rules.is_cjk_term(t) and len(t) == 1]
+    if len(indexed) > size:
+        hits = {t: await _hits(session, t) for t in indexed}
+        indexed = sorted(indexed, key=lambda t: (hits[t], t))[:size]
+    lone = lone[: max(size - len(indexed), 0)]
+    return or_(
+        search.any_term_condition(dialect_of(session), indexed),
+        *[search.contains(ListingSearch.body, c) for c in lone],
+    )
+
+
 async def candidate_listings(
     session: AsyncSession, codes: Sequence[str], terms: Sequence[str]
 ) -> list[ListingText]:
@@ -245,14 +277,7 @@ async def candidate_listings(
         )
         conditions.append(Listing.id.in_(with_code))
     if terms:
-        indexed = [t for t in terms if not (rules.is_cjk_term(t) and len(t) == 1)]
-        lone = [t for t in terms if rules.is_cjk_term(t) and len(t) == 1]
-        conditions.append(
-            or_(
-                search.any_term_condition(dialect_of(session), indexed),
-                *[search.contains(ListingSearch.body, c) for c in lone],
-            )
-        )
+        conditions.append(await _text_candidates(session, terms))
     if not conditions:
         return []
     rows = (

@@ -177,6 +177,16 @@ def text_score(terms: Sequence[str], listing_terms: Set[str], listing_body: str)
     return Decimal(round_half_up(Decimal(found * 100) / len(terms))) / 100
 
 
+def min_terms_found(count: int) -> int:
+    """The fewest of ``count`` title terms a listing must have for ``text_score`` ≥ 0.5 (``count`` > 0): with
+    it, a listing holding that many must hold one of any ``count − k + 1`` of the terms (pigeonhole), which
+    lets the search start from the rarest ones."""
+    for found in range(1, count + 1):
+        if Decimal(round_half_up(Decimal(found * 100) / count)) / 100 >= MIN_TEXT_SCORE:
+            return found
+    return count
+
+
 @dataclass(frozen=True)
 class Match:
     """How well one listing answers one demand (SPEC §17.6), the same in both directions."""

@@ -167,3 +167,61 @@ async def test_a_lone_chinese_character_and_latin_words_of_a_title(
     assert scored(await h.get(client, None, f"/demands/{demand['id']}/matches"), "listing") == [
         (valve["id"], 0.5, "none", 0.5)
     ]
+
+
+# Words of listing and demand titles: common ones (in most listings) and rare ones.
+VOCABULARY = [
+    "一种",
+    "制备方法",
+    "锂电池",
+    "隔膜",
+    "海参",
+    "养殖",
+    "设备",
+    "水泵",
+    "阀门",
+    "传感器",
+    "battery",
+    "pump",
+]
+
+
+async def test_the_ranking_equals_the_formula_applied_to_every_published_listing(
+    client: httpx.AsyncClient, db: Database, world: dict[str, Any]
+) -> None:
+    """The candidates looked up by the rarest terms and the codes' subclasses lose nothing: the ranking is the
+    formula applied to every published listing, for titles of many shapes."""
+    from sqlalchemy import select
+
+    from app.demands import rules
+    from app.models.listings import ListingSearch
+
+    codes = [("H01M 10/0525",), ("H01M 4/36",), ("A01K 61/00",), ("F04B 1/00",)]
+    listings = []
+    for i in range(14):
+        words = [VOCABULARY[(i * 7 + j * 5) % len(VOCABULARY)] for j in range(1 + i % 4)]
+        title = ("一种" if i % 2 else "") + "".join(words) + ("制备方法" if i % 3 else "")
+        listings.append(await _listing(client, db, world, title=title, ipc=codes[i % len(codes)]))
+    async with db.read() as session:
+        rows = {str(r.listing_id): r for r in await session.scalars(select(ListingSearch))}
+    titles = [
+        "一种锂电池隔膜的制备方法",
+        "寻求海参养殖设备",
+        "泵 pump battery",
+        "一种制备方法",
+        "阀门传感器 一种",
+    ]
+    for title, demand_codes in zip(titles, [["H01M 10/0525"], ["A01K"], [], [], ["F04B 2/00"]], strict=True):
+        demand = await h.published(client, world["buyer"], world["op"], title=title, ipc_codes=demand_codes)
+        terms = rules.title_terms(title)
+        expected = []
+        for listing, listing_codes in zip(listings, [codes[i % len(codes)] for i in range(14)], strict=True):
+            row = rows[listing["id"]]
+            m = rules.match(demand_codes, terms, listing_codes, frozenset(row.terms.split()), row.body)
+            if m.included:
+                key = rules.ranking_key(m.score, h.parse(listing["published_at"]), listing["id"])
+                expected.append((key, (listing["id"], float(m.score))))
+        page = await h.get(client, None, f"/demands/{demand['id']}/matches", limit="100")
+        assert [(i["listing"]["id"], i["score"]) for i in page["items"]] == [
+            e for _, e in sorted(expected)
+        ], title

@@ -176,3 +176,12 @@ def test_current_status_is_expired_once_expires_at_has_passed() -> None:
     assert rules.current_status(S.published, at, at) == S.expired
     assert rules.current_status(S.draft, at, at) == S.expired
     assert rules.current_status(S.closed, at, at) == S.closed
+
+
+def test_the_fewest_terms_a_text_match_needs() -> None:
+    assert [rules.min_terms_found(n) for n in (1, 2, 3, 4, 5, 7, 8, 13)] == [1, 1, 2, 2, 3, 4, 4, 7]
+    for n in range(1, 80):
+        terms = [f"w{i}" for i in range(n)]
+        k = rules.min_terms_found(n)
+        assert rules.text_score(terms, frozenset(terms[:k]), "") >= Decimal("0.5")
+        assert rules.text_score(terms, frozenset(terms[: k - 1]), "") < Decimal("0.5")
