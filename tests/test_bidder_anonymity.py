@@ -43,6 +43,7 @@ NOT_IN_THIS_WORLD = {
     "open_license_id",
     "pledge_id",
     "webhook_id",  # a webhook's routes show its own organization's subscriptions and delivery states only
+    "demand_id",  # a demand's routes show demands, responses and listings, no registration (tests/demands/)
 }
 # Walked on their own: the live-event stream (it ends only when the auction does, so it is read by count).
 WALKED_APART = {f"{API}/auctions/{{auction_id}}/events"}
