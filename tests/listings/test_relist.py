@@ -139,6 +139,15 @@ async def test_relist_copies_the_listing_and_links_both_ways(
     after = await h.listing(client, old["id"])
     assert after["next_listing_id"] == new["id"]
     assert after["relist_by"] == ended["relist_by"]  # linking does not move the window
+
+    # Then §5 as usual: the relisted auction listing is reviewed and gets its own scheduled auction.
+    for actor, verb in ((seller, "submit"), (op, "approve")):
+        r = await client.post(f"/api/v1/listings/{new['id']}/{verb}", headers=actor.headers)
+        assert r.status_code == 200, r.text
+    published = r.json()
+    assert published["status"] == "published" and published["auction_id"] not in (None, old["auction_id"])
+    auction = (await client.get(f"/api/v1/auctions/{published['auction_id']}")).json()
+    assert (auction["status"], auction["start_price"]) == ("scheduled", "90000.00")
     await assert_invariants(db, all_resolved=True)
 
 
