@@ -50,6 +50,7 @@ from app.models.contracts import (
 from app.models.listings import Listing, ListingPatent, ListingStatus, PricingMode
 from app.models.patents import Patent
 from app.models.trading import Deal, DealStatus, Registration
+from app.notifications import service as notifications
 
 SIGNING_WORKING_DAYS = 5  # SPEC §11: sign_by
 PAYMENT_WORKING_DAYS = 5  # SPEC §11: pay_by, after both signatures
@@ -304,6 +305,7 @@ async def sign_contract(
             at=now,
             data={"contract_id": contract.id, "status": deal.status, "pay_by": deal.pay_by},
         )
+        await notifications.payment_due(session, deal, at=now)
     return contract, deal, signatures
 
 
@@ -408,6 +410,7 @@ async def start_signing(
         at=at,
         data={"status": deal.status, "sign_by": deal.sign_by, "reason": reason},
     )
+    await notifications.deal_signing_due(session, deal, at=at)
 
 
 async def pending_objections(session: AsyncSession, deal_id: uuid.UUID) -> int:
@@ -587,6 +590,7 @@ async def object_to_deal(
         at=now,
         data={"objection_id": objection.id},
     )
+    await notifications.objection_filed(session, deal, objection, at=now)
     return objection
 
 

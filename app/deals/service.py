@@ -22,6 +22,7 @@ from app.listings import service as listings
 from app.models.accounts import Organization
 from app.models.listings import EXCLUSIVE_KINDS, Listing, ListingStatus
 from app.models.trading import Deal, DealSource, DealStatus, Registration
+from app.notifications import service as notifications
 
 PUBLIC_NOTICE = timedelta(days=15)  # SPEC §8, 浙江条例 art. 17: ≥ 15 days
 SIGNING_WORKING_DAYS = 5  # SPEC §11
@@ -163,6 +164,8 @@ async def create_deal(
         at=at,
         data=created_audit_data(values, contract.id, contract.sha256),
     )
+    if deal.status == DealStatus.awaiting_signatures:
+        await notifications.deal_signing_due(session, deal, at=at)
     return deal
 
 

@@ -35,6 +35,7 @@ from app.models.trading import DealSource, Offer, OfferStatus
 from app.negotiation import repository as repo
 from app.negotiation import rules, schemas
 from app.negotiation.rules import OfferAlreadyOpen, OfferExpired, Party
+from app.notifications import service as notifications
 
 ENTITY = "offer"
 
@@ -198,6 +199,7 @@ async def make_offer(
         expires_at=data.expires_at,
         status=OfferStatus.open,
     )
+    await notifications.offer_received(session, offer, seller_org_id=listing.seller_org_id, at=now)
     return offer
 
 
@@ -210,7 +212,7 @@ async def counter_offer(
 ) -> Offer:
     """The receiver answers with its own price: the offer becomes ``countered`` and a new ``open`` offer,
     made by the receiver, continues the thread (``previous_offer_id``)."""
-    offer, _seller, party = await _load(session, principal, offer_id)
+    offer, seller_org_id, party = await _load(session, principal, offer_id)
     receiver = rules.receiver_of(offer.made_by)
     _require_side(party, receiver, "counter")
     _require_verified_org(principal)
@@ -258,6 +260,9 @@ async def counter_offer(
         previous_offer_id=offer.id,
         status=OfferStatus.open,
     )
+    # The counter goes to whoever made the offer it answers.
+    maker_org_id = offer.buyer_org_id if offer.made_by == Party.buyer else seller_org_id
+    await notifications.offer_countered(session, counter, recipient_org_id=maker_org_id, at=now)
     return counter
 
 
@@ -275,7 +280,7 @@ async def accept_offer(
     period not over) keeps two acceptances on one exclusive listing apart, and the conditional UPDATE of the
     offer (still open, not lapsed) keeps two acceptances of one offer apart. Losers get 409.
     """
-    offer, _seller, party = await _load(session, principal, offer_id)
+    offer, seller_org_id, party = await _load(session, principal, offer_id)
     _require_side(party, rules.receiver_of(offer.made_by), "accept")
     _require_verified_org(principal)
     now = clock.now()
@@ -313,6 +318,8 @@ async def accept_offer(
             await _audit(
                 session, other, "closed", principal.label, now, status=OfferStatus.closed, deal_id=deal.id
             )
+    maker_org_id = offer.buyer_org_id if offer.made_by == Party.buyer else seller_org_id
+    await notifications.offer_accepted(session, offer, maker_org_id=maker_org_id, deal_id=deal.id, at=now)
     await session.refresh(offer)
     return offer
 

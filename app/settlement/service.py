@@ -47,6 +47,7 @@ from app.models.settlement import (
     TransferTaskStatus,
 )
 from app.models.trading import Deal, DealStatus, DepositStatus, Registration
+from app.notifications import service as notifications
 from app.pledges.service import unconsented_pledges_for_deal
 from app.settlement import rules
 
@@ -408,6 +409,7 @@ async def _record_licence(
     )
     session.add(licence)
     await session.flush()
+    await notifications.licence_filing_due(session, licence, at=at)
     return licence
 
 
