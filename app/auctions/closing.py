@@ -45,7 +45,7 @@ from typing import Any, cast
 from sqlalchemy import Boolean, Integer, String, Table, Uuid, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auctions import events, proxies, rules
+from app.auctions import events, notices, proxies, rules
 from app.auctions.service import STATE_COLUMNS, event_data
 from app.audit.batch import Event, record_many
 from app.contracts.service import contract_values, patents_of
@@ -395,6 +395,17 @@ async def close_auctions(
         if row.format == AuctionFormat.sealed:
             data["bids"] = close.sealed_bids
         audit.append(Event("auction", row.id, name, actor, at, data))
+        await notices.closed(
+            session,
+            row.id,
+            row.listing_id,
+            row.seller_org_id,
+            status=status,
+            winner_code=winner_code,
+            price=close.price if close.deal is not None else None,
+            registrants=registrations[row.listing_id],
+            at=at,
+        )
 
     await proxies.end_proxies(session, [c.row.id for c in closes], at=now)
     if deal_rows:

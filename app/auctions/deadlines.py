@@ -18,12 +18,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auctions import closing
+from app.auctions import closing, notices
 from app.audit.service import SYSTEM_ACTOR
 from app.deadlines.sweeper import Due, Outcome, SweepContext, process_one, register
 from app.models.trading import Auction, AuctionStatus
 
 AUCTION_CLOSE = "auction_close"
+AUCTION_ENDING_SOON = "auction_ending_soon"
 LAZY_CLOSE_ATTEMPTS = 40
 LAZY_CLOSE_WAIT_SECONDS = 0.05
 
@@ -60,6 +61,32 @@ async def process_close(ctx: SweepContext, item: Due, now: datetime) -> Outcome:
 
 
 register(AUCTION_CLOSE, due_closes, process_close, process_many=process_closes, batch=closing.CLOSE_BATCH)
+
+
+async def due_ending_soon(session: AsyncSession, now: datetime, limit: int) -> list[Due]:
+    rows = (
+        await session.execute(
+            select(Auction.id, Auction.ends_at)
+            .where(
+                Auction.status == AuctionStatus.open,
+                Auction.ending_soon_notified.is_(False),
+                Auction.ends_at <= now + notices.ENDING_SOON,
+            )
+            .order_by(Auction.ends_at, Auction.id)
+            .limit(limit)
+        )
+    ).all()
+    return [Due(at=row.ends_at - notices.ENDING_SOON, kind=AUCTION_ENDING_SOON, id=row.id) for row in rows]
+
+
+async def process_ending_soon(ctx: SweepContext, item: Due, now: datetime) -> Outcome:
+    """``auction_ending_soon`` (SPEC §17.4), once: the flag is set in the transaction that notifies."""
+    async with ctx.db.transaction() as session:
+        sent = await notices.ending_soon(session, item.id, at=item.at)
+    return Outcome.handled if sent else Outcome.skipped
+
+
+register(AUCTION_ENDING_SOON, due_ending_soon, process_ending_soon)
 
 
 async def close_if_due(ctx: SweepContext, auction_id: uuid.UUID, now: datetime) -> None:

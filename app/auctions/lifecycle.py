@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auctions import proxies, rules
+from app.auctions import notices, proxies, rules
 from app.audit.service import record
 from app.listings.rules import DEFAULT_COUNTDOWN_SECONDS, default_increment
 from app.models.listings import AuctionFormat, Listing, SealedPricing
@@ -109,6 +109,7 @@ async def open_auction(session: AsyncSession, auction: Auction, *, starts_at: da
             "ends_at": plan.ends_at,
         },
     )
+    await notices.opening(session, auction, at=starts_at)
     if auction.format == AuctionFormat.english and auction.has_proxies:
         from app.auctions.service import answer_opening  # the bid path builds on this module's callers
 
