@@ -4,9 +4,13 @@ relisting. A refused request leaves none."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
 import httpx
 
 from app.kit.db import Database
+from app.notifications import service as notifications
 from tests import factories as f
 from tests import trading as t
 from tests.negotiation import helpers as n
@@ -185,4 +189,37 @@ async def test_watchers_of_a_relisted_listing_are_told_when_the_new_one_is_publi
     assert approved.status_code == 200, approved.text
     assert await h.received(client, world.orgs, "listing_relisted") == {
         world.buyer.org_id: [{"listing_id": new["id"], "previous_listing_id": old["id"]}]
+    }
+
+
+async def test_a_batch_of_deals_and_listings_is_told_as_one_by_one(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    """The forms a batch of closing auctions uses: a deal's column values instead of its row, and the new
+    statuses of many listings at once."""
+    listing = await t.published_listing(client, world.op, world.seller)
+    watched = await client.post(f"{API}/watchlist/{listing['id']}", headers=world.buyer.headers)
+    assert watched.status_code == 201
+    at = await t.now(client)
+    deal = {
+        "id": uuid.uuid4(),
+        "buyer_org_id": uuid.UUID(world.buyer.org_id),
+        "seller_org_id": uuid.UUID(world.seller.org_id),
+        "sign_by": at + timedelta(days=7),
+    }
+    async with db.transaction() as session:
+        await notifications.deal_signing_due(session, deal, at=at)
+        await notifications.listing_statuses_changed(
+            session, {uuid.UUID(listing["id"]): "failed", uuid.uuid4(): "failed"}, at=at
+        )
+    signing = {
+        "deal_id": str(deal["id"]),
+        "sign_by": (at + timedelta(days=7)).isoformat().replace("+00:00", "Z"),
+    }
+    assert await h.received(client, world.orgs, "deal_signing_due") == {
+        world.buyer.org_id: [signing],
+        world.seller.org_id: [signing],
+    }
+    assert await h.received(client, world.orgs, "listing_updated") == {
+        world.buyer.org_id: [{"listing_id": listing["id"], "status": "failed"}]
     }
