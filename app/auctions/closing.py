@@ -42,7 +42,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Boolean, Integer, String, Table, Uuid, bindparam, insert, select, update
+from sqlalchemy import Boolean, Integer, String, Table, Uuid, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auctions import events, notices, proxies, rules
@@ -73,6 +73,7 @@ from app.models.trading import (
     DepositStatus,
     Registration,
 )
+from app.notifications.service import listing_statuses_changed
 
 # Auctions per transaction: bigger batches amortize their ~15 statements better, but a batch's length is
 # how long a SQLite writer (a bid on another auction) may wait. Measured in-process on 1,000 closes: 25 per
@@ -81,6 +82,7 @@ CLOSE_BATCH = 50
 
 _AUCTIONS = cast(Table, Auction.__table__)
 _LISTINGS = cast(Table, Listing.__table__)
+_ENDED = (ListingStatus.failed, ListingStatus.expired)
 
 _CLAIM = (
     select(
@@ -148,6 +150,8 @@ _UPDATE_LISTING = (
         status=bindparam("b_status", type_=String()),
         version=_LISTINGS.c.version + 1,
         updated_at=bindparam("b_at", type_=UTCDateTime()),
+        # The instant a listing ended failed or expired: its relisting window runs from here (SPEC §17.3).
+        ended_at=func.coalesce(bindparam("b_ended", type_=UTCDateTime()), _LISTINGS.c.ended_at),
     )
 )
 _INSERT_DEALS = insert(cast(Table, Deal.__table__))
@@ -412,12 +416,23 @@ async def close_auctions(
         await session.execute(_INSERT_DEALS, deal_rows)
         await session.execute(_INSERT_CONTRACTS, contract_rows)
     listing_rows = [
-        {"b_id": c.row.listing_id, "b_status": c.listing_status, "b_at": c.at}
+        {
+            "b_id": c.row.listing_id,
+            "b_status": c.listing_status,
+            "b_at": c.at,
+            "b_ended": c.at if c.listing_status in _ENDED else None,
+        }
         for c in closes
         if c.listing_status is not None
     ]
     if listing_rows:
         await session.execute(_UPDATE_LISTING, listing_rows)
+        changed: dict[datetime, dict[uuid.UUID, str]] = defaultdict(dict)
+        for c in closes:
+            if c.listing_status is not None:
+                changed[c.at][c.row.listing_id] = str(c.listing_status)
+        for at, statuses in changed.items():
+            await listing_statuses_changed(session, statuses, at=at)
     await session.execute(_UPDATE_AUCTION, auction_rows)
     await session.execute(_INSERT_EVENTS, event_rows)
     events.written(session, [c.row.id for c in closes])

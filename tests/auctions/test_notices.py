@@ -4,6 +4,7 @@ and outbid, to exactly the organizations the table names, with exactly its data.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -41,19 +42,15 @@ async def test_opening_ending_soon_and_close_reach_registrants_watchers_and_the_
 
     opening = await notices(db, "auction_opening")
     assert set(opening) == {a.org_id, b.org_id, watcher.org_id}
-    assert (
-        opening[watcher.org_id]
-        == [
-            {
-                "auction_id": case.id,
-                "listing_id": case.listing["id"],
-                "format": "english",
-                "starts_at": view["starts_at"].replace("Z", "+00:00"),
-                "ends_at": view["ends_at"].replace("Z", "+00:00"),
-            }
-        ]
-        or opening[watcher.org_id][0]["auction_id"] == case.id
+    [told] = opening[watcher.org_id]
+    assert set(told) == {"auction_id", "listing_id", "format", "starts_at", "ends_at"}
+    assert (told["auction_id"], told["listing_id"], told["format"]) == (
+        case.id,
+        case.listing["id"],
+        "english",
     )
+    for key in ("starts_at", "ends_at"):
+        assert datetime.fromisoformat(told[key]) == datetime.fromisoformat(view[key])
     # The countdown is 300 s: less than ten minutes are left, so "ending soon" goes out at the opening, once.
     soon = await notices(db, "auction_ending_soon")
     assert set(soon) == {a.org_id, b.org_id, watcher.org_id}
@@ -113,3 +110,22 @@ async def test_a_failed_auction_is_announced_without_winner_or_price(client: htt
     assert closed[case.seller.org_id][0]["winner_bidder_code"] is None
     assert closed[case.seller.org_id][0]["price"] is None
     assert uuid.UUID(closed[case.bidders[0].org_id][0]["auction_id"]) == uuid.UUID(case.id)
+
+
+async def test_the_close_tells_watchers_the_listings_new_status_and_starts_the_relist_window(
+    client: httpx.AsyncClient, db
+) -> None:
+    case = await h.open_auction(client, db, bidders=1)
+    watcher = await f.organization(client, verified_by=case.op)
+    assert (
+        await client.post(f"/api/v1/watchlist/{case.listing['id']}", headers=watcher.headers)
+    ).status_code == 201
+    assert (await move_clock(client, 400)).status_code == 200
+    view = await h.state(client, case)
+    assert view["status"] == "failed"
+    updated = (await notices(db, "listing_updated"))[watcher.org_id]
+    assert updated[-1] == {"listing_id": case.listing["id"], "status": "failed"}
+    listing = (await client.get(f"/api/v1/listings/{case.listing['id']}", headers=case.seller.headers)).json()
+    assert listing["status"] == "failed"
+    ended = datetime.fromisoformat(view["ends_at"])
+    assert datetime.fromisoformat(listing["relist_by"]) == ended + timedelta(days=30)
