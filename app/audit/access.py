@@ -92,14 +92,25 @@ _CONFIDENTIAL: dict[str, PartiesQuery] = {
 }
 
 
+# Chains that only the reading organizations' admins may read, not their other members (SPEC §17.6: webhooks).
+_ADMINS_ONLY: set[str] = set()
+
+
 def register_parties(
-    entity_type: str, readers: PartiesQuery, *, confidential: PartiesQuery | None = None
+    entity_type: str,
+    readers: PartiesQuery,
+    *,
+    confidential: PartiesQuery | None = None,
+    admins_only: bool = False,
 ) -> None:
     """``readers``: the organizations that may read the entity's chain; ``confidential``: those among the
-    organizations its events may name that the other readers may not learn (objectors, registrants)."""
+    organizations its events may name that the other readers may not learn (objectors, registrants);
+    ``admins_only``: of those organizations, only their admins read it."""
     _READERS[entity_type] = readers
     if confidential is not None:
         _CONFIDENTIAL[entity_type] = confidential
+    if admins_only:
+        _ADMINS_ONLY.add(entity_type)
 
 
 # Chains operators may not read yet (SPEC §17.1: a proxy's chain until its auction is over). For an entity
@@ -187,11 +198,12 @@ async def _orgs(session: AsyncSession, query: Executable) -> set[uuid.UUID]:
 
 
 async def reader_view(
-    session: AsyncSession, entity_type: str, entity_id: str, org_id: uuid.UUID
+    session: AsyncSession, entity_type: str, entity_id: str, org_id: uuid.UUID, *, admin: bool = True
 ) -> Concealed | None:
-    """What a member of ``org_id`` may not learn from the entity's chain, or None if it may not read the
-    chain at all (not a reader: 404 for the caller). An empty ``Concealed`` means every event is readable."""
-    if entity_type not in _READERS:
+    """What a member of ``org_id`` (an admin of it when ``admin``) may not learn from the entity's chain, or
+    None if it may not read the chain at all (not a reader: 404 for the caller). An empty ``Concealed`` means
+    every event is readable."""
+    if entity_type not in _READERS or (entity_type in _ADMINS_ONLY and not admin):
         return None
     try:
         key = uuid.UUID(entity_id)

@@ -51,7 +51,9 @@ async def list_audit_events(
     shows: Callable[[AuditEvent], bool] | None = None
     if not principal.is_operator:
         if entity_type and entity_id and principal.organization_id is not None:
-            concealed = await reader_view(session, entity_type, entity_id, principal.organization_id)
+            concealed = await reader_view(
+                session, entity_type, entity_id, principal.organization_id, admin=principal.is_org_admin
+            )
         if concealed is None:
             raise NotFound("No such entity among yours; give entity_type and entity_id of your own.")
         shows = partial(_not_naming, concealed)

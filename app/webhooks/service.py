@@ -22,8 +22,10 @@ from app.webhooks.deliveries import WEBHOOK_DELETED, new_delivery, wake_after_co
 from app.webhooks.rules import all_allowed, invalid_url, new_secret, parse_url
 from app.webhooks.schemas import WebhookCreate
 
-# SPEC §17.6: a webhook's audit chain is its organization's (the route reading it admits its members too).
-register_parties("webhook", lambda key: select(Webhook.organization_id).where(Webhook.id == key))
+# SPEC §17.6: a webhook's audit chain is read by its organization's admins (and operators).
+register_parties(
+    "webhook", lambda key: select(Webhook.organization_id).where(Webhook.id == key), admins_only=True
+)
 
 
 def admin_org(principal: Principal) -> uuid.UUID:

@@ -218,7 +218,7 @@ async def test_production_takes_https_to_public_addresses_only(
 async def test_deleting_hides_the_webhook_and_both_changes_are_audited_for_its_organization(
     client: httpx.AsyncClient,
 ) -> None:
-    admin = await f.organization(client)
+    admin, member = await _admin_and_member(client)
     other = await f.organization(client)
     hook = await subscribe(client, admin, "http://127.0.0.1:9/hook", ["outbid"])
     r = await client.delete(f"{API}/webhooks/{hook['id']}", headers=admin.headers)
@@ -232,6 +232,9 @@ async def test_deleting_hides_the_webhook_and_both_changes_are_audited_for_its_o
     assert sorted(e["action"] for e in events) == ["created", "deleted"]
     assert hook["secret"] not in str(events)
     r = await client.get(f"{API}/audit-events", params=params, headers=other.headers)
+    assert r.status_code == 404
+    # Its organization's admins read it; its other members do not (SPEC §17.6).
+    r = await client.get(f"{API}/audit-events", params=params, headers=member.headers)
     assert r.status_code == 404
 
 
