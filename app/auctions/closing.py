@@ -70,10 +70,11 @@ from app.models.trading import (
     Bid,
     Deal,
     DealSource,
+    DealStatus,
     DepositStatus,
     Registration,
 )
-from app.notifications.service import listing_statuses_changed
+from app.notifications.service import deal_signing_due, listing_statuses_changed
 
 # Auctions per transaction: bigger batches amortize their ~15 statements better, but a batch's length is
 # how long a SQLite writer (a bid on another auction) may wait. Measured in-process on 1,000 closes: 25 per
@@ -415,6 +416,9 @@ async def close_auctions(
     if deal_rows:
         await session.execute(_INSERT_DEALS, deal_rows)
         await session.execute(_INSERT_CONTRACTS, contract_rows)
+        for close in closes:
+            if close.deal is not None and close.deal["status"] == DealStatus.awaiting_signatures:
+                await deal_signing_due(session, close.deal, at=close.at)
     listing_rows = [
         {
             "b_id": c.row.listing_id,

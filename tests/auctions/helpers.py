@@ -52,13 +52,14 @@ async def open_auction(
     opened: bool = True,
     extra_unqualified: int = 0,
     license: dict[str, Any] | None = None,
+    seller_kind: str = "university",
 ) -> AuctionCase:
     """A published auction-mode listing with ``bidders`` qualified registrants (deposits held), opened now
     (business clock) unless ``opened=False``. ``extra_unqualified`` registrants stay ``pending_review``."""
     terms = {"format": "english", "increment": "1000.00", "free_bidding_minutes": 0, "countdown_seconds": 300}
     terms.update(auction or {})
     op = await f.operator(client, db)
-    seller = await f.organization(client, kind="university", verified_by=op)
+    seller = await f.organization(client, kind=seller_kind, verified_by=op)
     buyers = [await f.organization(client, verified_by=op) for _ in range(bidders + extra_unqualified)]
     for buyer in buyers:
         await t.fund(client, op, buyer, deposit)

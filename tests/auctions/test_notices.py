@@ -81,8 +81,39 @@ async def test_opening_ending_soon_and_close_reach_registrants_watchers_and_the_
             "price": "101000.00",
         }
     ]
+    # The deal the close made (a university seller: public notice first, no signing yet) or, for other sellers,
+    # its signing: both parties are told when it awaits signatures.
+    deal = (
+        await client.get(f"/api/v1/deals/{view_deal(await h.state(client, case))}", headers=b.headers)
+    ).json()
+    signing = await notices(db, "deal_signing_due")
+    if deal["status"] == "awaiting_signatures":
+        assert set(signing) == {b.org_id, case.seller.org_id}
+        assert signing[b.org_id] == [{"deal_id": deal["id"], "sign_by": deal["sign_by"]}]
+    else:
+        assert signing == {}
     assert bystander.org_id not in set(opening) | set(soon) | set(closed)
     assert len(await notices(db, "auction_ending_soon")) == 3
+
+
+def view_deal(view: dict[str, Any]) -> str:
+    deal_id: str = view["deal_id"]
+    return deal_id
+
+
+async def test_a_deal_made_by_the_close_awaits_signatures_and_both_parties_are_told(
+    client: httpx.AsyncClient, db
+) -> None:
+    case = await h.open_auction(client, db, bidders=2, seller_kind="enterprise")
+    a = case.bidders[0]
+    assert (await h.bid(client, case, a, "100000.00")).status_code == 201
+    assert (await move_clock(client, 400)).status_code == 200
+    view = await h.state(client, case)
+    deal = (await client.get(f"/api/v1/deals/{view_deal(view)}", headers=a.headers)).json()
+    assert deal["status"] == "awaiting_signatures"
+    signing = await notices(db, "deal_signing_due")
+    assert set(signing) == {a.org_id, case.seller.org_id}
+    assert signing[case.seller.org_id] == [{"deal_id": deal["id"], "sign_by": deal["sign_by"]}]
 
 
 async def test_ending_soon_comes_once_from_the_sweeper(client: httpx.AsyncClient, db) -> None:
