@@ -12,7 +12,16 @@ from app.models.patents import Patent, PatentIpc
 from app.models.platform import CalendarYear, SandboxClock
 from app.models.policy import OpenLicense, OpenLicenseGrant, Pledge, PledgeConsent, RewardPlan
 from app.models.settlement import Certificate, CertificateSequence, LicenceRecord, TransferTask
-from app.models.trading import Auction, AuctionEvent, Bid, Deal, IdempotencyKey, Offer, ProxyBid, Registration
+from app.models.trading import (
+    Auction,
+    AuctionEvent,
+    Bid,
+    Deal,
+    IdempotencyKey,
+    Offer,
+    ProxyBid,
+    Registration,
+)
 from app.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
@@ -51,6 +60,7 @@ __all__ = [
     "Pledge",
     "PledgeConsent",
     "PriorityHolder",
+    "ProxyBid",
     "Registration",
     "RewardPlan",
     "SandboxClock",
