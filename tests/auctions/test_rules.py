@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -52,9 +53,26 @@ def test_countdown_extension(ends_offset: int, placed_offset: int, countdown: in
     new_end = rules.extended_ends_at(ends_at, placed_at, countdown)
     assert new_end >= ends_at and new_end >= placed_at + timedelta(seconds=countdown)
     assert new_end in (ends_at, placed_at + timedelta(seconds=countdown))
-    assert rules.extends(ends_at, placed_at, countdown) == (
-        placed_at + timedelta(seconds=countdown) >= ends_at
-    )
+
+
+# A close at 10:00:00 and a 300-second countdown: (when the bid is placed, whether it counts as an extension,
+# the close after it), each worked out by hand.
+COUNTDOWN_CASES = [
+    (datetime(2026, 11, 27, 9, 50, 0, tzinfo=UTC), False, datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)),
+    (datetime(2026, 11, 27, 9, 54, 59, 999999, tzinfo=UTC), False, datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),
+    # exactly five minutes before the close: counts as an extension, and the close stays where it is
+    (datetime(2026, 11, 27, 9, 55, 0, tzinfo=UTC), True, datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)),
+    (datetime(2026, 11, 27, 9, 55, 0, 1, tzinfo=UTC), True, datetime(2026, 11, 27, 10, 0, 0, 1, tzinfo=UTC)),
+    (datetime(2026, 11, 27, 9, 58, 30, tzinfo=UTC), True, datetime(2026, 11, 27, 10, 3, 30, tzinfo=UTC)),
+    (datetime(2026, 11, 27, 9, 59, 59, tzinfo=UTC), True, datetime(2026, 11, 27, 10, 4, 59, tzinfo=UTC)),
+]
+
+
+@pytest.mark.parametrize(("placed_at", "extends", "new_end"), COUNTDOWN_CASES)
+def test_countdown_examples(placed_at: datetime, extends: bool, new_end: datetime) -> None:
+    ends_at = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
+    assert rules.extends(ends_at, placed_at, 300) is extends
+    assert rules.extended_ends_at(ends_at, placed_at, 300) == new_end
 
 
 def test_free_bidding_never_extends() -> None:

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import copy
+import decimal
 import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.deals import fees
 from app.deals.fees import DEFAULT_SCHEDULE, load_schedule, parse_schedule
 
 SCHEDULE = load_schedule()
@@ -26,9 +28,41 @@ def test_sample_schedule_examples() -> None:
     assert side.fee(100_000_000) == 2_000_000  # 1,000,000 yuan at 2% = 20,000 yuan
     # 2,000,000 yuan: 20,000 + 1,000,000 × 1.5% = 35,000 yuan
     assert side.fee(200_000_000) == 3_500_000
-    # Rounded half-up to the fen: 0.5 fen rounds up.
     assert side.fee(100_000_025) == 2_000_000 + 0  # 25 fen × 1.5% = 0.375 fen → 0
     assert SCHEDULE.fees(200_000_000) == (3_500_000, 3_500_000)
+
+
+# Prices whose fee falls on exactly half a fen, with the fee rounded half-up worked out by hand. Banker's
+# rounding (half to even) and truncation give another fee for at least one of them (see the next test).
+HALF_FEN = [
+    (
+        5_000_025,
+        100_001,
+    ),  # 50,000.25 yuan × 2% = 100,000.5 fen: half-up 100,001 (even: 100,000; cut: 100,000)
+    (
+        5_000_075,
+        100_002,
+    ),  # 50,000.75 yuan × 2% = 100,001.5 fen: half-up 100,002 (even: 100,002; cut: 100,001)
+    # 1,000,003.00 yuan: 20,000 yuan on the first million + 300 fen × 1.5% = 4.5 fen: half-up 2,000,005
+    (100_000_300, 2_000_005),
+]
+
+
+@pytest.mark.parametrize(("price", "fee"), HALF_FEN)
+def test_half_a_fen_rounds_up(price: int, fee: int) -> None:
+    assert SCHEDULE.buyer.fee(price) == fee
+    assert SCHEDULE.seller.fee(price) == fee
+
+
+@pytest.mark.parametrize(
+    "rounding", [decimal.ROUND_HALF_EVEN, decimal.ROUND_DOWN], ids=["bankers", "truncation"]
+)
+def test_the_half_fen_cases_fail_with_other_roundings(monkeypatch: pytest.MonkeyPatch, rounding: str) -> None:
+    """The cases above can fail: with the fee rounded another way, some fee differs from its expected value."""
+    monkeypatch.setattr(
+        fees, "round_half_up", lambda v: int(v.quantize(decimal.Decimal(1), rounding=rounding))
+    )
+    assert any(SCHEDULE.buyer.fee(price) != fee for price, fee in HALF_FEN)
 
 
 @given(prices, prices)
