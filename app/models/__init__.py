@@ -12,6 +12,7 @@ from app.models.patents import Patent, PatentIpc
 from app.models.platform import CalendarYear, SandboxClock
 from app.models.policy import OpenLicense, OpenLicenseGrant, Pledge, PledgeConsent, RewardPlan
 from app.models.settlement import Certificate, CertificateSequence, LicenceRecord, TransferTask
+from app.models.techcontracts import TechContractRegistration
 from app.models.trading import (
     Auction,
     AuctionEvent,
@@ -64,6 +65,7 @@ __all__ = [
     "Registration",
     "RewardPlan",
     "SandboxClock",
+    "TechContractRegistration",
     "TransferTask",
     "User",
     "Webhook",
