@@ -4,24 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from sqlalchemy import String, Uuid, bindparam, select
+from sqlalchemy import String, Table, Uuid, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.calendar.service import refresh as refresh_calendar
 from app.config import Settings
 from app.deals.fees import FeeSchedule
+from app.kit import idempotency
 from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database, holds_connection, reading
 from app.kit.errors import Forbidden, Unauthorized
-from app.kit.openapi import SecurityDocs
+from app.kit.openapi import SecurityDocs, document_dependency
 from app.kit.security import Principal, decode_access_token, hash_api_key
 from app.kit.workdays import WorkdayCalendar
 from app.models.accounts import ApiKey, Organization, OrgStatus, TokenFamily, User
 from app.models.platform import SandboxClock
+from app.models.trading import IdempotencyKey
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -224,12 +226,22 @@ async def verified_member(principal: Annotated[Principal, Depends(current_princi
     return principal
 
 
+document_dependency(optional_principal, {401: ("invalid_token",)})  # a token or key not (or no longer) valid
+document_dependency(current_principal, {401: ("unauthorized",)})  # none at all
+document_dependency(operator_principal, {403: ("forbidden",)})
+document_dependency(verified_member, {403: ("forbidden", "organization_not_verified")})
+
 OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
 # What the OpenAPI document says of the routes that read the principal (``app.kit.openapi``).
 SECURITY = SecurityDocs(optional_principal, (_bearer, _api_key))
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 OperatorDep = Annotated[Principal, Depends(operator_principal)]
 VerifiedMemberDep = Annotated[Principal, Depends(verified_member)]
+# ``Idempotency-Key`` on a route of a signed-in caller (app.kit.idempotency), stored in its own transaction.
+IdempotencyDep = Annotated[
+    idempotency.Idempotency,
+    Depends(idempotency.dependency(cast(Table, IdempotencyKey.__table__), _session, current_principal)),
+]
 
 
 # Routes anyone may call without signing in (SPEC: registration, sign-in and sign-out (the refresh token is

@@ -16,13 +16,13 @@ from app.deps import (
     CalendarDep,
     ClockDep,
     FeesDep,
+    IdempotencyDep,
     OptionalPrincipalDep,
     PrincipalDep,
     SessionDep,
     get_database,
 )
 from app.kit.errors import ExchangeError, NotFound, error_responses
-from app.kit.idempotency import IdempotencyDep
 from app.kit.metrics import BIDS_ACCEPTED, BIDS_REFUSED
 from app.kit.openapi import digits_at_most
 from app.kit.pagination import Page, PageParams, page_params

@@ -13,6 +13,7 @@ from app.contracts import pdf, schemas, service
 from app.deps import (
     CalendarDep,
     ClockDep,
+    IdempotencyDep,
     OperatorDep,
     PrincipalDep,
     SessionDep,
@@ -20,7 +21,6 @@ from app.deps import (
 )
 from app.kit.clock import Clock
 from app.kit.errors import error_responses
-from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.routing import ExchangeRouter
 from app.kit.security import Principal

@@ -9,9 +9,8 @@ from fastapi import Depends, Query, Response, status
 
 from app.demands import repository as repo
 from app.demands import schemas, service
-from app.deps import ClockDep, OperatorDep, OptionalPrincipalDep, PrincipalDep, SessionDep
+from app.deps import ClockDep, IdempotencyDep, OperatorDep, OptionalPrincipalDep, PrincipalDep, SessionDep
 from app.kit.errors import CodedValueError, Unprocessable, error_responses
-from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.routing import ExchangeRouter
 from app.listings.schemas import ReasonIn

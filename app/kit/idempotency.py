@@ -5,10 +5,14 @@ behind and a retry runs again. Same key + same body from the same principal → 
 replayed with ``Idempotent-Replayed: true``; same key + another body → 422 ``idempotency_key_reused``;
 while the first request is still running → 409 ``idempotency_in_progress`` (PostgreSQL: a transaction-scoped
 advisory lock on the key; SQLite serialises write transactions, so the second simply waits and replays).
+
+The kit imports no other part of the application: ``dependency()`` is given the request's session and
+principal dependencies and the table of stored responses, and ``app.deps`` builds ``IdempotencyDep`` with it.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: the dependency made by ``dependency()`` names its parameters'
+# dependencies in its annotations, which FastAPI must read as objects (a string would be resolved in this
+# module's globals, where the dependencies given to ``dependency()`` are not).
 import hashlib
 import json
 import uuid
@@ -20,25 +24,28 @@ from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.deps import PrincipalDep, SessionDep
 from app.kit.clock import utcnow
 from app.kit.db import dialect_name
 from app.kit.errors import Conflict, Unprocessable
-from app.models.trading import IdempotencyKey
+from app.kit.openapi import document_dependency
+from app.kit.security import Principal
 
 RETENTION = timedelta(hours=48)  # SPEC: kept at least 24 h
 REPLAYED = "Idempotent-Replayed"
 
 
 class Idempotency:
-    def __init__(self, session: AsyncSession, request: Request, principal: str, key: str | None) -> None:
+    def __init__(
+        self, session: AsyncSession, request: Request, principal: str, key: str | None, table: Table
+    ) -> None:
         self.session = session
         self.request = request
         self.principal = principal
         self.key = key
+        self.table = table
 
     async def run(self, action: Callable[[], Awaitable[Any]], *, status_code: int = 201) -> Response:
         """Run ``action`` once per key; its result (a Pydantic model) becomes the JSON response."""
@@ -64,15 +71,14 @@ class Idempotency:
                 raise Conflict(
                     "A request with this Idempotency-Key is still running.", code="idempotency_in_progress"
                 )
+        keys = self.table.c
         stored = (
             await self.session.execute(
-                select(
-                    IdempotencyKey.request_hash, IdempotencyKey.status_code, IdempotencyKey.response_body
-                ).where(
-                    IdempotencyKey.principal == self.principal,
-                    IdempotencyKey.method == method,
-                    IdempotencyKey.path == path,
-                    IdempotencyKey.key == self.key,
+                select(keys.request_hash, keys.status_code, keys.response_body).where(
+                    keys.principal == self.principal,
+                    keys.method == method,
+                    keys.path == path,
+                    keys.key == self.key,
                 )
             )
         ).first()
@@ -92,7 +98,7 @@ class Idempotency:
         content = _encode(await action())
         body = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
         await self.session.execute(
-            insert(IdempotencyKey).values(
+            insert(self.table).values(
                 id=uuid.uuid4(),
                 principal=self.principal,
                 method=method,
@@ -113,25 +119,34 @@ def _encode(result: Any) -> Any:
     return jsonable_encoder(result)
 
 
-async def idempotency(
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            max_length=255, min_length=1, description="Makes a retry safe: the first response is replayed."
-        ),
-    ] = None,
-) -> Idempotency:
-    return Idempotency(session, request, principal.label, idempotency_key)
+def dependency(
+    table: Table,
+    session_dependency: Callable[..., Any],
+    principal_dependency: Callable[..., Awaitable[Principal]],
+) -> Callable[..., Awaitable[Idempotency]]:
+    """The FastAPI dependency that gives a route its ``Idempotency``: the request's session (``session_dependency``,
+    run with ``scope="function"``: committed before the response), its authenticated principal and the
+    ``Idempotency-Key`` header, with the responses stored in ``table``."""
+
+    async def idempotency(
+        request: Request,
+        session: Annotated[AsyncSession, Depends(session_dependency, scope="function")],
+        principal: Annotated[Principal, Depends(principal_dependency)],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                max_length=255,
+                min_length=1,
+                description="Makes a retry safe: the first response is replayed.",
+            ),
+        ] = None,
+    ) -> Idempotency:
+        return Idempotency(session, request, principal.label, idempotency_key, table)
+
+    document_dependency(idempotency, {409: ("idempotency_in_progress",), 422: ("idempotency_key_reused",)})
+    return idempotency
 
 
-IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]
-
-
-async def purge_expired(session: AsyncSession) -> int:
-    result = await session.execute(
-        delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - RETENTION)
-    )
+async def purge_expired(session: AsyncSession, table: Table) -> int:
+    result = await session.execute(delete(table).where(table.c.created_at < utcnow() - RETENTION))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -5,7 +5,7 @@ generators (openapi-python-client, openapi-typescript) can trust it (SPEC §21).
   files it under ``application/json`` and adds its own ``HTTPValidationError`` shape for 422).
 - Every error response lists its ``code``s (``x-error-codes`` and its description), and the operation's
   description lists them all: the route's own, declared once with ``error_responses(..., codes=...)``, and
-  those of the shared dependencies it uses (``DEPENDENCY_CODES``) and of the server itself (validation, body
+  those of the shared dependencies it uses (``document_dependency``) and of the server itself (validation, body
   size, malformed ids, the database: ``_generic_codes``).
 - Every route that reads the database documents its 503 ``database_unavailable`` with ``Retry-After``.
 - Routes that read the caller (``SecurityDocs.dependency`` in their dependencies) name the security schemes
@@ -65,20 +65,18 @@ def digits_at_most(maximum: int) -> str:
     return "^(?:" + "|".join([*shorter, *below, top]) + ")$"
 
 
-def dependency_codes() -> dict[Callable[..., Any], dict[int, tuple[str, ...]]]:
-    """The codes each shared dependency raises, by status: documented on every route that uses it."""
-    from app.deps import current_principal, operator_principal, optional_principal, verified_member
-    from app.kit.idempotency import idempotency
-    from app.kit.pagination import page_params
+# The codes each shared dependency raises, by status: documented on every route that uses it. The module
+# that defines a dependency declares them (``document_dependency``), so the kit needs to know no other module.
+_DEPENDENCY_CODES: dict[Callable[..., Any], dict[int, tuple[str, ...]]] = {}
 
-    return {
-        optional_principal: {401: ("invalid_token",)},  # a token or key that is not (or no longer) valid
-        current_principal: {401: ("unauthorized",)},  # none at all
-        operator_principal: {403: ("forbidden",)},
-        verified_member: {403: ("forbidden", "organization_not_verified")},
-        page_params: {422: ("invalid_cursor",)},
-        idempotency: {409: ("idempotency_in_progress",), 422: ("idempotency_key_reused",)},
-    }
+
+def document_dependency(call: Callable[..., Any], codes: dict[int, tuple[str, ...]]) -> None:
+    """Declare the problem codes the dependency ``call`` raises, by status."""
+    _DEPENDENCY_CODES[call] = codes
+
+
+def dependency_codes() -> Mapping[Callable[..., Any], dict[int, tuple[str, ...]]]:
+    return _DEPENDENCY_CODES
 
 
 def _dependencies(dependant: Dependant) -> Iterator[Dependant]:

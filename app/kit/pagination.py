@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select, and_, or_
 
 from app.kit.errors import Unprocessable
+from app.kit.openapi import document_dependency
 
 T = TypeVar("T")
 
@@ -49,6 +50,9 @@ async def page_params(
     if cursor is not None and len(cursor) > MAX_CURSOR_LENGTH:
         raise invalid_cursor()
     return PageParams(limit=limit, cursor=cursor)
+
+
+document_dependency(page_params, {422: ("invalid_cursor",)})
 
 
 def invalid_cursor() -> Unprocessable:

@@ -7,9 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Response, status
 
-from app.deps import ClockDep, OperatorDep, PrincipalDep, SessionDep
+from app.deps import ClockDep, IdempotencyDep, OperatorDep, PrincipalDep, SessionDep
 from app.kit.errors import Forbidden, NotFound, error_responses
-from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.routing import ExchangeRouter
 from app.kit.security import Principal

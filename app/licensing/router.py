@@ -10,6 +10,7 @@ from fastapi import Depends, Query, Response, status
 from app.deps import (
     ClockDep,
     FeesDep,
+    IdempotencyDep,
     OperatorDep,
     OptionalPrincipalDep,
     PrincipalDep,
@@ -17,7 +18,6 @@ from app.deps import (
     VerifiedMemberDep,
 )
 from app.kit.errors import error_responses
-from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.routing import ExchangeRouter
 from app.licensing import schemas, service

@@ -7,9 +7,16 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Response, status
 
-from app.deps import CalendarDep, ClockDep, OperatorDep, OptionalPrincipalDep, PrincipalDep, SessionDep
+from app.deps import (
+    CalendarDep,
+    ClockDep,
+    IdempotencyDep,
+    OperatorDep,
+    OptionalPrincipalDep,
+    PrincipalDep,
+    SessionDep,
+)
 from app.kit.errors import error_responses
-from app.kit.idempotency import IdempotencyDep
 from app.kit.money import MoneyIn
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.routing import ExchangeRouter

@@ -7,9 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Response, status
 
-from app.deps import CalendarDep, ClockDep, FeesDep, PrincipalDep, SessionDep
+from app.deps import CalendarDep, ClockDep, FeesDep, IdempotencyDep, PrincipalDep, SessionDep
 from app.kit.errors import error_responses
-from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.routing import ExchangeRouter
 from app.models.trading import OfferStatus

@@ -7,9 +7,16 @@ from typing import Annotated
 
 from fastapi import Depends, Response, status
 
-from app.deps import ClockDep, OperatorDep, OptionalPrincipalDep, PrincipalDep, SessionDep, VerifiedMemberDep
+from app.deps import (
+    ClockDep,
+    IdempotencyDep,
+    OperatorDep,
+    OptionalPrincipalDep,
+    PrincipalDep,
+    SessionDep,
+    VerifiedMemberDep,
+)
 from app.kit.errors import error_responses
-from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.routing import ExchangeRouter
 from app.registrations import priority, schemas, service

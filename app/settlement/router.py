@@ -10,9 +10,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Response
 
 from app.deals.schemas import DealOut
-from app.deps import ClockDep, OperatorDep, PrincipalDep, SessionDep, SettingsDep
+from app.deps import ClockDep, IdempotencyDep, OperatorDep, PrincipalDep, SessionDep, SettingsDep
 from app.kit.errors import error_responses
-from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.routing import ExchangeRouter
 from app.models.settlement import Certificate

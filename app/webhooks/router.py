@@ -7,9 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response, status
 
-from app.deps import ClockDep, PrincipalDep, SessionDep
+from app.deps import ClockDep, IdempotencyDep, PrincipalDep, SessionDep
 from app.kit.errors import error_responses
-from app.kit.idempotency import IdempotencyDep
 from app.kit.pagination import Page, PageParams, page_params
 from app.kit.routing import ExchangeRouter
 from app.models.webhooks import DeliveryStatus, Webhook
