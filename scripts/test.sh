@@ -7,7 +7,8 @@
 #    pyproject.toml changes)
 # 2. a private PostgreSQL on 127.0.0.1:54329 (scripts/postgres.sh; stopped again on exit unless it
 #    was already running)
-# 3. ruff check, ruff format --check; mypy --strict on app/
+# 3. ruff check, ruff format --check; mypy --strict on app/; the import contracts (lint-imports, configured
+#    in pyproject.toml's [tool.importlinter])
 # 4. migrations on PostgreSQL: alembic upgrade head, then alembic check (models == migrations)
 # 5. a Python and a TypeScript client generated from the OpenAPI document, without a warning
 #    (scripts/clients.sh: the generators in their own venv and npx; node >= 20 and npm needed)
@@ -23,7 +24,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 step=0
 section() {
     step=$((step + 1))
-    printf '\n==> [%d/8] %s\n' "$step" "$*"
+    printf '\n==> [%d/9] %s\n' "$step" "$*"
 }
 
 section "Python environment (.venv from requirements/test.lock)"
@@ -71,6 +72,9 @@ fi
 
 section "mypy (strict) on app/"
 "$BIN/mypy" app
+
+section "import contracts (lint-imports, pyproject.toml [tool.importlinter])"
+"$BIN/lint-imports" --no-cache
 
 section "migrations on PostgreSQL (alembic upgrade head, alembic check)"
 migcheck_db=exchange_migcheck
