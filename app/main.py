@@ -69,6 +69,10 @@ TAGS = [
     {"name": "statistics", "description": "Turnover of settled deals and organizations' patents (SPEC §15)."},
     {"name": "audit", "description": "The hash-chained audit trail (SPEC §15)."},
     {
+        "name": "tech-contracts",
+        "description": "Technology-contract registration (技术合同认定登记) of settled deals (SPEC §18.7).",
+    },
+    {
         "name": "notifications",
         "description": "Watchlists, saved searches and each organization's inbox of notifications (SPEC §17.4).",
     },
@@ -194,6 +198,7 @@ def create_app(
     from app.settlement.router import certificates_router
     from app.settlement.router import router as settlement_router
     from app.stats.router import router as stats_router
+    from app.techcontracts.router import router as techcontracts_router
     from app.webhooks.router import router as webhooks_router
 
     # Routes are matched in this order, one by one: the live market's hottest routes (bids, auction reads)
@@ -218,6 +223,7 @@ def create_app(
         notifications_router,
         webhooks_router,
         demands_router,
+        techcontracts_router,
         audit_router,
         calendar_router,
         sandbox_router,

@@ -1,0 +1,1 @@
+"""Technology-contract registration (技术合同认定登记, SPEC §18.7)."""
