@@ -12,6 +12,7 @@ from app.kit.dates import QueryDate
 from app.kit.errors import Unprocessable, error_responses
 from app.kit.routing import ExchangeRouter
 from app.stats import schemas, service
+from app.techcontracts import service as techcontracts
 
 router = ExchangeRouter(tags=["statistics"])
 
@@ -32,10 +33,28 @@ async def get_turnover(
         QueryDate | None, Query(alias="to", description="Last Shanghai day of settlement, inclusive")
     ] = None,
     group_by: Annotated[schemas.GroupBy, Query()] = "month",
+    measure: Annotated[
+        schemas.Measure,
+        Query(
+            description="`registered`: registered technology contracts by day of registration (SPEC §18.7)"
+        ),
+    ] = "all",
 ) -> schemas.TurnoverOut:
     if start is not None and end is not None and start > end:
         raise Unprocessable(
             "`from` is after `to`.", errors=[{"loc": ["query", "from"], "msg": "must not be after `to`"}]
+        )
+    if measure == "registered":
+        registered = await techcontracts.turnover(session, start=start, end=end, group_by=group_by)
+        return schemas.TurnoverOut(
+            group_by=group_by,
+            measure=measure,
+            start=start,
+            end=end,
+            items=[
+                schemas.TurnoverItem(key=k, deals=n, amount=amount, technology_amount=technology)
+                for k, n, amount, technology in registered
+            ],
         )
     rows = await service.turnover(session, start=start, end=end, group_by=group_by)
     return schemas.TurnoverOut(

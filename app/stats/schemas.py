@@ -9,18 +9,26 @@ from pydantic import BaseModel, Field
 from app.kit.money import MoneyOut
 
 GroupBy = Literal["month", "pricing_mode", "transaction_kind", "seller_kind"]
+# SPEC §18.7: ``all`` deals as §15 counts them, or ``registered`` technology contracts only.
+Measure = Literal["all", "registered"]
 
 
 class TurnoverItem(BaseModel):
     key: str
     deals: int
     amount: MoneyOut
+    technology_amount: MoneyOut | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="`measure=registered` only: the registered contracts' technology amounts (技术交易额)",
+    )
 
 
 class TurnoverOut(BaseModel):
     """Technology contract turnover (技术合同成交金额): settled deals, summed prices."""
 
     group_by: GroupBy
+    measure: Measure = "all"
     start: date | None = Field(serialization_alias="from")
     end: date | None = Field(serialization_alias="to")
     items: list[TurnoverItem]
