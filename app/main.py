@@ -72,6 +72,7 @@ TAGS = [
         "name": "tech-contracts",
         "description": "Technology-contract registration (技术合同认定登记) of settled deals (SPEC §18.7).",
     },
+    {"name": "exports", "description": "CSV exports of deals and patents for operators (SPEC §18.7)."},
     {
         "name": "notifications",
         "description": "Watchlists, saved searches and each organization's inbox of notifications (SPEC §17.4).",
@@ -184,6 +185,7 @@ def create_app(
     from app.contracts.router import contracts_router, notices_router
     from app.deals.router import router as deals_router
     from app.demands.router import router as demands_router
+    from app.exports.router import router as exports_router
     from app.ledger.router import router as ledger_router
     from app.licensing.router import router as licensing_router
     from app.listings.router import router as listings_router
@@ -224,6 +226,7 @@ def create_app(
         webhooks_router,
         demands_router,
         techcontracts_router,
+        exports_router,
         audit_router,
         calendar_router,
         sandbox_router,
