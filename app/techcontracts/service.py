@@ -46,6 +46,17 @@ def present(registration: TechContractRegistration) -> schemas.TechContractRegis
     return schemas.TechContractRegistrationOut.model_validate(registration)
 
 
+def _facts(registration: TechContractRegistration) -> dict[str, Any]:
+    """What every event of a filing's chain records, so its latest event tells the filing's state (the deal's
+    dossier cites it: SPEC §18.7)."""
+    return {
+        "deal_id": registration.deal_id,
+        "category": registration.category,
+        "status": registration.status,
+        "registration_number": registration.registration_number,
+    }
+
+
 def _today(clock: Clock) -> date:
     return clock.now().astimezone(SHANGHAI).date()
 
@@ -124,11 +135,9 @@ async def file(
         actor=principal.label,
         at=now,
         data={
-            "deal_id": deal.id,
-            "category": registration.category,
+            **_facts(registration),
             "contract_amount": registration.contract_amount,
             "technology_amount": registration.technology_amount,
-            "status": registration.status,
             "previous_id": latest.id if latest is not None else None,
         },
     )
@@ -179,9 +188,7 @@ async def register(
         actor=principal.label,
         at=now,
         data={
-            "deal_id": registration.deal_id,
-            "status": registration.status,
-            "registration_number": registration.registration_number,
+            **_facts(registration),
             "registered_on": registered_on,
         },
     )
@@ -210,7 +217,7 @@ async def reject(
         action="rejected",
         actor=principal.label,
         at=now,
-        data={"deal_id": registration.deal_id, "status": registration.status, "reason": data.reason},
+        data={**_facts(registration), "reason": data.reason},
     )
     return registration
 

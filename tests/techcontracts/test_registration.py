@@ -4,6 +4,7 @@ parties and operators read it, anyone else gets 404; every move is audited on th
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -66,6 +67,21 @@ async def test_the_seller_files_an_operator_registers_and_both_parties_read_it(
         r = await client.get(f"{API}/audit-events", params=params, headers=reader.headers)
         assert r.status_code == 200, r.text
         assert [e["action"] for e in r.json()["items"]] == ["filed", "registered"]
+    filed_event, registered_event = r.json()["items"]
+    facts = {"deal_id": case.id, "category": "technology_transfer", "registration_number": None}
+    assert filed_event["data"] == {
+        **facts,
+        "status": "filed",
+        "contract_amount": 50_000_000,
+        "technology_amount": 45_000_000,
+        "previous_id": None,
+    }
+    assert registered_event["data"] == {
+        **facts,
+        "status": "registered",
+        "registration_number": "2026330100000123",
+        "registered_on": await _today(client),
+    }
     r = await client.get(f"{API}/audit-events", params=params, headers=case.outsider.headers)
     assert r.status_code == 404
     r = await client.get(f"{API}/audit-events/verify", headers=case.op.headers)
@@ -240,3 +256,14 @@ async def test_idempotency_keys_replay_filings_and_decisions(client: httpx.Async
         headers=case.op.headers,
     )
     assert [e["action"] for e in r.json()["items"]] == ["filed", "registered"]
+
+
+async def test_two_filings_of_one_deal_at_once_make_one(client: httpx.AsyncClient, db: Database) -> None:
+    case = await tc.settled_deal(client, db)
+    answers = await asyncio.gather(*(tc.file(client, case.seller, case.id) for _ in range(4)))
+    assert sorted(r.status_code for r in answers) == [201, 409, 409, 409], [r.text for r in answers]
+    assert {tc.code_of(r) for r in answers if r.status_code == 409} == {(409, "invalid_state")}
+    r = await client.get(
+        f"{API}/audit-events", params={"entity_type": "tech_contract_registration"}, headers=case.op.headers
+    )
+    assert [e["action"] for e in r.json()["items"]] == ["filed"]
