@@ -268,3 +268,42 @@ async def test_exports_stream_every_page(
     assert listed[:5] == [p["id"] for p in patents]
     r = await client.get(f"{API}/exports/deals.csv", headers=op.headers)
     assert [row["deal_id"] for row in _table(r)] == [d.id for d in deals]
+
+
+async def test_an_open_licence_deal_is_exported_with_its_patent_and_source(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """A deal without a listing: its pricing mode is its source (as §15 groups it), its title empty, its
+    patent the open licence's; and a licence deal is registered as technology licensing."""
+    op = await f.operator(client, db)
+    owner = await f.organization(client, kind="university", verified_by=op)
+    company = await f.organization(client, verified_by=op)
+    licence = await licensing.declared(client, op, owner, lump_sum="50000.00")
+    await t.fund(client, op, company, "100000.00")
+    r = await client.post(f"{API}/open-licenses/{licence['id']}/licenses", headers=company.headers)
+    assert r.status_code == 201, r.text
+    r = await client.get(f"{API}/deals", params={"role": "buyer"}, headers=company.headers)
+    (deal,) = r.json()["items"]
+    assert deal["status"] == "settled", deal
+    r = await tc.file(client, owner, deal["id"], category="technology_transfer", technology_amount="1.00")
+    assert tc.code_of(r) == (422, "invalid_contract_category")
+    item = await tc.filed(
+        client, owner, deal["id"], category="technology_licensing", technology_amount="50000.00"
+    )
+    assert (await tc.register(client, op, item["id"], registration_number="OL-1")).status_code == 200
+
+    r = await client.get(f"{API}/exports/deals.csv", headers=op.headers)
+    (row,) = _table(r)
+    patent = (await client.get(f"{API}/patents/{licence['patent_id']}", headers=owner.headers)).json()
+    assert {k: row[k] for k in ("deal_id", "pricing_mode", "source", "listing_title", "patent_numbers")} == {
+        "deal_id": deal["id"],
+        "pricing_mode": "open_license",
+        "source": "open_license",
+        "listing_title": "",
+        "patent_numbers": patent["patent_number"],
+    }
+    assert (row["transaction_kind"], row["price"], row["tech_contract_registration_number"]) == (
+        "nonexclusive_license",
+        "50000.00",
+        "OL-1",
+    )

@@ -38,6 +38,14 @@ async def set_deal_status(db: Database, deal_id: str, status: str) -> None:
         deal.status = status  # type: ignore[assignment]
 
 
+async def set_deal_kind(db: Database, deal_id: str, kind: str) -> None:
+    """Give a deal another transaction kind directly (kinds whose deals other tests make end to end)."""
+    async with db.transaction() as session:
+        deal = await session.get(Deal, uuid.UUID(deal_id))
+        assert deal is not None
+        deal.transaction_kind = kind
+
+
 async def file(
     client: httpx.AsyncClient,
     actor: f.Actor,

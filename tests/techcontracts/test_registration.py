@@ -267,3 +267,16 @@ async def test_two_filings_of_one_deal_at_once_make_one(client: httpx.AsyncClien
         f"{API}/audit-events", params={"entity_type": "tech_contract_registration"}, headers=case.op.headers
     )
     assert [e["action"] for e in r.json()["items"]] == ["filed"]
+
+
+async def test_an_equity_contribution_is_registered_as_a_technology_transfer(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """SPEC §18.7: an equity contribution (§18.2) transfers the technology; its contract amount is the price,
+    the agreed value, though no price money moves."""
+    case = await tc.settled_deal(client, db, price="800000.00")
+    await tc.set_deal_kind(db, case.id, "equity_contribution")
+    r = await tc.file(client, case.seller, case.id, category="technology_licensing", technology_amount="1.00")
+    assert tc.code_of(r) == (422, "invalid_contract_category")
+    item = await tc.filed(client, case.seller, case.id, technology_amount="800000.00")
+    assert (item["category"], item["contract_amount"]) == ("technology_transfer", "800000.00")
