@@ -39,8 +39,12 @@ def _csv(description: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _attachment(chunks: AsyncIterator[str], name: str) -> StreamingResponse:
+async def _attachment(chunks: AsyncIterator[str], name: str) -> StreamingResponse:
+    """The CSV as an attachment, its first chunk (header and first page) read before the response starts."""
+    first = await anext(chunks)
+
     async def body() -> AsyncIterator[bytes]:
+        yield first.encode("utf-8")
         async for chunk in chunks:
             yield chunk.encode("utf-8")
 
@@ -81,7 +85,7 @@ async def export_deals(
         start=start, end=end, status=status.value if status else None, seller_org_id=seller_org_id
     )
     today = clock.now().astimezone(SHANGHAI).date()
-    return _attachment(service.stream_deals(db, filters), rules.filename("deals", today))
+    return await _attachment(service.stream_deals(db, filters), rules.filename("deals", today))
 
 
 @router.get(
@@ -102,4 +106,4 @@ async def export_patents(
 ) -> StreamingResponse:
     filters = service.PatentFilters(owner_org_id=owner_org_id, legal_status=legal_status)
     today = clock.now().astimezone(SHANGHAI).date()
-    return _attachment(service.stream_patents(db, filters, today), rules.filename("patents", today))
+    return await _attachment(service.stream_patents(db, filters, today), rules.filename("patents", today))

@@ -65,14 +65,16 @@ def _after(query: Any, created_at: Any, id_column: Any, after: Key | None) -> An
 
 
 async def _stream(db: Database, head: str, page: Any, *args: Any) -> AsyncIterator[str]:
-    """The byte order mark and header, then page after page until one comes back short."""
-    yield head
+    """The byte order mark and header with the first page, then page after page until one comes back short.
+    The first chunk is read before anything is sent (``app.exports.router``), so a database that cannot be
+    reached is still a 503, not a cut stream."""
     after: Key | None = None
+    chunk = head
     while True:
         async with db.read() as session:
             lines, after = await page(session, *args, after)
-        if lines:
-            yield rules.rows(lines)
+        yield chunk + rules.rows(lines)
+        chunk = ""
         if after is None:
             return
 

@@ -17,6 +17,7 @@ import pytest
 from app.exports import rules
 from app.exports import service as exports
 from app.kit.db import Database
+from app.kit.errors import DatabaseUnavailable
 from app.kit.workdays import SHANGHAI
 from app.models.patents import Patent
 from tests import factories as f
@@ -307,3 +308,20 @@ async def test_an_open_licence_deal_is_exported_with_its_patent_and_source(
         "50000.00",
         "OL-1",
     )
+
+
+async def test_a_database_that_cannot_be_reached_is_a_503_not_a_cut_stream(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first page is read before the response starts, so the usual 503 with Retry-After answers."""
+    op = await f.operator(client, db)
+
+    async def unavailable(*_: Any) -> Any:
+        raise DatabaseUnavailable()
+
+    monkeypatch.setattr(exports, "deals_page", unavailable)
+    monkeypatch.setattr(exports, "patents_page", unavailable)
+    for path in ("/exports/deals.csv", "/exports/patents.csv"):
+        r = await client.get(API + path, headers=op.headers)
+        assert (r.status_code, r.json()["code"]) == (503, "database_unavailable"), r.text
+        assert r.headers["retry-after"] == "2"
