@@ -37,6 +37,7 @@ from app.main import create_app
 from app.models import Base
 from app.models.platform import SandboxClock
 from tests import sandbox
+from tests.world import world  # noqa: F401  (the fixture, pytest.mark.world: tests/world.py)
 
 BACKENDS = [
     b.strip() for b in os.environ.get("EXCHANGE_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()

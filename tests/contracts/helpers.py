@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -10,30 +9,23 @@ import pytest
 
 from tests import factories as f
 from tests import trading as t
+from tests.world import World, build, org
 
 LICENSE = {"term_months": 36, "territory": "中国大陆", "field_of_use": "动力电池"}
 
 
-@dataclass
-class World:
-    op: f.Actor
-    uni: f.Actor  # a public-institution seller: its offer deals go through public notice
-    company: f.Actor  # an enterprise seller: its deals go straight to signing
-    buyer: f.Actor
-    outsider: f.Actor  # verified, no part in the deal
-    unverified: f.Actor
-
-
 @pytest.fixture
 async def world(client: httpx.AsyncClient, db) -> World:  # type: ignore[no-untyped-def]
-    op = await f.operator(client, db)
-    return World(
-        op=op,
-        uni=await f.organization(client, kind="university", verified_by=op, name="浙江测试大学"),
-        company=await f.organization(client, verified_by=op, name="杭州卖方科技有限公司"),
-        buyer=await f.organization(client, verified_by=op, name="宁波买方新能源有限公司"),
-        outsider=await f.organization(client, verified_by=op),
-        unverified=await f.organization(client),
+    """``uni``: a public-institution seller (its offer deals go through public notice); ``company``: an
+    enterprise seller (its deals go straight to signing); ``outsider``: verified, no part in the deal."""
+    return await build(
+        client,
+        db,
+        uni=org("university", name="浙江测试大学"),
+        company=org(name="杭州卖方科技有限公司"),
+        buyer=org(name="宁波买方新能源有限公司"),
+        outsider=org(),
+        unverified=org(verified=False),
     )
 
 

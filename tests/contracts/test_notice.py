@@ -13,8 +13,8 @@ import httpx
 from app.kit.workdays import WorkdayCalendar
 from tests import trading as t
 from tests.contracts import helpers as h
-from tests.contracts.helpers import World
 from tests.invariants import assert_invariants
+from tests.world import World
 
 CAL = WorkdayCalendar()
 

@@ -11,8 +11,8 @@ import httpx
 from app.kit.money import parse_yuan
 from tests import trading as t
 from tests.contracts import helpers as h
-from tests.contracts.helpers import World
 from tests.invariants import assert_invariants
+from tests.world import World
 
 
 async def test_buyer_without_signature_defaults(client: httpx.AsyncClient, db, world: World) -> None:

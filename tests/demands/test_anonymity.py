@@ -13,29 +13,23 @@ import pytest
 from app.kit.db import Database
 from tests import factories as f
 from tests.demands import helpers as h
+from tests.world import World, build, org, orgs
 
 TITLE = "寻求锂电池隔膜技术"
 
 
 @pytest.fixture
-async def world(client: httpx.AsyncClient, db: Database) -> dict[str, Any]:
-    op = await f.operator(client, db)
-    owner = await f.organization(client, verified_by=op, name="保密需求方科技有限公司")
-    sellers = [await f.organization(client, kind="university", verified_by=op) for _ in range(3)]
-    listings = [await h.listing(client, db, op, s, title="一种锂电池隔膜的制备方法") for s in sellers]
-    demand = await h.published(client, owner, op, title=TITLE, ipc_codes=["H01M 10/0525"], anonymous=True)
+async def world(client: httpx.AsyncClient, db: Database) -> World:
+    w = await build(client, db, owner=org(name="保密需求方科技有限公司"), sellers=orgs(3, "university"))
+    op = w.op
+    listings = [await h.listing(client, db, op, s, title="一种锂电池隔膜的制备方法") for s in w.sellers]
+    demand = await h.published(client, w.owner, op, title=TITLE, ipc_codes=["H01M 10/0525"], anonymous=True)
     open_owner = await f.organization(client, verified_by=op)
     open_demand = await h.published(client, open_owner, op, title="寻求隔膜技术", ipc_codes=["H01M"])
-    return {
-        "op": op,
-        "owner": owner,
-        "sellers": sellers,
-        "listings": listings,
-        "demand": demand,
-        "open_demand": open_demand,
-        "open_owner": open_owner,
-        "outsider": await f.organization(client, verified_by=op),
-    }
+    outsider = await f.organization(client, verified_by=op)
+    return w.add(
+        listings=listings, demand=demand, open_demand=open_demand, open_owner=open_owner, outsider=outsider
+    )
 
 
 def secrets(owner: f.Actor) -> list[str]:
@@ -44,7 +38,7 @@ def secrets(owner: f.Actor) -> list[str]:
     return [owner.org_id or "", owner.org["name"], owner.org["credit_code"], owner.id, owner.email, "管理员"]
 
 
-async def reads(client: httpx.AsyncClient, db: Database, w: dict[str, Any], viewer: f.Actor | None) -> str:
+async def reads(client: httpx.AsyncClient, db: Database, w: World, viewer: f.Actor | None) -> str:
     """Everything ``viewer`` can read about the anonymous demand, as raw text."""
     did = w["demand"]["id"]
     headers = viewer.headers if viewer is not None else {}
@@ -76,7 +70,7 @@ async def reads(client: httpx.AsyncClient, db: Database, w: dict[str, Any], view
     return "\n".join(texts)
 
 
-async def organization_seen(client: httpx.AsyncClient, w: dict[str, Any], viewer: f.Actor | None) -> set[Any]:
+async def organization_seen(client: httpx.AsyncClient, w: World, viewer: f.Actor | None) -> set[Any]:
     """The ``organization`` the viewer is shown for the anonymous demand, wherever it is shown."""
     did = w["demand"]["id"]
     headers = viewer.headers if viewer is not None else {}
@@ -99,7 +93,7 @@ async def organization_seen(client: httpx.AsyncClient, w: dict[str, Any], viewer
 
 
 async def test_nobody_but_the_owner_operators_and_accepted_sellers_learns_the_owner(
-    client: httpx.AsyncClient, db: Database, world: dict[str, Any]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     w = world
     owner, op, outsider = w["owner"], w["op"], w["outsider"]
@@ -148,7 +142,7 @@ async def test_nobody_but_the_owner_operators_and_accepted_sellers_learns_the_ow
 
 
 async def test_a_demand_that_is_not_anonymous_names_its_owner_to_everyone(
-    client: httpx.AsyncClient, db: Database, world: dict[str, Any]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     owner = world["open_owner"]
     demand = world["open_demand"]

@@ -5,27 +5,18 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.kit.db import Database
-from tests import factories as f
 from tests import trading as t
 from tests.demands import helpers as h
+from tests.world import World, org
 
-
-@pytest.fixture
-async def world(client: httpx.AsyncClient, db: Database) -> dict[str, f.Actor]:
-    op = await f.operator(client, db)
-    return {
-        "op": op,
-        "owner": await f.organization(client, verified_by=op),
-        "other": await f.organization(client, verified_by=op),
-    }
+pytestmark = pytest.mark.world(owner=org(), other=org())
 
 
 def ids(page: dict[str, object]) -> list[str]:
     return [item["id"] for item in page["items"]]  # type: ignore[attr-defined, index]
 
 
-async def test_who_sees_which_demand(client: httpx.AsyncClient, world: dict[str, f.Actor]) -> None:
+async def test_who_sees_which_demand(client: httpx.AsyncClient, world: World) -> None:
     owner, other, op = world["owner"], world["other"], world["op"]
     draft = await h.create(client, owner, title="草稿需求")
     pending = await h.create(client, owner, title="待审需求")
@@ -61,7 +52,7 @@ async def test_who_sees_which_demand(client: httpx.AsyncClient, world: dict[str,
 
 
 async def test_full_text_finds_chinese_and_latin_on_both_databases(
-    client: httpx.AsyncClient, world: dict[str, f.Actor]
+    client: httpx.AsyncClient, world: World
 ) -> None:
     owner, op = world["owner"], world["op"]
     sea = await h.published(client, owner, op, title="寻求海参养殖设备技术", description="近海养殖")
@@ -81,9 +72,7 @@ async def test_full_text_finds_chinese_and_latin_on_both_databases(
     assert set(ids(await h.get(client, None, "/demands", q="  "))) == {sea["id"], battery["id"]}
 
 
-async def test_ipc_is_a_prefix_over_the_demand_codes(
-    client: httpx.AsyncClient, world: dict[str, f.Actor]
-) -> None:
+async def test_ipc_is_a_prefix_over_the_demand_codes(client: httpx.AsyncClient, world: World) -> None:
     owner, op = world["owner"], world["op"]
     full = await h.published(client, owner, op, ipc_codes=["H01M 10/0525"])
     subclass = await h.published(client, owner, op, ipc_codes=["H01M"])
@@ -98,7 +87,7 @@ async def test_ipc_is_a_prefix_over_the_demand_codes(
     assert (r.status_code, r.json()["code"]) == (422, "invalid_ipc_code")
 
 
-async def test_orders_and_pages(client: httpx.AsyncClient, world: dict[str, f.Actor]) -> None:
+async def test_orders_and_pages(client: httpx.AsyncClient, world: World) -> None:
     owner, op = world["owner"], world["op"]
     made = []
     for days in (40, 10, 300, 10, 20):

@@ -13,23 +13,17 @@ from app.kit.db import Database
 from tests import factories as f
 from tests import trading as t
 from tests.demands import helpers as h
+from tests.world import World, org
 
 NEUTRAL = {"summary": "适用于动力车辆", "patent_title": "一种装置", "abstract": "本发明公开了一种装置。"}
 # 寻求 求锂 锂电 电池 池隔 隔膜 膜技 技术: eight terms
 TITLE = "寻求锂电池隔膜技术"
 
 
-@pytest.fixture
-async def world(client: httpx.AsyncClient, db: Database) -> dict[str, Any]:
-    op = await f.operator(client, db)
-    buyer = await f.organization(client, verified_by=op)
-    seller = await f.organization(client, kind="university", verified_by=op)
-    return {"op": op, "buyer": buyer, "seller": seller}
+pytestmark = pytest.mark.world(buyer=org(), seller=org("university"))
 
 
-async def _listing(
-    client: httpx.AsyncClient, db: Database, w: dict[str, Any], **fields: Any
-) -> dict[str, Any]:
+async def _listing(client: httpx.AsyncClient, db: Database, w: World, **fields: Any) -> dict[str, Any]:
     listing = await h.listing(client, db, w["op"], w["seller"], **{**NEUTRAL, **fields})
     await t.advance(client, 1)  # distinct published_at
     return listing
@@ -40,7 +34,7 @@ def scored(page: dict[str, Any], kind: str) -> list[tuple[str, float, str, float
 
 
 async def test_a_demand_ranks_the_published_listings(
-    client: httpx.AsyncClient, db: Database, world: dict[str, Any]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     l1 = await _listing(client, db, world, title="一种锂电池隔膜的制备方法", ipc=("H01M 10/0562",))  # 4/8
     l2 = await _listing(client, db, world, title="一种锂电池隔膜的制备方法", ipc=("H01M 4/36",))
@@ -84,7 +78,7 @@ async def test_a_demand_ranks_the_published_listings(
 
 
 async def test_a_listing_ranks_the_published_demands_by_the_same_formula(
-    client: httpx.AsyncClient, db: Database, world: dict[str, Any]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     op, buyer = world["op"], world["buyer"]
     listing = await _listing(client, db, world, title="一种锂电池隔膜的制备方法", ipc=("H01M 10/0562",))
@@ -110,9 +104,7 @@ async def test_a_listing_ranks_the_published_demands_by_the_same_formula(
     assert scored(from_demand, "listing") == [(listing["id"], 2.5, "group", 0.5)]
 
 
-async def test_who_may_ask_for_matches(
-    client: httpx.AsyncClient, db: Database, world: dict[str, Any]
-) -> None:
+async def test_who_may_ask_for_matches(client: httpx.AsyncClient, db: Database, world: World) -> None:
     op, buyer, seller = world["op"], world["buyer"], world["seller"]
     other = await f.organization(client, verified_by=op)
     draft = await h.create(client, buyer, title=TITLE, ipc_codes=["H01M 10/0525"])
@@ -126,7 +118,7 @@ async def test_who_may_ask_for_matches(
 
 
 async def test_the_listing_routes_and_matching_demands_do_not_shadow_each_other(
-    client: httpx.AsyncClient, db: Database, world: dict[str, Any], app: Any
+    client: httpx.AsyncClient, db: Database, world: World, app: Any
 ) -> None:
     listing = await _listing(client, db, world, title="一种锂电池隔膜的制备方法")
     assert (await h.get(client, None, f"/listings/{listing['id']}"))["id"] == listing["id"]
@@ -152,7 +144,7 @@ async def test_the_listing_routes_and_matching_demands_do_not_shadow_each_other(
 
 
 async def test_a_lone_chinese_character_and_latin_words_of_a_title(
-    client: httpx.AsyncClient, db: Database, world: dict[str, Any]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     """A lone character counts when the listing's text contains it (in a longer run too); a Latin word when the
     text has it as a word."""
@@ -187,7 +179,7 @@ VOCABULARY = [
 
 
 async def test_the_ranking_equals_the_formula_applied_to_every_published_listing(
-    client: httpx.AsyncClient, db: Database, world: dict[str, Any]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     """The candidates looked up by the rarest terms and the codes' subclasses lose nothing: the ranking is the
     formula applied to every published listing, for titles of many shapes."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
@@ -11,21 +9,19 @@ from app.kit.db import Database
 from tests import factories as f
 from tests import trading as t
 from tests.demands import helpers as h
+from tests.world import World, build, org
 
 
 @pytest.fixture
-async def world(client: httpx.AsyncClient, db: Database) -> dict[str, Any]:
-    op = await f.operator(client, db)
-    buyer = await f.organization(client, verified_by=op)
-    seller = await f.organization(client, kind="university", verified_by=op)
-    rival = await f.organization(client, kind="research_institute", verified_by=op)
-    demand = await h.published(client, buyer, op)
-    listing = await h.listing(client, db, op, seller)
-    return {"op": op, "buyer": buyer, "seller": seller, "rival": rival, "demand": demand, "listing": listing}
+async def world(client: httpx.AsyncClient, db: Database) -> World:
+    w = await build(client, db, buyer=org(), seller=org("university"), rival=org("research_institute"))
+    return w.add(
+        demand=await h.published(client, w.buyer, w.op), listing=await h.listing(client, db, w.op, w.seller)
+    )
 
 
 async def test_a_seller_responds_and_the_owner_is_told(
-    client: httpx.AsyncClient, db: Database, world: dict[str, Any]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     buyer, seller, demand, listing = world["buyer"], world["seller"], world["demand"], world["listing"]
     now = await t.now(client)
@@ -54,7 +50,7 @@ async def test_a_seller_responds_and_the_owner_is_told(
     await h.respond(client, seller, demand["id"], second["id"])
 
 
-async def test_refusals(client: httpx.AsyncClient, db: Database, world: dict[str, Any]) -> None:
+async def test_refusals(client: httpx.AsyncClient, db: Database, world: World) -> None:
     op, buyer, seller, rival = world["op"], world["buyer"], world["seller"], world["rival"]
     demand, listing = world["demand"], world["listing"]
     # Someone else's listing, one's own demand, an operator: 403
@@ -94,7 +90,7 @@ async def test_refusals(client: httpx.AsyncClient, db: Database, world: dict[str
 
 
 async def test_a_response_to_a_demand_past_its_expiry_is_refused(
-    client: httpx.AsyncClient, db: Database, world: dict[str, Any]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     demand = await h.published(client, world["buyer"], world["op"], days=1)
     await t.advance_past(client, demand["expires_at"])
@@ -103,9 +99,7 @@ async def test_a_response_to_a_demand_past_its_expiry_is_refused(
     )
 
 
-async def test_who_reads_the_responses(
-    client: httpx.AsyncClient, db: Database, world: dict[str, Any]
-) -> None:
+async def test_who_reads_the_responses(client: httpx.AsyncClient, db: Database, world: World) -> None:
     op, buyer, seller, rival, demand = (
         world["op"],
         world["buyer"],
@@ -136,7 +130,7 @@ async def test_who_reads_the_responses(
 
 
 async def test_the_owner_accepts_or_declines_pending_responses(
-    client: httpx.AsyncClient, db: Database, world: dict[str, Any]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     op, buyer, seller, rival, demand = (
         world["op"],

@@ -7,23 +7,18 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from app.kit.db import Database
 from tests import factories as f
 from tests import trading as t
 from tests.demands import helpers as h
+from tests.world import World, org
 
 API = "/api/v1"
 
 
-@pytest.fixture
-async def world(client: httpx.AsyncClient, db: Database) -> dict[str, f.Actor]:
-    op = await f.operator(client, db)
-    owner = await f.organization(client, verified_by=op)
-    other = await f.organization(client, verified_by=op)
-    return {"op": op, "owner": owner, "other": other}
+pytestmark = pytest.mark.world(owner=org(), other=org())
 
 
-async def test_a_draft_with_every_field(client: httpx.AsyncClient, world: dict[str, f.Actor]) -> None:
+async def test_a_draft_with_every_field(client: httpx.AsyncClient, world: World) -> None:
     owner = world["owner"]
     deadline = await h.today(client) + timedelta(days=30)
     demand = await h.create(
@@ -75,7 +70,7 @@ async def test_a_draft_with_every_field(client: httpx.AsyncClient, world: dict[s
     ],
 )
 async def test_invalid_demands_are_422_with_their_code(
-    client: httpx.AsyncClient, world: dict[str, f.Actor], overrides: dict[str, object], code: str
+    client: httpx.AsyncClient, world: World, overrides: dict[str, object], code: str
 ) -> None:
     r = await client.post(
         f"{API}/demands", json=await h.body(client, **overrides), headers=world["owner"].headers
@@ -84,13 +79,13 @@ async def test_invalid_demands_are_422_with_their_code(
     assert r.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_the_deadline_limits_are_exact(client: httpx.AsyncClient, world: dict[str, f.Actor]) -> None:
+async def test_the_deadline_limits_are_exact(client: httpx.AsyncClient, world: World) -> None:
     await h.create(client, world["owner"], days=1)
     await h.create(client, world["owner"], days=365)
 
 
 async def test_unverified_organizations_and_operators_cannot_post(
-    client: httpx.AsyncClient, world: dict[str, f.Actor]
+    client: httpx.AsyncClient, world: World
 ) -> None:
     unverified = await f.organization(client)
     r = await client.post(f"{API}/demands", json=await h.body(client), headers=unverified.headers)
@@ -101,9 +96,7 @@ async def test_unverified_organizations_and_operators_cannot_post(
     assert r.status_code == 401
 
 
-async def test_patch_only_a_draft_and_validated_again(
-    client: httpx.AsyncClient, world: dict[str, f.Actor]
-) -> None:
+async def test_patch_only_a_draft_and_validated_again(client: httpx.AsyncClient, world: World) -> None:
     owner, op = world["owner"], world["op"]
     demand = await h.create(client, owner)
     url = f"{API}/demands/{demand['id']}"
@@ -153,7 +146,7 @@ async def test_patch_only_a_draft_and_validated_again(
     assert (r.status_code, r.json()["code"]) == (403, "forbidden")
 
 
-async def test_the_review_workflow(client: httpx.AsyncClient, world: dict[str, f.Actor]) -> None:
+async def test_the_review_workflow(client: httpx.AsyncClient, world: World) -> None:
     owner, op, other = world["owner"], world["op"], world["other"]
     demand = await h.create(client, owner)
     did = demand["id"]
@@ -195,7 +188,7 @@ async def test_the_review_workflow(client: httpx.AsyncClient, world: dict[str, f
 
 @pytest.mark.parametrize("stage", ["draft", "pending_review", "published"])
 async def test_the_sweeper_expires_a_demand_at_midnight_after_its_deadline(
-    client: httpx.AsyncClient, world: dict[str, f.Actor], stage: str
+    client: httpx.AsyncClient, world: World, stage: str
 ) -> None:
     owner, op = world["owner"], world["op"]
     demand = await h.create(client, owner, days=1)
@@ -220,7 +213,7 @@ async def test_the_sweeper_expires_a_demand_at_midnight_after_its_deadline(
     assert (await h.get(client, None, "/demands"))["items"] == []
 
 
-async def test_posts_honour_idempotency_keys(client: httpx.AsyncClient, world: dict[str, f.Actor]) -> None:
+async def test_posts_honour_idempotency_keys(client: httpx.AsyncClient, world: World) -> None:
     owner = world["owner"]
     body = await h.body(client)
     key = {**owner.headers, "Idempotency-Key": "demand-1"}

@@ -19,16 +19,12 @@ from tests import factories as f
 from tests import trading as t
 from tests.invariants import assert_invariants
 from tests.licensing import helpers as h
+from tests.world import org
 
 FEES = load_schedule()
 
 
-@pytest.fixture
-async def world(client: httpx.AsyncClient, db):  # type: ignore[no-untyped-def]
-    op = await f.operator(client, db)
-    uni = await f.organization(client, kind="university", verified_by=op)
-    company = await f.organization(client, verified_by=op)
-    return op, uni, company
+pytestmark = pytest.mark.world(uni=org("university"), company=org())
 
 
 async def test_declare_review_and_visibility(client: httpx.AsyncClient, db, world) -> None:

@@ -20,6 +20,7 @@ from tests import factories as f
 from tests import trading as t
 from tests.invariants import assert_invariants
 from tests.registrations import helpers as h
+from tests.world import World, org
 
 LICENSE = {"term_months": 36, "territory": "中国大陆", "field_of_use": "动力电池"}
 AUCTION = {
@@ -35,13 +36,7 @@ def _at(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-@pytest.fixture
-async def world(client: httpx.AsyncClient, db: Database) -> tuple[f.Actor, f.Actor, f.Actor]:
-    op = await f.operator(client, db)
-    seller = await f.organization(client, verified_by=op)
-    buyer = await f.organization(client, verified_by=op)
-    await t.fund(client, op, buyer, "50000.00")
-    return op, seller, buyer
+pytestmark = pytest.mark.world(seller=org(), buyer=org(funds="50000.00"))
 
 
 async def relist(
@@ -83,7 +78,7 @@ async def listing_row(db: Database, listing_id: str) -> Listing:
 
 
 async def test_relist_copies_the_listing_and_links_both_ways(
-    client: httpx.AsyncClient, db: Database, world: tuple[f.Actor, f.Actor, f.Actor]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     """An expired auction-mode licence listing: the draft copies every term (licence and auction terms, the
     reserve included), the price and deposit replaced as given, ``extensions_used`` 0; the old listing names
@@ -151,9 +146,7 @@ async def test_relist_copies_the_listing_and_links_both_ways(
     await assert_invariants(db, all_resolved=True)
 
 
-async def test_relist_keeps_price_and_deposit_unless_given(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, f.Actor]
-) -> None:
+async def test_relist_keeps_price_and_deposit_unless_given(client: httpx.AsyncClient, world: World) -> None:
     op, seller, _ = world
     old = await expired_listing(client, op, seller)
     new = await relist(client, seller, old["id"])  # no body at all
@@ -161,7 +154,7 @@ async def test_relist_keeps_price_and_deposit_unless_given(
 
 
 async def test_the_patents_of_an_expired_listing_are_free_again(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, f.Actor]
+    client: httpx.AsyncClient, world: World
 ) -> None:
     """While the listing is active its patent is locked (409 ``patent_locked``) and cannot go into another
     assignment listing; once it expired, the owner may edit it again and the relisted draft goes through
@@ -186,7 +179,7 @@ async def test_the_patents_of_an_expired_listing_are_free_again(
 
 
 async def test_a_failed_auction_is_relisted_within_30_days_of_its_close(
-    client: httpx.AsyncClient, db: Database, world: tuple[f.Actor, f.Actor, f.Actor]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     """An auction-mode listing whose auction closes without a bid is ``failed``: its window runs from the
     auction's close."""
@@ -207,9 +200,7 @@ async def test_a_failed_auction_is_relisted_within_30_days_of_its_close(
     await assert_invariants(db, all_resolved=True)
 
 
-async def test_the_window_closes_30_days_after_the_end(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, f.Actor]
-) -> None:
+async def test_the_window_closes_30_days_after_the_end(client: httpx.AsyncClient, world: World) -> None:
     op, seller, _ = world
     first = await expired_listing(client, op, seller)
     second = await expired_listing(client, op, seller)
@@ -221,7 +212,7 @@ async def test_the_window_closes_30_days_after_the_end(
     assert (await h.listing(client, second["id"]))["next_listing_id"] is None
 
 
-async def test_once_per_listing(client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, f.Actor]) -> None:
+async def test_once_per_listing(client: httpx.AsyncClient, world: World) -> None:
     op, seller, _ = world
     old = await expired_listing(client, op, seller)
     new = await relist(client, seller, old["id"])
@@ -231,9 +222,7 @@ async def test_once_per_listing(client: httpx.AsyncClient, world: tuple[f.Actor,
 
 
 @pytest.mark.parametrize("state", ["draft", "published", "withdrawn"])
-async def test_only_failed_or_expired_listings(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, f.Actor], state: str
-) -> None:
+async def test_only_failed_or_expired_listings(client: httpx.AsyncClient, world: World, state: str) -> None:
     op, seller, _ = world
     if state == "draft":
         patent = await f.patent(client, seller)
@@ -258,9 +247,7 @@ async def test_only_failed_or_expired_listings(
     await relist(client, seller, listing["id"], expect=409, code="invalid_state")
 
 
-async def test_only_the_seller_relists(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, f.Actor]
-) -> None:
+async def test_only_the_seller_relists(client: httpx.AsyncClient, world: World) -> None:
     op, seller, buyer = world
     old = await expired_listing(client, op, seller)
     await relist(client, buyer, old["id"], expect=403, code="forbidden")
@@ -285,7 +272,7 @@ async def test_only_the_seller_relists(
 
 
 async def test_floor_is_80_percent_rounded_up_to_the_fen(
-    client: httpx.AsyncClient, db: Database, world: tuple[f.Actor, f.Actor, f.Actor]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     """100,000.01 yuan → the floor is 80,000.008 rounded up: 80,000.01. Checked at relist, PATCH and submit."""
     assert relist_floor(10_000_001) == 8_000_001 and relist_floor(10_000_000) == 8_000_000
@@ -319,7 +306,7 @@ async def test_floor_is_80_percent_rounded_up_to_the_fen(
 
 
 async def test_negotiated_listing_without_a_price_has_no_floor(
-    client: httpx.AsyncClient, db: Database, world: tuple[f.Actor, f.Actor, f.Actor]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     op, seller, _ = world
     listing = await t.published_listing(client, op, seller, price=None)
@@ -334,9 +321,7 @@ async def test_negotiated_listing_without_a_price_has_no_floor(
     assert new["price"] == "1.00"
 
 
-async def test_patents_and_transaction_kind_are_fixed(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, f.Actor]
-) -> None:
+async def test_patents_and_transaction_kind_are_fixed(client: httpx.AsyncClient, world: World) -> None:
     op, seller, _ = world
     old = await expired_listing(client, op, seller)
     new = await relist(client, seller, old["id"])
@@ -359,9 +344,7 @@ async def test_patents_and_transaction_kind_are_fixed(
     assert r.status_code == 200, r.text
 
 
-async def test_deposit_rule_is_checked_again(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, f.Actor]
-) -> None:
+async def test_deposit_rule_is_checked_again(client: httpx.AsyncClient, world: World) -> None:
     """The old deposit of 10,000 is more than 30% of a new price of 32,000 (the floor of 40,000)."""
     op, seller, _ = world
     old = await expired_listing(client, op, seller, price="40000.00", deposit="10000.00")
@@ -371,9 +354,7 @@ async def test_deposit_rule_is_checked_again(
     assert (new["price"], new["deposit"]) == ("32000.00", "9600.00")
 
 
-async def test_idempotency_key_replays_the_relist(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, f.Actor]
-) -> None:
+async def test_idempotency_key_replays_the_relist(client: httpx.AsyncClient, world: World) -> None:
     op, seller, _ = world
     old = await expired_listing(client, op, seller)
     headers = {**seller.headers, "Idempotency-Key": "relist-1"}
@@ -387,9 +368,7 @@ async def test_idempotency_key_replays_the_relist(
     assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
 
 
-async def test_two_relists_at_once_make_one_listing(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, f.Actor]
-) -> None:
+async def test_two_relists_at_once_make_one_listing(client: httpx.AsyncClient, world: World) -> None:
     op, seller, _ = world
     old = await expired_listing(client, op, seller)
     url = f"/api/v1/listings/{old['id']}/relist"

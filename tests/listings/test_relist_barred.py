@@ -14,17 +14,10 @@ from tests import factories as f
 from tests import trading as t
 from tests.invariants import assert_invariants
 from tests.registrations import helpers as h
+from tests.world import World, org
 
-
-@pytest.fixture
-async def world(client: httpx.AsyncClient, db: Database) -> tuple[f.Actor, f.Actor, f.Actor, f.Actor]:
-    op = await f.operator(client, db)
-    seller = await f.organization(client, verified_by=op)  # an enterprise: its deals go straight to signing
-    defaulter = await f.organization(client, verified_by=op)
-    other = await f.organization(client, verified_by=op)
-    for buyer in (defaulter, other):
-        await t.fund(client, op, buyer, "20000.00")
-    return op, seller, defaulter, other
+# The seller is an enterprise: its deals go straight to signing.
+pytestmark = pytest.mark.world(seller=org(), defaulter=org(funds="20000.00"), other=org(funds="20000.00"))
 
 
 async def _deal_of(client: httpx.AsyncClient, buyer: f.Actor, listing_id: str) -> dict[str, Any]:
@@ -63,7 +56,7 @@ async def _ledger(client: httpx.AsyncClient, org: f.Actor) -> list[dict[str, Any
 
 
 async def test_a_defaulting_buyer_cannot_register_on_any_later_listing_of_the_chain(
-    client: httpx.AsyncClient, db: Database, world: tuple[f.Actor, f.Actor, f.Actor, f.Actor]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     op, seller, defaulter, other = world
     first = await h.listed(client, op, seller, max_extensions=0)
@@ -96,7 +89,7 @@ async def test_a_defaulting_buyer_cannot_register_on_any_later_listing_of_the_ch
 
 
 async def test_a_defaulting_buyer_cannot_offer_on_the_relisted_listing(
-    client: httpx.AsyncClient, db: Database, world: tuple[f.Actor, f.Actor, f.Actor, f.Actor]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     op, seller, defaulter, other = world
     first = await t.published_listing(client, op, seller, price="100000.00")
@@ -121,7 +114,7 @@ async def test_a_defaulting_buyer_cannot_offer_on_the_relisted_listing(
 
 
 async def test_a_buyer_that_did_not_default_is_not_barred(
-    client: httpx.AsyncClient, db: Database, world: tuple[f.Actor, f.Actor, f.Actor, f.Actor]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     """A registrant of the failed listing that lost nothing by default (its deal was the seller's failure, or
     it never had a deal) registers for the relisted one."""

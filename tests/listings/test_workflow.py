@@ -11,16 +11,12 @@ import pytest
 from app.kit.workdays import SHANGHAI, WorkdayCalendar
 from tests import factories as f
 from tests.listings import helpers as h
+from tests.world import org
 
 RESERVE = "876543.21"
 
 
-@pytest.fixture
-async def world(client: httpx.AsyncClient, db):  # type: ignore[no-untyped-def]
-    op = await f.operator(client, db)
-    uni = await f.organization(client, kind="university", verified_by=op)
-    company = await f.organization(client, verified_by=op)
-    return op, uni, company
+pytestmark = pytest.mark.world(uni=org("university"), company=org())
 
 
 async def test_create_draft_and_read_it(client: httpx.AsyncClient, db, world) -> None:

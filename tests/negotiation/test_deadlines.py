@@ -14,7 +14,7 @@ from app.models.listings import Listing
 from tests import trading as t
 from tests.invariants import assert_invariants
 from tests.negotiation import helpers as h
-from tests.negotiation.conftest import World
+from tests.world import World
 
 
 async def audit_events(client: httpx.AsyncClient, world: World, offer_id: str) -> list[tuple[str, str, str]]:

@@ -16,7 +16,7 @@ from tests import factories as f
 from tests import trading as t
 from tests.invariants import assert_invariants
 from tests.negotiation import helpers as h
-from tests.negotiation.conftest import World
+from tests.world import World
 
 LICENSE = {"term_months": 36, "territory": "中国大陆", "field_of_use": "动力电池"}
 

@@ -14,7 +14,7 @@ from tests import factories as f
 from tests import trading as t
 from tests.invariants import assert_invariants
 from tests.negotiation import helpers as h
-from tests.negotiation.conftest import World
+from tests.world import World
 
 BUYERS = 20
 

@@ -15,9 +15,9 @@ from tests import factories as f
 from tests import trading as t
 from tests.negotiation import helpers as n
 from tests.notifications import helpers as h
-from tests.notifications.conftest import World
 from tests.registrations import helpers as r
 from tests.settlement import helpers as s
+from tests.world import World
 
 API = "/api/v1"
 

@@ -10,7 +10,7 @@ import httpx
 
 from tests import trading as t
 from tests.notifications import helpers as h
-from tests.notifications.conftest import World
+from tests.world import World
 
 API = "/api/v1"
 

@@ -12,7 +12,7 @@ import pytest
 from tests import factories as f
 from tests import trading as t
 from tests.notifications import helpers as h
-from tests.notifications.conftest import World
+from tests.world import World
 
 API = "/api/v1"
 

@@ -9,7 +9,7 @@ import httpx
 from tests import factories as f
 from tests import trading as t
 from tests.notifications import helpers as h
-from tests.notifications.conftest import World
+from tests.world import World
 
 API = "/api/v1"
 

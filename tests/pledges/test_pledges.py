@@ -13,14 +13,9 @@ from app.pledges.service import unconsented_pledges_for_deal
 from tests import factories as f
 from tests.invariants import assert_invariants
 from tests.licensing import helpers as h
+from tests.world import org
 
-
-@pytest.fixture
-async def world(client: httpx.AsyncClient, db):  # type: ignore[no-untyped-def]
-    op = await f.operator(client, db)
-    uni = await f.organization(client, kind="university", verified_by=op)
-    bank = await f.organization(client, kind="financial_institution", verified_by=op)
-    return op, uni, bank
+pytestmark = pytest.mark.world(uni=org("university"), bank=org("financial_institution"))
 
 
 def pledge_body(bank: f.Actor, **overrides: Any) -> dict[str, Any]:

@@ -14,26 +14,17 @@ from app.kit.workdays import WorkdayCalendar
 from app.models.listings import AuctionFormat
 from app.models.trading import AuctionStatus
 from app.registrations.deadlines import Resolution, listed_resolution
-from tests import factories as f
 from tests.invariants import assert_invariants
 from tests.registrations import helpers as h
-from tests.trading import advance_past, balance, fund
+from tests.trading import advance_past, balance
+from tests.world import org, orgs
 
 
 def _at(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-@pytest.fixture
-async def world(client: httpx.AsyncClient, db):  # type: ignore[no-untyped-def]
-    op = await f.operator(client, db)
-    uni = await f.organization(client, kind="university", verified_by=op)
-    buyers = []
-    for _ in range(3):
-        buyer = await f.organization(client, verified_by=op)
-        await fund(client, op, buyer, "10000.00")
-        buyers.append(buyer)
-    return op, uni, buyers
+pytestmark = pytest.mark.world(uni=org("university"), buyers=orgs(3, funds="10000.00"))
 
 
 @pytest.mark.parametrize(

@@ -19,18 +19,9 @@ from tests import factories as f
 from tests import trading as t
 from tests.invariants import assert_invariants
 from tests.registrations import helpers as h
+from tests.world import World, org, orgs
 
-
-@pytest.fixture
-async def world(client: httpx.AsyncClient, db: Database) -> tuple[f.Actor, f.Actor, list[f.Actor]]:
-    op = await f.operator(client, db)
-    seller = await f.organization(client, kind="university", verified_by=op)
-    buyers = []
-    for _ in range(3):
-        buyer = await f.organization(client, verified_by=op)
-        await t.fund(client, op, buyer, "20000.00")
-        buyers.append(buyer)
-    return op, seller, buyers
+pytestmark = pytest.mark.world(seller=org("university"), buyers=orgs(3, funds="20000.00"))
 
 
 def holders_url(listing_id: str) -> str:
@@ -68,14 +59,14 @@ async def holders(
 
 
 def _names_nobody(text: str, *orgs: f.Actor) -> None:
-    for org in orgs:
-        assert org.org is not None
-        for value in (org.org_id, org.org["name"], org.org["credit_code"], org.id, org.email):
+    for who in orgs:
+        assert who.org is not None
+        for value in (who.org_id, who.org["name"], who.org["credit_code"], who.id, who.email):
             assert str(value) not in text, value
 
 
 async def test_designation_shows_the_bidder_code_only(
-    client: httpx.AsyncClient, db: Database, world: tuple[f.Actor, f.Actor, list[f.Actor]]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     op, seller, (buyer, other, _) = world
     listing = await h.listed(client, op, seller)
@@ -120,9 +111,7 @@ async def test_designation_shows_the_bidder_code_only(
     await assert_invariants(db)
 
 
-async def test_only_operators_designate_and_remove(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, list[f.Actor]]
-) -> None:
+async def test_only_operators_designate_and_remove(client: httpx.AsyncClient, world: World) -> None:
     op, seller, (buyer, *_) = world
     listing = await h.listed(client, op, seller)
     reg = await h.registered(client, buyer, listing["id"])
@@ -162,9 +151,7 @@ async def test_only_operators_designate_and_remove(
     ],
     ids=["negotiated", "sealed", "dutch"],
 )
-async def test_format_not_supported(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, list[f.Actor]], terms: dict[str, Any]
-) -> None:
+async def test_format_not_supported(client: httpx.AsyncClient, world: World, terms: dict[str, Any]) -> None:
     op, seller, (buyer, *_) = world
     listing = await t.published_listing(client, op, seller, **terms)
     registration_id = str(uuid.uuid4())
@@ -173,9 +160,7 @@ async def test_format_not_supported(
     await designate(client, op, listing["id"], registration_id, expect=409, code="format_not_supported")
 
 
-async def test_english_auction_listing_takes_holders(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, list[f.Actor]]
-) -> None:
+async def test_english_auction_listing_takes_holders(client: httpx.AsyncClient, world: World) -> None:
     op, seller, (buyer, *_) = world
     listing = await h.auction_listing(client, op, seller)
     reg = await h.registered(client, buyer, listing["id"])
@@ -183,7 +168,7 @@ async def test_english_auction_listing_takes_holders(
 
 
 async def test_registration_must_be_a_qualified_one_of_this_listing(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, list[f.Actor]]
+    client: httpx.AsyncClient, world: World
 ) -> None:
     op, seller, (buyer, other, third) = world
     listing = await h.listed(client, op, seller, requires_qualification_review=True)
@@ -207,9 +192,7 @@ async def test_registration_must_be_a_qualified_one_of_this_listing(
 
 
 @pytest.mark.parametrize("rank", [0, 10, 1.5])
-async def test_rank_is_1_to_9(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, list[f.Actor]], rank: Any
-) -> None:
+async def test_rank_is_1_to_9(client: httpx.AsyncClient, world: World, rank: Any) -> None:
     op, seller, (buyer, *_) = world
     listing = await h.listed(client, op, seller)
     reg = await h.registered(client, buyer, listing["id"])
@@ -218,7 +201,7 @@ async def test_rank_is_1_to_9(
 
 
 async def test_a_holder_withdrawn_or_disqualified_loses_the_right(
-    client: httpx.AsyncClient, db: Database, world: tuple[f.Actor, f.Actor, list[f.Actor]]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     op, seller, (buyer, other, _) = world
     listing = await h.listed(client, op, seller)
@@ -235,7 +218,7 @@ async def test_a_holder_withdrawn_or_disqualified_loses_the_right(
 
 
 async def test_designation_and_removal_only_in_the_listing_period(
-    client: httpx.AsyncClient, db: Database, world: tuple[f.Actor, f.Actor, list[f.Actor]]
+    client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     op, seller, (buyer, other, third) = world
     listing = await h.listed(client, op, seller)
@@ -269,9 +252,7 @@ async def test_designation_and_removal_only_in_the_listing_period(
     await assert_invariants(db)
 
 
-async def test_idempotency_key_replays_the_designation(
-    client: httpx.AsyncClient, world: tuple[f.Actor, f.Actor, list[f.Actor]]
-) -> None:
+async def test_idempotency_key_replays_the_designation(client: httpx.AsyncClient, world: World) -> None:
     op, seller, (buyer, *_) = world
     listing = await h.listed(client, op, seller)
     reg = await h.registered(client, buyer, listing["id"])
@@ -309,7 +290,7 @@ def test_by_priority_orders_holders_by_rank_then_registration() -> None:
 async def test_a_deal_without_an_auction_goes_to_the_first_holder(
     client: httpx.AsyncClient,
     db: Database,
-    world: tuple[f.Actor, f.Actor, list[f.Actor]],
+    world: World,
     ranks_by_position: dict[int, int],
     winner_position: int,
 ) -> None:

@@ -12,15 +12,9 @@ from tests import factories as f
 from tests.invariants import assert_invariants
 from tests.registrations import helpers as h
 from tests.trading import advance_past, balance, fund, published_listing
+from tests.world import org
 
-
-@pytest.fixture
-async def world(client: httpx.AsyncClient, db):  # type: ignore[no-untyped-def]
-    op = await f.operator(client, db)
-    uni = await f.organization(client, kind="university", verified_by=op)
-    buyer = await f.organization(client, verified_by=op)
-    await fund(client, op, buyer, "50000.00")
-    return op, uni, buyer
+pytestmark = pytest.mark.world(uni=org("university"), buyer=org(funds="50000.00"))
 
 
 async def test_registration_holds_the_deposit_and_numbers_bidders(

@@ -13,17 +13,13 @@ from tests import factories as f
 from tests import trading as t
 from tests.invariants import assert_invariants
 from tests.licensing import helpers as h
+from tests.world import org
 
 PRICE = 103_000_000  # fen: 1,030,000 yuan
 SELLER_FEE = 2_000_000  # 20,000 yuan; with 10,000 yuan costs the net income is 1,000,000 yuan
 
 
-@pytest.fixture
-async def world(client: httpx.AsyncClient, db):  # type: ignore[no-untyped-def]
-    op = await f.operator(client, db)
-    uni = await f.organization(client, kind="university", verified_by=op)
-    company = await f.organization(client, verified_by=op)
-    return op, uni, company
+pytestmark = pytest.mark.world(uni=org("university"), company=org())
 
 
 def body(

@@ -14,6 +14,7 @@ from app.stats import rules
 from tests import factories as f
 from tests.invariants import assert_invariants
 from tests.settlement import helpers as h
+from tests.world import build, org
 
 
 async def _settled_at(db, case: h.DealCase, at: datetime) -> None:  # type: ignore[no-untyped-def]
@@ -35,12 +36,11 @@ async def world(client: httpx.AsyncClient, db):  # type: ignore[no-untyped-def]
     """Three settled deals and one only paid: an enterprise's negotiated assignment (500,000) settled at
     2026-11-30T17:00Z (Shanghai: 1 December), a university's listed assignment (100,000) at 2026-11-30T15:00Z
     (Shanghai: 30 November, 23:00), the enterprise's exclusive licence (200,000) in January 2027."""
-    enterprise = await h.parties(client, db)
+    w = await build(client, db, seller=org(), buyer=org(), outsider=org(), university=org("university"))
+    enterprise = (w.op, w.seller, w.buyer, w.outsider)
     a = await h.offer_deal(client, db, price="500000.00", actors=enterprise)
     await h.settled(client, db, a)
-    op, _, buyer, outsider = enterprise
-    university = await f.organization(client, kind="university", verified_by=op)
-    b = await h.listed_deal(client, db, price="100000.00", actors=(op, university, buyer, outsider))
+    b = await h.listed_deal(client, db, price="100000.00", actors=(w.op, w.university, w.buyer, w.outsider))
     await h.settled(client, db, b)
     c = await h.offer_deal(client, db, kind="exclusive_license", price="200000.00", actors=enterprise)
     await h.settled(client, db, c)
