@@ -51,7 +51,7 @@ from app.audit.batch import Event, record_many
 from app.contracts.service import contract_values, patents_of
 from app.contracts.templates import PartyFacts
 from app.deals.fees import FeeSchedule
-from app.deals.service import created_audit_data, deal_values
+from app.deals.service import announce_entry, created_audit_data, deal_values
 from app.kit.types import UTCDateTime
 from app.kit.workdays import WorkdayCalendar
 from app.ledger import deposits
@@ -70,11 +70,10 @@ from app.models.trading import (
     Bid,
     Deal,
     DealSource,
-    DealStatus,
     DepositStatus,
     Registration,
 )
-from app.notifications.service import deal_signing_due, listing_statuses_changed
+from app.notifications.service import listing_statuses_changed
 
 # Auctions per transaction: bigger batches amortize their ~15 statements better, but a batch's length is
 # how long a SQLite writer (a bid on another auction) may wait. Measured in-process on 1,000 closes: 25 per
@@ -417,8 +416,8 @@ async def close_auctions(
         await session.execute(_INSERT_DEALS, deal_rows)
         await session.execute(_INSERT_CONTRACTS, contract_rows)
         for close in closes:
-            if close.deal is not None and close.deal["status"] == DealStatus.awaiting_signatures:
-                await deal_signing_due(session, close.deal, at=close.at)
+            if close.deal is not None:
+                await announce_entry(session, close.deal, at=close.at)
     listing_rows = [
         {
             "b_id": c.row.listing_id,

@@ -24,6 +24,7 @@ from app.audit.service import SYSTEM_ACTOR
 from app.contracts import rules
 from app.contracts.service import end_deal, start_signing
 from app.deadlines.sweeper import Due, Outcome, SweepContext, claim, register
+from app.deals.rules import By
 from app.models.contracts import ContractSignature, Objection, ObjectionStatus, Party
 from app.models.trading import Deal, DealStatus
 
@@ -58,6 +59,7 @@ async def _end_notice(ctx: SweepContext, item: Due, now: datetime) -> Outcome:
         await start_signing(
             session,
             deal,
+            by=By.sweeper,
             at=deal.notice_ends_at,
             actor=SYSTEM_ACTOR,
             calendar=ctx.calendar,
@@ -92,6 +94,7 @@ async def _signing_deadline(ctx: SweepContext, item: Due, now: datetime) -> Outc
                 session,
                 deal,
                 DealStatus.defaulted,
+                by=By.sweeper,
                 reason="the buyer did not sign the contract by sign_by",
                 action="defaulted",
                 at=deal.sign_by,
@@ -102,6 +105,7 @@ async def _signing_deadline(ctx: SweepContext, item: Due, now: datetime) -> Outc
                 session,
                 deal,
                 DealStatus.cancelled,
+                by=By.sweeper,
                 reason="the seller did not sign the contract by sign_by",
                 action="cancelled",
                 at=deal.sign_by,

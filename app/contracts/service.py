@@ -22,20 +22,21 @@ Services never commit; every state change is audited on the deal's chain (and ob
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Uuid, bindparam, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.access import register_parties
 from app.audit.service import record
-from app.contracts import rules, templates
+from app.contracts import generation
+from app.deals import service as deals
+from app.deals.rules import By
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
 from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.kit.security import Principal
-from app.kit.workdays import SHANGHAI, WorkdayCalendar
+from app.kit.workdays import WorkdayCalendar
 from app.ledger import deposits
 from app.listings import service as listings
 from app.models.accounts import Organization
@@ -47,8 +48,7 @@ from app.models.contracts import (
     ObjectionStatus,
     Party,
 )
-from app.models.listings import Listing, ListingPatent, ListingStatus, PricingMode
-from app.models.patents import Patent
+from app.models.listings import Listing, ListingStatus, PricingMode
 from app.models.trading import Deal, DealStatus, Registration
 from app.notifications import service as notifications
 
@@ -84,101 +84,11 @@ def _objector(key: uuid.UUID) -> Select[Any]:
 register_parties("objection", _objection_readers, confidential=_objector)
 
 
-# --- generation ------------------------------------------------------------------------------------------
+# --- generation (app.contracts.generation, named here too for the callers that know it here) --------------
 
-
-_PATENTS_OF_LISTINGS = (
-    select(ListingPatent.listing_id, Patent.application_number, Patent.title, Patent.grant_date)
-    .join(Patent, Patent.id == ListingPatent.patent_id)
-    .where(ListingPatent.listing_id.in_(bindparam("p_listings", expanding=True, type_=Uuid())))
-    .order_by(ListingPatent.listing_id, ListingPatent.position, Patent.application_number)
-)
-
-
-async def patents_of(
-    session: AsyncSession, listing_ids: Collection[uuid.UUID]
-) -> dict[uuid.UUID, list[templates.PatentFacts]]:
-    """The patents each listing's contract names, in the listing's order: one SELECT for many listings."""
-    out: dict[uuid.UUID, list[templates.PatentFacts]] = {i: [] for i in listing_ids}
-    if listing_ids:
-        for row in await session.execute(_PATENTS_OF_LISTINGS, {"p_listings": list(listing_ids)}):
-            out[row.listing_id].append(
-                templates.PatentFacts(row.application_number, row.title, row.grant_date is not None)
-            )
-    return out
-
-
-def contract_values(
-    deal: Mapping[str, Any],
-    *,
-    seller: templates.PartyFacts,
-    buyer: templates.PartyFacts,
-    patents: list[templates.PatentFacts],
-    license_terms: dict[str, Any] | None,
-    at: datetime,
-) -> dict[str, Any]:
-    """Every column of a new deal's contract (``deal``: its column values): the text from the template of its
-    transaction kind and the SHA-256 the parties will sign. Pure, so a batch of deals is rendered alike."""
-    text = templates.render(
-        templates.ContractFacts(
-            deal_id=str(deal["id"]),
-            transaction_kind=str(deal["transaction_kind"]),
-            source=str(deal["source"]),
-            seller=seller,
-            buyer=buyer,
-            patents=patents,
-            price=deal["price"],
-            deposit=deal["deposit_applied"],
-            buyer_fee=deal["buyer_fee"],
-            amount_due=deal["amount_due"],
-            made_on=at.astimezone(SHANGHAI).date(),
-            license_terms=license_terms,
-        )
-    )
-    return {
-        "id": uuid.uuid4(),
-        "deal_id": deal["id"],
-        "transaction_kind": deal["transaction_kind"],
-        "text": text,
-        "sha256": rules.contract_hash(text),
-        "status": ContractStatus.awaiting_signatures,
-        "created_at": at,
-        "updated_at": at,
-    }
-
-
-async def generate_contract(session: AsyncSession, deal: Deal, listing: Listing, *, at: datetime) -> Contract:
-    """The contract of a new deal, in the deal's transaction; sets ``deal.contract_id``."""
-    orgs = {
-        o.id: templates.PartyFacts(o.name, o.credit_code)
-        for o in await session.scalars(
-            select(Organization).where(Organization.id.in_([deal.seller_org_id, deal.buyer_org_id]))
-        )
-    }
-    patents = await patents_of(session, [listing.id])
-    facts = {
-        "id": deal.id,
-        "transaction_kind": deal.transaction_kind,
-        "source": deal.source,
-        "price": deal.price,
-        "deposit_applied": deal.deposit_applied,
-        "buyer_fee": deal.buyer_fee,
-        "amount_due": deal.amount_due,
-    }
-    contract = Contract(
-        **contract_values(
-            facts,
-            seller=orgs[deal.seller_org_id],
-            buyer=orgs[deal.buyer_org_id],
-            patents=patents[listing.id],
-            license_terms=listing.license_terms,
-            at=at,
-        )
-    )
-    session.add(contract)
-    deal.contract_id = contract.id
-    await session.flush()
-    return contract
+contract_values = generation.contract_values
+generate_contract = generation.generate_contract
+patents_of = generation.patents_of
 
 
 # --- reading ---------------------------------------------------------------------------------------------
@@ -295,24 +205,26 @@ async def sign_contract(
     )
     if {s.party for s in signatures} == {Party.buyer, Party.seller}:
         contract.status = ContractStatus.signed
-        deal.status = DealStatus.awaiting_payment
-        deal.pay_by = calendar.add_working_days(now, PAYMENT_WORKING_DAYS)
-        await _deal_changed(
+        pay_by = calendar.add_working_days(now, PAYMENT_WORKING_DAYS)
+        await deals.move(
             session,
             deal,
-            action="contract_completed",
+            DealStatus.awaiting_payment,
+            by=By.parties,
             actor=str(principal.user_id),
             at=now,
-            data={"contract_id": contract.id, "status": deal.status, "pay_by": deal.pay_by},
+            action="contract_completed",
+            values={"pay_by": pay_by},
+            data={"contract_id": contract.id, "status": DealStatus.awaiting_payment, "pay_by": pay_by},
         )
-        await notifications.payment_due(session, deal, at=now)
     return contract, deal, signatures
 
 
 async def _deal_changed(
     session: AsyncSession, deal: Deal, *, action: str, actor: str, at: datetime, data: dict[str, Any]
 ) -> None:
-    """Write a change the caller made to ``deal`` (new version, ``updated_at``) and its audit event."""
+    """Write a change the caller made to ``deal`` other than its status (new version, ``updated_at``) and its
+    audit event; a status changes only through ``app.deals.service.move``."""
     deal.updated_at = at
     deal.version += 1
     await session.flush()
@@ -327,12 +239,14 @@ async def end_deal(
     deal: Deal,
     status: DealStatus,
     *,
+    by: By,
     reason: str,
     action: str,
     at: datetime,
     actor: str,
 ) -> None:
-    """Cancel or default a deal the caller holds (SPEC §5, §11).
+    """Cancel or default a deal the caller holds (SPEC §5, §11), ``by`` the sweeper or an operator (the move
+    must be in the table of ``app.deals.rules``: else 409 ``invalid_state``).
 
     ``defaulted`` (the buyer's fault): the buyer's held deposit is forfeited to the seller and an
     ``under_contract`` listing fails. ``cancelled``: the deposit is refunded and an ``under_contract``
@@ -341,16 +255,18 @@ async def end_deal(
     """
     assert status in ENDED
     previous = deal.status
-    deal.status, deal.status_reason = status, reason
     contract = await session.get(Contract, deal.contract_id) if deal.contract_id else None
     if contract is not None:
         contract.status, contract.updated_at = ContractStatus.void, at
-    await _deal_changed(
+    await deals.move(
         session,
         deal,
-        action=action,
+        status,
+        by=by,
         actor=actor,
         at=at,
+        action=action,
+        values={"status_reason": reason},
         data={"from": previous, "status": status, "reason": reason},
     )
     if deal.registration_id is not None:
@@ -397,20 +313,29 @@ async def end_deal(
 
 
 async def start_signing(
-    session: AsyncSession, deal: Deal, *, at: datetime, actor: str, calendar: WorkdayCalendar, reason: str
+    session: AsyncSession,
+    deal: Deal,
+    *,
+    by: By,
+    at: datetime,
+    actor: str,
+    calendar: WorkdayCalendar,
+    reason: str,
 ) -> None:
-    """public_notice → awaiting_signatures, ``sign_by`` 5 working days after ``at``."""
-    deal.status = DealStatus.awaiting_signatures
-    deal.sign_by = calendar.add_working_days(at, SIGNING_WORKING_DAYS)
-    await _deal_changed(
+    """public_notice → awaiting_signatures, ``sign_by`` 5 working days after ``at`` (``by`` the sweeper at the
+    notice's end, or the operator dismissing the last objection after it)."""
+    sign_by = calendar.add_working_days(at, SIGNING_WORKING_DAYS)
+    await deals.move(
         session,
         deal,
-        action="notice_ended",
+        DealStatus.awaiting_signatures,
+        by=by,
         actor=actor,
         at=at,
-        data={"status": deal.status, "sign_by": deal.sign_by, "reason": reason},
+        action="notice_ended",
+        values={"sign_by": sign_by},
+        data={"status": DealStatus.awaiting_signatures, "sign_by": sign_by, "reason": reason},
     )
-    await notifications.deal_signing_due(session, deal, at=at)
 
 
 async def pending_objections(session: AsyncSession, deal_id: uuid.UUID) -> int:
@@ -687,7 +612,14 @@ async def resolve_objection(
             )
         reason = "objection upheld" + (f": {note}" if note else "")
         await end_deal(
-            session, deal, DealStatus.cancelled, reason=reason, action="cancelled", at=now, actor=actor
+            session,
+            deal,
+            DealStatus.cancelled,
+            by=By.operator,
+            reason=reason,
+            action="cancelled",
+            at=now,
+            actor=actor,
         )
     elif (
         deal.status == DealStatus.public_notice
@@ -696,7 +628,13 @@ async def resolve_objection(
         and await pending_objections(session, deal.id) == 0
     ):
         await start_signing(
-            session, deal, at=now, actor=actor, calendar=calendar, reason="last objection dismissed"
+            session,
+            deal,
+            by=By.operator,
+            at=now,
+            actor=actor,
+            calendar=calendar,
+            reason="last objection dismissed",
         )
     return objection
 

@@ -11,15 +11,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from app.contracts.rules import capital_numerals, figures
+from app.deals.rules import KINDS, ContractForm, kind_of
 
 EXCHANGE_NAME = "专利交易所"
 
-TITLES = {
-    "assignment": "专利权转让合同",
-    "exclusive_license": "专利实施许可合同（独占）",
-    "sole_license": "专利实施许可合同（排他）",
-    "nonexclusive_license": "专利实施许可合同（普通）",
-}
+# The title of each kind's contract is its row's (``app.deals.rules.KINDS``, SPEC §18.1).
+TITLES = {kind: row.contract_title for kind, row in KINDS.items()}
 
 _LICENSE_SCOPE = {
     "exclusive_license": (
@@ -87,10 +84,11 @@ def _money(fen: int) -> str:
 def render(facts: ContractFacts) -> str:
     """The full contract text for one deal."""
     kind = facts.transaction_kind
-    assignment = kind == "assignment"
-    role_a, role_b = ("转让方", "受让方") if assignment else ("许可方", "被许可方")
+    row = kind_of(kind)
+    assignment = row.contract_form == ContractForm.assignment
+    role_a, role_b = row.seller_role, row.buyer_role
     lines: list[str] = [
-        TITLES[kind],
+        row.contract_title,
         "",
         f"交易编号：{facts.deal_id}",
         f"成交方式：{_SOURCES.get(facts.source, facts.source)}",

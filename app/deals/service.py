@@ -1,20 +1,25 @@
-"""Deals (SPEC §11): made by an accepted offer, a one-registrant listed listing, an auction win or an open
-licence. Fees and ``amount_due`` are fixed when the deal is made and used unchanged at settlement."""
+"""Deals (SPEC §11, §18.1): made by an accepted offer, a one-registrant listed listing, an auction win or an open
+licence. Fees and ``amount_due`` are fixed when the deal is made and used unchanged at settlement.
+
+``move`` is the one way a deal's status changes: the table of ``app.deals.rules`` (409 ``invalid_state``), one
+conditional UPDATE that bumps ``version``, the audit event, and the notification the new status implies.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
-from app.contracts.service import generate_contract
+from app.contracts.generation import generate_contract
+from app.deals import rules
 from app.deals.fees import FeeSchedule
-from app.kit.errors import NotFound
+from app.kit.errors import InvalidState, NotFound
 from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.kit.security import Principal
 from app.kit.workdays import WorkdayCalendar
@@ -49,7 +54,8 @@ def deal_values(
     """Every column of a new deal (a fresh id included): the rules of ``create_deal`` without the I/O, so a
     batch of closing auctions builds its rows the same way (``app.auctions.closing``)."""
     buyer_fee, seller_fee = fees.fees(price)
-    notice = source == DealSource.offer and seller_is_public_institution
+    status = rules.initial_status(source, seller_is_public_institution=seller_is_public_institution)
+    notice = status == DealStatus.public_notice
     return {
         "id": uuid.uuid4(),
         "listing_id": listing_id,
@@ -57,12 +63,14 @@ def deal_values(
         "seller_org_id": seller_org_id,
         "source": source,
         "transaction_kind": transaction_kind,
-        "status": DealStatus.public_notice if notice else DealStatus.awaiting_signatures,
+        "status": status,
         "price": price,
         "buyer_fee": buyer_fee,
         "seller_fee": seller_fee,
         "deposit_applied": deposit,
-        "amount_due": max(price - deposit, 0) + buyer_fee,
+        "amount_due": rules.amount_due(
+            transaction_kind, price=price, deposit=deposit, buyer_fee=buyer_fee, seller_fee=seller_fee
+        ),
         "registration_id": registration_id,
         "offer_id": offer_id,
         "auction_id": auction_id,
@@ -164,9 +172,87 @@ async def create_deal(
         at=at,
         data=created_audit_data(values, contract.id, contract.sha256),
     )
-    if deal.status == DealStatus.awaiting_signatures:
-        await notifications.deal_signing_due(session, deal, at=at)
+    await announce_entry(session, deal, at=at)
     return deal
+
+
+# --- moving a deal ------------------------------------------------------------------------------------------
+
+
+async def announce_entry(session: AsyncSession, deal: Deal | Mapping[str, Any], *, at: datetime) -> None:
+    """The notification a deal's (new) status implies (SPEC §17.4), in the transaction of the change:
+    ``deal_signing_due`` to both parties on entering ``awaiting_signatures``, ``payment_due`` to the buyer on
+    entering ``awaiting_payment``. ``deal``: the row, or its column values (a batch of deals made at once)."""
+    status = deal["status"] if isinstance(deal, Mapping) else deal.status
+    if status == DealStatus.awaiting_signatures:
+        await notifications.deal_signing_due(session, deal, at=at)
+    elif status == DealStatus.awaiting_payment:
+        assert isinstance(deal, Deal)
+        await notifications.payment_due(session, deal, at=at)
+
+
+async def move(
+    session: AsyncSession,
+    deal: Deal,
+    to: DealStatus,
+    *,
+    by: rules.By,
+    actor: str,
+    at: datetime,
+    action: str,
+    data: Mapping[str, Any] | None = None,
+    values: Mapping[str, Any] | None = None,
+    where: Iterable[ColumnElement[bool]] = (),
+    expect_version: int | None = None,
+    effects: Callable[[], Awaitable[Mapping[str, Any] | None]] | None = None,
+    must_win: bool = True,
+) -> bool:
+    """Move ``deal`` to ``to`` (SPEC §18.1), in the caller's transaction; the one place a deal's status is set.
+
+    1. the table (``rules.check_move``): 409 ``invalid_state`` unless ``deal.status`` → ``to`` by ``by`` is
+       allowed for the deal's kind;
+    2. one conditional ``UPDATE deals SET status=:to, version=version+1, updated_at=:at, <values> WHERE id=:id
+       AND status=<the status read> [AND version=:expect_version] AND <where>``: on PostgreSQL a concurrent
+       move waits for the row and re-checks the guard against the committed row, on SQLite ``BEGIN IMMEDIATE``
+       serialises them, so of two racing moves one wins. ``deal`` is refreshed from the row. The loser: 409
+       ``invalid_state`` when ``must_win`` (callers that hold the row), else ``False`` and nothing else
+       happens (the caller explains why, e.g. a deadline in ``where``);
+    3. ``effects`` (money, certificate…) run after the guard is won; what they return joins the audit data;
+    4. the audit event ``action`` on the deal's chain with ``data``;
+    5. the notification the new status implies (``announce_entry``).
+    """
+    current = DealStatus(deal.status)
+    rules.check_move(current, to, by, deal.transaction_kind)
+    guard: list[ColumnElement[bool]] = [Deal.id == deal.id, Deal.status == current, *where]
+    if expect_version is not None:
+        guard.append(Deal.version == expect_version)
+    await session.flush()
+    won = (
+        await session.execute(
+            update(Deal)
+            .where(*guard)
+            .values(status=to, updated_at=at, version=Deal.version + 1, **dict(values or {}))
+            .returning(Deal.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).first()
+    await session.refresh(deal)
+    if won is None:
+        if must_win:
+            raise InvalidState(f"The deal changed meanwhile: it is {deal.status} now.")
+        return False
+    extra = await effects() if effects is not None else None
+    await record(
+        session,
+        entity_type="deal",
+        entity_id=deal.id,
+        action=action,
+        actor=actor,
+        at=at,
+        data={**(data or {}), **(extra or {})},
+    )
+    await announce_entry(session, deal, at=at)
+    return True
 
 
 def _visible(principal: Principal, deal: Deal) -> bool:

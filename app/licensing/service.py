@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.deals import rules as deal_rules
 from app.deals.fees import FeeSchedule
 from app.kit.clock import Clock
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound, Unprocessable
@@ -31,7 +32,7 @@ from app.models.ledger import AccountKind, EntryKind
 from app.models.listings import ACTIVE_STATUSES, Listing, ListingPatent, TransactionKind
 from app.models.patents import Patent
 from app.models.policy import OpenLicense, OpenLicenseGrant, OpenLicenseStatus
-from app.models.trading import Deal, DealSource, DealStatus
+from app.models.trading import Deal, DealSource
 from app.pledges import queries as pledges
 from app.settlement import service as settlement
 
@@ -71,7 +72,7 @@ async def exclusive_licence_active(session: AsyncSession, patent_id: uuid.UUID, 
             .join(ListingPatent, ListingPatent.listing_id == Listing.id)
             .where(
                 ListingPatent.patent_id == patent_id,
-                Deal.status == DealStatus.settled,
+                Deal.status.in_(deal_rules.SETTLED),
                 Deal.transaction_kind.in_([k.value for k in EXCLUSIVE_LICENCE_KINDS]),
             )
         )
@@ -350,12 +351,18 @@ async def take_licence(
         seller_org_id=item.owner_org_id,
         source=DealSource.open_license,
         transaction_kind=TransactionKind.nonexclusive_license,
-        status=DealStatus.paid,
+        status=deal_rules.initial_status(DealSource.open_license, seller_is_public_institution=False),
         price=price,
         buyer_fee=buyer_fee,
         seller_fee=seller_fee,
         deposit_applied=0,
-        amount_due=price + buyer_fee,
+        amount_due=deal_rules.amount_due(
+            TransactionKind.nonexclusive_license,
+            price=price,
+            deposit=0,
+            buyer_fee=buyer_fee,
+            seller_fee=seller_fee,
+        ),
         paid_at=now,
         created_at=now,
         updated_at=now,
@@ -381,7 +388,7 @@ async def take_licence(
             "buyer_fee": buyer_fee,
             "seller_fee": seller_fee,
             "amount_due": deal.amount_due,
-            "status": DealStatus.paid,
+            "status": deal.status,
         },
     )
     if deal.amount_due > 0:

@@ -217,6 +217,7 @@ class DealStatus(StrEnum):
     awaiting_payment = "awaiting_payment"
     paid = "paid"
     settled = "settled"
+    completed = "completed"  # SPEC §18.1: every completion step of the deal's kind done
     cancelled = "cancelled"
     defaulted = "defaulted"
 

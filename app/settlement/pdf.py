@@ -14,18 +14,15 @@ from typing import Any
 from fpdf import FPDF
 
 from app.contracts.rules import capital_numerals, figures
+from app.deals.rules import KINDS
 from app.kit import printing
 from app.settlement.rules import shanghai_date
 
-KIND_NAMES = {
-    "assignment": "专利权转让",
-    "exclusive_license": "专利实施许可（独占）",
-    "sole_license": "专利实施许可（排他）",
-    "nonexclusive_license": "专利实施许可（普通）",
-}
+# Each kind's name and parties' roles are its row's (``app.deals.rules.KINDS``, SPEC §18.1).
+KIND_NAMES = {kind: row.name for kind, row in KINDS.items()}
 PRICING_NAMES = {"negotiated": "协议定价", "listed": "挂牌交易", "auction": "竞价"}
-SELLER_ROLE = {"assignment": "转让方"}
-BUYER_ROLE = {"assignment": "受让方"}
+SELLER_ROLE = {kind: row.seller_role for kind, row in KINDS.items()}
+BUYER_ROLE = {kind: row.buyer_role for kind, row in KINDS.items()}
 
 
 def _date_cn(iso: str) -> str:

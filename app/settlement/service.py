@@ -1,7 +1,7 @@
 """Payment and settlement of deals (SPEC §11, DOMAIN.md "Listing flow" settlement, DESIGN.md "The bid").
 
-Both are one conditional UPDATE on the deal (``WHERE status = 'awaiting_payment'`` / ``'paid'``) followed by
-the money, in the caller's transaction: on PostgreSQL a concurrent second payment or settlement waits for the
+Both are a move of the deal (``app.deals.service.move``: one conditional UPDATE, ``WHERE status =
+'awaiting_payment'`` / ``'paid'``) followed by the money as the move's effects, in the caller's transaction: on PostgreSQL a concurrent second payment or settlement waits for the
 row, re-checks the guard against the committed row and matches nothing; on SQLite ``BEGIN IMMEDIATE``
 serialises them. The loser gets 409 ``invalid_state`` and has no effect. Anything failing afterwards
 (``insufficient_funds``, ``patent_pledged``) raises and the whole transaction, the guard included, rolls back.
@@ -25,6 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.contracts.service import end_deal
+from app.deals import rules as deal_rules
+from app.deals import service as deals
+from app.deals.rules import By
 from app.deals.service import get_deal
 from app.kit.clock import Clock
 from app.kit.db import dialect_name
@@ -37,7 +40,7 @@ from app.listings import service as listings
 from app.models.accounts import Organization
 from app.models.contracts import Contract
 from app.models.ledger import AccountKind, EntryKind, LedgerAccount
-from app.models.listings import EXCLUSIVE_KINDS, Listing, ListingPatent, ListingStatus, TransactionKind
+from app.models.listings import EXCLUSIVE_KINDS, Listing, ListingPatent, ListingStatus
 from app.models.patents import Patent
 from app.models.settlement import (
     Certificate,
@@ -46,7 +49,7 @@ from app.models.settlement import (
     TransferTask,
     TransferTaskStatus,
 )
-from app.models.trading import Deal, DealStatus, DepositStatus, Registration
+from app.models.trading import Deal, DealSource, DealStatus, DepositStatus, Registration
 from app.notifications import service as notifications
 from app.pledges.service import unconsented_pledges_for_deal
 from app.settlement import rules
@@ -79,57 +82,51 @@ async def pay_deal(session: AsyncSession, deal: Deal, *, at: datetime, actor: st
     when the deal is not awaiting payment (a concurrent payment won) or its deadline has passed; 409
     ``insufficient_funds`` when the buyer is short — the caller's transaction then rolls back, the deposit
     stays held."""
-    claimed = (
-        await session.execute(
-            update(Deal)
-            .where(
-                Deal.id == deal.id,
-                Deal.status == DealStatus.awaiting_payment,
-                or_(Deal.pay_by.is_(None), Deal.pay_by > at),
+
+    async def pay_in() -> None:
+        escrow = await account_id(session, AccountKind.escrow, deal.id)
+        if deal.registration_id is not None:
+            registration = await session.get(Registration, deal.registration_id)
+            assert registration is not None
+            applied = await deposits.apply_to_deal(session, registration, deal.id, at=at, actor=actor)
+            if not applied and registration.deposit_status != DepositStatus.applied:
+                raise InvalidState("The buyer's deposit for this deal is no longer held.")
+        if deal.amount_due > 0:
+            await transfer(
+                session,
+                EntryKind.deal_payment,
+                await account_id(session, AccountKind.available, deal.buyer_org_id),
+                escrow,
+                deal.amount_due,
+                at=at,
+                actor=actor,
+                organization_id=deal.buyer_org_id,
+                deal_id=deal.id,
+                memo="deal paid into escrow",
             )
-            .values(status=DealStatus.paid, paid_at=at, updated_at=at, version=Deal.version + 1)
-            .returning(Deal.id)
-            .execution_options(synchronize_session=False)
-        )
-    ).first()
-    await session.refresh(deal)
-    if claimed is None:
-        if deal.status == DealStatus.awaiting_payment:
-            raise InvalidState("The payment deadline of this deal has passed.")
-        raise InvalidState(f"A deal in {deal.status} cannot be paid.")
-    escrow = await account_id(session, AccountKind.escrow, deal.id)
-    if deal.registration_id is not None:
-        registration = await session.get(Registration, deal.registration_id)
-        assert registration is not None
-        applied = await deposits.apply_to_deal(session, registration, deal.id, at=at, actor=actor)
-        if not applied and registration.deposit_status != DepositStatus.applied:
-            raise InvalidState("The buyer's deposit for this deal is no longer held.")
-    if deal.amount_due > 0:
-        await transfer(
-            session,
-            EntryKind.deal_payment,
-            await account_id(session, AccountKind.available, deal.buyer_org_id),
-            escrow,
-            deal.amount_due,
-            at=at,
-            actor=actor,
-            organization_id=deal.buyer_org_id,
-            deal_id=deal.id,
-            memo="deal paid into escrow",
-        )
-    await record(
+
+    paid = await deals.move(
         session,
-        entity_type="deal",
-        entity_id=deal.id,
-        action="paid",
+        deal,
+        DealStatus.paid,
+        by=By.buyer,
         actor=actor,
         at=at,
+        action="paid",
+        values={"paid_at": at},
+        where=[or_(Deal.pay_by.is_(None), Deal.pay_by > at)],
+        effects=pay_in,
         data={
             "status": DealStatus.paid,
             "amount_due": deal.amount_due,
             "deposit_applied": deal.deposit_applied if deal.registration_id else 0,
         },
+        must_win=False,
     )
+    if not paid:
+        if deal.status == DealStatus.awaiting_payment:
+            raise InvalidState("The payment deadline of this deal has passed.")
+        raise InvalidState(f"A deal in {deal.status} cannot be paid.")
     return deal
 
 
@@ -142,6 +139,7 @@ async def default_unpaid_deal(session: AsyncSession, deal: Deal, *, at: datetime
         session,
         deal,
         DealStatus.defaulted,
+        by=By.sweeper,
         reason="not paid by the payment deadline",
         action="defaulted",
         at=at,
@@ -178,73 +176,86 @@ async def settle_deal(
 ) -> Deal:
     """Settle a ``paid`` deal in the caller's transaction (SPEC §11, §14; DOMAIN.md "Listing flow"):
 
-    1. guard ``UPDATE deals SET status='settled' … WHERE status='paid'`` — a second settlement, concurrent or
-       late, gets 409 ``invalid_state`` and moves no money;
+    1. the move ``paid`` → ``settled`` (``app.deals.service.move``: the guard ``UPDATE deals SET
+       status='settled' … WHERE status='paid'``) — a second settlement, concurrent or late, gets 409
+       ``invalid_state`` and moves no money; steps 2–5 are the move's effects, by the kind's row of
+       ``app.deals.rules.KINDS``;
     2. pledges re-checked: 409 ``patent_pledged`` while a patent is under an active pledge without the
        pledgee's consent (§14);
-    3. one balanced journal entry empties the deal's escrow: seller ← price − seller fee, fee income ← both
-       fees, as fixed when the deal was made (an applied deposit larger than the price goes back to the buyer);
+    3. one balanced journal entry empties the deal's escrow by the kind's cash rule (today's kinds: seller ←
+       price − seller fee, fee income ← both fees, as fixed when the deal was made; an applied deposit larger
+       than the price goes back to the buyer);
     4. a transaction certificate (交易凭证) with a unique number;
-    5. assignment: every patent's owner becomes the buyer and a transfer-registration task is recorded;
-       licence: a licence record, filing due 3 months after settlement;
+    5. the kind's settlement effect: ``transfer`` — every patent's owner becomes the buyer and a
+       transfer-registration task is recorded; ``licence`` — a licence record, filing due 3 months after
+       settlement;
     6. an assignment/exclusive/sole listing held by the deal becomes ``sold``. A non-exclusive listing keeps
        its status: it can license further buyers.
 
     ``patent_ids`` and ``licence_terms`` are for deals without a listing (open licences); a listing deal takes
     both from its listing.
     """
-    claimed = (
-        await session.execute(
-            update(Deal)
-            .where(Deal.id == deal.id, Deal.status == DealStatus.paid)
-            .values(status=DealStatus.settled, settled_at=at, updated_at=at, version=Deal.version + 1)
-            .returning(Deal.id)
-            .execution_options(synchronize_session=False)
+    listing: Listing | None = None
+    kind = deal_rules.kind_of(deal.transaction_kind)
+
+    async def settle_effects() -> dict[str, Any]:
+        nonlocal listing
+        listing = await session.get(Listing, deal.listing_id) if deal.listing_id is not None else None
+        ids = (
+            list(patent_ids)
+            if patent_ids is not None
+            else await _listing_patent_ids(session, deal.listing_id)
         )
-    ).first()
-    await session.refresh(deal)
-    if claimed is None:
-        raise InvalidState(f"A deal in {deal.status} cannot be settled.")
+        blocked = await unconsented_pledges(session, deal)
+        if blocked:
+            raise PatentPledged("A patent of this deal is pledged and the pledgee has not consented.")
 
-    listing = await session.get(Listing, deal.listing_id) if deal.listing_id is not None else None
-    ids = list(patent_ids) if patent_ids is not None else await _listing_patent_ids(session, deal.listing_id)
-    blocked = await unconsented_pledges(session, deal)
-    if blocked:
-        raise PatentPledged("A patent of this deal is pledged and the pledgee has not consented.")
+        payout = await _pay_out_escrow(session, deal, kind.cash, at=at, actor=actor)
+        number = await _allocate_certificate_number(session, rules.shanghai_date(at).year)
+        deal.certificate_number = number
+        await session.flush()
 
-    payout = await _pay_out_escrow(session, deal, at=at, actor=actor)
-    number = await _allocate_certificate_number(session, rules.shanghai_date(at).year)
-    deal.certificate_number = number
-    await session.flush()
+        patents = await _patents(session, ids)
+        match kind.settlement:
+            case deal_rules.SettlementEffect.transfer:
+                await _transfer_ownership(session, deal, patents, at=at, actor=actor)
+            case deal_rules.SettlementEffect.licence:
+                terms = licence_terms or _listing_licence_terms(listing)
+                await _record_licence(session, deal, patents, terms, at=at)
 
-    patents = await _patents(session, ids)
-    kind = TransactionKind(deal.transaction_kind)
-    if kind == TransactionKind.assignment:
-        await _transfer_ownership(session, deal, patents, at=at, actor=actor)
-    else:
-        terms = licence_terms or _listing_licence_terms(listing)
-        await _record_licence(session, deal, patents, terms, at=at)
-
-    content = await _certificate_content(session, deal, listing, patents, at=at)
-    session.add(Certificate(id=uuid.uuid4(), number=number, deal_id=deal.id, issued_at=at, content=content))
-    await session.flush()
-    await record(
-        session,
-        entity_type="deal",
-        entity_id=deal.id,
-        action="settled",
-        actor=actor,
-        at=at,
-        data={
+        content = await _certificate_content(session, deal, listing, patents, at=at)
+        session.add(
+            Certificate(id=uuid.uuid4(), number=number, deal_id=deal.id, issued_at=at, content=content)
+        )
+        await session.flush()
+        return {
             "status": DealStatus.settled,
             "certificate_number": number,
             "seller_amount": payout.seller,
             "fee_income": payout.fee_income,
             "buyer_refund": payout.buyer_refund,
             "contract_sha256": content["contract_sha256"],
-        },
+        }
+
+    settled = await deals.move(
+        session,
+        deal,
+        DealStatus.settled,
+        by=By.open_licence if deal.source == DealSource.open_license else By.operator,
+        actor=actor,
+        at=at,
+        action="settled",
+        values={"settled_at": at},
+        effects=settle_effects,
+        must_win=False,
     )
-    if listing is not None and kind in EXCLUSIVE_KINDS and listing.status == ListingStatus.under_contract:
+    if not settled:
+        raise InvalidState(f"A deal in {deal.status} cannot be settled.")
+    if (
+        listing is not None
+        and deal.transaction_kind in EXCLUSIVE_KINDS
+        and listing.status == ListingStatus.under_contract
+    ):
         await listings.set_status(
             session, listing, ListingStatus.sold, actor=actor, action="sold", at=at, data={"deal_id": deal.id}
         )
@@ -283,13 +294,18 @@ async def _escrow_balance(session: AsyncSession, escrow_id: uuid.UUID) -> int:
     return int(balance or 0)
 
 
-async def _pay_out_escrow(session: AsyncSession, deal: Deal, *, at: datetime, actor: str) -> rules.Payout:
+async def _pay_out_escrow(
+    session: AsyncSession, deal: Deal, cash: deal_rules.CashRule, *, at: datetime, actor: str
+) -> rules.Payout:
+    """Empty the deal's escrow by its kind's cash rule (SPEC §18.1) in one balanced entry."""
     escrow = await account_id(session, AccountKind.escrow, deal.id)
     held = await _escrow_balance(session, escrow)
     try:
-        payout = rules.payout(
-            escrow=held, price=deal.price, buyer_fee=deal.buyer_fee, seller_fee=deal.seller_fee
-        )
+        match cash:
+            case deal_rules.CashRule.price:
+                payout = rules.payout(
+                    escrow=held, price=deal.price, buyer_fee=deal.buyer_fee, seller_fee=deal.seller_fee
+                )
     except ValueError as exc:
         raise InvalidState("The deal's escrow does not hold the price and the buyer's fee.") from exc
     if held == 0:
