@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.deals.rules import SETTLED
 from app.kit.clock import Clock
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound, Unprocessable
 from app.kit.security import Principal
@@ -24,7 +25,7 @@ from app.kit.workdays import SHANGHAI
 from app.licensing.rules import add_months
 from app.models.accounts import Organization, RewardRules
 from app.models.policy import RewardPlan, RewardPlanStatus
-from app.models.trading import Deal, DealStatus
+from app.models.trading import Deal
 from app.rewards import rules, schemas
 
 NOTICE = timedelta(days=rules.NOTICE_DAYS)
@@ -77,7 +78,7 @@ async def record_plan(
     deal = await _deal_for_seller(session, principal, deal_id, lock=True)
     if not _is_seller(principal, deal):
         raise Forbidden("Only the seller records the reward plan.")
-    if deal.status != DealStatus.settled:
+    if deal.status not in SETTLED:  # SPEC §18.1: completed counts as settled
         raise InvalidState("A reward plan is recorded after settlement.")
     plan = await session.scalar(select(RewardPlan).where(RewardPlan.deal_id == deal.id))
     if plan is not None and plan.status != RewardPlanStatus.draft:

@@ -12,13 +12,14 @@ from typing import Any
 from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.deals.rules import SETTLED
 from app.kit.errors import NotFound
 from app.kit.security import Principal
 from app.models.accounts import Organization
 from app.models.listings import Listing, ListingPatent
 from app.models.patents import Patent
 from app.models.settlement import LicenceRecord, TransferTask
-from app.models.trading import Deal, DealStatus
+from app.models.trading import Deal
 from app.stats import rules
 from app.stats.schemas import GroupBy
 
@@ -29,7 +30,7 @@ async def turnover(
     """``(key, deals, amount in fen)`` per group, ordered by key. ``start``/``end`` are inclusive Shanghai
     days of settlement. Deals without a listing (open licences) have pricing mode ``open_license``."""
     low, high = rules.day_range(start, end)
-    filters: list[Any] = [Deal.status == DealStatus.settled, Deal.settled_at.is_not(None)]
+    filters: list[Any] = [Deal.status.in_(SETTLED), Deal.settled_at.is_not(None)]
     if low is not None:
         filters.append(Deal.settled_at >= low)
     if high is not None:

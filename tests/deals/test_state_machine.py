@@ -1,12 +1,12 @@
 """The deal state machine (SPEC §18.1): every move of the table, made through the one mover, succeeds (status,
 version, audit event, notification); every other (from, to, by) is 409 ``invalid_state`` and leaves the deal
-as it was; a guard that no longer holds loses the conditional UPDATE."""
+as it was; a guard that no longer holds loses the conditional UPDATE; ``completed`` counts as settled."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -208,3 +208,27 @@ async def test_a_guard_that_no_longer_holds_loses(
         )
         assert lost is False and held.status == S.awaiting_payment
     assert await _chain(db, deal.id) == [] and await _chain(db, other.id) == []
+
+
+async def test_completed_counts_as_settled(client: httpx.AsyncClient, db: Database, world: World) -> None:
+    """Turnover and reward plans count a completed deal as a settled one (SPEC §18.1)."""
+    settled_at = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
+    deal = await _deal(db, world, S.completed, settled_at)
+    async with db.transaction() as session:
+        row = await session.get(Deal, deal.id)
+        assert row is not None
+        row.settled_at = settled_at
+    r = await client.get("/api/v1/stats/turnover", params={"group_by": "transaction_kind"})
+    assert r.status_code == 200, r.text
+    assert r.json()["items"] == [{"key": "assignment", "deals": 1, "amount": "1000.00"}]
+    # net income 990.00 (price 1,000.00 less the seller's fee 10.00): a pool of 750.00 meets Zhejiang's rules
+    allocations = [
+        {"name": "张三", "role": "main_contributor", "amount": "700.00"},
+        {"name": "李四", "role": "transfer_staff", "amount": "50.00"},
+    ]
+    r = await client.post(
+        f"/api/v1/deals/{deal.id}/reward-plan",
+        json={"costs": "0.00", "allocations": allocations},
+        headers=world.seller.headers,
+    )
+    assert r.status_code == 201, r.text  # recorded "after settlement": a completed deal qualifies
