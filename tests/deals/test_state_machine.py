@@ -104,6 +104,32 @@ def test_the_table_is_the_specs() -> None:
     assert all(not rules.KINDS[k].completion_steps for k in KINDS_TODAY)  # settled is final for them
 
 
+def test_how_a_deal_starts() -> None:
+    """Only an offer deal with a public-institution seller starts in public notice; an open licence's deal is
+    made paid and settled in the same request; every other deal awaits signatures."""
+    start = rules.initial_status
+    assert start(DealSource.offer, seller_is_public_institution=True) == S.public_notice
+    for source in (DealSource.listing, DealSource.auction):
+        assert start(source, seller_is_public_institution=True) == S.awaiting_signatures
+    assert start(DealSource.offer, seller_is_public_institution=False) == S.awaiting_signatures
+    assert start(DealSource.open_license, seller_is_public_institution=True) == S.paid
+
+
+@pytest.mark.parametrize("kind", KINDS_TODAY)
+def test_cash_due_of_todays_kinds(kind: str) -> None:
+    """max(price − deposit, 0) + buyer fee: a deposit above the price is not owed back here (settlement
+    returns it), and the seller's fee is never the buyer's."""
+    due = rules.amount_due
+    assert due(kind, price=100_000, deposit=10_000, buyer_fee=1_500, seller_fee=900) == 91_500
+    assert due(kind, price=5_000, deposit=10_000, buyer_fee=500, seller_fee=500) == 500
+
+
+def test_completion_needs_steps_and_every_step(stepped_kind: None) -> None:
+    assert not rules.completion_done("assignment", frozenset())  # no steps: settled is final
+    assert not rules.completion_done(STEPPED, frozenset())
+    assert rules.completion_done(STEPPED, frozenset({"registered"}))
+
+
 async def test_every_allowed_move_succeeds_through_the_mover(
     client: httpx.AsyncClient, db: Database, world: World, stepped_kind: None
 ) -> None:
