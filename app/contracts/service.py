@@ -1,8 +1,8 @@
 """Contracts and signing (SPEC §11), public notice and objections (SPEC §8; 浙江条例 art. 17).
 
-* A contract is generated in the deal's own transaction (``generate_contract``, called by ``create_deal``);
-  its text never changes, and a party signs the SHA-256 of what it read (409 ``contract_changed`` if that is
-  not the stored hash). Signing is refused (409 ``invalid_state``) while the deal is in ``public_notice``,
+* A contract is generated in the deal's own transaction (``app.contracts.generation.generate_contract``,
+  called by ``create_deal``); its text never changes, and a party signs the SHA-256 of what it read (409
+  ``contract_changed`` if that is not the stored hash). Signing is refused (409 ``invalid_state``) while the deal is in ``public_notice``,
   after ``sign_by``, and a second time by the same party (a retry with the same ``Idempotency-Key`` replays
   the first response instead). The second signature moves the deal to ``awaiting_payment`` with ``pay_by``
   5 working days later.
@@ -16,7 +16,8 @@
 * ``related_party`` is declared by the seller during the notice (the exchange has no data to derive that a
   buyer is related to the inventors).
 
-Services never commit; every state change is audited on the deal's chain (and objections on their own).
+Services never commit; every state change is audited on the deal's chain (and objections on their own). A
+deal's status changes only through ``app.deals.service.move`` (the table of ``app.deals.rules``).
 """
 
 from __future__ import annotations
