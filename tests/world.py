@@ -94,8 +94,10 @@ async def build(client: httpx.AsyncClient, db: Database, **organizations: Org) -
     op = await f.operator(client, db)
     made: dict[str, f.Actor | list[f.Actor]] = {}
     for key, spec in organizations.items():
-        group = [await _organization(client, op, spec) for _ in range(spec.count or 1)]
-        made[key] = group if spec.count is not None else group[0]
+        if spec.count is None:
+            made[key] = await _organization(client, op, spec)
+        else:
+            made[key] = [await _organization(client, op, spec) for _ in range(spec.count)]
     return World(op, made)
 
 

@@ -22,6 +22,7 @@ from app.models.listings import Listing, ListingStatus
 from app.models.trading import Auction, DepositStatus, Registration, RegistrationStatus
 from tests import factories as f
 from tests import trading as t
+from tests.world import build, org, orgs
 
 
 @dataclass
@@ -58,11 +59,9 @@ async def open_auction(
     (business clock) unless ``opened=False``. ``extra_unqualified`` registrants stay ``pending_review``."""
     terms = {"format": "english", "increment": "1000.00", "free_bidding_minutes": 0, "countdown_seconds": 300}
     terms.update(auction or {})
-    op = await f.operator(client, db)
-    seller = await f.organization(client, kind=seller_kind, verified_by=op)
-    buyers = [await f.organization(client, verified_by=op) for _ in range(bidders + extra_unqualified)]
-    for buyer in buyers:
-        await t.fund(client, op, buyer, deposit)
+    op, seller, buyers = await build(
+        client, db, seller=org(seller_kind), buyers=orgs(bidders + extra_unqualified, funds=deposit)
+    )
     listing = await t.published_listing(
         client,
         op,

@@ -20,6 +20,7 @@ from app.models.trading import Deal, DealStatus
 from tests import factories as f
 from tests import trading as t
 from tests.negotiation import helpers as n
+from tests.world import build, org
 
 LICENSE = {"term_months": 36, "territory": "中国大陆", "field_of_use": "动力电池"}
 LICENCE_KINDS = ("exclusive_license", "sole_license", "nonexclusive_license")
@@ -46,11 +47,8 @@ class DealCase:
 async def parties(
     client: httpx.AsyncClient, db: Database, *, seller_kind: str = "enterprise"
 ) -> tuple[f.Actor, ...]:
-    op = await f.operator(client, db)
-    seller = await f.organization(client, kind=seller_kind, verified_by=op)
-    buyer = await f.organization(client, verified_by=op)
-    outsider = await f.organization(client, verified_by=op)
-    return op, seller, buyer, outsider
+    """(operator, seller, buyer, outsider): the test world (tests/world.py) of a deal."""
+    return tuple(await build(client, db, seller=org(seller_kind), buyer=org(), outsider=org()))
 
 
 def _listing_terms(kind: str) -> dict[str, Any]:
