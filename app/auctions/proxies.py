@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auctions import events, rules
 from app.auctions.rules import Contender
 from app.audit.access import register_parties, seal_from_operators
-from app.audit.service import SYSTEM_ACTOR, record
+from app.audit.service import SYSTEM_ACTOR, record, record_series
 from app.kit.errors import Conflict, NotFound
 from app.kit.money import format_fen
 from app.kit.types import UTCDateTime
@@ -50,6 +50,9 @@ class FormatNotSupported(Conflict):
 
 class ProxyCannotLower(Conflict):
     code = "proxy_cannot_lower"
+
+
+AuditItem = tuple[str, str, datetime, dict[str, Any]]  # (action, actor, at, data) of an auction's event
 
 
 @dataclass(frozen=True)
@@ -120,10 +123,12 @@ async def answer(
     countdown_seconds: int,
     now: datetime,
     leader_code: str | None,
+    audit: list[AuditItem] | None = None,
 ) -> tuple[list[AutoBid], str | None]:
     """Place the automatic bids that answer the auction's present ``state`` (a row of
     ``service.STATE_COLUMNS`` plus ``leader_registration_id``; updated in place) for the ``leader`` at its
-    bid. Returns the bids and the leader's code afterwards."""
+    bid. Returns the bids and the leader's code afterwards. Their audit events are appended to ``audit`` when
+    given (the caller writes its own event and these with one ``record_series``), else written here."""
     from app.auctions.service import event_data  # the views live with the service
 
     conn = await session.connection()
@@ -202,15 +207,12 @@ async def answer(
         },
     )
     await events.append(session, state.id, batch, at=now)
-    for b in placed:
-        await record(
-            session,
-            entity_type="auction",
-            entity_id=state.id,
-            action="bid_accepted",
-            actor=SYSTEM_ACTOR,
-            at=now,
-            data={
+    items: list[AuditItem] = [
+        (
+            "bid_accepted",
+            SYSTEM_ACTOR,
+            now,
+            {
                 "bid_id": b.id,
                 "seq": b.seq,
                 "bidder_code": b.bidder_code,
@@ -220,6 +222,12 @@ async def answer(
                 "priority_rank": b.priority_rank,
             },
         )
+        for b in placed
+    ]
+    if audit is not None:
+        audit += items
+    else:
+        await record_series(session, entity_type="auction", entity_id=state.id, events=items)
     await _exhaust(session, state, by_registration)
     return placed, leader_code
 

@@ -39,7 +39,7 @@ from sqlalchemy.orm import aliased
 
 from app.auctions import events, proxies, rules
 from app.auctions.schemas import AuctionOut, BidPlaced, ProxyOut
-from app.audit.service import SYSTEM_ACTOR, record
+from app.audit.service import SYSTEM_ACTOR, record, record_series
 from app.deals.fees import FeeSchedule
 from app.kit.db import holds_connection
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
@@ -553,16 +553,9 @@ async def place_bid(
     if not sealed:  # a sealed amount is recorded at the close, never before
         audit |= {"amount": amount, "ends_at": state.ends_at, "extended": extended, "auto": False}
         audit |= {"priority_rank": rank}
-    await record(
-        session,
-        entity_type="auction",
-        entity_id=auction_id,
-        action="bid_accepted",
-        actor=principal.label,
-        at=now,
-        data=audit,
-    )
+    trail: list[proxies.AuditItem] = [("bid_accepted", principal.label, now, audit)]
     if sealed:
+        await record_series(session, entity_type="auction", entity_id=auction_id, events=trail)
         return BidPlaced(
             id=bid_id, amount=amount, bidder_code=bidder.bidder_code, placed_at=now, ends_at=state.ends_at
         )
@@ -576,7 +569,9 @@ async def place_bid(
             countdown_seconds=bidder.countdown_seconds,
             now=now,
             leader_code=leader_code,
+            audit=trail,
         )
+    await record_series(session, entity_type="auction", entity_id=auction_id, events=trail)
     outbid = {state.previous_leader_registration_id, bidder.registration_id}
     outbid |= {b.registration_id for b in automatic}
     outbid.discard(state.leader_registration_id)

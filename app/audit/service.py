@@ -63,6 +63,38 @@ async def record(
     return AuditEvent(**values)
 
 
+async def record_series(
+    session: AsyncSession,
+    *,
+    entity_type: str,
+    entity_id: uuid.UUID | str,
+    events: Sequence[tuple[str, str, datetime, dict[str, Any]]],
+) -> None:
+    """Append several events ``(action, actor, at, data)`` to one entity's chain, in order: one read of the
+    chain's head and one INSERT for them all (a bid and the automatic bids that answer it)."""
+    if not events:
+        return
+    await session.flush()
+    conn = await session.connection()
+    entity_key = str(entity_id)
+    last = (await conn.execute(_LAST_OF_CHAIN, {"p_type": entity_type, "p_id": entity_key})).first()
+    head = (last[0], last[1]) if last else None
+    rows = []
+    for action, actor, at, data in events:
+        row = next_row(
+            last=head,
+            entity_type=entity_type,
+            entity_id=entity_key,
+            at=at,
+            actor=actor,
+            action=action,
+            data=data,
+        )
+        rows.append(row)
+        head = (row["seq"], row["hash"])
+    await conn.execute(_INSERT, rows)
+
+
 @dataclass
 class VerifyReport:
     ok: bool = True
