@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         description="Fee schedule JSON (default: the documented sample in app/data/fee_schedule.json)",
     )
     sweeper_interval_seconds: float = Field(default=1.0, gt=0)
+    webhook_worker: bool = Field(
+        default=True,
+        description="Deliver webhooks from this process (SPEC §17.5). Every process does by default; a "
+        "deployment may turn it off on processes that should only serve requests, as long as others deliver",
+    )
     metrics_token: str | None = Field(
         default=None,
         description="When set, GET /metrics needs it as a bearer token (Authorization: Bearer …)",

@@ -118,7 +118,10 @@ def create_app(
         sweeper = asyncio.create_task(
             sweep_loop(sweep_context(app), lambda: business_now(app), settings.sweeper_interval_seconds)
         )
-        webhooks = asyncio.create_task(run_webhook_worker(app))  # every process delivers webhooks too
+        # Every process delivers webhooks too, unless its settings leave that to others.
+        webhooks = asyncio.create_task(
+            run_webhook_worker(app) if settings.webhook_worker else asyncio.Event().wait()
+        )
         # Everything built so far (routes, models, statements, schemas: most of the heap) lives as long as the
         # process: move it out of the garbage collector's generations, so that a full collection walks what
         # requests allocate, not the whole application.

@@ -3,7 +3,8 @@
 # measures bids:
 #   bench/proxy_cost.sh sqlite|postgres [SECONDS]
 # One product server process pinned to core 0 (the test environment with the sandbox clock, as
-# bench/perfpair.sh runs it); wrk (the shared bidstorm.lua, 16 connections) and the webhook receiver on core 1.
+# bench/perfpair.sh runs it) serves the requests; wrk (the shared bidstorm.lua, 16 connections), the webhook
+# receiver and a second product process that delivers the webhooks run on core 1.
 # Two auctions on the same server: "plain", the yardstick's hot scenario (16 bidders), and "proxied", the same
 # plus 10 proxies (one of them answers every accepted bid with one increment more, so each bid transaction also
 # writes the automatic bid, its live and audit events and an outbid notice), 50 watchers, and a webhook per
@@ -53,21 +54,33 @@ export EXCHANGE_DATABASE_URL=$dburl EXCHANGE_SANDBOX=true EXCHANGE_ENV=test \
   EXCHANGE_SECRET_KEY=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')
 (cd "$proj" && "$pv/bin/python" -m app migrate >"$run/migrate.log" 2>&1 \
   && "$pv/bin/python" -m app create-operator --email ops@perf.test --password operator-pass-perf >/dev/null 2>&1)
-(cd "$proj" && exec taskset -c 0 "$pv/bin/python" -m app serve --host 127.0.0.1 --port "$port" --workers 1 \
-  >"$run/product.log" 2>&1) &
+# The measured process serves requests only; a second process on core 1 delivers the webhooks (with the same
+# database), so that the figures are the bid transaction's, outbid notices and delivery rows included.
+(cd "$proj" && EXCHANGE_WEBHOOK_WORKER=false exec taskset -c 0 "$pv/bin/python" -m app serve --host 127.0.0.1 \
+  --port "$port" --workers 1 >"$run/product.log" 2>&1) &
+pids+=($!); server=$!
+(cd "$proj" && exec taskset -c 1 "$pv/bin/python" -m app serve --host 127.0.0.1 --port $((port + 1)) --workers 1 \
+  >"$run/deliverer.log" 2>&1) &
 pids+=($!)
 wait_up "http://127.0.0.1:$port/healthz" || { tail -5 "$run/product.log"; echo "product did not start"; exit 1; }
-# A fresh pair of auctions for each round: bidstorm.lua's amounts start again at the start price every run.
+# An auction of each kind for each round (bidstorm.lua's amounts start again at the start price every run), all
+# made before the clock moves past their listing periods: the plain ones first (the yardstick's set-up, which moves
+# the clock once), then the proxied ones (once more).
+"$tv/bin/python" "$shared/bidstorm.py" --base "http://127.0.0.1:$port" --op-email ops@perf.test \
+  --op-password operator-pass-perf --auctions 2 --bidders 16 --setup-only "$run/plain.wrk" \
+  || { echo "setup failed"; exit 1; }
 for round in 1 2; do
-  "$tv/bin/python" "$shared/bidstorm.py" --base "http://127.0.0.1:$port" --op-email ops@perf.test \
-    --op-password operator-pass-perf --auctions 1 --bidders 16 --setup-only "$run/plain$round.wrk" \
-    || { echo "setup failed"; exit 1; }
-  PERF_YARDSTICK=$shared "$tv/bin/python" "$proj/bench/_proxy_setup.py" setup "http://127.0.0.1:$port" \
-    "$run/proxied$round.wrk" "http://127.0.0.1:$rport/hook" || { echo "setup failed"; exit 1; }
+  { cut -d, -f"$round" <"$run/plain.wrk" | head -1; sed -n 2p "$run/plain.wrk"; } >"$run/plain$round.wrk"
 done
+PERF_YARDSTICK=$shared "$tv/bin/python" "$proj/bench/_proxy_setup.py" setup "http://127.0.0.1:$port" \
+  "$run/proxied" "http://127.0.0.1:$rport/hook" 2 || { echo "setup failed"; exit 1; }
 
 storm() { # scenario wrkfile
   local out
+  # PROFILE=FILE: py-spy (raw, folded stacks) samples the server during the last proxied storm.
+  if [[ -n ${PROFILE:-} && $1 == proxied && $round == 2 ]]; then
+    "$tv/bin/py-spy" record -p "$server" -d "$secs" -r 250 -f raw -o "$PROFILE" >/dev/null 2>&1 &
+  fi
   out=$(STORM_FILE=$2 taskset -c 1 wrk -t2 -c16 -d"${secs}s" -s "$shared/bidstorm.lua" "http://127.0.0.1:$port" 2>/dev/null | tail -1)
   echo "{\"scenario\": \"$1\", \"db\": \"$db\", ${out#\{}"
 }
