@@ -46,7 +46,7 @@ from sqlalchemy import Boolean, Integer, String, Table, Uuid, bindparam, func, i
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auctions import events, notices, proxies, rules
-from app.auctions.service import STATE_COLUMNS, event_data
+from app.auctions.views import STATE_COLUMNS, event_data
 from app.audit.batch import Event, record_many
 from app.contracts.service import contract_values, patents_of
 from app.contracts.templates import PartyFacts

@@ -111,9 +111,7 @@ async def open_auction(session: AsyncSession, auction: Auction, *, starts_at: da
     )
     await notices.opening(session, auction, at=starts_at)
     if auction.format == AuctionFormat.english and auction.has_proxies:
-        from app.auctions.service import answer_opening  # the bid path builds on this module's callers
-
-        await answer_opening(session, auction.id, at=plan.starts_at)
+        await proxies.answer_opening(session, auction.id, at=plan.starts_at)
         await session.refresh(auction)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kit.money import format_fen
@@ -101,3 +101,30 @@ async def closed(
         },
         at=at,
     )
+
+
+_OUTBID = select(Registration.id, Registration.organization_id, Registration.bidder_code).where(
+    Registration.id.in_(bindparam("p_ids", expanding=True))
+)
+
+
+async def outbid(
+    session: AsyncSession, state: Any, registrations: set[uuid.UUID], *, leader_code: str | None, at: datetime
+) -> None:
+    """``outbid`` (SPEC §17.4) to each organization that led before or during the transaction and does not
+    lead after it, with its own bidder code."""
+    rows = (await session.execute(_OUTBID, {"p_ids": list(registrations)})).all()
+    for row in rows:
+        await notify(
+            session,
+            "outbid",
+            [row.organization_id],
+            {
+                "auction_id": str(state.id),
+                "listing_id": str(state.listing_id),
+                "bidder_code": row.bidder_code,
+                "current_price": format_fen(state.current_price),
+                "leading_bidder_code": leader_code,
+            },
+            at=at,
+        )

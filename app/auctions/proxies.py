@@ -23,7 +23,7 @@ from typing import Any, cast
 from sqlalchemy import BigInteger, Table, Uuid, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auctions import events, rules
+from app.auctions import events, notices, rules, views
 from app.auctions.rules import Contender
 from app.audit.access import register_parties, seal_from_operators
 from app.audit.service import SYSTEM_ACTOR, record, record_series
@@ -101,20 +101,6 @@ _SAVE_STATE = (
 )
 
 
-def bid_object(
-    bid_id: uuid.UUID, seq: int, amount: int, code: str, *, auto: bool, rank: int | None
-) -> dict[str, Any]:
-    """The ``bid`` of a live ``bid`` event (SPEC §17.2)."""
-    return {
-        "id": str(bid_id),
-        "seq": seq,
-        "amount": format_fen(amount),
-        "bidder_code": code,
-        "auto": auto,
-        "priority_rank": rank,
-    }
-
-
 async def answer(
     session: AsyncSession,
     state: SimpleNamespace,
@@ -126,11 +112,9 @@ async def answer(
     audit: list[AuditItem] | None = None,
 ) -> tuple[list[AutoBid], str | None]:
     """Place the automatic bids that answer the auction's present ``state`` (a row of
-    ``service.STATE_COLUMNS`` plus ``leader_registration_id``; updated in place) for the ``leader`` at its
+    ``views.STATE_COLUMNS`` and ``views.BID_EXTRAS``; updated in place) for the ``leader`` at its
     bid. Returns the bids and the leader's code afterwards. Their audit events are appended to ``audit`` when
     given (the caller writes its own event and these with one ``record_series``), else written here."""
-    from app.auctions.service import event_data  # the views live with the service
-
     conn = await session.connection()
     proxies = (await conn.execute(_ACTIVE, {"p_auction": state.id})).all()
     if not proxies:
@@ -157,14 +141,18 @@ async def answer(
             state.ends_at, state.extensions = new_end, state.extensions + 1
         bid = AutoBid(uuid.uuid4(), registration_id, proxy.bidder_code, amount, state.version, proxy.rank)
         placed.append(bid)
-        data = event_data(state, leading_code=leader_code, winner_code=None, at=now)
+        data = views.event_data(state, leading_code=leader_code, winner_code=None, at=now)
         state.event_seq += 1
         batch.append(
             (
                 state.event_seq,
                 "bid",
                 data
-                | {"bid": bid_object(bid.id, bid.seq, amount, bid.bidder_code, auto=True, rank=proxy.rank)},
+                | {
+                    "bid": views.bid_object(
+                        bid.id, bid.seq, amount, bid.bidder_code, auto=True, rank=proxy.rank
+                    )
+                },
             )
         )
         if extended:
@@ -296,6 +284,25 @@ async def end_proxies(session: AsyncSession, auction_ids: list[uuid.UUID], *, at
                 "max_amount": format_fen(row.max_amount),
             },
         )
+
+
+_OPENING_STATE = select(*views.STATE_COLUMNS, *views.BID_EXTRAS, Auction.countdown_seconds).where(
+    Auction.id == bindparam("p_id", type_=Uuid())
+)
+
+
+async def answer_opening(session: AsyncSession, auction_id: uuid.UUID, *, at: datetime) -> None:
+    """At the opening the proxies set before it bid (SPEC §17.1): a lone one the start price, placed at
+    ``starts_at``. The caller has just opened the auction in this transaction."""
+    conn = await session.connection()
+    row = (await conn.execute(_OPENING_STATE, {"p_id": auction_id})).one()
+    state = SimpleNamespace(**row._mapping)
+    automatic, leader_code = await answer(
+        session, state, None, countdown_seconds=row.countdown_seconds, now=at, leader_code=None
+    )
+    outbid = {b.registration_id for b in automatic} - {state.leader_registration_id}
+    if outbid:
+        await notices.outbid(session, state, outbid, leader_code=leader_code, at=at)
 
 
 def _not_found() -> NotFound:

@@ -37,8 +37,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.auctions import events, proxies, rules
+from app.auctions import closing, events, notices, proxies, rules
 from app.auctions.schemas import AuctionOut, BidPlaced, ProxyOut
+from app.auctions.views import BID_EXTRAS, LIVE, STATE_COLUMNS, auction_view, bid_object, event_data
 from app.audit.service import SYSTEM_ACTOR, record, record_series
 from app.deals.fees import FeeSchedule
 from app.kit.db import holds_connection
@@ -58,10 +59,8 @@ from app.models.trading import (
     Registration,
     RegistrationStatus,
 )
-from app.notifications.outbox import notify
 
 MAX_BID_ATTEMPTS = 3
-LIVE = frozenset({AuctionStatus.scheduled, AuctionStatus.open})
 
 
 class NotQualified(Forbidden):
@@ -80,79 +79,7 @@ class BidRefused(Conflict):
     code = "bid_too_low"
 
 
-# --- public views -------------------------------------------------------------------------------------------
-
-# The columns the views need; the bid's UPDATE returns exactly these, so an event needs no second read.
-STATE_COLUMNS = (
-    Auction.id,
-    Auction.listing_id,
-    Auction.format,
-    Auction.status,
-    Auction.start_price,
-    Auction.increment,
-    Auction.current_price,
-    Auction.bid_count,
-    Auction.starts_at,
-    Auction.free_bidding_ends_at,
-    Auction.ends_at,
-    Auction.extensions,
-    Auction.reserve_met,
-    Auction.deal_id,
-    Auction.decrement,
-    Auction.step_seconds,
-    Auction.floor_price,
-    Auction.version,
-    Auction.event_seq,
-    Auction.leader_priority_rank,
-)
-
-
-def auction_view(a: Any, *, leading_code: str | None, winner_code: str | None, now: datetime) -> AuctionOut:
-    """The public state: sealed amounts and leader hidden until the close; a Dutch auction's clock price
-    while it runs. ``a`` is an Auction or a row of ``STATE_COLUMNS``."""
-    fmt, status = AuctionFormat(a.format), AuctionStatus(a.status)
-    current, leading = a.current_price, leading_code
-    if fmt == AuctionFormat.sealed and status in LIVE:
-        current, leading = None, None
-    elif fmt == AuctionFormat.dutch and status in LIVE:
-        current = a.start_price
-        if status == AuctionStatus.open and a.starts_at is not None:
-            current = rules.dutch_price(
-                a.start_price, a.floor_price, a.decrement, a.step_seconds, a.starts_at, now
-            )
-    return AuctionOut(
-        id=a.id,
-        listing_id=a.listing_id,
-        format=fmt,
-        status=status,
-        start_price=a.start_price,
-        increment=a.increment,
-        current_price=current,
-        leading_bidder_code=leading,
-        bid_count=a.bid_count,
-        starts_at=a.starts_at,
-        free_bidding_ends_at=a.free_bidding_ends_at,
-        ends_at=a.ends_at,
-        extensions=a.extensions,
-        reserve_met=None if status in LIVE else a.reserve_met,
-        winner_bidder_code=winner_code,
-        deal_id=a.deal_id,
-        leader_priority_rank=a.leader_priority_rank if leading is not None else None,
-    )
-
-
-def event_data(a: Any, *, leading_code: str | None, winner_code: str | None, at: datetime) -> dict[str, Any]:
-    """A live event's data: the public state; for a sealed auction its phase and close time only."""
-    if AuctionFormat(a.format) == AuctionFormat.sealed:
-        return {
-            "id": str(a.id),
-            "format": AuctionFormat.sealed.value,
-            "status": AuctionStatus(a.status).value,
-            "starts_at": a.starts_at.isoformat() if a.starts_at else None,
-            "ends_at": a.ends_at.isoformat() if a.ends_at else None,
-        }
-    view = auction_view(a, leading_code=leading_code, winner_code=winner_code, now=at)
-    return view.model_dump(mode="json")
+# --- public views (app/auctions/views.py) ---------------------------------------------------------------
 
 
 def _build_get_auction() -> Any:
@@ -326,10 +253,6 @@ def _qualified(registration: Any) -> Any:
     )
 
 
-# What the bid transaction needs besides the public state: who leads and led, and whether proxies may answer.
-_BID_EXTRAS = (Auction.leader_registration_id, Auction.previous_leader_registration_id, Auction.has_proxies)
-
-
 def _build_english_update() -> Any:
     """DESIGN.md "The bid": every rule of SPEC §10 in the WHERE clause; the countdown rule in the SET.
     Parameters: ``p_id``, ``p_reg`` (the bidder's registration), ``p_amount``, ``p_now`` (the receive time)
@@ -379,7 +302,7 @@ def _build_english_update() -> Any:
             event_seq=Auction.event_seq + 1 + extension,
             updated_at=placed_at,
         )
-        .returning(*STATE_COLUMNS, *_BID_EXTRAS)
+        .returning(*STATE_COLUMNS, *BID_EXTRAS)
         .execution_options(synchronize_session=False)
     )
 
@@ -403,7 +326,7 @@ def _build_sealed_update() -> Any:
             event_seq=Auction.event_seq + 1,
             updated_at=placed_at,
         )
-        .returning(*STATE_COLUMNS, *_BID_EXTRAS)
+        .returning(*STATE_COLUMNS, *BID_EXTRAS)
         .execution_options(synchronize_session=False)
     )
 
@@ -544,9 +467,7 @@ async def place_bid(
     first_seq = state.event_seq - (1 if extended else 0)
     bid_data = data
     if not sealed:
-        bid_data = data | {
-            "bid": proxies.bid_object(bid_id, seq, amount, bidder.bidder_code, auto=False, rank=rank)
-        }
+        bid_data = data | {"bid": bid_object(bid_id, seq, amount, bidder.bidder_code, auto=False, rank=rank)}
     batch = [(first_seq, "bid", bid_data)] + ([(state.event_seq, "extended", data)] if extended else [])
     await events.append(session, auction_id, batch, at=now)
     audit: dict[str, Any] = {"bid_id": bid_id, "seq": seq, "bidder_code": bidder.bidder_code}
@@ -577,7 +498,7 @@ async def place_bid(
     outbid.discard(state.leader_registration_id)
     outbid.discard(None)
     if outbid:
-        await _notify_outbid(session, state, outbid, leader_code=leader_code, at=now)
+        await notices.outbid(session, state, outbid, leader_code=leader_code, at=now)
     return BidPlaced(
         id=bid_id,
         amount=amount,
@@ -588,33 +509,6 @@ async def place_bid(
         current_price=state.current_price,
         leading_bidder_code=leader_code,
     )
-
-
-_OUTBID = select(Registration.id, Registration.organization_id, Registration.bidder_code).where(
-    Registration.id.in_(bindparam("p_ids", expanding=True))
-)
-
-
-async def _notify_outbid(
-    session: AsyncSession, state: Any, registrations: set[uuid.UUID], *, leader_code: str | None, at: datetime
-) -> None:
-    """``outbid`` (SPEC §17.4) to each organization that led before or during the transaction and does not
-    lead after it, with its own bidder code."""
-    rows = (await session.execute(_OUTBID, {"p_ids": list(registrations)})).all()
-    for row in rows:
-        await notify(
-            session,
-            "outbid",
-            [row.organization_id],
-            {
-                "auction_id": str(state.id),
-                "listing_id": str(state.listing_id),
-                "bidder_code": row.bidder_code,
-                "current_price": format_fen(state.current_price),
-                "leading_bidder_code": leader_code,
-            },
-            at=at,
-        )
 
 
 async def accept_dutch_price(
@@ -697,8 +591,6 @@ async def accept_dutch_price(
         at=now,
         data={"seq": claimed.version, "bidder_code": bidder.bidder_code, "amount": price},
     )
-    from app.auctions import closing  # closing builds on this module's views
-
     # The closing rules act, not the bidder: the close and the deal are the exchange's events, readable by
     # the seller (the bidder's own act is the ``bid_accepted`` above, withheld from others: SPEC §20).
     closed = await closing.close_auctions(
@@ -711,8 +603,7 @@ async def accept_dutch_price(
 
 # --- proxies (SPEC §17.1) -----------------------------------------------------------------------------------
 
-_LOCK_STATE = select(*STATE_COLUMNS, *_BID_EXTRAS).where(Auction.id == bindparam("p_id", type_=Uuid()))
-_OPENING_STATE = _LOCK_STATE.add_columns(Auction.countdown_seconds)
+_LOCK_STATE = select(*STATE_COLUMNS, *BID_EXTRAS).where(Auction.id == bindparam("p_id", type_=Uuid()))
 
 
 def _proxy_out(proxy: ProxyBid, state: Any, registration_id: uuid.UUID) -> ProxyOut:
@@ -806,25 +697,11 @@ async def set_proxy(
             outbid = {previous, *(b.registration_id for b in automatic)} - {state.leader_registration_id}
             outbid.discard(None)
             if outbid:
-                await _notify_outbid(
+                await notices.outbid(
                     session, state, {r for r in outbid if r is not None}, leader_code=leader_code, at=now
                 )
         await session.refresh(proxy)
     return _proxy_out(proxy, state, bidder.registration_id), created
-
-
-async def answer_opening(session: AsyncSession, auction_id: uuid.UUID, *, at: datetime) -> None:
-    """At the opening the proxies set before it bid (SPEC §17.1): a lone one the start price, placed at
-    ``starts_at``. The caller has just opened the auction in this transaction."""
-    conn = await session.connection()
-    row = (await conn.execute(_OPENING_STATE, {"p_id": auction_id})).one()
-    state = SimpleNamespace(**row._mapping)
-    automatic, leader_code = await proxies.answer(
-        session, state, None, countdown_seconds=row.countdown_seconds, now=at, leader_code=None
-    )
-    outbid = {b.registration_id for b in automatic} - {state.leader_registration_id}
-    if outbid:
-        await _notify_outbid(session, state, outbid, leader_code=leader_code, at=at)
 
 
 async def get_proxy(session: AsyncSession, principal: Principal, auction_id: uuid.UUID) -> ProxyOut:
