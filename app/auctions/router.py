@@ -193,7 +193,10 @@ async def get_proxy(auction_id: uuid.UUID, session: SessionDep, principal: Princ
         401,
         404,
         422,
-        codes={403: ["not_qualified"], 409: ["auction_closed", "auction_not_open", "invalid_state"]},
+        codes={
+            403: ["not_qualified"],
+            409: ["auction_closed", "auction_not_open", "insufficient_funds", "invalid_state"],
+        },
     ),
     summary="Accept a Dutch auction's current clock price: the first acceptance wins",
 )
