@@ -109,10 +109,18 @@ _OUTBID = select(Registration.id, Registration.organization_id, Registration.bid
 
 
 async def outbid(
-    session: AsyncSession, state: Any, registrations: set[uuid.UUID], *, leader_code: str | None, at: datetime
+    session: AsyncSession,
+    state: Any,
+    led: Iterable[uuid.UUID | None],
+    *,
+    leader_code: str | None,
+    at: datetime,
 ) -> None:
-    """``outbid`` (SPEC §17.4) to each organization that led before or during the transaction and does not
-    lead after it, with its own bidder code."""
+    """``outbid`` (SPEC §17.4) to each organization that led before or during the transaction (``led``: their
+    registrations) and does not lead after it (``state.leader_registration_id``), with its own bidder code."""
+    registrations = {r for r in led if r is not None} - {state.leader_registration_id}
+    if not registrations:
+        return
     rows = (await session.execute(_OUTBID, {"p_ids": list(registrations)})).all()
     for row in rows:
         await notify(

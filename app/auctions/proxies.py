@@ -300,9 +300,8 @@ async def answer_opening(session: AsyncSession, auction_id: uuid.UUID, *, at: da
     automatic, leader_code = await answer(
         session, state, None, countdown_seconds=row.countdown_seconds, now=at, leader_code=None
     )
-    outbid = {b.registration_id for b in automatic} - {state.leader_registration_id}
-    if outbid:
-        await notices.outbid(session, state, outbid, leader_code=leader_code, at=at)
+    led = [b.registration_id for b in automatic]
+    await notices.outbid(session, state, led, leader_code=leader_code, at=at)
 
 
 def _not_found() -> NotFound:

@@ -493,12 +493,12 @@ async def place_bid(
             audit=trail,
         )
     await record_series(session, entity_type="auction", entity_id=auction_id, events=trail)
-    outbid = {state.previous_leader_registration_id, bidder.registration_id}
-    outbid |= {b.registration_id for b in automatic}
-    outbid.discard(state.leader_registration_id)
-    outbid.discard(None)
-    if outbid:
-        await notices.outbid(session, state, outbid, leader_code=leader_code, at=now)
+    led = [
+        state.previous_leader_registration_id,
+        bidder.registration_id,
+        *(b.registration_id for b in automatic),
+    ]
+    await notices.outbid(session, state, led, leader_code=leader_code, at=now)
     return BidPlaced(
         id=bid_id,
         amount=amount,
@@ -694,12 +694,8 @@ async def set_proxy(
             leader_code=None,
         )
         if automatic:
-            outbid = {previous, *(b.registration_id for b in automatic)} - {state.leader_registration_id}
-            outbid.discard(None)
-            if outbid:
-                await notices.outbid(
-                    session, state, {r for r in outbid if r is not None}, leader_code=leader_code, at=now
-                )
+            led = [previous, *(b.registration_id for b in automatic)]
+            await notices.outbid(session, state, led, leader_code=leader_code, at=now)
         await session.refresh(proxy)
     return _proxy_out(proxy, state, bidder.registration_id), created
 
