@@ -23,6 +23,7 @@ from app.models.trading import (
     ProxyBid,
     Registration,
 )
+from app.models.trials import Trial, TrialOffer
 from app.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
@@ -67,6 +68,8 @@ __all__ = [
     "SandboxClock",
     "TechContractRegistration",
     "TransferTask",
+    "Trial",
+    "TrialOffer",
     "User",
     "Webhook",
     "WebhookDelivery",

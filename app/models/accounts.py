@@ -47,6 +47,8 @@ class Organization(IdMixin, TimestampMixin, Base):
     is_public_institution: Mapped[bool]
     reward_rules: Mapped[RewardRules] = mapped_column(String(16), default=RewardRules.zhejiang)
     verified_at: Mapped[datetime | None]
+    # SPEC §18.3: an operator's finding that the enterprise meets the national SME classification standard.
+    sme_verified_at: Mapped[datetime | None]
 
 
 class User(IdMixin, TimestampMixin, Base):

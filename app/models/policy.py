@@ -116,17 +116,19 @@ class Pledge(IdMixin, TimestampMixin, Base):
 
 
 class PledgeConsent(IdMixin, Base):
-    """The pledgee's consent to one listing or one open-licence declaration of the pledged patent."""
+    """The pledgee's consent to one listing, open-licence declaration or trial offer of the pledged patent."""
 
     __tablename__ = "pledge_consents"
     __table_args__ = (
         UniqueConstraint("pledge_id", "listing_id"),
         UniqueConstraint("pledge_id", "open_license_id"),
+        UniqueConstraint("pledge_id", "trial_offer_id"),
     )
 
     pledge_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pledges.id"))
     listing_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("listings.id"))
     open_license_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("open_licenses.id"))
+    trial_offer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("trial_offers.id"))  # SPEC §18.3
     given_at: Mapped[datetime]
     given_by: Mapped[str] = mapped_column(String(100))
 
