@@ -8,6 +8,7 @@ from app.models.demands import Demand, DemandIpc, DemandResponse
 from app.models.ledger import JournalEntry, JournalLine, LedgerAccount
 from app.models.listings import Listing, ListingPatent, ListingSearch, PriorityHolder
 from app.models.notifications import Notification
+from app.models.owners import Empowerment, InventorLine, OwnerConsent, PatentOwner
 from app.models.patents import Patent, PatentIpc
 from app.models.platform import CalendarYear, SandboxClock
 from app.models.policy import OpenLicense, OpenLicenseGrant, Pledge, PledgeConsent, RewardPlan
@@ -42,7 +43,9 @@ __all__ = [
     "Demand",
     "DemandIpc",
     "DemandResponse",
+    "Empowerment",
     "IdempotencyKey",
+    "InventorLine",
     "JournalEntry",
     "JournalLine",
     "LedgerAccount",
@@ -57,8 +60,10 @@ __all__ = [
     "OpenLicense",
     "OpenLicenseGrant",
     "Organization",
+    "OwnerConsent",
     "Patent",
     "PatentIpc",
+    "PatentOwner",
     "Pledge",
     "PledgeConsent",
     "PriorityHolder",

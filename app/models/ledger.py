@@ -26,17 +26,21 @@ class AccountKind(StrEnum):
     escrow = "escrow"  # a deal's paid money, until settlement (owner = the deal)
     fee_income = "fee_income"  # the exchange's service fees
     bank_clearing = "bank_clearing"  # the outside world: money in and out through the bank
+    # An institution's inventors' parts of co-owned income, until paid out (SPEC §18.5; not spendable).
+    payable_to_inventors = "payable_to_inventors"
 
 
 # Balances that may never go below zero (guarded by a conditional UPDATE).
-GUARDED_KINDS = frozenset({AccountKind.available, AccountKind.held, AccountKind.escrow})
+GUARDED_KINDS = frozenset(
+    {AccountKind.available, AccountKind.held, AccountKind.escrow, AccountKind.payable_to_inventors}
+)
 
 
 class LedgerAccount(IdMixin, Base):
     __tablename__ = "ledger_accounts"
     __table_args__ = (UniqueConstraint("kind", "owner_id"),)
 
-    kind: Mapped[AccountKind] = mapped_column(String(16))
+    kind: Mapped[AccountKind] = mapped_column(String(32))
     owner_id: Mapped[uuid.UUID]
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
 
@@ -51,6 +55,7 @@ class EntryKind(StrEnum):
     deal_payment = "deal_payment"
     settlement = "settlement"
     open_license = "open_license"
+    inventor_payout = "inventor_payout"
 
 
 class JournalEntry(IdMixin, Base):
