@@ -45,7 +45,7 @@ import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, event, func, insert, select
@@ -58,6 +58,7 @@ from starlette.types import Receive, Scope, Send
 from app.kit.db import Database, is_unavailable, warn_unavailable
 from app.kit.errors import ExchangeError
 from app.kit.metrics import SSE_CONNECTIONS
+from app.models.platform import SandboxClock
 from app.models.trading import Auction, AuctionEvent, AuctionStatus
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,20 @@ FINAL_EVENTS = frozenset({"closed", "failed"})
 ENDED = frozenset({AuctionStatus.closed, AuctionStatus.failed, AuctionStatus.cancelled})
 
 CloseIfDue = Callable[[datetime | None], Awaitable[None]]
+# The business clock given the sandbox clock's offset as the database has it (SPEC §19.3: each event's data
+# carries ``now``, the business clock when it is sent). The offset is read in the statements that read the
+# events, so stamping them costs no statement of its own.
+BusinessClock = Callable[[timedelta], datetime]
+
+
+def sandbox_clock(offset: timedelta) -> datetime:
+    """Real time plus the sandbox offset: the business clock of a server with the sandbox on (and, the
+    offset being 0 otherwise, real time)."""
+    return datetime.now(UTC) + offset
+
 
 _INSERT = insert(cast(Table, AuctionEvent.__table__))
+_OFFSET = select(SandboxClock.offset_seconds).where(SandboxClock.id == 1).scalar_subquery().label("offset")
 _LOOK = select(
     Auction.status,
     Auction.ends_at,
@@ -85,9 +98,10 @@ _LOOK = select(
     .correlate(Auction)
     .scalar_subquery()
     .label("newest"),
+    _OFFSET,
 ).where(Auction.id == bindparam("p_id"))
 _ROWS = (
-    select(AuctionEvent.seq, AuctionEvent.event, AuctionEvent.data)
+    select(AuctionEvent.seq, AuctionEvent.event, AuctionEvent.data, _OFFSET)
     .where(AuctionEvent.auction_id == bindparam("p_id"), AuctionEvent.seq > bindparam("p_after"))
     .order_by(AuctionEvent.seq)
     .limit(bindparam("p_limit"))
@@ -190,9 +204,11 @@ class Event:
         return self.event in FINAL_EVENTS
 
 
-def encode(seq: int, name: str, data: Mapping[str, Any]) -> Event:
-    """The SSE form of an event: ``id``, ``event`` and one ``data`` line (compact JSON has no line breaks)."""
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+def encode(seq: int, name: str, data: Mapping[str, Any], now: datetime) -> Event:
+    """The SSE form of an event: ``id``, ``event`` and one ``data`` line (compact JSON has no line breaks);
+    ``data`` gains ``now``, the business clock as the event is read to be sent (SPEC §19.3), in UTC."""
+    stamped = {**data, "now": now.astimezone(UTC).isoformat()}
+    payload = json.dumps(stamped, ensure_ascii=False, separators=(",", ":"))
     return Event(seq, name, f"id: {seq}\r\nevent: {name}\r\ndata: {payload}\r\n\r\n".encode())
 
 
@@ -200,10 +216,14 @@ def _ping() -> bytes:
     return f": ping - {datetime.now(UTC)}\r\n\r\n".encode()
 
 
-async def _read_rows(db: Database, auction_id: uuid.UUID, after: int) -> list[Event]:
+def _offset(seconds: float | None) -> timedelta:
+    return timedelta(seconds=seconds or 0.0)
+
+
+async def _read_rows(db: Database, auction_id: uuid.UUID, after: int, clock: BusinessClock) -> list[Event]:
     async with db.read_connection() as conn:
         rows = await conn.execute(_ROWS, {"p_id": auction_id, "p_after": after, "p_limit": REPLAY_BATCH})
-        return [encode(row.seq, row.event, row.data) for row in rows]
+        return [encode(row.seq, row.event, row.data, clock(_offset(row.offset))) for row in rows]
 
 
 # --- one reader per process and auction -----------------------------------------------------------------------
@@ -231,8 +251,15 @@ class Feed:
     starts it at the newest event then); ``ended``: nothing will follow ``last`` (or the server is stopping:
     ``stopping``)."""
 
-    def __init__(self, key: tuple[int, int, uuid.UUID], db: Database, close_if_due: CloseIfDue) -> None:
+    def __init__(
+        self,
+        key: tuple[int, int, uuid.UUID],
+        db: Database,
+        close_if_due: CloseIfDue,
+        clock: BusinessClock = sandbox_clock,
+    ) -> None:
         self.key, self.db, self.auction_id, self.close_if_due = key, db, key[2], close_if_due
+        self.clock = clock
         self.events: list[Event] = []
         self.seqs: list[int] = []  # the events' seqs, to bisect without a key function
         self.base = self.last = 0
@@ -293,7 +320,7 @@ class Feed:
             else:
                 # Behind the buffer (or before the feed's first look): from the database.
                 try:
-                    batch = await _read_rows(self.db, self.auction_id, sub.sent)
+                    batch = await _read_rows(self.db, self.auction_id, sub.sent, self.clock)
                 except Exception as exc:
                     if not is_unavailable(exc):
                         raise
@@ -390,7 +417,9 @@ class Feed:
                     _ROWS, {"p_id": self.auction_id, "p_after": self.last, "p_limit": REPLAY_BATCH}
                 )
                 self.reads += 1
-                rows = [encode(row.seq, row.event, row.data) for row in result]
+                rows = [
+                    encode(row.seq, row.event, row.data, self.clock(_offset(row.offset))) for row in result
+                ]
         changed = not self.ready or bool(rows)
         self.ready = True
         for ev in rows:
@@ -422,13 +451,15 @@ def _server_exiting() -> bool:
 _feeds: dict[tuple[int, int, uuid.UUID], Feed] = {}
 
 
-def feed_for(db: Database, auction_id: uuid.UUID, close_if_due: CloseIfDue) -> Feed:
-    """This process's feed of the auction (one per event loop and database; ``close_if_due`` is used when a
-    feed starts)."""
+def feed_for(
+    db: Database, auction_id: uuid.UUID, close_if_due: CloseIfDue, clock: BusinessClock = sandbox_clock
+) -> Feed:
+    """This process's feed of the auction (one per event loop and database; ``close_if_due`` and ``clock``
+    are used when a feed starts)."""
     key = (id(asyncio.get_running_loop()), id(db), auction_id)
     feed = _feeds.get(key)
     if feed is None or feed.ended:
-        feed = _feeds[key] = Feed(key, db, close_if_due)
+        feed = _feeds[key] = Feed(key, db, close_if_due, clock)
     return feed
 
 
@@ -440,9 +471,14 @@ def open_feeds() -> int:
 
 @contextlib.asynccontextmanager
 async def subscription(
-    db: Database, auction_id: uuid.UUID, after: int, *, close_if_due: CloseIfDue
+    db: Database,
+    auction_id: uuid.UUID,
+    after: int,
+    *,
+    close_if_due: CloseIfDue,
+    clock: BusinessClock = sandbox_clock,
 ) -> AsyncIterator[tuple[Feed, _Subscriber]]:
-    feed = feed_for(db, auction_id, close_if_due)
+    feed = feed_for(db, auction_id, close_if_due, clock)
     sub = feed.join(after)
     SSE_CONNECTIONS.inc()
     try:
@@ -479,9 +515,11 @@ class EventStream(Response):
         after: int,
         *,
         close_if_due: CloseIfDue,
+        clock: BusinessClock = sandbox_clock,
         status_code: int = 200,  # FastAPI's OpenAPI takes the default status from this signature
     ) -> None:
         self.db, self.auction_id, self.after, self.close_if_due = db, auction_id, after, close_if_due
+        self.clock = clock
         self.status_code = status_code
         self.background = None
         self.init_headers(
@@ -490,10 +528,9 @@ class EventStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        async with subscription(self.db, self.auction_id, self.after, close_if_due=self.close_if_due) as (
-            feed,
-            sub,
-        ):
+        async with subscription(
+            self.db, self.auction_id, self.after, close_if_due=self.close_if_due, clock=self.clock
+        ) as (feed, sub):
             watcher = asyncio.create_task(_watch_disconnect(receive, sub))
             try:
                 async for item in feed.follow(sub):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request, Response, status
@@ -266,4 +266,11 @@ async def stream_auction_events(
         if ends_at <= now:
             await deadlines.close_if_due(sweep_context(app), auction_id, now)
 
-    return events.EventStream(db, auction_id, after, close_if_due=close_if_due)
+    def clock(offset: timedelta) -> datetime:
+        # The business clock (app.deps.get_clock): the sandbox's offset when it is on, else the app's clock.
+        if app.state.settings.sandbox:
+            return events.sandbox_clock(offset)
+        now: datetime = app.state.clock.now()
+        return now
+
+    return events.EventStream(db, auction_id, after, close_if_due=close_if_due, clock=clock)

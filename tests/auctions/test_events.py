@@ -161,7 +161,7 @@ async def test_sealed_stream_carries_no_amounts(client: httpx.AsyncClient, db) -
     assert "123400" not in r.text and "156700" not in r.text
     events = await h.read_events(r)
     assert [e["event"] for e in events] == ["bid", "bid", "closed"]
-    assert set(events[0]["data"]) == {"id", "format", "status", "starts_at", "ends_at"}
+    assert set(events[0]["data"]) == {"id", "format", "status", "starts_at", "ends_at", "now"}
     await assert_invariants(db)
 
 
@@ -227,3 +227,26 @@ async def test_a_listener_that_cannot_start_is_not_retried_by_every_stream() -> 
     retry_at = hub._retry_at
     await hub.ensure_listening()  # within the retry interval: no new attempt
     assert hub._retry_at == retry_at
+
+
+async def test_each_event_carries_the_business_clock_when_sent(client: httpx.AsyncClient, db) -> None:
+    """SPEC §19.3: each event's ``data`` carries ``now``, the business clock when the event is sent (a page
+    corrects its countdown with it): a replay later sends the later clock, not the time of the bid."""
+    from datetime import datetime, timedelta
+
+    case = await _closed_english(client, db)
+
+    async def business_now() -> datetime:
+        return datetime.fromisoformat((await client.get("/api/v1/sandbox/clock")).json()["now"])
+
+    before = await business_now()
+    events = await h.read_events(await client.get(f"{case.url}/events"))
+    after = await business_now()
+    assert len(events) == 5
+    for e in events:
+        now = datetime.fromisoformat(e["data"]["now"])
+        assert now.utcoffset() == timedelta(0), e["data"]["now"]
+        assert before - timedelta(seconds=1) <= now <= after + timedelta(seconds=1), (e, before, after)
+    await t.advance(client, 7 * 86400)
+    later = await h.read_events(await client.get(f"{case.url}/events", params={"last_event_id": "4"}))
+    assert datetime.fromisoformat(later[0]["data"]["now"]) >= after + timedelta(days=7)
