@@ -93,6 +93,9 @@ class CashRule(StrEnum):
     # amount_due = max(price − deposit, 0) + buyer fee; settlement: escrow → seller (price − seller fee) and
     # fee income (both fees), a deposit above the price → buyer
     price = "price"
+    # SPEC §18.2 (equity contribution): no price is paid in money; amount_due = max(buyer fee + seller fee −
+    # deposit, 0); settlement: escrow → fee income (both fees), the rest of the deposit → buyer, seller nothing
+    fees = "fees"
 
 
 class SettlementEffect(StrEnum):
@@ -163,11 +166,18 @@ def kind_of(transaction_kind: str) -> Kind:
     return KINDS[str(transaction_kind)]
 
 
+def cash_price(transaction_kind: str, price: int) -> int:
+    """The part of the price paid in money (SPEC §18.1): the price, or 0 when the kind pays none."""
+    return price if kind_of(transaction_kind).cash == CashRule.price else 0
+
+
 def amount_due(transaction_kind: str, *, price: int, deposit: int, buyer_fee: int, seller_fee: int) -> int:
     """The buyer's cash (fen), fixed when the deal is made (SPEC §11, §18.1), by the kind's cash rule."""
     rule = kind_of(transaction_kind).cash
     if rule == CashRule.price:
         return max(price - deposit, 0) + buyer_fee
+    if rule == CashRule.fees:
+        return max(buyer_fee + seller_fee - deposit, 0)
     raise AssertionError(f"no amount_due for {rule}")  # pragma: no cover - every rule is handled above
 
 

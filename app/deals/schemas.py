@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from app.kit.money import MoneyOut
 from app.kit.schemas import ResponseModel
@@ -14,6 +15,7 @@ class DealOut(ResponseModel):
     buyer_org_id: uuid.UUID
     seller_org_id: uuid.UUID
     price: MoneyOut
+    cash_price: MoneyOut
     source: DealSource
     transaction_kind: str
     status: DealStatus
@@ -28,4 +30,7 @@ class DealOut(ResponseModel):
     paid_at: datetime | None
     settled_at: datetime | None
     certificate_number: str | None
+    completed_at: datetime | None
+    trial_id: uuid.UUID | None
+    equity: dict[str, Any] | None
     created_at: datetime

@@ -6,8 +6,7 @@ no more than a page in memory. Only what the columns name is read: no ID number,
 is ever in a row.
 
 Columns that depend on features not built yet are filled from what exists today: ``co_owners`` is empty (one
-owner per patent until co-ownership is recorded) and ``cash_price`` is the deal's ``cash_price`` when deals
-carry one, else its price (every deal today is paid wholly in money).
+owner per patent until co-ownership is recorded); ``cash_price`` is the deal's (0 for an equity contribution).
 """
 
 from __future__ import annotations
@@ -123,7 +122,6 @@ async def deals_page(
     registered = await techcontracts.registered_numbers(session, [d.id for d in deals])
     lines = []
     for deal, title, pricing_mode, seller_name, seller_code, buyer_name, buyer_code in found:
-        cash_price = getattr(deal, "cash_price", None)
         lines.append(
             [
                 str(deal.id),
@@ -139,7 +137,7 @@ async def deals_page(
                 buyer_code,
                 rules.joined(numbers.get(deal.id, [])),
                 rules.money(deal.price),
-                rules.money(deal.price if cash_price is None else cash_price),
+                rules.money(deal.cash_price),
                 rules.money(deal.buyer_fee),
                 rules.money(deal.seller_fee),
                 rules.instant(deal.created_at),

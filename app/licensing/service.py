@@ -353,6 +353,7 @@ async def take_licence(
         transaction_kind=TransactionKind.nonexclusive_license,
         status=deal_rules.initial_status(DealSource.open_license, seller_is_public_institution=False),
         price=price,
+        cash_price=deal_rules.cash_price(TransactionKind.nonexclusive_license, price),
         buyer_fee=buyer_fee,
         seller_fee=seller_fee,
         deposit_applied=0,

@@ -259,6 +259,12 @@ class Deal(IdMixin, TimestampMixin, Base):
     certificate_number: Mapped[str | None] = mapped_column(String(32), unique=True)
     status_reason: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(default=1)
+    # SPEC §18.1/§18.2: the price paid in money (= price, 0 for an equity contribution); when every completion
+    # step was done; the equity object (equity contributions only); the trial a deal converts (§18.3).
+    cash_price: Mapped[int] = mapped_column(BigInteger)
+    completed_at: Mapped[datetime | None]
+    equity: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    trial_id: Mapped[uuid.UUID | None]
 
 
 class IdempotencyKey(IdMixin, Base):

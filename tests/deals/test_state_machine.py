@@ -66,6 +66,7 @@ async def _deal(
             transaction_kind=kind,
             status=status,
             price=100_000,
+            cash_price=100_000,
             buyer_fee=1_000,
             seller_fee=1_000,
             deposit_applied=0,

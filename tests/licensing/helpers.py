@@ -111,6 +111,7 @@ async def settled_deal(
                 transaction_kind="assignment",
                 status=status,
                 price=price,
+                cash_price=price,
                 buyer_fee=buyer_fee,
                 seller_fee=seller_fee,
                 deposit_applied=0,
