@@ -74,6 +74,10 @@ TAGS = [
     },
     {"name": "exports", "description": "CSV exports of deals and patents for operators (SPEC §18.7)."},
     {
+        "name": "filings",
+        "description": "CNIPA filings of transfer tasks and licence records, and their overdue flags (SPEC §18.6).",
+    },
+    {
         "name": "notifications",
         "description": "Watchlists, saved searches and each organization's inbox of notifications (SPEC §17.4).",
     },
@@ -189,6 +193,7 @@ def create_app(
     from app.deals.router import router as deals_router
     from app.demands.router import router as demands_router
     from app.exports.router import router as exports_router
+    from app.filings.router import router as filings_router
     from app.ledger.router import router as ledger_router
     from app.licensing.router import router as licensing_router
     from app.listings.router import router as listings_router
@@ -229,6 +234,7 @@ def create_app(
         webhooks_router,
         demands_router,
         techcontracts_router,
+        filings_router,
         exports_router,
         audit_router,
         calendar_router,

@@ -8,6 +8,7 @@ def load() -> None:
     import app.auctions.deadlines
     import app.contracts.deadlines
     import app.demands.deadlines
+    import app.filings.deadlines
     import app.negotiation.deadlines
     import app.registrations.deadlines
     import app.settlement.deadlines  # noqa: F401

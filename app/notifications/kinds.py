@@ -21,4 +21,6 @@ KINDS: Final = (
     "licence_filing_due",
     "demand_response_received",
     "demand_response_accepted",
+    "transfer_filing_overdue",
+    "licence_filing_overdue",
 )

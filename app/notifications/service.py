@@ -31,7 +31,6 @@ from app.listings import repository as listings
 from app.models.contracts import Objection
 from app.models.listings import Listing, PricingMode, TransactionKind
 from app.models.notifications import Notification, SavedSearch, SavedSearchMatch, Watch
-from app.models.settlement import LicenceRecord
 from app.models.trading import Deal, Offer
 from app.notifications import schemas
 from app.notifications.kinds import KINDS
@@ -428,17 +427,5 @@ async def objection_filed(session: AsyncSession, deal: Deal, objection: Objectio
         "objection_filed",
         [org for org in parties if org != objection.organization_id],
         _data(deal_id=deal.id, objection_id=objection.id),
-        at=at,
-    )
-
-
-async def licence_filing_due(session: AsyncSession, licence: LicenceRecord, *, at: datetime) -> None:
-    """``licence_filing_due`` ``{licence_id, deal_id, filing_due}`` to licensee and licensor: a licence record
-    was created, to be filed with CNIPA by ``filing_due``."""
-    await notify(
-        session,
-        "licence_filing_due",
-        [licence.licensee_org_id, licence.licensor_org_id],
-        _data(licence_id=licence.id, deal_id=licence.deal_id, filing_due=licence.filing_due),
         at=at,
     )

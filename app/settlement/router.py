@@ -1,4 +1,5 @@
-"""HTTP routes of payment, settlement, certificates, transfer tasks and licences (SPEC §11)."""
+"""HTTP routes of payment, settlement and certificates (SPEC §11); transfer tasks and licence records are
+app.filings'."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Path, Response
+from fastapi import Path, Response
 
 from app.deals.schemas import DealOut
 from app.deps import ClockDep, IdempotencyDep, OperatorDep, PrincipalDep, SessionDep, SettingsDep
 from app.kit.errors import error_responses
-from app.kit.pagination import Page, PageParams, page_params
 from app.kit.routing import ExchangeRouter
 from app.models.settlement import Certificate
 from app.settlement import schemas, service
@@ -106,29 +106,3 @@ async def get_certificate_pdf(
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="{certificate.number}.pdf"'},
     )
-
-
-@router.get(
-    "/transfer-tasks",
-    response_model=Page[schemas.TransferTaskOut],
-    responses=error_responses(401, 422),
-    summary="Transfer-registration tasks of settled assignments (operators: all; parties: their own)",
-)
-async def list_transfer_tasks(
-    session: SessionDep, principal: PrincipalDep, page: Annotated[PageParams, Depends(page_params)]
-) -> Page[schemas.TransferTaskOut]:
-    rows, cursor = await service.list_transfer_tasks(session, principal, limit=page.limit, cursor=page.cursor)
-    return Page(items=[schemas.TransferTaskOut.model_validate(r) for r in rows], next_cursor=cursor)
-
-
-@router.get(
-    "/licences",
-    response_model=Page[schemas.LicenceRecordOut],
-    responses=error_responses(401, 422),
-    summary="Licence records of settled licence deals (operators: all; parties: their own)",
-)
-async def list_licences(
-    session: SessionDep, principal: PrincipalDep, page: Annotated[PageParams, Depends(page_params)]
-) -> Page[schemas.LicenceRecordOut]:
-    rows, cursor = await service.list_licences(session, principal, limit=page.limit, cursor=page.cursor)
-    return Page(items=[schemas.LicenceRecordOut.model_validate(r) for r in rows], next_cursor=cursor)

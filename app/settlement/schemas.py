@@ -6,7 +6,6 @@ from datetime import date, datetime
 from pydantic import BaseModel
 
 from app.kit.money import MoneyOut
-from app.kit.schemas import ResponseModel
 
 
 class PartyOut(BaseModel):
@@ -37,29 +36,3 @@ class CertificateOut(BaseModel):
     settled_at: datetime
     settled_on: date  # the settlement day in Asia/Shanghai
     contract_sha256: str | None
-
-
-class TransferTaskOut(ResponseModel):
-    id: uuid.UUID
-    deal_id: uuid.UUID
-    patent_ids: list[uuid.UUID]
-    from_org_id: uuid.UUID
-    to_org_id: uuid.UUID
-    status: str
-    created_at: datetime
-
-
-class LicenceRecordOut(ResponseModel):
-    id: uuid.UUID
-    deal_id: uuid.UUID
-    licensor_org_id: uuid.UUID
-    licensee_org_id: uuid.UUID
-    patent_ids: list[uuid.UUID]
-    kind: str
-    term_months: int | None
-    territory: str | None
-    field_of_use: str | None
-    starts_on: date
-    ends_on: date
-    filing_due: date
-    created_at: datetime

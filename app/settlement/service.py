@@ -29,10 +29,10 @@ from app.deals import rules as deal_rules
 from app.deals import service as deals
 from app.deals.rules import By
 from app.deals.service import get_deal
+from app.filings import service as filings
 from app.kit.clock import Clock
 from app.kit.db import dialect_name
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
-from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.kit.security import Principal
 from app.ledger import deposits
 from app.ledger.service import Line, account_id, exchange_account, post, transfer
@@ -42,15 +42,8 @@ from app.models.contracts import Contract
 from app.models.ledger import AccountKind, EntryKind, LedgerAccount
 from app.models.listings import EXCLUSIVE_KINDS, Listing, ListingPatent, ListingStatus
 from app.models.patents import Patent
-from app.models.settlement import (
-    Certificate,
-    CertificateSequence,
-    LicenceRecord,
-    TransferTask,
-    TransferTaskStatus,
-)
+from app.models.settlement import Certificate, CertificateSequence, LicenceRecord
 from app.models.trading import Deal, DealSource, DealStatus, DepositStatus, Registration
-from app.notifications import service as notifications
 from app.pledges.service import unconsented_pledges_for_deal
 from app.settlement import rules
 
@@ -378,19 +371,7 @@ async def _transfer_ownership(
             at=at,
             data={"deal_id": deal.id, "from": deal.seller_org_id, "to": deal.buyer_org_id},
         )
-    session.add(
-        TransferTask(
-            id=uuid.uuid4(),
-            deal_id=deal.id,
-            patent_ids=[str(i) for i in ids],
-            from_org_id=deal.seller_org_id,
-            to_org_id=deal.buyer_org_id,
-            status=TransferTaskStatus.pending,
-            created_at=at,
-            updated_at=at,
-        )
-    )
-    await session.flush()
+    await filings.create_transfer_task(session, deal=deal, at=at, patent_ids=ids)
 
 
 def _listing_licence_terms(listing: Listing | None) -> LicenceTerms:
@@ -407,26 +388,22 @@ async def _record_licence(
     session: AsyncSession, deal: Deal, patents: list[Patent], terms: LicenceTerms, *, at: datetime
 ) -> LicenceRecord:
     period = rules.licence_period(at, terms.term_months, [p.expires_on for p in patents])
-    licence = LicenceRecord(
-        id=uuid.uuid4(),
+    return await filings.create_licence_record(
+        session,
         deal_id=deal.id,
+        trial_id=None,
         licensor_org_id=deal.seller_org_id,
         licensee_org_id=deal.buyer_org_id,
-        patent_ids=[str(p.id) for p in patents],
+        patent_ids=[p.id for p in patents],
         kind=deal.transaction_kind,
+        starts_on=period.starts_on,
+        ends_on=period.ends_on,
         term_months=terms.term_months,
         territory=terms.territory,
         field_of_use=terms.field_of_use,
-        starts_on=period.starts_on,
-        ends_on=period.ends_on,
-        filing_due=period.filing_due,
-        created_at=at,
-        updated_at=at,
+        royalty=None,
+        at=at,
     )
-    session.add(licence)
-    await session.flush()
-    await notifications.licence_filing_due(session, licence, at=at)
-    return licence
 
 
 async def licence_of_deal(session: AsyncSession, deal_id: uuid.UUID) -> LicenceRecord | None:
@@ -490,38 +467,6 @@ async def get_certificate(session: AsyncSession, number: str) -> Certificate:
     if found is None:
         raise NotFound("No such certificate.")
     return found
-
-
-async def list_transfer_tasks(
-    session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
-) -> tuple[list[TransferTask], str | None]:
-    """Operators see every task; an organization the tasks it is a party to."""
-    query = select(TransferTask)
-    if not principal.is_operator:
-        org = principal.organization_id
-        query = query.where(or_(TransferTask.from_org_id == org, TransferTask.to_org_id == org))
-    keys = [
-        datetime_key(TransferTask.created_at, descending=True),
-        SortKey(TransferTask.id, uuid.UUID, descending=True),
-    ]
-    rows = (await session.scalars(keyset_query(query, keys, cursor).limit(limit + 1))).all()
-    return page_of(rows, limit, lambda t: (t.created_at, t.id))
-
-
-async def list_licences(
-    session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
-) -> tuple[list[LicenceRecord], str | None]:
-    """Operators see every licence record; an organization those it grants or holds."""
-    query = select(LicenceRecord)
-    if not principal.is_operator:
-        org = principal.organization_id
-        query = query.where(or_(LicenceRecord.licensor_org_id == org, LicenceRecord.licensee_org_id == org))
-    keys = [
-        datetime_key(LicenceRecord.created_at, descending=True),
-        SortKey(LicenceRecord.id, uuid.UUID, descending=True),
-    ]
-    rows = (await session.scalars(keyset_query(query, keys, cursor).limit(limit + 1))).all()
-    return page_of(rows, limit, lambda t: (t.created_at, t.id))
 
 
 def certificate_date(content: dict[str, Any]) -> date:
