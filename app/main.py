@@ -73,6 +73,7 @@ TAGS = [
         "description": "Technology-contract registration (技术合同认定登记) of settled deals (SPEC §18.7).",
     },
     {"name": "exports", "description": "CSV exports of deals and patents for operators (SPEC §18.7)."},
+    {"name": "royalties", "description": "Royalty reports of royalty-bearing licences (SPEC §18.4)."},
     {
         "name": "filings",
         "description": "CNIPA filings of transfer tasks and licence records, and their overdue flags (SPEC §18.6).",
@@ -201,6 +202,7 @@ def create_app(
     from app.notifications.router import router as notifications_router
     from app.ops.router import router as ops_router
     from app.patents.router import router as patents_router
+    from app.royalties.router import router as royalties_router
     from app.pledges.router import router as pledges_router
     from app.registrations.router import router as registrations_router
     from app.rewards.router import router as rewards_router
@@ -234,6 +236,7 @@ def create_app(
         webhooks_router,
         demands_router,
         techcontracts_router,
+        royalties_router,
         filings_router,
         exports_router,
         audit_router,

@@ -11,4 +11,5 @@ def load() -> None:
     import app.filings.deadlines
     import app.negotiation.deadlines
     import app.registrations.deadlines
+    import app.royalties.deadlines
     import app.settlement.deadlines  # noqa: F401

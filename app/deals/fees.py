@@ -36,6 +36,12 @@ class SideSchedule:
         """This side's fee in fen for a price in fen: the brackets' sum, at least the minimum, at most the price."""
         if price <= 0:
             return 0
+        return min(price, max(self.minimum, self.bracket_fee(price)))
+
+    def bracket_fee(self, price: int) -> int:
+        """The brackets' sum alone, rounded half-up, without the minimum (SPEC §18.4: a royalty's fees)."""
+        if price <= 0:
+            return 0
         total = Decimal(0)
         lower = 0
         for bracket in self.brackets:
@@ -45,7 +51,7 @@ class SideSchedule:
             if bracket.up_to is None or price <= bracket.up_to:
                 break
             lower = bracket.up_to
-        return min(price, max(self.minimum, round_half_up(total)))
+        return round_half_up(total)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from app.kit.money import MoneyIn, MoneyOut
 from app.kit.schemas import RequestModel, ResponseModel
 from app.models.patents import PatentKind
 from app.models.policy import FeeType, OpenLicenseStatus
+from app.models.royalties import RoyaltyPeriod
 
 _SIX_DECIMALS = (  # 1 to 6 decimals, not all zero (then any trailing zeros)
     r"(?:[1-9][0-9]{0,5}|0[1-9][0-9]{0,4}|00[1-9][0-9]{0,3}|000[1-9][0-9]{0,2}|0000[1-9][0-9]?|00000[1-9])0*"
@@ -43,6 +44,11 @@ class OpenLicenseCreate(RequestModel):
         default=None, description="What the royalty is a share of, e.g. net sales of licensed products"
     )
     term_months: int = Field(ge=1, le=360, description="Licence term from the day a licence is taken")
+    royalty_period: RoyaltyPeriod = Field(
+        default=RoyaltyPeriod.quarter,
+        description="Royalty kinds: how often licensees report royalties, by Shanghai calendar month or quarter "
+        "(SPEC §18.4)",
+    )
 
 
 class OpenLicenseOut(ResponseModel):
@@ -56,6 +62,7 @@ class OpenLicenseOut(ResponseModel):
     lump_sum: MoneyOut | None
     royalty_rate: str | None
     royalty_base: str | None
+    royalty_period: RoyaltyPeriod | None = Field(description="Royalty kinds only: `month` or `quarter`")
     term_months: int
     status: OpenLicenseStatus
     declared_at: datetime | None

@@ -34,6 +34,7 @@ from app.models.patents import Patent
 from app.models.policy import OpenLicense, OpenLicenseGrant, OpenLicenseStatus
 from app.models.trading import Deal, DealSource
 from app.pledges import queries as pledges
+from app.royalties.service import royalty_terms
 from app.settlement import service as settlement
 
 ENTITY = "open_license"
@@ -120,6 +121,7 @@ async def present(session: AsyncSession, items: Sequence[OpenLicense]) -> list[s
                 lump_sum=x.lump_sum,
                 royalty_rate=rules.ppm_to_rate(x.royalty_rate_ppm),
                 royalty_base=x.royalty_base,
+                royalty_period=x.royalty_period if x.fee_type in rules.ROYALTY_KINDS else None,
                 term_months=x.term_months,
                 status=x.status,
                 declared_at=x.declared_at,
@@ -201,6 +203,7 @@ async def create_open_license(
         lump_sum=data.lump_sum,
         royalty_rate_ppm=rules.rate_to_ppm(data.royalty_rate),
         royalty_base=data.royalty_base,
+        royalty_period=data.royalty_period,
         term_months=data.term_months,
         status=S.pending_review,
         created_at=now,
@@ -228,6 +231,7 @@ async def create_open_license(
             "lump_sum": item.lump_sum,
             "royalty_rate_ppm": item.royalty_rate_ppm,
             "royalty_base": item.royalty_base,
+            "royalty_period": item.royalty_period if item.fee_type in rules.ROYALTY_KINDS else None,
             "term_months": item.term_months,
             "status": item.status,
         },
@@ -417,6 +421,10 @@ async def take_licence(
     )
     licence = await settlement.licence_of_deal(session, deal.id)
     assert licence is not None
+    if item.fee_type in rules.ROYALTY_KINDS:  # royalties are reported per period (SPEC §18.4)
+        licence.royalty = royalty_terms(
+            rules.ppm_to_rate(item.royalty_rate_ppm) or "", item.royalty_base, item.royalty_period
+        )
     grant = OpenLicenseGrant(
         id=uuid.uuid4(),
         open_license_id=item.id,

@@ -12,6 +12,7 @@ from app.models.owners import Empowerment, InventorLine, OwnerConsent, PatentOwn
 from app.models.patents import Patent, PatentIpc
 from app.models.platform import CalendarYear, SandboxClock
 from app.models.policy import OpenLicense, OpenLicenseGrant, Pledge, PledgeConsent, RewardPlan
+from app.models.royalties import RoyaltyReport, RoyaltySchedule
 from app.models.settlement import Certificate, CertificateSequence, LicenceRecord, TransferTask
 from app.models.techcontracts import TechContractRegistration
 from app.models.trading import (
@@ -70,6 +71,8 @@ __all__ = [
     "ProxyBid",
     "Registration",
     "RewardPlan",
+    "RoyaltyReport",
+    "RoyaltySchedule",
     "SandboxClock",
     "TechContractRegistration",
     "TransferTask",

@@ -56,6 +56,8 @@ class EntryKind(StrEnum):
     settlement = "settlement"
     open_license = "open_license"
     inventor_payout = "inventor_payout"
+    royalty_payment = "royalty_payment"
+    royalty_settlement = "royalty_settlement"
 
 
 class JournalEntry(IdMixin, Base):

@@ -57,6 +57,7 @@ class OpenLicense(IdMixin, TimestampMixin, Base):
     royalty_rate_ppm: Mapped[int | None]
     royalty_base: Mapped[str | None] = mapped_column(String(500))
     term_months: Mapped[int]
+    royalty_period: Mapped[str] = mapped_column(String(8), default="quarter", server_default="quarter")
     status: Mapped[OpenLicenseStatus] = mapped_column(String(16))
     declared_at: Mapped[datetime | None]
     withdrawn_at: Mapped[datetime | None]

@@ -21,6 +21,8 @@ KINDS: Final = (
     "licence_filing_due",
     "demand_response_received",
     "demand_response_accepted",
+    "royalty_report_due",
+    "royalty_overdue",
     "transfer_filing_overdue",
     "licence_filing_overdue",
 )

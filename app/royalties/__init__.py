@@ -1,0 +1,1 @@
+"""Royalty reports (SPEC §18.4)."""
