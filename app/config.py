@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     fast_password_hashing: bool = Field(
         default=False, description="Cheaper Argon2id parameters; only allowed with EXCHANGE_ENV=test"
     )
+    use_right_min_years: int = Field(
+        default=10,
+        ge=1,
+        le=50,
+        description="Shortest use right granted to inventors (赋权, SPEC §18.5), in years",
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

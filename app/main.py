@@ -201,6 +201,7 @@ def create_app(
     from app.negotiation.router import router as negotiation_router
     from app.notifications.router import router as notifications_router
     from app.ops.router import router as ops_router
+    from app.owners.router import router as owners_router
     from app.patents.router import router as patents_router
     from app.royalties.router import router as royalties_router
     from app.pledges.router import router as pledges_router
@@ -219,6 +220,7 @@ def create_app(
         auctions_router,
         accounts_router,
         patents_router,
+        owners_router,
         listings_router,
         ledger_router,
         negotiation_router,

@@ -17,6 +17,7 @@ from pydantic import (
 from app.kit.printing import Printable
 from app.kit.schemas import NotNull, RequestModel, ResponseModel
 from app.models.patents import LegalStatus, PatentKind
+from app.owners.schemas import OwnerOut, UseRightOut
 from app.patents import rules
 
 MAX_TITLE = 500
@@ -172,6 +173,12 @@ class PatentOut(ResponseModel):
     expires_on: date
     pledged: bool
     preserved: bool
+    owners: list[OwnerOut] = Field(
+        description="SPEC §18.5: the owners with their shares (one of 100.00 until co-owners are recorded)"
+    )
+    use_rights: list[UseRightOut] = Field(
+        description="SPEC §18.5: the use rights granted to inventors, in force today"
+    )
 
 
 class ImportFailure(ResponseModel):

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, insert, or_, select, true
+from sqlalchemy import ColumnElement, and_, delete, exists, false, insert, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,7 @@ from app.models.listings import ACTIVE_STATUSES, Listing, ListingPatent
 from app.models.patents import LegalStatus, Patent, PatentIpc, PatentKind
 from app.models.policy import OPEN_LICENSE_LIVE, OpenLicense, OpenLicenseGrant, Pledge
 from app.models.trading import Deal, DealStatus
+from app.owners import queries as owners
 from app.patents import rules, schemas
 from app.pledges import queries as pledges
 
@@ -93,9 +94,13 @@ class PatentView:
     expires_on: date
     pledged: bool
     preserved: bool
+    owners: list[dict[str, Any]] = field(default_factory=list)  # SPEC §18.5
+    use_rights: list[dict[str, Any]] = field(default_factory=list)
 
 
-def view_of(patent: Patent, today: date, pledged: bool) -> PatentView:
+def view_of(
+    patent: Patent, today: date, pledged: bool, ownership: owners.PatentOwnership | None = None
+) -> PatentView:
     return PatentView(
         id=patent.id,
         owner_org_id=patent.owner_org_id,
@@ -114,6 +119,8 @@ def view_of(patent: Patent, today: date, pledged: bool) -> PatentView:
         expires_on=patent.expires_on,
         pledged=pledged,
         preserved=patent.preserved,
+        owners=ownership.owners if ownership is not None else [],
+        use_rights=ownership.use_rights if ownership is not None else [],
     )
 
 
@@ -125,7 +132,8 @@ async def is_pledged(session: AsyncSession, patent_ids: Collection[uuid.UUID]) -
 async def _views(session: AsyncSession, patents: Sequence[Patent], clock: Clock) -> list[PatentView]:
     today = business_today(clock)
     pledged = await is_pledged(session, [p.id for p in patents])
-    return [view_of(p, today, p.id in pledged) for p in patents]
+    ownership = await owners.ownership_views(session, [p.id for p in patents], today=today)
+    return [view_of(p, today, p.id in pledged, ownership[p.id]) for p in patents]
 
 
 def _fields(patent: Patent) -> dict[str, Any]:
@@ -181,7 +189,7 @@ def _visible(principal: Principal) -> ColumnElement[bool]:
     if principal.organization_id is None:
         return _published()
     org_id = principal.organization_id
-    return or_(Patent.owner_org_id == org_id, _published(), _party(org_id))
+    return or_(owners.org_owner(org_id), _published(), _party(org_id))
 
 
 # --- locks ---------------------------------------------------------------------------------------------------
@@ -469,9 +477,10 @@ async def list_patents(
     """Patents the caller may list, oldest first: operators all, others their organization's."""
     query = select(Patent)
     if not principal.is_operator:
-        query = query.where(Patent.owner_org_id == principal.organization_id)
+        org = principal.organization_id
+        query = query.where(owners.org_owner(org) if org is not None else false())
     if filters.owner_org_id is not None:
-        query = query.where(Patent.owner_org_id == filters.owner_org_id)
+        query = query.where(owners.org_owner(filters.owner_org_id))
     if filters.kind is not None:
         query = query.where(Patent.kind == filters.kind.value)
     if filters.legal_status is not None:
