@@ -5,6 +5,7 @@ from app.models.audit import AuditEvent
 from app.models.base import Base
 from app.models.contracts import Contract, ContractSignature, Objection
 from app.models.demands import Demand, DemandIpc, DemandResponse
+from app.models.dossier import DecisionRecord
 from app.models.ledger import JournalEntry, JournalLine, LedgerAccount
 from app.models.listings import Listing, ListingPatent, ListingSearch, PriorityHolder
 from app.models.notifications import Notification
@@ -41,6 +42,7 @@ __all__ = [
     "Contract",
     "ContractSignature",
     "Deal",
+    "DecisionRecord",
     "Demand",
     "DemandIpc",
     "DemandResponse",
