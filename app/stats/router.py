@@ -61,7 +61,10 @@ async def get_turnover(
         group_by=group_by,
         start=start,
         end=end,
-        items=[schemas.TurnoverItem(key=k, deals=n, amount=amount) for k, n, amount in rows],
+        items=[
+            schemas.TurnoverItem(key=k, deals=n, amount=amount, royalties=royalties)
+            for k, n, amount, royalties in rows
+        ],
     )
 
 

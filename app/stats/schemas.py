@@ -22,6 +22,11 @@ class TurnoverItem(BaseModel):
         exclude_if=lambda v: v is None,
         description="`measure=registered` only: the registered contracts' technology amounts (技术交易额)",
     )
+    royalties: MoneyOut | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="`measure=all`: the part of `amount` that is royalties settled in the period (SPEC §18.4)",
+    )
 
 
 class TurnoverOut(BaseModel):

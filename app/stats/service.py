@@ -20,15 +20,30 @@ from app.models.listings import Listing, ListingPatent
 from app.models.patents import Patent
 from app.models.settlement import LicenceRecord, TransferTask
 from app.models.trading import Deal
+from app.royalties.service import turnover as royalty_turnover
 from app.stats import rules
 from app.stats.schemas import GroupBy
 
 
 async def turnover(
     session: AsyncSession, *, start: date | None, end: date | None, group_by: GroupBy
+) -> list[tuple[str, int, int, int]]:
+    """``(key, deals, amount, royalties)`` per group (amounts in fen), ordered by key: settled deals by price,
+    plus royalties settled in the range (SPEC §18.4: counted in ``amount``, not in ``deals``). ``start``/``end``
+    are inclusive Shanghai days of settlement. Deals without a listing (open licences) have pricing mode
+    ``open_license``."""
+    deals = await _deal_turnover(session, start=start, end=end, group_by=group_by)
+    royalties = await royalty_turnover(session, start=start, end=end, group_by=group_by)
+    counts = {k: (n, amount) for k, n, amount in deals}
+    return [
+        (k, counts.get(k, (0, 0))[0], counts.get(k, (0, 0))[1] + royalties.get(k, 0), royalties.get(k, 0))
+        for k in sorted(counts.keys() | royalties.keys())
+    ]
+
+
+async def _deal_turnover(
+    session: AsyncSession, *, start: date | None, end: date | None, group_by: GroupBy
 ) -> list[tuple[str, int, int]]:
-    """``(key, deals, amount in fen)`` per group, ordered by key. ``start``/``end`` are inclusive Shanghai
-    days of settlement. Deals without a listing (open licences) have pricing mode ``open_license``."""
     low, high = rules.day_range(start, end)
     filters: list[Any] = [Deal.status.in_(SETTLED), Deal.settled_at.is_not(None)]
     if low is not None:
@@ -101,7 +116,12 @@ async def organization_stats(
         assigned.update(ids)
     licensed: set[str] = set()
     for ids in (
-        await session.scalars(select(LicenceRecord.patent_ids).where(LicenceRecord.licensor_org_id == org_id))
+        await session.scalars(
+            # A trial's own licence record (no deal) counts nowhere (SPEC §18.3).
+            select(LicenceRecord.patent_ids).where(
+                LicenceRecord.licensor_org_id == org_id, LicenceRecord.deal_id.is_not(None)
+            )
+        )
     ).all():
         licensed.update(ids)
     transacted = assigned | licensed

@@ -247,7 +247,7 @@ async def test_completed_counts_as_settled(client: httpx.AsyncClient, db: Databa
         row.settled_at = settled_at
     r = await client.get("/api/v1/stats/turnover", params={"group_by": "transaction_kind"})
     assert r.status_code == 200, r.text
-    assert r.json()["items"] == [{"key": "assignment", "deals": 1, "amount": "1000.00"}]
+    assert r.json()["items"] == [{"key": "assignment", "deals": 1, "amount": "1000.00", "royalties": "0.00"}]
     # net income 990.00 (price 1,000.00 less the seller's fee 10.00): a pool of 750.00 meets Zhejiang's rules
     allocations = [
         {"name": "张三", "role": "main_contributor", "amount": "700.00"},

@@ -55,38 +55,38 @@ async def world(client: httpx.AsyncClient, db):  # type: ignore[no-untyped-def]
 async def test_turnover_by_shanghai_month(client: httpx.AsyncClient, db, world) -> None:
     assert await _turnover(client) == await _turnover(client, group_by="month")
     assert await _turnover(client, group_by="month") == [
-        {"key": "2026-11", "deals": 1, "amount": "100000.00"},
-        {"key": "2026-12", "deals": 1, "amount": "500000.00"},
-        {"key": "2027-01", "deals": 1, "amount": "200000.00"},
+        {"key": "2026-11", "deals": 1, "amount": "100000.00", "royalties": "0.00"},
+        {"key": "2026-12", "deals": 1, "amount": "500000.00", "royalties": "0.00"},
+        {"key": "2027-01", "deals": 1, "amount": "200000.00", "royalties": "0.00"},
     ]
     await assert_invariants(db)
 
 
 async def test_turnover_between_shanghai_days(client: httpx.AsyncClient, db, world) -> None:
     december = await _turnover(client, **{"from": "2026-12-01", "to": "2026-12-31"})
-    assert december == [{"key": "2026-12", "deals": 1, "amount": "500000.00"}]
+    assert december == [{"key": "2026-12", "deals": 1, "amount": "500000.00", "royalties": "0.00"}]
     until_november = await _turnover(client, to="2026-11-30")
-    assert until_november == [{"key": "2026-11", "deals": 1, "amount": "100000.00"}]
+    assert until_november == [{"key": "2026-11", "deals": 1, "amount": "100000.00", "royalties": "0.00"}]
     from_december = await _turnover(client, **{"from": "2026-12-01"}, group_by="transaction_kind")
     assert from_december == [
-        {"key": "assignment", "deals": 1, "amount": "500000.00"},
-        {"key": "exclusive_license", "deals": 1, "amount": "200000.00"},
+        {"key": "assignment", "deals": 1, "amount": "500000.00", "royalties": "0.00"},
+        {"key": "exclusive_license", "deals": 1, "amount": "200000.00", "royalties": "0.00"},
     ]
     assert await _turnover(client, **{"from": "2028-01-01"}) == []
 
 
 async def test_turnover_by_pricing_mode_kind_and_seller(client: httpx.AsyncClient, db, world) -> None:
     assert await _turnover(client, group_by="pricing_mode") == [
-        {"key": "listed", "deals": 1, "amount": "100000.00"},
-        {"key": "negotiated", "deals": 2, "amount": "700000.00"},
+        {"key": "listed", "deals": 1, "amount": "100000.00", "royalties": "0.00"},
+        {"key": "negotiated", "deals": 2, "amount": "700000.00", "royalties": "0.00"},
     ]
     assert await _turnover(client, group_by="transaction_kind") == [
-        {"key": "assignment", "deals": 2, "amount": "600000.00"},
-        {"key": "exclusive_license", "deals": 1, "amount": "200000.00"},
+        {"key": "assignment", "deals": 2, "amount": "600000.00", "royalties": "0.00"},
+        {"key": "exclusive_license", "deals": 1, "amount": "200000.00", "royalties": "0.00"},
     ]
     assert await _turnover(client, group_by="seller_kind") == [
-        {"key": "enterprise", "deals": 2, "amount": "700000.00"},
-        {"key": "university", "deals": 1, "amount": "100000.00"},
+        {"key": "enterprise", "deals": 2, "amount": "700000.00", "royalties": "0.00"},
+        {"key": "university", "deals": 1, "amount": "100000.00", "royalties": "0.00"},
     ]
 
 

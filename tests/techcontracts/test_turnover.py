@@ -86,7 +86,7 @@ async def test_registered_contracts_by_day_of_registration(client: httpx.AsyncCl
     assert default["measure"] == "all"
     assert default == await _turnover(client, measure="all")
     assert sum(i["deals"] for i in default["items"]) == 5
-    assert all(set(i) == {"key", "deals", "amount"} for i in default["items"])
+    assert all(set(i) == {"key", "deals", "amount", "royalties"} for i in default["items"])
 
 
 async def test_the_measure_is_all_or_registered(client: httpx.AsyncClient, db: Database) -> None:
