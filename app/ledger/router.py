@@ -118,7 +118,11 @@ async def get_account(org_id: uuid.UUID, session: SessionDep, principal: Princip
     if await session.get(Organization, org_id) is None:
         raise NotFound("No such organization.")
     balances = await service.balances(session, org_id)
-    return schemas.AccountOut(available=balances[AccountKind.available], held=balances[AccountKind.held])
+    return schemas.AccountOut(
+        available=balances[AccountKind.available],
+        held=balances[AccountKind.held],
+        payable_to_inventors=balances.get(AccountKind.payable_to_inventors, 0),
+    )
 
 
 @router.get(

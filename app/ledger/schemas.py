@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from app.kit.money import MoneyOut, PositiveMoneyIn
 from app.kit.schemas import RequestModel, ResponseModel
@@ -52,6 +52,11 @@ class WithdrawalOut(ResponseModel):
 class AccountOut(ResponseModel):
     available: MoneyOut
     held: MoneyOut
+    payable_to_inventors: MoneyOut = Field(
+        default=0,
+        description="Inventors' parts of co-owned income not paid out yet (SPEC §18.5): neither spendable nor "
+        "withdrawable; paid out with POST /organizations/{id}/inventor-payouts",
+    )
 
 
 class LedgerEntryOut(ResponseModel):

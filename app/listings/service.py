@@ -24,11 +24,14 @@ from app.ledger import deposits
 from app.licensing import queries as open_licences
 from app.listings import chain, rules, schemas
 from app.listings import repository as repo
-from app.models.listings import Listing, ListingStatus, PricingMode, TransactionKind
+from app.models.listings import EXCLUSIVE_KINDS, Listing, ListingStatus, PricingMode, TransactionKind
+from app.models.owners import ConsentSubject
 from app.models.patents import LegalStatus, Patent
 from app.models.trading import Auction, Bid, DepositStatus, Offer, OfferStatus, Registration
 from app.negotiation.repository import end_open_offers
 from app.notifications import service as notifications
+from app.owners import queries as owner_queries
+from app.owners import service as owners
 from app.pledges import queries as pledges
 
 S = ListingStatus
@@ -41,10 +44,8 @@ def _today(clock: Clock) -> date:
 # --- patent rules -----------------------------------------------------------------------------------------
 
 
-def _not_transferable(
-    patent: Patent | None, seller_org_id: uuid.UUID, kind: TransactionKind, today: date
-) -> bool:
-    if patent is None or patent.owner_org_id != seller_org_id or patent.preserved:
+def _not_transferable(patent: Patent | None, owned: bool, kind: TransactionKind, today: date) -> bool:
+    if patent is None or not owned or patent.preserved:
         return True
     status = patent.legal_status(today)
     allowed = (
@@ -108,7 +109,9 @@ async def check_patents(
     holds the patents, since from then on the listing locks them (SPEC §20)."""
     patents = await repo.patents_by_id(session, patent_ids, share_lock=at_submit)
     today = _today(clock)
-    bad = [pid for pid in patent_ids if _not_transferable(patents.get(pid), seller_org_id, kind, today)]
+    # SPEC §18.5: the seller is an organization owner of each patent (not only the managing owner).
+    owned = await owner_queries.owned_by(session, patent_ids, seller_org_id)
+    bad = [pid for pid in patent_ids if _not_transferable(patents.get(pid), pid in owned, kind, today)]
     if bad:
         raise Conflict(
             "These patents cannot be transferred by this seller: "
@@ -117,6 +120,7 @@ async def check_patents(
             " invalidated or under court preservation).",
             code="patent_not_transferable",
         )
+    await owners.check_same_owners(session, patent_ids)
     taken = await repo.listed_elsewhere(session, patent_ids, listing_id)
     if taken:
         raise Conflict(
@@ -138,6 +142,15 @@ async def check_patents(
                 "Pledged without the pledgee's consent to this listing: " + ", ".join(map(str, pledged)),
                 code="patent_pledged",
             )
+        await owners.require_consents(
+            session,
+            subject_type=ConsentSubject.listing,
+            subject_id=listing_id,
+            patent_ids=patent_ids,
+            restricted=kind in EXCLUSIVE_KINDS,
+            acting_org_id=seller_org_id,
+            today=today,
+        )
     return [patents[pid] for pid in patent_ids]
 
 

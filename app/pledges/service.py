@@ -32,9 +32,12 @@ from app.kit.security import Principal
 from app.kit.workdays import SHANGHAI
 from app.models.accounts import Organization, OrgKind, OrgStatus
 from app.models.listings import Listing, ListingPatent, ListingStatus
+from app.models.owners import ConsentSubject
 from app.models.patents import LegalStatus, Patent
 from app.models.policy import OpenLicense, OpenLicenseStatus, Pledge, PledgeConsent, PledgeStatus
 from app.models.trading import Deal
+from app.owners import queries as owner_queries
+from app.owners import service as owners
 from app.pledges import queries, rules, schemas
 
 ENTITY = "pledge"
@@ -171,7 +174,8 @@ async def create_pledge(
     """The owner files a pledge of its granted patent → ``pending`` until the pledgee confirms."""
     org_id = _require_verified(principal)
     patent = await session.get(Patent, patent_id, with_for_update=True)
-    if patent is None or patent.owner_org_id != org_id:
+    # SPEC §18.5: the pledgor is an organization owner (the others consent before the pledgee confirms).
+    if patent is None or not await owner_queries.owned_by(session, [patent.id], org_id):
         raise NotFound("No such patent of your organization.")
     today = _today(clock)
     status = patent.legal_status(today)
@@ -252,6 +256,15 @@ async def confirm_pledge(
     patent = await session.get(Patent, pledge.patent_id)
     assert patent is not None
     _refuse_preserved(patent)
+    await owners.require_consents(
+        session,
+        subject_type=ConsentSubject.pledge,
+        subject_id=pledge.id,
+        patent_ids=[pledge.patent_id],
+        restricted=True,
+        acting_org_id=pledge.pledgor_org_id,
+        today=_today(clock),
+    )
     return await _set_status(
         session, pledge, S.active, actor=principal.label, action="confirmed", at=clock.now()
     )

@@ -41,9 +41,12 @@ from app.models.accounts import Organization
 from app.models.contracts import Contract
 from app.models.ledger import AccountKind, EntryKind, LedgerAccount
 from app.models.listings import EXCLUSIVE_KINDS, Listing, ListingPatent, ListingStatus
+from app.models.owners import ConsentSubject
 from app.models.patents import Patent
 from app.models.settlement import Certificate, CertificateSequence, LicenceRecord
 from app.models.trading import Deal, DealSource, DealStatus, DepositStatus, Registration
+from app.owners import queries as owner_queries
+from app.owners import service as owners
 from app.pledges.service import unconsented_pledges_for_deal
 from app.settlement import rules
 
@@ -202,8 +205,18 @@ async def settle_deal(
         blocked = await unconsented_pledges(session, deal)
         if blocked:
             raise PatentPledged("A patent of this deal is pledged and the pledgee has not consented.")
+        if deal.listing_id is not None:  # SPEC §18.5: co-owners' and use rights' consents, re-checked
+            await owners.require_consents(
+                session,
+                subject_type=ConsentSubject.listing,
+                subject_id=deal.listing_id,
+                patent_ids=ids,
+                restricted=deal.transaction_kind in EXCLUSIVE_KINDS,
+                acting_org_id=deal.seller_org_id,
+                today=rules.shanghai_date(at),
+            )
 
-        payout = await _pay_out_escrow(session, deal, kind.cash, at=at, actor=actor)
+        payout, parts = await _pay_out_escrow(session, deal, kind.cash, at=at, actor=actor, patent_ids=ids)
         number = await _allocate_certificate_number(session, rules.shanghai_date(at).year)
         deal.certificate_number = number
         await session.flush()
@@ -228,6 +241,7 @@ async def settle_deal(
             "fee_income": payout.fee_income,
             "buyer_refund": payout.buyer_refund,
             "contract_sha256": content["contract_sha256"],
+            **({"income_parts": owners.parts_data(parts)} if len(parts) > 1 else {}),
         }
 
     settled = await deals.move(
@@ -288,9 +302,16 @@ async def _escrow_balance(session: AsyncSession, escrow_id: uuid.UUID) -> int:
 
 
 async def _pay_out_escrow(
-    session: AsyncSession, deal: Deal, cash: deal_rules.CashRule, *, at: datetime, actor: str
-) -> rules.Payout:
-    """Empty the deal's escrow by its kind's cash rule (SPEC §18.1) in one balanced entry."""
+    session: AsyncSession,
+    deal: Deal,
+    cash: deal_rules.CashRule,
+    *,
+    at: datetime,
+    actor: str,
+    patent_ids: Sequence[uuid.UUID],
+) -> tuple[rules.Payout, list[owners.Part]]:
+    """Empty the deal's escrow by its kind's cash rule (SPEC §18.1) in one balanced entry; the seller's amount
+    is split among the patents' owners by their shares (SPEC §18.5; one part when the seller owns alone)."""
     escrow = await account_id(session, AccountKind.escrow, deal.id)
     held = await _escrow_balance(session, escrow)
     try:
@@ -302,10 +323,13 @@ async def _pay_out_escrow(
     except ValueError as exc:
         raise InvalidState("The deal's escrow does not hold the price and the buyer's fee.") from exc
     if held == 0:
-        return payout  # a free licence: nothing moves
+        return payout, []  # a free licence: nothing moves
+    parts = await owners.split_income(
+        session, patent_ids=patent_ids, seller_org_id=deal.seller_org_id, net_fen=payout.seller
+    )
     lines = [
         Line(escrow, -held),
-        Line(await account_id(session, AccountKind.available, deal.seller_org_id), payout.seller),
+        *await owners.credit_parts(session, parts, at=at, deal_id=deal.id, source="deal"),
         Line(await exchange_account(session, AccountKind.fee_income), payout.fee_income),
     ]
     if payout.buyer_refund:
@@ -324,7 +348,7 @@ async def _pay_out_escrow(
         deal_id=deal.id,
         memo="deal settled: escrow to the seller and fee income",
     )
-    return payout
+    return payout, parts
 
 
 async def _allocate_certificate_number(session: AsyncSession, year: int) -> str:
@@ -354,12 +378,13 @@ async def _transfer_ownership(
     if ids:
         moved = await session.execute(
             update(Patent)
-            .where(Patent.id.in_(ids), Patent.owner_org_id == deal.seller_org_id)
+            .where(Patent.id.in_(ids), owner_queries.org_owner(deal.seller_org_id))
             .values(owner_org_id=deal.buyer_org_id, updated_at=at)
             .execution_options(synchronize_session=False)
         )
         if moved.rowcount != len(ids):  # type: ignore[attr-defined]
             raise PatentNotTransferable("A patent of this deal is no longer the seller's.")
+        await owners.reset_owners(session, ids)  # SPEC §18.1: the buyer owns alone
     for patent in patents:
         await session.refresh(patent)
         await record(
