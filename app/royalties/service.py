@@ -39,6 +39,7 @@ from app.models.royalties import RoyaltyPeriod, RoyaltyReport, RoyaltyReportStat
 from app.models.settlement import LicenceRecord
 from app.models.trading import Deal
 from app.notifications.outbox import notify
+from app.owners import service as owners
 from app.royalties import rules, schemas
 from app.stats.rules import day_range, month_key
 
@@ -455,13 +456,22 @@ async def pay(
     return report
 
 
-async def _licensor_parts(
-    session: AsyncSession, licence: LicenceRecord, net: int
-) -> list[tuple[uuid.UUID, int]]:
-    """Who receives the licensor's net royalty. SPEC §18.5: a co-owned patent's income is split among its
-    owners by ``app.owners.service.split_income`` (the call site for it: co-ownership is not in this tree
-    yet, so the licensor receives it whole)."""
-    return [(licence.licensor_org_id, net)]
+async def _licensor_lines(
+    session: AsyncSession, report: RoyaltyReport, licence: LicenceRecord, net: int, *, at: datetime
+) -> tuple[list[Line], list[dict[str, Any]]]:
+    """The ledger lines paying the licensor's net royalty, and what each part was: SPEC §18.5, a co-owned
+    patent's income is split among its owners by their shares (``app.owners.service.split_income``: the others
+    rounded down to the fen, the licensor the rest), an inventor's part to its institution's payable account."""
+    parts = await owners.split_income(
+        session,
+        patent_ids=[uuid.UUID(str(p)) for p in licence.patent_ids],
+        seller_org_id=licence.licensor_org_id,
+        net_fen=net,
+    )
+    lines = await owners.credit_parts(
+        session, parts, at=at, deal_id=licence.deal_id, source=f"royalty:{report.id}"
+    )
+    return lines, owners.parts_data(parts)
 
 
 async def settle(
@@ -477,25 +487,21 @@ async def settle(
     await _move(session, report, S.settled, {"settled_at": now, "updated_at": now})
     royalty = report.royalty or 0
     licensee_fee, licensor_fee = report.licensee_fee or 0, report.licensor_fee or 0
-    parts: list[tuple[uuid.UUID, int]] = []
-    if (report.amount_due or 0) > 0:
+    parts: list[dict[str, Any]] = []
+    moved = (report.amount_due or 0) > 0
+    if moved:
         escrow = await account_id(session, AccountKind.escrow, report.id)
         held = int(await session.scalar(select(LedgerAccount.balance).where(LedgerAccount.id == escrow)) or 0)
         if held != report.amount_due:
             raise InvalidState("The report's escrow does not hold what was paid.")
         licence = await session.get(LicenceRecord, report.licence_record_id)
         assert licence is not None
-        parts = await _licensor_parts(session, licence, royalty - licensor_fee)
-        lines = [Line(escrow, -held)]
-        for org_id, amount in parts:
-            lines.append(Line(await account_id(session, AccountKind.available, org_id), amount))
-        lines.append(
-            Line(await exchange_account(session, AccountKind.fee_income), licensee_fee + licensor_fee)
-        )
+        paid_out, parts = await _licensor_lines(session, report, licence, royalty - licensor_fee, at=now)
+        fee_income = await exchange_account(session, AccountKind.fee_income)
         await post(
             session,
             EntryKind.royalty_settlement,
-            lines,
+            [Line(escrow, -held), *paid_out, Line(fee_income, licensee_fee + licensor_fee)],
             at=now,
             actor=principal.label,
             reference=f"royalty:{report.id}",
@@ -512,9 +518,9 @@ async def settle(
         data={
             **_facts(report),
             "royalty": royalty,
-            "licensor_amount": royalty - licensor_fee if parts else 0,
-            "parts": [{"organization_id": org, "amount": amount} for org, amount in parts],
-            "fee_income": licensee_fee + licensor_fee if parts else 0,
+            "licensor_amount": royalty - licensor_fee if moved else 0,
+            "parts": parts,
+            "fee_income": licensee_fee + licensor_fee if moved else 0,
         },
     )
     return report
