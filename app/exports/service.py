@@ -5,8 +5,8 @@ for the life of a stream), in keyset order (creation time, then id), so an expor
 no more than a page in memory. Only what the columns name is read: no ID number, reserve price or sealed bid
 is ever in a row.
 
-Columns that depend on features not built yet are filled from what exists today: ``co_owners`` is empty (one
-owner per patent until co-ownership is recorded); ``cash_price`` is the deal's (0 for an equity contribution).
+``co_owners`` lists ``name:share`` of every owner once co-owners are recorded (SPEC §18.5; names and shares
+only, never an ID number), empty for a sole owner; ``cash_price`` is the deal's (0 for an equity contribution).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from app.models.listings import Listing, ListingPatent
 from app.models.patents import LegalStatus, Patent
 from app.models.policy import OpenLicense, OpenLicenseGrant
 from app.models.trading import Deal
+from app.owners import queries as owner_queries
+from app.owners.rules import format_percent
 from app.patents import service as patents
 from app.patents.rules import patent_number
 from app.stats.rules import day_range
@@ -183,6 +185,13 @@ async def _patent_numbers(session: AsyncSession, deals: Sequence[Deal]) -> dict[
 # --- patents -------------------------------------------------------------------------------------------------
 
 
+def _co_owners(owners: Sequence[owner_queries.Owner]) -> str:
+    """``name:share;…`` of a co-owned patent's owners (SPEC §18.7), empty for a sole owner."""
+    if len(owners) < 2:
+        return ""
+    return rules.joined(f"{o.name}:{format_percent(o.share_bp)}" for o in owners)
+
+
 def stream_patents(db: Database, filters: PatentFilters, today: date) -> AsyncIterator[str]:
     return _stream(db, rules.head(rules.PATENTS_COLUMNS), patents_page, filters, today)
 
@@ -195,13 +204,14 @@ async def patents_page(
         Organization, Organization.id == Patent.owner_org_id
     )
     if filters.owner_org_id is not None:
-        query = query.where(Patent.owner_org_id == filters.owner_org_id)
+        query = query.where(owner_queries.org_owner(filters.owner_org_id))
     if filters.legal_status is not None:
         query = query.where(patents.legal_status_clause(filters.legal_status, today))
     found = (await session.execute(_after(query, Patent.created_at, Patent.id, after))).all()
     ids = [r[0].id for r in found]
     pledged = await patents.is_pledged(session, ids)
     open_licences = await _open_licence_status(session, ids)
+    owners = await owner_queries.owners_of(session, ids)
     lines = []
     for patent, owner_name, owner_code in found:
         lines.append(
@@ -213,7 +223,7 @@ async def patents_page(
                 patent.title,
                 owner_name,
                 owner_code,
-                "",  # co_owners: one owner per patent until co-ownership is recorded (SPEC §18.5)
+                _co_owners(owners.get(patent.id, [])),
                 str(patent.legal_status(today)),
                 rules.day(patent.filing_date),
                 rules.day(patent.grant_date),
