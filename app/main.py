@@ -73,6 +73,7 @@ TAGS = [
         "description": "Technology-contract registration (技术合同认定登记) of settled deals (SPEC §18.7).",
     },
     {"name": "exports", "description": "CSV exports of deals and patents for operators (SPEC §18.7)."},
+    {"name": "dossier", "description": "Decision records and each deal's dossier, 安心屋 (SPEC §18.7)."},
     {"name": "royalties", "description": "Royalty reports of royalty-bearing licences (SPEC §18.4)."},
     {
         "name": "filings",
@@ -193,6 +194,7 @@ def create_app(
     from app.contracts.router import contracts_router, notices_router
     from app.deals.router import router as deals_router
     from app.demands.router import router as demands_router
+    from app.dossier.router import router as dossier_router
     from app.exports.router import router as exports_router
     from app.filings.router import router as filings_router
     from app.ledger.router import router as ledger_router
@@ -238,6 +240,7 @@ def create_app(
         webhooks_router,
         demands_router,
         techcontracts_router,
+        dossier_router,
         royalties_router,
         filings_router,
         exports_router,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -102,13 +102,56 @@ class VerifyReport:
     broken: list[dict[str, Any]] = field(default_factory=list)
 
 
+class _Rehash:
+    """Re-hashes events given in (entity, seq) order into ``report``: each chain from ``GENESIS`` and seq 1."""
+
+    def __init__(self, report: VerifyReport) -> None:
+        self.report = report
+        self.prev: tuple[str, str] | None = None
+        self.prev_hash = GENESIS
+        self.expected_seq = 1
+
+    def check(self, ev: AuditEvent) -> None:
+        key = (ev.entity_type, ev.entity_id)
+        if key != self.prev:
+            self.prev, self.prev_hash, self.expected_seq = key, GENESIS, 1
+        self.report.count += 1
+        recomputed = event_hash(
+            prev_hash=self.prev_hash,
+            entity_type=ev.entity_type,
+            entity_id=ev.entity_id,
+            seq=ev.seq,
+            at=ev.at,
+            actor=ev.actor,
+            action=ev.action,
+            data=ev.data,
+        )
+        problem = None
+        if ev.seq != self.expected_seq:
+            problem = "sequence_gap"
+        elif ev.prev_hash != self.prev_hash:
+            problem = "prev_hash_mismatch"
+        elif ev.hash != recomputed:
+            problem = "hash_mismatch"
+        if problem:
+            self.report.ok = False
+            self.report.broken.append(
+                {
+                    "entity_type": ev.entity_type,
+                    "entity_id": ev.entity_id,
+                    "seq": ev.seq,
+                    "problem": problem,
+                }
+            )
+        self.prev_hash = ev.hash
+        self.expected_seq = ev.seq + 1
+
+
 async def verify_all(session: AsyncSession, batch: int = 5000) -> VerifyReport:
     """Re-hash every chain in (entity, seq) order, streaming in keyset batches."""
     report = VerifyReport()
+    rehash = _Rehash(report)
     last_key: tuple[str, str, int] | None = None
-    prev: tuple[str, str] | None = None
-    prev_hash = GENESIS
-    expected_seq = 1
     while True:
         query = select(AuditEvent).order_by(AuditEvent.entity_type, AuditEvent.entity_id, AuditEvent.seq)
         if last_key is not None:
@@ -124,41 +167,25 @@ async def verify_all(session: AsyncSession, batch: int = 5000) -> VerifyReport:
         if not rows:
             return report
         for ev in rows:
-            key = (ev.entity_type, ev.entity_id)
-            if key != prev:
-                prev, prev_hash, expected_seq = key, GENESIS, 1
-            report.count += 1
-            recomputed = event_hash(
-                prev_hash=prev_hash,
-                entity_type=ev.entity_type,
-                entity_id=ev.entity_id,
-                seq=ev.seq,
-                at=ev.at,
-                actor=ev.actor,
-                action=ev.action,
-                data=ev.data,
-            )
-            problem = None
-            if ev.seq != expected_seq:
-                problem = "sequence_gap"
-            elif ev.prev_hash != prev_hash:
-                problem = "prev_hash_mismatch"
-            elif ev.hash != recomputed:
-                problem = "hash_mismatch"
-            if problem:
-                report.ok = False
-                report.broken.append(
-                    {
-                        "entity_type": ev.entity_type,
-                        "entity_id": ev.entity_id,
-                        "seq": ev.seq,
-                        "problem": problem,
-                    }
-                )
-            prev_hash = ev.hash
-            expected_seq = ev.seq + 1
+            rehash.check(ev)
         last = rows[-1]
         last_key = (last.entity_type, last.entity_id, last.seq)
+
+
+async def verify_chains(session: AsyncSession, chains: Iterable[tuple[str, str]]) -> VerifyReport:
+    """Re-hash the whole chains of the given ``(entity_type, entity_id)`` entities (a deal's dossier, SPEC
+    §18.7), as ``verify_all`` does every chain."""
+    report = VerifyReport()
+    rehash = _Rehash(report)
+    for entity_type, entity_id in sorted(set(chains)):
+        rows = await session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
+            .order_by(AuditEvent.seq)
+        )
+        for ev in rows:
+            rehash.check(ev)
+    return report
 
 
 async def list_events(

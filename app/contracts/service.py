@@ -202,7 +202,12 @@ async def sign_contract(
         action="contract_signed",
         actor=str(principal.user_id),
         at=now,
-        data={"contract_id": contract.id, "party": party, "sha256": contract.sha256},
+        data={
+            "contract_id": contract.id,
+            "party": party,
+            "organization_id": principal.organization_id,
+            "sha256": contract.sha256,
+        },
     )
     if {s.party for s in signatures} == {Party.buyer, Party.seller}:
         contract.status = ContractStatus.signed
@@ -216,7 +221,12 @@ async def sign_contract(
             at=now,
             action="contract_completed",
             values={"pay_by": pay_by},
-            data={"contract_id": contract.id, "status": DealStatus.awaiting_payment, "pay_by": pay_by},
+            data={
+                "contract_id": contract.id,
+                "sha256": contract.sha256,  # the text both signed (the dossier's contract item)
+                "status": DealStatus.awaiting_payment,
+                "pay_by": pay_by,
+            },
         )
     return contract, deal, signatures
 
@@ -505,7 +515,12 @@ async def object_to_deal(
         action="filed",
         actor=str(principal.user_id),
         at=now,
-        data={"deal_id": deal.id, "organization_id": objection.organization_id, "reason": reason},
+        data={
+            "deal_id": deal.id,
+            "organization_id": objection.organization_id,
+            "reason": reason,
+            "status": objection.status,
+        },
     )
     await record(
         session,
@@ -660,7 +675,7 @@ async def _close_objection(
         action=str(outcome),
         actor=actor,
         at=now,
-        data={"deal_id": objection.deal_id, "status": outcome, "note": note},
+        data={"deal_id": objection.deal_id, "reason": objection.reason, "status": outcome, "note": note},
     )
     await record(
         session,

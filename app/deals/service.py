@@ -96,12 +96,17 @@ def deal_values(
 def created_audit_data(
     deal: Mapping[str, Any], contract_id: uuid.UUID, contract_sha256: str
 ) -> dict[str, Any]:
-    """The data of a deal's ``created`` audit event (``deal`` as ``deal_values`` returns it)."""
+    """The data of a deal's ``created`` audit event (``deal`` as ``deal_values`` returns it): the facts of its
+    pricing and its public notice that the deal's dossier cites (SPEC §18.7)."""
     return {
         "listing_id": deal["listing_id"],
         "buyer_org_id": deal["buyer_org_id"],
         "seller_org_id": deal["seller_org_id"],
         "source": deal["source"],
+        "offer_id": deal["offer_id"],
+        "auction_id": deal["auction_id"],
+        "trial_id": deal.get("trial_id"),
+        "notice_ends_at": deal["notice_ends_at"],
         "price": deal["price"],
         "buyer_fee": deal["buyer_fee"],
         "seller_fee": deal["seller_fee"],

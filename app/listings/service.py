@@ -528,8 +528,15 @@ async def approve_listing(
         S.published,
         actor=principal.label,
         action="approved",
-        at=clock.now(),
-        data={"published_at": now, "listing_ends_at": listing.listing_ends_at},
+        at=now,
+        data={
+            "published_at": now,
+            "listing_ends_at": listing.listing_ends_at,
+            # what was published (the deal's dossier cites this event: SPEC §18.7)
+            "pricing_mode": listing.pricing_mode,
+            "transaction_kind": listing.transaction_kind,
+            "price": listing.price,
+        },
     )
 
 

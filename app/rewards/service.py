@@ -133,7 +133,7 @@ async def record_plan(
         action="reward_plan_recorded" if created else "reward_plan_replaced",
         actor=principal.label,
         at=now,
-        data={"reward_plan_id": plan.id, "version": plan.version, **values},
+        data={"reward_plan_id": plan.id, "version": plan.version, "status": plan.status, **values},
     )
     return plan, deal, created
 
@@ -180,6 +180,12 @@ async def mark_paid(
         action="reward_plan_paid",
         actor=principal.label,
         at=now,
-        data={"reward_plan_id": plan.id, "version": plan.version, "late": now.date() > plan.pay_by},
+        data={
+            "reward_plan_id": plan.id,
+            "version": plan.version,
+            "status": plan.status,
+            "pool": plan.pool,
+            "late": now.date() > plan.pay_by,
+        },
     )
     return plan, deal
