@@ -262,6 +262,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/api/v1/certificates/{number}"),
         ("GET", "/api/v1/open-licenses"),
         ("GET", "/api/v1/open-licenses/{open_license_id}"),
+        ("GET", "/api/v1/trial-offers"),
+        ("GET", "/api/v1/trial-offers/{trial_offer_id}"),
         ("GET", "/api/v1/notices"),
         ("GET", "/api/v1/notices/{deal_id}"),
         ("GET", "/api/v1/certificates/{number}/pdf"),

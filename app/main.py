@@ -73,6 +73,10 @@ TAGS = [
         "description": "Technology-contract registration (技术合同认定登记) of settled deals (SPEC §18.7).",
     },
     {"name": "exports", "description": "CSV exports of deals and patents for operators (SPEC §18.7)."},
+    {
+        "name": "trials",
+        "description": "Trial licences 先使用后付费: offers, trials and their conversion (SPEC §18.3).",
+    },
     {"name": "dossier", "description": "Decision records and each deal's dossier, 安心屋 (SPEC §18.7)."},
     {"name": "royalties", "description": "Royalty reports of royalty-bearing licences (SPEC §18.4)."},
     {
@@ -214,6 +218,7 @@ def create_app(
     from app.settlement.router import router as settlement_router
     from app.stats.router import router as stats_router
     from app.techcontracts.router import router as techcontracts_router
+    from app.trials.router import router as trials_router
     from app.webhooks.router import router as webhooks_router
 
     # Routes are matched in this order, one by one: the live market's hottest routes (bids, auction reads)
@@ -240,6 +245,7 @@ def create_app(
         webhooks_router,
         demands_router,
         techcontracts_router,
+        trials_router,
         dossier_router,
         royalties_router,
         filings_router,

@@ -202,6 +202,23 @@ async def verify_organization(
 
 
 @router.post(
+    "/organizations/{org_id:uuid}/sme",
+    tags=["organizations"],
+    response_model=schemas.OrganizationOut,
+    responses=error_responses(401, 403, 404, 422, codes={409: ["invalid_state"]}),
+    summary="Set or clear an enterprise's SME status (operators)",
+    description='`{"sme": true}` sets `sme_verified_at` (the operator has checked the national SME '
+    "classification standard), `false` clears it; SPEC §18.3. Enterprises only, else 409 `invalid_state`.",
+)
+async def set_sme(
+    org_id: uuid.UUID, body: schemas.SmeIn, session: SessionDep, principal: OperatorDep, clock: ClockDep
+) -> schemas.OrganizationOut:
+    return schemas.OrganizationOut.model_validate(
+        await service.set_sme(session, principal, org_id, body.sme, clock)
+    )
+
+
+@router.post(
     "/organizations/{org_id:uuid}/members",
     tags=["organizations"],
     status_code=status.HTTP_201_CREATED,

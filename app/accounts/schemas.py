@@ -4,7 +4,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from app.accounts.rules import (
     MAX_PASSWORD_LENGTH,
@@ -88,6 +97,11 @@ class OrganizationOut(ResponseModel):
     reward_rules: RewardRules
     created_at: datetime
     verified_at: datetime | None
+    sme_verified_at: datetime | None  # SPEC §18.3: set by an operator for an SME enterprise
+
+
+class SmeIn(RequestModel):
+    sme: StrictBool = Field(description="true: the enterprise meets the national SME classification standard")
 
 
 class MemberCreate(RequestModel):

@@ -52,6 +52,7 @@ from app.models.accounts import (
     ApiKey,
     LoginFailure,
     Organization,
+    OrgKind,
     OrgStatus,
     RefreshToken,
     Role,
@@ -205,6 +206,37 @@ async def verify_organization(
         actor=principal.label,
         at=now,
         data={"status": OrgStatus.verified},
+    )
+    return org
+
+
+async def set_sme(
+    session: AsyncSession, principal: Principal, org_id: uuid.UUID, sme: bool, clock: Clock
+) -> Organization:
+    """An operator sets (``sme``) or clears an enterprise's ``sme_verified_at`` (SPEC §18.3: the national SME
+    classification standard, which the operator checks); another kind of organization → 409 ``invalid_state``.
+    Setting it again keeps the first instant."""
+    org = await session.get(Organization, org_id, with_for_update=True)
+    if org is None:
+        raise NotFound("No such organization.")
+    if org.kind != OrgKind.enterprise:
+        raise InvalidState("Only an enterprise can be an SME.")
+    now = clock.now()
+    if sme and org.sme_verified_at is None:
+        org.sme_verified_at, org.updated_at = now, now
+    elif not sme and org.sme_verified_at is not None:
+        org.sme_verified_at, org.updated_at = None, now
+    else:
+        return org
+    await session.flush()
+    await record(
+        session,
+        entity_type="organization",
+        entity_id=org.id,
+        action="sme_set" if sme else "sme_cleared",
+        actor=principal.label,
+        at=now,
+        data={"sme_verified_at": org.sme_verified_at},
     )
     return org
 

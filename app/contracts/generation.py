@@ -5,7 +5,7 @@ moves one."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -82,13 +82,41 @@ def contract_values(
 
 async def generate_contract(session: AsyncSession, deal: Deal, listing: Listing, *, at: datetime) -> Contract:
     """The contract of a new deal, in the deal's transaction; sets ``deal.contract_id``."""
+    patents = await patents_of(session, [listing.id])
+    return await _generate(session, deal, patents[listing.id], listing.license_terms, at=at)
+
+
+async def generate_contract_of_patents(
+    session: AsyncSession,
+    deal: Deal,
+    patent_ids: Sequence[uuid.UUID],
+    license_terms: dict[str, Any] | None,
+    *,
+    at: datetime,
+) -> Contract:
+    """The contract of a new deal without a listing (a trial's conversion, SPEC §18.3), naming ``patent_ids`` in
+    that order with these licence terms; sets ``deal.contract_id``."""
+    rows = {
+        p.id: templates.PatentFacts(p.application_number, p.title, p.grant_date is not None)
+        for p in await session.scalars(select(Patent).where(Patent.id.in_(list(patent_ids))))
+    }
+    return await _generate(session, deal, [rows[i] for i in patent_ids], license_terms, at=at)
+
+
+async def _generate(
+    session: AsyncSession,
+    deal: Deal,
+    patents: list[templates.PatentFacts],
+    license_terms: dict[str, Any] | None,
+    *,
+    at: datetime,
+) -> Contract:
     orgs = {
         o.id: templates.PartyFacts(o.name, o.credit_code)
         for o in await session.scalars(
             select(Organization).where(Organization.id.in_([deal.seller_org_id, deal.buyer_org_id]))
         )
     }
-    patents = await patents_of(session, [listing.id])
     facts = {
         "id": deal.id,
         "transaction_kind": deal.transaction_kind,
@@ -103,8 +131,8 @@ async def generate_contract(session: AsyncSession, deal: Deal, listing: Listing,
             facts,
             seller=orgs[deal.seller_org_id],
             buyer=orgs[deal.buyer_org_id],
-            patents=patents[listing.id],
-            license_terms=listing.license_terms,
+            patents=patents,
+            license_terms=license_terms,
             at=at,
         )
     )

@@ -26,7 +26,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.access import register_parties
@@ -50,7 +50,9 @@ from app.models.contracts import (
     Party,
 )
 from app.models.listings import Listing, ListingStatus, PricingMode
+from app.models.patents import Patent
 from app.models.trading import Deal, DealStatus, Registration
+from app.models.trials import Trial, TrialOffer
 from app.notifications import service as notifications
 
 SIGNING_WORKING_DAYS = 5  # SPEC §11: sign_by
@@ -372,9 +374,20 @@ def _pending_count() -> Any:
 
 
 def _notice_query() -> Any:
+    # A trial's conversion deal has no listing (SPEC §18.3): its notice names the patent and the trial's terms.
+    trial_summary = literal("先使用后付费试用转化，实施领域：") + TrialOffer.field_of_use
     return (
-        select(Deal, Listing.title, Listing.summary, Organization.name, _pending_count())
-        .join(Listing, Listing.id == Deal.listing_id)
+        select(
+            Deal,
+            func.coalesce(Listing.title, Patent.title),
+            func.coalesce(Listing.summary, trial_summary),
+            Organization.name,
+            _pending_count(),
+        )
+        .outerjoin(Listing, Listing.id == Deal.listing_id)
+        .outerjoin(Trial, Trial.id == Deal.trial_id)
+        .outerjoin(TrialOffer, TrialOffer.id == Trial.trial_offer_id)
+        .outerjoin(Patent, Patent.id == Trial.patent_id)
         .join(Organization, Organization.id == Deal.seller_org_id)
         .where(Deal.notice_ends_at.is_not(None))
     )

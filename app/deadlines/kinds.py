@@ -12,4 +12,5 @@ def load() -> None:
     import app.negotiation.deadlines
     import app.registrations.deadlines
     import app.royalties.deadlines
-    import app.settlement.deadlines  # noqa: F401
+    import app.settlement.deadlines
+    import app.trials.deadlines  # noqa: F401

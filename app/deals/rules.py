@@ -66,11 +66,17 @@ def check_move(current: DealStatus, target: DealStatus, by: By, kind: str) -> No
         raise InvalidState(f"A deal in {current} cannot become {target}.")
 
 
-def initial_status(source: DealSource, *, seller_is_public_institution: bool) -> DealStatus:
-    """The status a deal is made in (SPEC §8, §11, §13): an accepted offer with a public-institution seller
-    starts in ``public_notice``; an open licence's deal is made paid (the licensee pays into escrow in the
-    same request, and ``paid`` → ``settled`` follows at once); every other deal ``awaiting_signatures``."""
+def initial_status(
+    source: DealSource, *, seller_is_public_institution: bool, notice_served: bool = False
+) -> DealStatus:
+    """The status a deal is made in (SPEC §8, §11, §13, §18.3): an accepted offer with a public-institution
+    seller starts in ``public_notice``, and so does a trial's conversion whose terms have not been public for
+    the notice period yet (``notice_served``: they have); an open licence's deal is made paid (the licensee
+    pays into escrow in the same request, and ``paid`` → ``settled`` follows at once); every other deal
+    ``awaiting_signatures``."""
     if source == DealSource.offer and seller_is_public_institution:
+        return S.public_notice
+    if source == DealSource.trial and not notice_served:
         return S.public_notice
     if source == DealSource.open_license:
         return S.paid

@@ -8,7 +8,7 @@ conditional UPDATE that bumps ``version``, the audit event, and the notification
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
-from app.contracts.generation import generate_contract
+from app.contracts.generation import generate_contract, generate_contract_of_patents
 from app.deals import rules
 from app.deals.fees import FeeSchedule
 from app.kit.errors import InvalidState, NotFound
@@ -36,7 +36,7 @@ PAYMENT_WORKING_DAYS = 5
 
 def deal_values(
     *,
-    listing_id: uuid.UUID,
+    listing_id: uuid.UUID | None,
     seller_org_id: uuid.UUID,
     seller_is_public_institution: bool,
     transaction_kind: str,
@@ -50,11 +50,18 @@ def deal_values(
     deposit: int = 0,
     offer_id: uuid.UUID | None = None,
     auction_id: uuid.UUID | None = None,
+    public_since: datetime | None = None,
 ) -> dict[str, Any]:
     """Every column of a new deal (a fresh id included): the rules of ``create_deal`` without the I/O, so a
-    batch of closing auctions builds its rows the same way (``app.auctions.closing``)."""
+    batch of closing auctions builds its rows the same way (``app.auctions.closing``). ``public_since``: when
+    the deal's terms were published (a trial offer's approval, SPEC §18.3): its notice, if it still needs one,
+    ends 15 days after that."""
     buyer_fee, seller_fee = fees.fees(price)
-    status = rules.initial_status(source, seller_is_public_institution=seller_is_public_institution)
+    status = rules.initial_status(
+        source,
+        seller_is_public_institution=seller_is_public_institution,
+        notice_served=public_since is not None and public_since + PUBLIC_NOTICE <= at,
+    )
     notice = status == DealStatus.public_notice
     return {
         "id": uuid.uuid4(),
@@ -77,7 +84,7 @@ def deal_values(
         "auction_id": auction_id,
         "related_party": False,
         "contract_id": None,
-        "notice_ends_at": at + PUBLIC_NOTICE if notice else None,
+        "notice_ends_at": (public_since or at) + PUBLIC_NOTICE if notice else None,
         "sign_by": None if notice else calendar.add_working_days(at, SIGNING_WORKING_DAYS),
         "pay_by": None,
         "paid_at": None,
@@ -185,6 +192,59 @@ async def create_deal(
     return deal
 
 
+async def create_deal_without_listing(
+    session: AsyncSession,
+    *,
+    seller_org_id: uuid.UUID,
+    buyer_org_id: uuid.UUID,
+    transaction_kind: str,
+    price: int,
+    source: DealSource,
+    patent_ids: Sequence[uuid.UUID],
+    license_terms: dict[str, Any] | None,
+    at: datetime,
+    actor: str,
+    calendar: WorkdayCalendar,
+    fees: FeeSchedule,
+    public_since: datetime | None = None,
+    trial_id: uuid.UUID | None = None,
+) -> Deal:
+    """Make a deal that no listing holds (a trial's conversion, SPEC §18.3) in the caller's transaction, by the
+    rules of ``create_deal``: fees from the schedule, the first status (``deal_values``), the contract from the
+    kind's template naming ``patent_ids`` and ``license_terms``, the audit event and the notification."""
+    seller = await session.get(Organization, seller_org_id)
+    assert seller is not None
+    values = deal_values(
+        listing_id=None,
+        seller_org_id=seller_org_id,
+        seller_is_public_institution=seller.is_public_institution,
+        transaction_kind=transaction_kind,
+        buyer_org_id=buyer_org_id,
+        price=price,
+        source=source,
+        at=at,
+        calendar=calendar,
+        fees=fees,
+        public_since=public_since,
+    )
+    values["trial_id"] = trial_id
+    deal = Deal(**values)
+    session.add(deal)
+    await session.flush()
+    contract = await generate_contract_of_patents(session, deal, patent_ids, license_terms, at=at)
+    await record(
+        session,
+        entity_type="deal",
+        entity_id=deal.id,
+        action="created",
+        actor=actor,
+        at=at,
+        data=created_audit_data(values, contract.id, contract.sha256),
+    )
+    await announce_entry(session, deal, at=at)
+    return deal
+
+
 # --- moving a deal ------------------------------------------------------------------------------------------
 
 
@@ -198,6 +258,17 @@ async def announce_entry(session: AsyncSession, deal: Deal | Mapping[str, Any], 
     elif status == DealStatus.awaiting_payment:
         assert isinstance(deal, Deal)
         await notifications.payment_due(session, deal, at=at)
+
+
+# Called in the transaction of every move once it is made (``hook(session, deal, at=, actor=)``); another domain
+# registers one at import to follow its deals (a trial ends with its conversion deal, SPEC §18.3).
+AfterMove = Callable[..., Awaitable[None]]
+_AFTER_MOVE: list[AfterMove] = []
+
+
+def after_move(hook: AfterMove) -> None:
+    if hook not in _AFTER_MOVE:
+        _AFTER_MOVE.append(hook)
 
 
 async def move(
@@ -228,7 +299,7 @@ async def move(
        happens (the caller explains why, e.g. a deadline in ``where``);
     3. ``effects`` (money, certificate…) run after the guard is won; what they return joins the audit data;
     4. the audit event ``action`` on the deal's chain with ``data``;
-    5. the notification the new status implies (``announce_entry``).
+    5. the notification the new status implies (``announce_entry``), then the hooks of ``after_move``.
     """
     current = DealStatus(deal.status)
     rules.check_move(current, to, by, deal.transaction_kind)
@@ -261,6 +332,8 @@ async def move(
         data={**(data or {}), **(extra or {})},
     )
     await announce_entry(session, deal, at=at)
+    for hook in _AFTER_MOVE:
+        await hook(session, deal, at=at, actor=actor)
     return True
 
 

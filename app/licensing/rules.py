@@ -36,13 +36,16 @@ class Refusal:
     detail: str
 
 
-def patent_refusal(patent: Patent, today: date, *, exclusive_licence_active: bool) -> Refusal | None:
+def patent_refusal(
+    patent: Patent, today: date, *, exclusive_licence_active: bool, evaluation_report_needed: bool = True
+) -> Refusal | None:
     """Why this patent may not be openly licensed today, or None (SPEC §13, DOMAIN.md "Open licensing").
 
     Checked in this order: granted (a lapsed patent counts as fees unpaid, an invalidated one as not granted),
     not expired, annual fees paid through today, not under court preservation, an evaluation report for
     utility models and designs, no exclusive or sole licence in force. Pledges are checked apart: a pledged
-    patent's declaration may be created, only its approval needs the pledgee's consent.
+    patent's declaration may be created, only its approval needs the pledgee's consent. A trial offer (SPEC
+    §18.3) is checked without the evaluation report (``evaluation_report_needed=False``).
     """
     status = patent.legal_status(today)
     if status == LegalStatus.expired:
@@ -55,7 +58,8 @@ def patent_refusal(patent: Patent, today: date, *, exclusive_licence_active: boo
         return Refusal("annual_fee_unpaid", "The annual fees are not paid up to date.")
     if patent.preserved:
         return Refusal("patent_preserved", "The patent is under court preservation.")
-    if patent.kind in (PatentKind.utility_model, PatentKind.design) and not patent.evaluation_report:
+    needs_report = evaluation_report_needed and patent.kind in (PatentKind.utility_model, PatentKind.design)
+    if needs_report and not patent.evaluation_report:
         return Refusal(
             "evaluation_report_required",
             "A utility model or design needs a patent evaluation report before an open licence.",

@@ -36,6 +36,7 @@ from app.models.trading import Deal, DealSource
 from app.pledges import queries as pledges
 from app.royalties.service import royalty_terms
 from app.settlement import service as settlement
+from app.trials import queries as trials
 
 ENTITY = "open_license"
 S = OpenLicenseStatus
@@ -52,8 +53,11 @@ def _today(clock: Clock) -> date:
 async def exclusive_licence_active(session: AsyncSession, patent_id: uuid.UUID, today: date) -> bool:
     """An exclusive or sole licence of the patent is in force or on offer (SPEC §13): a listing of that kind in
     an active state (pending review through under contract), or a settled deal of that kind whose licence term
-    (the listing's ``license.term_months`` from settlement) still runs. A settled deal without a known term
+    (the listing's ``license.term_months`` from settlement) still runs, or such a licence through a trial
+    (§18.3: an active sole or exclusive trial, its conversion deal). A settled deal without a known term
     counts as in force."""
+    if await trials.exclusive_licence_held(session, patent_id, today):
+        return True
     on_offer = await session.scalar(
         select(
             exists().where(

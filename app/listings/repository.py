@@ -39,6 +39,7 @@ from app.models.listings import (
     TransactionKind,
 )
 from app.models.patents import Patent, PatentIpc
+from app.trials import queries as trials
 
 _MAX_BIGINT = 2**63 - 1
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
@@ -90,7 +91,8 @@ async def patents_by_id(
 async def listed_elsewhere(
     session: AsyncSession, patent_ids: Sequence[uuid.UUID], exclude_listing_id: uuid.UUID | None
 ) -> list[uuid.UUID]:
-    """Patents of ``patent_ids`` held by another active assignment/exclusive/sole listing (SPEC §5)."""
+    """Patents of ``patent_ids`` held by another active assignment/exclusive/sole listing (SPEC §5), or by a trial's
+    conversion deal of such a kind until it is settled, cancelled or defaulted (§18.3)."""
     query = (
         select(ListingPatent.patent_id)
         .join(Listing, Listing.id == ListingPatent.listing_id)
@@ -103,7 +105,8 @@ async def listed_elsewhere(
     )
     if exclude_listing_id is not None:
         query = query.where(Listing.id != exclude_listing_id)
-    return list((await session.scalars(query)).all())
+    taken = set((await session.scalars(query)).all()) | set(await trials.converting(session, patent_ids))
+    return [p for p in dict.fromkeys(patent_ids) if p in taken]
 
 
 async def set_patents(session: AsyncSession, listing_id: uuid.UUID, patent_ids: Sequence[uuid.UUID]) -> None:

@@ -209,6 +209,7 @@ class DealSource(StrEnum):
     listing = "listing"
     auction = "auction"
     open_license = "open_license"
+    trial = "trial"  # SPEC §18.3: a trial licence converted on the offer's terms
 
 
 class DealStatus(StrEnum):

@@ -25,4 +25,6 @@ KINDS: Final = (
     "royalty_overdue",
     "transfer_filing_overdue",
     "licence_filing_overdue",
+    "trial_ending",
+    "trial_lapsed",
 )

@@ -34,6 +34,7 @@ from app.models.listings import ACTIVE_STATUSES, Listing, ListingPatent
 from app.models.patents import LegalStatus, Patent, PatentIpc, PatentKind
 from app.models.policy import OPEN_LICENSE_LIVE, OpenLicense, OpenLicenseGrant, Pledge
 from app.models.trading import Deal, DealStatus
+from app.models.trials import Trial, TrialOffer
 from app.owners import queries as owners
 from app.patents import rules, schemas
 from app.pledges import queries as pledges
@@ -145,20 +146,23 @@ def _fields(patent: Patent) -> dict[str, Any]:
 
 def _published() -> ColumnElement[bool]:
     """Grounds on which any signed-in user reads a patent: it is, or was, in a listing that was published
-    (approval sets ``published_at`` and nothing clears it) or in an open licence that was declared.
-    A trial offer that was offered (SPEC §18.3) joins these grounds when trials exist."""
+    (approval sets ``published_at`` and nothing clears it), in an open licence that was declared, or in a
+    trial offer that was offered (SPEC §18.3)."""
     in_published_listing = exists().where(
         ListingPatent.patent_id == Patent.id,
         Listing.id == ListingPatent.listing_id,
         Listing.published_at.is_not(None),
     )
     in_declared_open_licence = exists().where(OpenLicense.patent_id == Patent.id, open_licences.published())
-    return or_(in_published_listing, in_declared_open_licence)
+    in_offered_trial_offer = exists().where(
+        TrialOffer.patent_id == Patent.id, TrialOffer.approved_at.is_not(None)
+    )
+    return or_(in_published_listing, in_declared_open_licence, in_offered_trial_offer)
 
 
 def _deal_on_patent(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-    """A deal on the patent that meets ``conditions``: through the deal's listing, or the open licence it was
-    taken under (a licence record belongs to its deal)."""
+    """A deal on the patent that meets ``conditions``: through the deal's listing, the open licence it was
+    taken under (a licence record belongs to its deal), or the trial it converts (SPEC §18.3)."""
     through_listing = exists().where(
         ListingPatent.patent_id == Patent.id, Deal.listing_id == ListingPatent.listing_id, *conditions
     )
@@ -168,19 +172,23 @@ def _deal_on_patent(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
         Deal.id == OpenLicenseGrant.deal_id,
         *conditions,
     )
-    return or_(through_listing, through_open_licence)
+    through_trial = exists().where(Trial.patent_id == Patent.id, Deal.trial_id == Trial.id, *conditions)
+    return or_(through_listing, through_open_licence, through_trial)
 
 
 def _party(org_id: uuid.UUID) -> ColumnElement[bool]:
     """Grounds on which one organization reads another's patent: it is the other party of a deal on it
     (through the deal's listing, or the open licence it was taken under; a licence record is its deal's) or of
     a pledge on it, pledgee or pledgor, in any state (a pledgee from the pledge's creation).
-    Its other owners (SPEC §18.5) and the other party of a trial (§18.3) join these grounds when they exist."""
+    Its other owners (SPEC §18.5) join these grounds when they exist; so does the other party of a trial (§18.3)."""
     deal = _deal_on_patent(or_(Deal.buyer_org_id == org_id, Deal.seller_org_id == org_id))
     pledge = exists().where(
         Pledge.patent_id == Patent.id, or_(Pledge.pledgee_org_id == org_id, Pledge.pledgor_org_id == org_id)
     )
-    return or_(deal, pledge)
+    trial = exists().where(
+        Trial.patent_id == Patent.id, or_(Trial.licensee_org_id == org_id, Trial.licensor_org_id == org_id)
+    )
+    return or_(deal, pledge, trial)
 
 
 def _visible(principal: Principal) -> ColumnElement[bool]:

@@ -30,16 +30,19 @@ async def unconsented(
     *,
     listing_id: uuid.UUID | None = None,
     open_license_id: uuid.UUID | None = None,
+    trial_offer_id: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
     """Patents among these under an active pledge whose pledgee has not consented to this listing (or this
-    open-licence declaration) — SPEC §14, 民法典 art. 444. Sorted, for stable messages."""
+    open-licence declaration, or this trial offer) — SPEC §14, §18.3, 民法典 art. 444. Sorted, for stable
+    messages."""
     if not patent_ids:
         return []
-    target = (
-        PledgeConsent.listing_id == listing_id
-        if listing_id is not None
-        else PledgeConsent.open_license_id == open_license_id
-    )
+    if listing_id is not None:
+        target = PledgeConsent.listing_id == listing_id
+    elif open_license_id is not None:
+        target = PledgeConsent.open_license_id == open_license_id
+    else:
+        target = PledgeConsent.trial_offer_id == trial_offer_id
     consented = exists().where(and_(PledgeConsent.pledge_id == Pledge.id, target))
     rows = await session.scalars(
         select(Pledge.patent_id).where(

@@ -19,25 +19,27 @@ class PledgeCreate(RequestModel):
 
 
 class ConsentCreate(RequestModel):
-    """Exactly one of ``listing_id`` (a draft listing of the pledged patent) or ``open_license_id`` (its
-    declaration pending review)."""
+    """Exactly one of ``listing_id`` (a draft listing of the pledged patent), ``open_license_id`` (its
+    declaration pending review) or ``trial_offer_id`` (its trial offer pending review, SPEC §18.3)."""
 
     listing_id: uuid.UUID | None = None
     open_license_id: uuid.UUID | None = None
+    trial_offer_id: uuid.UUID | None = None
 
     model_config = ConfigDict(
         json_schema_extra={
             "oneOf": [  # exactly one of the two is given (an id, not null)
                 {"required": [name], "properties": {name: {"type": "string"}}}
-                for name in ("listing_id", "open_license_id")
+                for name in ("listing_id", "open_license_id", "trial_offer_id")
             ]
         }
     )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ConsentCreate:
-        if (self.listing_id is None) == (self.open_license_id is None):
-            raise ValueError("give exactly one of listing_id and open_license_id")
+        given = [x for x in (self.listing_id, self.open_license_id, self.trial_offer_id) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of listing_id, open_license_id and trial_offer_id")
         return self
 
 
@@ -46,6 +48,7 @@ class ConsentOut(ResponseModel):
     pledge_id: uuid.UUID
     listing_id: uuid.UUID | None
     open_license_id: uuid.UUID | None
+    trial_offer_id: uuid.UUID | None
     given_at: datetime
 
 

@@ -36,6 +36,7 @@ from app.models.owners import ConsentSubject
 from app.models.patents import LegalStatus, Patent
 from app.models.policy import OpenLicense, OpenLicenseStatus, Pledge, PledgeConsent, PledgeStatus
 from app.models.trading import Deal
+from app.models.trials import TrialOffer, TrialOfferStatus
 from app.owners import queries as owner_queries
 from app.owners import service as owners
 from app.pledges import queries, rules, schemas
@@ -299,18 +300,19 @@ async def give_consent(
     data: schemas.ConsentCreate,
     clock: Clock,
 ) -> PledgeConsent:
-    """The pledgee consents to one draft listing or one pending open-licence declaration of the pledged
-    patent (SPEC §14). The listing or declaration must name the patent (else 404) and be in that state
+    """The pledgee consents to one draft listing, one pending open-licence declaration or one trial offer pending
+    review of the pledged patent (SPEC §14, §18.3). The listing or declaration must name the patent (else 404) and be in that state
     (else 409 ``invalid_state``). Consenting twice returns the first consent."""
     pledge = await _load(session, principal, pledge_id, lock=True)
     _require_pledgee(principal, pledge)
     if pledge.status != S.active:
         raise InvalidState("Consents are given under an active pledge.")
-    target = (
-        PledgeConsent.listing_id == data.listing_id
-        if data.listing_id is not None
-        else PledgeConsent.open_license_id == data.open_license_id
-    )
+    if data.listing_id is not None:
+        target = PledgeConsent.listing_id == data.listing_id
+    elif data.open_license_id is not None:
+        target = PledgeConsent.open_license_id == data.open_license_id
+    else:
+        target = PledgeConsent.trial_offer_id == data.trial_offer_id
     existing = await session.scalar(select(PledgeConsent).where(PledgeConsent.pledge_id == pledge.id, target))
     if existing is not None:
         return existing
@@ -324,7 +326,7 @@ async def give_consent(
             raise NotFound("No listing of the pledged patent with this id.")
         if listing_status != ListingStatus.draft:
             raise InvalidState("Consent is given for a draft listing.")
-    else:
+    elif data.open_license_id is not None:
         declaration_status = await session.scalar(
             select(OpenLicense.status).where(
                 OpenLicense.id == data.open_license_id, OpenLicense.patent_id == pledge.patent_id
@@ -334,12 +336,23 @@ async def give_consent(
             raise NotFound("No open licence of the pledged patent with this id.")
         if declaration_status != OpenLicenseStatus.pending_review:
             raise InvalidState("Consent is given for an open licence pending review.")
+    else:
+        offer_status = await session.scalar(
+            select(TrialOffer.status).where(
+                TrialOffer.id == data.trial_offer_id, TrialOffer.patent_id == pledge.patent_id
+            )
+        )
+        if offer_status is None:
+            raise NotFound("No trial offer of the pledged patent with this id.")
+        if offer_status != TrialOfferStatus.pending_review:
+            raise InvalidState("Consent is given for a trial offer pending review.")
     now = clock.now()
     consent = PledgeConsent(
         id=uuid.uuid4(),
         pledge_id=pledge.id,
         listing_id=data.listing_id,
         open_license_id=data.open_license_id,
+        trial_offer_id=data.trial_offer_id,
         given_at=now,
         given_by=principal.label,
     )
@@ -357,6 +370,7 @@ async def give_consent(
             "consent_id": consent.id,
             "listing_id": data.listing_id,
             "open_license_id": data.open_license_id,
+            "trial_offer_id": data.trial_offer_id,
         },
     )
     return consent

@@ -49,6 +49,7 @@ from app.owners import queries as owner_queries
 from app.owners import service as owners
 from app.pledges.service import unconsented_pledges_for_deal
 from app.settlement import rules
+from app.trials import queries as trials
 
 
 class PatentPledged(Conflict):
@@ -149,16 +150,29 @@ async def default_unpaid_deal(session: AsyncSession, deal: Deal, *, at: datetime
 async def settle(session: AsyncSession, principal: Principal, deal_id: uuid.UUID, clock: Clock) -> Deal:
     """``POST /deals/{id}/settle`` (operators; the router checks the role)."""
     deal = await get_deal(session, principal, deal_id)
+    trial = await trials.conversion_terms(session, deal)  # a trial's conversion deal has no listing (§18.3)
+    if trial is not None:
+        terms = LicenceTerms(trial.term_months, trial.territory, trial.field_of_use, royalty=trial.royalty)
+        return await settle_deal(
+            session,
+            deal,
+            at=clock.now(),
+            actor=principal.label,
+            patent_ids=trial.patent_ids,
+            licence_terms=terms,
+        )
     return await settle_deal(session, deal, at=clock.now(), actor=principal.label)
 
 
 @dataclass(frozen=True)
 class LicenceTerms:
-    """Licence terms for a deal without a listing (open licences); listing deals use the listing's."""
+    """Licence terms for a deal without a listing (open licences, trial conversions); listing deals use the
+    listing's. ``royalty``: the licence record's royalty terms (SPEC §18.4), if any."""
 
     term_months: int | None
     territory: str | None = None
     field_of_use: str | None = None
+    royalty: dict[str, Any] | None = None
 
 
 async def settle_deal(
@@ -426,7 +440,7 @@ async def _record_licence(
         term_months=terms.term_months,
         territory=terms.territory,
         field_of_use=terms.field_of_use,
-        royalty=None,
+        royalty=terms.royalty,
         at=at,
     )
 
