@@ -97,6 +97,7 @@ def test_pdf_responses_are_binary() -> None:
     assert {path for _, path, _ in pdfs} == {
         "/api/v1/contracts/{contract_id}/pdf",
         "/api/v1/certificates/{number}/pdf",
+        "/api/v1/deals/{deal_id}/dossier/pdf",
     }
     for _, _, media in pdfs:
         assert media["schema"] == {"type": "string", "format": "binary"}
