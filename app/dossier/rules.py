@@ -199,8 +199,11 @@ def _valuation(deal: Sequence[Event]) -> list[Item]:
     if e is None:
         return []
     d = e.data
+    report = d.get("report", d.get("valuation"))
+    if isinstance(report, dict) and "value" in report:
+        report = {**report, "value": _money(report["value"])}
     facts = {
-        "report": d.get("report", d.get("valuation")),
+        "report": report,
         "appraisal_waiver": d.get("appraisal_waiver"),
         "price_justification": d.get("price_justification"),
     }

@@ -87,7 +87,7 @@ def test_the_latest_event_of_each_singular_kind_and_every_one_of_each_plural_kin
             "created",
             {"source": "offer", "price": 100, "contract_id": "c", "contract_sha256": "1" * 64},
         ),
-        event("deal", "d", 2, "valuation_recorded", {"report": {"value": 1}, "price_justification": None}),
+        event("deal", "d", 2, "valuation_recorded", {"valuation": {"value": 1}, "price_justification": None}),
         event("deal", "d", 3, "valuation_recorded", {"appraisal_waiver": {"decision_number": "7"}}),
         event(
             "deal", "d", 4, "contract_signed", {"party": "seller", "organization_id": "s", "sha256": "2" * 64}
@@ -116,6 +116,10 @@ def test_the_latest_event_of_each_singular_kind_and_every_one_of_each_plural_kin
         "appraisal_waiver": {"decision_number": "7"},
         "price_justification": None,
     }
+    reported = rules.items(rules.Chains(deal=deal[:2]))
+    assert [i.facts for i in reported if i.kind == "valuation"] == [
+        {"report": {"value": "0.01"}, "appraisal_waiver": None, "price_justification": None}
+    ]
     assert [(i.event.seq, i.facts["sha256"]) for i in by_kind["contract"]] == [(6, "2" * 64)]
     assert [i.facts["party"] for i in by_kind["signature"]] == ["seller", "buyer"]
     assert [i.facts for i in by_kind["owner_consent"]] == [
