@@ -107,11 +107,20 @@ async def get_trial_offer(
         401,
         403,
         404,
-        codes={409: [*_PATENT_CODES, "invalid_state", "patent_pledged"]},
+        codes={
+            409: [
+                *_PATENT_CODES,
+                "co_owner_consent_required",
+                "invalid_state",
+                "patent_pledged",
+                "use_right_conflict",
+            ]
+        },
     ),
     summary="Approve a trial offer (operators; → offered)",
-    description="Re-checks the patent; a pledged patent needs its pledgee's consent to this offer "
-    "(409 `patent_pledged`)." + _IDEMPOTENT,
+    description="Re-checks the patent; a sole or exclusive kind, or an assignment conversion, needs every other "
+    "co-owner's consent (409 `co_owner_consent_required`) and every use right's (409 `use_right_conflict`); a "
+    "pledged patent needs its pledgee's consent to this offer (409 `patent_pledged`)." + _IDEMPOTENT,
 )
 async def approve_trial_offer(
     trial_offer_id: uuid.UUID,

@@ -171,6 +171,12 @@ def offer_errors(kind: str, max_trials: int, conversion: ConversionType) -> list
     return []
 
 
+def restricted(kind: str, stored: Mapping[str, Any]) -> bool:
+    """A sole or exclusive trial, or an assignment conversion, is an act every co-owner must consent to (SPEC
+    §18.5, 专利法 art. 14); a non-exclusive trial converting to a licence is not."""
+    return kind in EXCLUSIVE_TRIAL_KINDS or Conversion.of(stored).type == ConversionType.assignment
+
+
 def conversion_out(stored: Mapping[str, Any]) -> dict[str, Any]:
     """The conversion terms as the API writes them: amounts in fen (the schema formats them), the rate as a
     decimal string, the royalty period of a royalty type (default quarter)."""

@@ -50,6 +50,8 @@ from app.models.settlement import LicenceRecord
 from app.models.trading import Deal, DealSource, DealStatus
 from app.models.trials import TRIAL_OFFER_LIVE, Trial, TrialOffer, TrialOfferStatus, TrialStatus
 from app.notifications.outbox import notify
+from app.owners import queries as owners
+from app.owners import service as owner_consents
 from app.pledges import queries as pledges
 from app.trials import rules, schemas
 
@@ -234,7 +236,8 @@ async def create_offer(
         raise NotFound("No such patent.")
     org = await session.get(Organization, org_id)
     assert org is not None
-    if patent.owner_org_id != org_id or not org.is_public_institution:
+    # SPEC §18.5: the offerer must be an organization owner of the patent (any of them may offer).
+    if not org.is_public_institution or not await owners.owned_by(session, [patent.id], org_id):
         raise Forbidden("Only a public-institution owner of the patent may offer it for trial.")
     now = clock.now()
     await _check_patent(session, data.kind, patent, _today(now))
@@ -315,16 +318,28 @@ async def _move_offer(
 async def approve_offer(
     session: AsyncSession, principal: Principal, offer_id: uuid.UUID, clock: Clock
 ) -> TrialOffer:
-    """Operator review: ``pending_review`` → ``offered``, re-checking the patent; a pledged patent needs its
-    pledgee's consent to this offer (409 ``patent_pledged``, SPEC §14)."""
+    """Operator review: ``pending_review`` → ``offered``, re-checking the patent and the co-owners' consents
+    (SPEC §18.5); a pledged patent needs its pledgee's consent to this offer (409 ``patent_pledged``, §14)."""
     offer = await _load_offer(session, principal, offer_id, lock=True)
     rules.check_offer_move(offer.status, OS.offered, rules.By.operator)
     patent = await session.get(Patent, offer.patent_id, with_for_update=True)
     assert patent is not None
     now = clock.now()
-    if patent.owner_org_id != offer.owner_org_id:
+    if not await owners.owned_by(session, [patent.id], offer.owner_org_id):
         raise InvalidState("The patent has changed hands since the trial offer was made.")
-    await _check_patent(session, offer.kind, patent, _today(now))
+    today = _today(now)
+    await _check_patent(session, offer.kind, patent, today)
+    # SPEC §18.5 (专利法 art. 14): a sole or exclusive trial, or an assignment conversion, needs every other
+    # owner's consent (409 co_owner_consent_required), then every use right's in force (409 use_right_conflict).
+    await owner_consents.require_consents(
+        session,
+        subject_type=OFFER,
+        subject_id=offer.id,
+        patent_ids=[patent.id],
+        restricted=rules.restricted(offer.kind, offer.conversion),
+        acting_org_id=offer.owner_org_id,
+        today=today,
+    )
     if await pledges.unconsented(session, [patent.id], trial_offer_id=offer.id):
         raise Conflict(
             "The patent is pledged and the pledgee has not consented to this trial offer.",

@@ -11,6 +11,7 @@ import pytest
 from tests import factories as f
 from tests.invariants import assert_invariants
 from tests.licensing import helpers as lh
+from tests.owners import helpers as oh
 from tests.trials import helpers as h
 from tests.world import org
 
@@ -363,4 +364,33 @@ async def test_a_pledged_patent_needs_the_pledgees_consent_before_approval(
     # Consent is given to an offer pending review only.
     r = await client.post(consent, json={"trial_offer_id": offer["id"]}, headers=bank.headers)
     assert r.status_code in (200, 201)  # the first consent, replayed
+    await assert_invariants(db)
+
+
+async def test_co_owned_exclusive_offers_need_every_owners_consent_before_approval(
+    client: httpx.AsyncClient, db, world
+) -> None:
+    op, uni, company, _bank = world
+    other = await f.organization(client, kind="research_institute", verified_by=op)
+    p = await lh.patent(client, uni)
+    await oh.owners_ok(client, uni, p["id"], [oh.org_owner(uni, "60.00"), oh.org_owner(other, "40.00")])
+    # The other owner may offer too (any organization owner); a non-owner may not.
+    r = await client.post(f"{API}/trial-offers", json=h.offer_body(p["id"]), headers=company.headers)
+    assert r.status_code == 403
+    # A non-exclusive offer needs nobody's consent.
+    plain = await h.offered(client, op, other, p["id"])
+    assert plain["owner_org_id"] == other.org_id
+    await client.post(f"{API}/trial-offers/{plain['id']}/withdraw", headers=other.headers)
+    for overrides in (
+        {"kind": "sole_license"},
+        {"conversion": {"type": "assignment", "assignment_price": "9.00"}},
+    ):
+        offer = await h.create_offer(client, uni, p["id"], **overrides)
+        r = await client.post(f"{API}/trial-offers/{offer['id']}/approve", headers=op.headers)
+        assert r.status_code == 409 and r.json()["code"] == "co_owner_consent_required", r.text
+        r = await oh.consent(client, other, f"trial-offers/{offer['id']}")
+        assert r.status_code == 201, r.text
+        r = await client.post(f"{API}/trial-offers/{offer['id']}/approve", headers=op.headers)
+        assert r.status_code == 200, r.text
+        await client.post(f"{API}/trial-offers/{offer['id']}/withdraw", headers=uni.headers)
     await assert_invariants(db)
