@@ -100,6 +100,9 @@ SEMANTIC: dict[str, dict[tuple[Any, ...], str]] = {
         ("body", "costs"): "at most the price less the seller's fee",
         ("body", "allocations"): "the seller's rule set: shares of the pool (reward_plan_invalid)",
     },
+    "POST /api/v1/deals/{deal_id}/decision-record": {
+        ("body", "decided_on"): "not after today (the business day)"
+    },
     "PUT /api/v1/calendar/{year}": {
         ("body", "holidays"): "weekdays of the path's year",
         ("body", "workdays"): "weekend days of the path's year",
