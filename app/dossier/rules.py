@@ -15,7 +15,7 @@ only (never from rows that may change later), so each item can be checked agains
 | ``valuation`` | the deal's latest ``valuation_recorded`` |
 | ``contract`` | the deal's ``contract_completed`` (the text both signed); before it, the latest event stating the text |
 | ``signature`` | each ``contract_signed`` |
-| ``payment`` | the deal's ``paid`` |
+| ``payment`` | the deal's ``paid`` (a deal made paid, an open licence's: its ``created``) |
 | ``certificate`` | the deal's ``settled`` |
 | ``reward_plan`` | the deal's latest reward-plan event (recorded, replaced, paid) |
 | ``tech_contract_registration`` | the latest event of the deal's latest filing (its own chain) |
@@ -251,6 +251,10 @@ def _signatures(deal: Sequence[Event]) -> list[Item]:
 
 def _payment(deal: Sequence[Event]) -> list[Item]:
     e = _latest(deal, ("paid",))
+    if e is None:
+        # A deal made paid (an open licence taken, SPEC §13) was paid by the request that made it.
+        made = _latest(deal, ("created",))
+        e = made if made is not None and made.data.get("status") == "paid" else None
     return [] if e is None else [Item("payment", e, {"amount_due": _money(e.data.get("amount_due"))})]
 
 

@@ -134,3 +134,24 @@ def test_the_digest_is_the_sha256_of_the_hashes_joined_by_line_breaks() -> None:
     hashes = ["a" * 64, "b" * 64]
     assert rules.digest(hashes) == hashlib.sha256(("a" * 64 + "\n" + "b" * 64).encode()).hexdigest()
     assert rules.digest([]) == hashlib.sha256(b"").hexdigest()
+
+
+def test_an_open_licence_deal_is_paid_by_the_event_that_made_it() -> None:
+    made = {
+        "source": "open_license",
+        "open_license_id": "ol",
+        "price": 10000,
+        "amount_due": 10100,
+        "status": "paid",
+    }
+    deal = [
+        event("deal", "d", 1, "created", made),
+        event("deal", "d", 2, "settled", {"certificate_number": "N1"}, at=T0 + timedelta(seconds=1)),
+    ]
+    items = rules.items(rules.Chains(deal=deal))
+    assert [(i.kind, i.event.seq) for i in items] == [("pricing", 1), ("payment", 1), ("certificate", 2)]
+    assert items[0].facts == {"source": "open_license", "price": "100.00", "open_license_id": "ol"}
+    assert items[1].facts == {"amount_due": "101.00"}
+    # A deal made awaiting signatures is not paid by its making.
+    deal = [event("deal", "d", 1, "created", {**made, "status": "awaiting_signatures"})]
+    assert [i.kind for i in rules.items(rules.Chains(deal=deal))] == ["pricing"]
