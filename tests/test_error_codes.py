@@ -49,6 +49,12 @@ UNREACHABLE: dict[tuple[str, str], set[tuple[int, str]]] = {
     ("POST", "/api/v1/registrations/{registration_id}/disqualify"): {_LEDGER_GUARD},
     ("POST", "/api/v1/registrations/{registration_id}/withdraw"): {_LEDGER_GUARD},
     ("POST", "/api/v1/deals/{deal_id}/settle"): {_LEDGER_GUARD},
+    # An open licence is non-exclusive: any co-owner alone grants it (SPEC §18.5), and its deal has no listing
+    # whose consents settlement would re-check.
+    ("POST", "/api/v1/open-licenses/{open_license_id}/licenses"): {
+        (409, "co_owner_consent_required"),
+        (409, "use_right_conflict"),
+    },
 }
 
 

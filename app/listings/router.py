@@ -37,6 +37,7 @@ Out = schemas.ListingOut
         codes={
             403: ["forbidden", "organization_not_verified"],
             409: [
+                "co_owners_differ",
                 "open_license_active",
                 "patent_already_listed",
                 "patent_not_transferable",
@@ -114,6 +115,7 @@ async def get_listing(
         codes={
             403: ["forbidden", "organization_not_verified"],
             409: [
+                "co_owners_differ",
                 "invalid_state",
                 "open_license_active",
                 "patent_already_listed",
@@ -153,11 +155,14 @@ async def update_listing(
         codes={
             403: ["forbidden", "organization_not_verified"],
             409: [
+                "co_owner_consent_required",
+                "co_owners_differ",
                 "invalid_state",
                 "open_license_active",
                 "patent_already_listed",
                 "patent_not_transferable",
                 "patent_pledged",
+                "use_right_conflict",
             ],
             422: ["invalid_auction", "invalid_deposit", "relist_price_too_low", "relist_terms_fixed"],
         },
@@ -275,6 +280,7 @@ async def terminate_listing(
             403: ["forbidden", "organization_not_verified"],
             409: [
                 "already_relisted",
+                "co_owners_differ",
                 "invalid_state",
                 "open_license_active",
                 "patent_already_listed",

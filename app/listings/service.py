@@ -142,15 +142,6 @@ async def check_patents(
                 "Pledged without the pledgee's consent to this listing: " + ", ".join(map(str, pledged)),
                 code="patent_pledged",
             )
-        await owners.require_consents(
-            session,
-            subject_type=ConsentSubject.listing,
-            subject_id=listing_id,
-            patent_ids=patent_ids,
-            restricted=kind in EXCLUSIVE_KINDS,
-            acting_org_id=seller_org_id,
-            today=today,
-        )
     return [patents[pid] for pid in patent_ids]
 
 
@@ -499,6 +490,15 @@ async def submit_listing(
         listing_id=listing.id,
         clock=clock,
         at_submit=True,
+    )
+    await owners.require_consents(  # SPEC §18.5: every co-owner's, then every use right's consent
+        session,
+        subject_type=ConsentSubject.listing,
+        subject_id=listing.id,
+        patent_ids=patent_ids,
+        restricted=listing.transaction_kind in EXCLUSIVE_KINDS,
+        acting_org_id=listing.seller_org_id,
+        today=_today(clock),
     )
     listing.rejection_reason = None
     return await set_status(

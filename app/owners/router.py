@@ -21,7 +21,10 @@ router = ExchangeRouter(tags=["patents"])
     "/patents/{patent_id:uuid}/owners",
     response_model=patent_schemas.PatentOut,
     responses=error_responses(
-        401, 403, 404, codes={409: ["patent_locked"], 422: ["invalid_id_number", "invalid_shares"]}
+        401,
+        403,
+        404,
+        codes={409: ["patent_locked"], 422: ["invalid_id_number", "invalid_shares", "unsupported_character"]},
     ),
     summary="Replace a patent's owners (the managing owner; drops and lowered shares: operators)",
     description="Shares are percentages with at most two decimals adding up to exactly 100.00 (else 422 "
@@ -54,7 +57,7 @@ async def set_patent_owners(
         404,
         codes={
             409: ["patent_locked"],
-            422: ["invalid_id_number", "invalid_shares", "use_right_term_too_short"],
+            422: ["invalid_id_number", "invalid_shares", "unsupported_character", "use_right_term_too_short"],
         },
     ),
     summary="Grant inventors ownership or a use right (赋权; a member of a public-institution owner)",
@@ -85,7 +88,7 @@ async def create_empowerment(
 
 CONSENT_RESPONSES = {
     200: {
-        "model": schemas.ConsentOut,
+        "model": schemas.OwnerConsentOut,
         "description": "The same consent was recorded before: the first, unchanged",
     },
     **error_responses(401, 403, 404, codes={409: ["invalid_state"], 422: ["validation_error"]}),
@@ -101,7 +104,7 @@ CONSENT_DESCRIPTION = (
 async def _consent(
     subject: ConsentSubject,
     subject_id: uuid.UUID,
-    body: schemas.ConsentIn,
+    body: schemas.OwnerConsentIn,
     session: SessionDep,
     principal: PrincipalDep,
     clock: ClockDep,
@@ -109,10 +112,10 @@ async def _consent(
 ) -> Response:
     created = True
 
-    async def act() -> schemas.ConsentOut:
+    async def act() -> schemas.OwnerConsentOut:
         nonlocal created
         consent, created = await service.record_consent(session, principal, subject, subject_id, body, clock)
-        return schemas.ConsentOut.model_validate(consent)
+        return schemas.OwnerConsentOut.model_validate(consent)
 
     response = await idem.run(act)
     if not created:
@@ -123,7 +126,7 @@ async def _consent(
 @router.post(
     "/listings/{listing_id:uuid}/owner-consents",
     status_code=status.HTTP_201_CREATED,
-    response_model=schemas.ConsentOut,
+    response_model=schemas.OwnerConsentOut,
     responses=CONSENT_RESPONSES,
     tags=["listings"],
     summary="Record a co-owner's or a use right's consent to a listing",
@@ -131,7 +134,7 @@ async def _consent(
 )
 async def consent_to_listing(
     listing_id: uuid.UUID,
-    body: schemas.ConsentIn,
+    body: schemas.OwnerConsentIn,
     session: SessionDep,
     principal: PrincipalDep,
     clock: ClockDep,
@@ -143,7 +146,7 @@ async def consent_to_listing(
 @router.post(
     "/pledges/{pledge_id:uuid}/owner-consents",
     status_code=status.HTTP_201_CREATED,
-    response_model=schemas.ConsentOut,
+    response_model=schemas.OwnerConsentOut,
     responses=CONSENT_RESPONSES,
     tags=["pledges"],
     summary="Record a co-owner's or a use right's consent to a pledge",
@@ -151,7 +154,7 @@ async def consent_to_listing(
 )
 async def consent_to_pledge(
     pledge_id: uuid.UUID,
-    body: schemas.ConsentIn,
+    body: schemas.OwnerConsentIn,
     session: SessionDep,
     principal: PrincipalDep,
     clock: ClockDep,
@@ -163,7 +166,7 @@ async def consent_to_pledge(
 @router.post(
     "/trial-offers/{offer_id:uuid}/owner-consents",
     status_code=status.HTTP_201_CREATED,
-    response_model=schemas.ConsentOut,
+    response_model=schemas.OwnerConsentOut,
     responses=CONSENT_RESPONSES,
     tags=["patents"],
     summary="Record a co-owner's or a use right's consent to a trial offer",
@@ -171,7 +174,7 @@ async def consent_to_pledge(
 )
 async def consent_to_trial_offer(
     offer_id: uuid.UUID,
-    body: schemas.ConsentIn,
+    body: schemas.OwnerConsentIn,
     session: SessionDep,
     principal: PrincipalDep,
     clock: ClockDep,

@@ -124,7 +124,7 @@ class UseRightOut(ResponseModel):
     ends_on: date
 
 
-class ConsentIn(RequestModel):
+class OwnerConsentIn(RequestModel):
     """A member of an organization owner sends ``{}``; an operator names a natural person (``owner_id``) or a
     use right (``use_right_id``) with the SHA-256 of the signed paper."""
 
@@ -133,7 +133,7 @@ class ConsentIn(RequestModel):
     document_sha256: Sha256 | NotNull = None
 
     @model_validator(mode="after")
-    def _one(self) -> ConsentIn:
+    def _one(self) -> OwnerConsentIn:
         if self.owner_id is not None and self.use_right_id is not None:
             raise ValueError("name an owner_id or a use_right_id, not both")
         named = self.owner_id is not None or self.use_right_id is not None
@@ -144,7 +144,7 @@ class ConsentIn(RequestModel):
         return self
 
 
-class ConsentOut(ResponseModel):
+class OwnerConsentOut(ResponseModel):
     id: uuid.UUID
     organization_id: uuid.UUID | None
     owner_id: uuid.UUID | None

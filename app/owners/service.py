@@ -467,7 +467,7 @@ async def record_consent(
     principal: Principal,
     subject_type: ConsentSubject,
     subject_id: uuid.UUID,
-    data: schemas.ConsentIn,
+    data: schemas.OwnerConsentIn,
     clock: Clock,
 ) -> tuple[OwnerConsent, bool]:
     """``POST /{listings|pledges|trial-offers}/{id}/owner-consents`` (SPEC §18.5): an organization owner's member

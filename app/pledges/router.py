@@ -90,7 +90,10 @@ async def get_pledge(pledge_id: uuid.UUID, session: SessionDep, principal: Princ
     responses=error_responses(
         401,
         404,
-        codes={403: ["forbidden", "organization_not_verified"], 409: ["invalid_state", "patent_preserved"]},
+        codes={
+            403: ["forbidden", "organization_not_verified"],
+            409: ["co_owner_consent_required", "invalid_state", "patent_preserved", "use_right_conflict"],
+        },
     ),
     summary="Confirm a pledge (pledgee; joint filing → active)",
 )

@@ -43,7 +43,19 @@ async def pay_deal(
     "/deals/{deal_id:uuid}/settle",
     response_model=DealOut,
     responses=error_responses(
-        401, 403, 404, 422, codes={409: ["invalid_state", "patent_not_transferable", "patent_pledged"]}
+        401,
+        403,
+        404,
+        422,
+        codes={
+            409: [
+                "co_owner_consent_required",
+                "invalid_state",
+                "patent_not_transferable",
+                "patent_pledged",
+                "use_right_conflict",
+            ]
+        },
     ),
     summary="Settle a paid deal (operators): pay out escrow, issue the certificate, transfer or license",
 )

@@ -49,7 +49,21 @@ async def test_create_derives_kind_number_status_and_expiry(client: httpx.AsyncC
         "expires_on",
         "pledged",
         "preserved",
+        "owners",
+        "use_rights",
     }
+    assert p["owners"] == [
+        {
+            "id": p["owners"][0]["id"],
+            "kind": "organization",
+            "organization_id": uni.org_id,
+            "name": uni.org["name"],
+            "id_number_masked": None,
+            "institution_org_id": None,
+            "share": "100.00",
+        }
+    ]
+    assert p["use_rights"] == []
     assert p["application_number"] == "201510703489.3"
     assert p["patent_number"] == "ZL201510703489.3"
     assert p["kind"] == "invention"
