@@ -46,6 +46,15 @@ class Settings(BaseSettings):
         description="Reverse proxies whose X-Forwarded-For is believed: comma-separated addresses or CIDRs",
     )
     access_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    session_idle_minutes: float = Field(
+        default=120.0,
+        gt=0,
+        le=7 * 24 * 60,
+        description="A web session ends after this long unused (real time)",
+    )
+    session_max_hours: float = Field(
+        default=12.0, gt=0, le=30 * 24, description="A web session ends this long after sign-in (real time)"
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest JSON body accepted")
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Largest CSV upload")
     holiday_file: Path | None = Field(
@@ -138,6 +147,12 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies carry ``Secure`` (and the session cookie the ``__Host-`` prefix) outside development and
+        test, which run on plain HTTP (SPEC §19.2)."""
+        return self.env == Environment.production
 
     @property
     def is_sqlite(self) -> bool:

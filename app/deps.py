@@ -143,6 +143,9 @@ _API_KEY_USER = select(ApiKey.user_id).where(
     ApiKey.key_hash == bindparam("p_hash", type_=String()), ApiKey.revoked_at.is_(None)
 )
 _OFFSET_STATE = "sandbox_offset"  # request.state: the offset read with the principal
+# The scope key where the web client's middleware (app.web.security) leaves the user of a live browser session
+# that signs this request in: a page's, or an API request's that came with its valid X-CSRF-Token (SPEC §19.2).
+SESSION_USER = "exchange.session_user"
 
 
 def _credentials(request: Request) -> tuple[str | None, str | None]:
@@ -175,7 +178,12 @@ async def _load_principal(request: Request, session: AsyncSession, settings: Set
             if row is not None and settings.sandbox:
                 setattr(request.state, _OFFSET_STATE, _offset(row.sandbox_offset))
     else:
-        return None
+        session_user = request.scope.get(SESSION_USER)
+        if session_user is None:
+            return None
+        row = await _lookup(request, session, _PRINCIPAL, {"p_user": session_user})
+        if row is None:  # the user went with its session: signed out
+            return None
     if row is None:
         raise Unauthorized("The credentials are not valid or have expired.", code="invalid_token")
     if via_key and row.role != "operator":

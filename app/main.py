@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
+from app import web
 from app.auctions.events import close_hubs
 from app.config import Settings, get_settings
 from app.deadlines.kinds import load as load_deadline_kinds
@@ -178,6 +179,7 @@ def create_app(
 
     load_deadline_kinds()
     install_error_handlers(app)
+    web.install_middleware(app)  # sessions, CSRF and the pages' headers (SPEC §19.2), inside the guard
     app.add_middleware(
         RequestGuardMiddleware, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
@@ -258,4 +260,5 @@ def create_app(
     app.include_router(ops_router)
     install_openapi(app, PUBLIC_ROUTES, SECURITY)
     docs.install(app)
+    web.mount(app)  # the pages (SPEC §19): last, every path outside /api
     return app

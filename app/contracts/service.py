@@ -446,6 +446,12 @@ async def get_notice(session: AsyncSession, deal_id: uuid.UUID) -> dict[str, Any
     return notice_view(row)
 
 
+async def notices_of_listing(session: AsyncSession, listing_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The public notices of the deals made from a listing (its page shows them), newest first."""
+    query = _notice_query().where(Deal.listing_id == listing_id).order_by(Deal.created_at.desc())
+    return [notice_view(r) for r in (await session.execute(query)).all()]
+
+
 async def _noticed_deal(session: AsyncSession, principal: Principal, deal_id: uuid.UUID) -> Deal:
     """The deal, locked: public if it ever had a notice, else only for its parties and operators."""
     deal = await _lock_deal(session, deal_id)

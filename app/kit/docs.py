@@ -13,7 +13,7 @@ import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -41,10 +41,6 @@ def install(app: FastAPI, *, docs_url: str = "/docs", redoc_url: str = "/redoc")
     async def oauth2_redirect(_request: Request) -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
-    async def home(request: Request) -> RedirectResponse:
-        # Until the web client has a home page, a browser at the root lands on the documentation.
-        return RedirectResponse(f"{request.scope.get('root_path', '')}{docs_url}", status_code=307)
-
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         return get_redoc_html(
@@ -57,7 +53,6 @@ def install(app: FastAPI, *, docs_url: str = "/docs", redoc_url: str = "/redoc")
 
     app.router.routes.extend(
         [
-            Route("/", home, methods=["GET"], include_in_schema=False),
             Route(docs_url, swagger, methods=["GET"], include_in_schema=False),
             Route(redirect_url, oauth2_redirect, methods=["GET"], include_in_schema=False),
             Route(redoc_url, redoc, methods=["GET"], include_in_schema=False),

@@ -27,6 +27,7 @@ from app.models.trading import (
     Registration,
 )
 from app.models.trials import Trial, TrialOffer
+from app.models.web import WebSession
 from app.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "Trial",
     "TrialOffer",
     "User",
+    "WebSession",
     "Webhook",
     "WebhookDelivery",
 ]

@@ -226,6 +226,26 @@ async def list_registrations(
     return page_of(rows, limit, lambda r: (r.created_at, r.id))
 
 
+async def own_registration(
+    session: AsyncSession, principal: Principal, listing_id: uuid.UUID
+) -> Registration | None:
+    """The caller's organization's latest registration for the listing (a listing page shows its bidder
+    code and status), or None."""
+    if principal.organization_id is None:
+        return None
+    query = (
+        select(Registration)
+        .where(
+            Registration.listing_id == listing_id,
+            Registration.organization_id == principal.organization_id,
+        )
+        .order_by(Registration.created_at.desc())
+        .limit(1)
+    )
+    found: Registration | None = await session.scalar(query)
+    return found
+
+
 # --- review and withdrawal --------------------------------------------------------------------------------
 
 

@@ -1,0 +1,351 @@
+"""The web client's pages (SPEC §19.4), as thin as API routes: they call the same services with the same
+principal, and render what those return. Sign-in and sign-out (SPEC §19.2) are here too."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from app.accounts import service as accounts
+from app.contracts import service as contracts
+from app.deps import ClockDep, DatabaseDep, OptionalPrincipalDep, SessionDep, SettingsDep
+from app.kit.errors import ExchangeError, Forbidden, NotFound, RateLimited, Unauthorized
+from app.kit.money import parse_yuan
+from app.kit.proxies import client_address
+from app.kit.schemas import contains_nul
+from app.kit.security import Principal
+from app.listings import service as listings
+from app.listings.repository import ListFilters
+from app.listings.schemas import ListingSort
+from app.models.listings import ListingStatus, PricingMode, TransactionKind
+from app.registrations import service as registrations
+from app.registrations.service import in_listing_period
+from app.settlement import service as settlement
+from app.web import sessions
+from app.web.errors import SignInRequired
+from app.web.labels import LABELS
+from app.web.security import had_dead_cookie, live_session
+from app.web.templating import STATIC_FILES, STATIC_URLS, render_template
+
+router = APIRouter()
+
+PAGE_SIZE = 20
+IMMUTABLE = "public, max-age=31536000, immutable"
+EXPIRED_MESSAGE = "登录已过期，请重新登录"
+WRONG_CREDENTIALS = "邮箱或密码错误"
+TOO_MANY_ATTEMPTS = "尝试次数过多，请稍后再试"
+
+
+def _here(request: Request) -> str:
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page with what the layout needs: the signed-in user (nav), the CSRF token (meta, forms)."""
+    live = live_session(request)
+    base: dict[str, Any] = {
+        "user": live,
+        "csrf_token": live.csrf_token if live else None,
+        "current_path": _here(request),
+        "flash": None,
+        "labels": LABELS,
+    }
+    base.update(context)
+    return HTMLResponse(render_template(template, base), status_code=status)
+
+
+def require_signed_in(request: Request, principal: Principal | None) -> Principal:
+    if principal is None:
+        raise SignInRequired(_here(request))
+    return principal
+
+
+# --- static files -------------------------------------------------------------------------------------------
+
+
+@router.get("/static/{name:path}")
+async def static_file(name: str) -> Response:
+    found = STATIC_FILES.get(name)
+    if found is None:
+        raise NotFound("No such file.")
+    return FileResponse(found.path, media_type=found.media_type, headers={"Cache-Control": IMMUTABLE})
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    found = STATIC_FILES[STATIC_URLS["favicon.svg"]]
+    return FileResponse(
+        found.path, media_type=found.media_type, headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
+# --- search and detail ----------------------------------------------------------------------------------------
+
+
+@router.get("/")
+async def home() -> Response:
+    return RedirectResponse("/listings", status_code=302)
+
+
+_MONEY_NOISE = re.compile(r"[¥￥,，\s]")
+
+
+def parse_amount(value: str) -> int:
+    """An amount as a person types it: ``¥1,250,000``, ``1250000.5`` or the API's ``1250000.00``."""
+    text = _MONEY_NOISE.sub("", value)
+    if re.fullmatch(r"[0-9]{1,12}", text):
+        text += ".00"
+    elif re.fullmatch(r"[0-9]{1,12}\.[0-9]", text):
+        text += "0"
+    return parse_yuan(text)
+
+
+def _choice(value: str, kind: type[Any], field: str, errors: dict[str, str]) -> Any:
+    if not value:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        errors[field] = "请从列表中选择"
+        return None
+
+
+SEARCH_FIELDS = ("q", "pricing_mode", "transaction_kind", "ipc", "min_price", "max_price", "sort")
+
+
+@router.get("/listings")
+async def search_page(
+    request: Request, session: SessionDep, principal: OptionalPrincipalDep, clock: ClockDep
+) -> HTMLResponse:
+    """The API's search (``GET /api/v1/listings``) with its parameters and meaning, 20 cards a page."""
+    params = request.query_params
+    form = {name: params.get(name, "") for name in SEARCH_FIELDS}
+    errors: dict[str, str] = {}
+    q = form["q"].strip()
+    ipc = form["ipc"].strip()
+    if len(q) > 200:
+        errors["q"] = "最多 200 个字"
+    if len(ipc) > 32:
+        errors["ipc"] = "最多 32 个字符"
+    prices: dict[str, int | None] = {}
+    for name in ("min_price", "max_price"):
+        prices[name] = None
+        if form[name].strip():
+            try:
+                prices[name] = parse_amount(form[name])
+            except ValueError:
+                errors[name] = "金额格式如 1250000.00"
+    filters = ListFilters(
+        q=q or None,
+        pricing_mode=_choice(form["pricing_mode"], PricingMode, "pricing_mode", errors),
+        transaction_kind=_choice(form["transaction_kind"], TransactionKind, "transaction_kind", errors),
+        ipc=ipc or None,
+        min_price=prices["min_price"],
+        max_price=prices["max_price"],
+        sort=_choice(form["sort"], ListingSort, "sort", errors),
+    )
+    items: list[Any] = []
+    next_url = None
+    if not errors:
+        cursor = params.get("cursor") or None
+        try:
+            rows, next_cursor = await listings.list_listings(
+                session, principal, filters, limit=PAGE_SIZE, cursor=cursor
+            )
+        except ExchangeError as exc:
+            if exc.status != 422:
+                raise
+            errors["cursor"] = "翻页链接已失效，请重新搜索"
+        else:
+            items = await listings.present(session, rows, clock)
+            if next_cursor:
+                kept = {k: v for k, v in form.items() if v}
+                next_url = "/listings?" + urlencode({**kept, "cursor": next_cursor})
+    return page(
+        request,
+        "listings.html",
+        status=422 if errors else 200,
+        form=form,
+        errors=errors,
+        items=items,
+        next_url=next_url,
+        pricing_modes=list(PricingMode),
+        kinds=[k for k in TransactionKind],
+        sorts=list(ListingSort),
+    )
+
+
+_REGISTRABLE = (PricingMode.listed, PricingMode.auction)
+
+
+@router.get("/listings/{listing_id:uuid}")
+async def listing_page(
+    request: Request,
+    listing_id: uuid.UUID,
+    session: SessionDep,
+    principal: OptionalPrincipalDep,
+    clock: ClockDep,
+) -> HTMLResponse:
+    row = await listings.get_listing(session, principal, listing_id)
+    listing = (await listings.present(session, [row], clock))[0]
+    now = clock.now()
+    registration = None
+    if principal is not None and principal.organization_id != row.seller_org_id:
+        registration = await registrations.own_registration(session, principal, row.id)
+    registration_open = row.pricing_mode in _REGISTRABLE and in_listing_period(row, now)
+    may_register = (
+        registration_open
+        and registration is None
+        and principal is not None
+        and not principal.is_operator
+        and principal.organization_id is not None
+        and principal.organization_id != row.seller_org_id
+        and principal.org_verified
+    )
+    notices = await contracts.notices_of_listing(session, row.id)
+    return page(
+        request,
+        "listing.html",
+        listing=listing,
+        registration=registration,
+        registration_open=registration_open,
+        may_register=may_register,
+        notices=notices,
+        login_url="/login?next=" + quote(f"/listings/{row.id}", safe="/"),
+        published=listing.status != ListingStatus.draft,
+    )
+
+
+# --- certificates -----------------------------------------------------------------------------------------------
+
+
+@router.get("/certificates")
+async def certificate_lookup(request: Request) -> Response:
+    number = request.query_params.get("number", "").strip()
+    if number:
+        return RedirectResponse(f"/certificates/{quote(number, safe='')}", status_code=303)
+    return page(request, "certificates.html", number="", found=None)
+
+
+@router.get("/certificates/{number}")
+async def certificate_page(request: Request, number: str, session: SessionDep) -> HTMLResponse:
+    found = None
+    if len(number) <= 32 and not contains_nul(number):
+        try:
+            found = await settlement.get_certificate(session, number)
+        except NotFound:
+            found = None
+    if found is None:
+        return page(request, "certificates.html", status=404, number=number, found=None)
+    content = found.content
+    return page(
+        request,
+        "certificates.html",
+        number=found.number,
+        found=found,
+        content=content,
+        settled_on=settlement.certificate_date(content),
+    )
+
+
+# --- sign-in and sign-out ---------------------------------------------------------------------------------------
+
+
+def _login_page(
+    request: Request, *, next_path: str, email: str = "", error: str | None = None, status: int = 200
+) -> HTMLResponse:
+    flash = EXPIRED_MESSAGE if had_dead_cookie(request) else None
+    response = page(
+        request, "login.html", status=status, next_path=next_path, email=email, error=error, flash=flash
+    )
+    if flash:
+        settings = request.app.state.settings
+        response.delete_cookie(
+            sessions.cookie_name(settings),
+            path="/",
+            secure=settings.secure_cookies,
+            httponly=True,
+            samesite="lax",
+        )
+    return response
+
+
+@router.get("/login")
+async def login_form(request: Request) -> HTMLResponse:
+    return _login_page(request, next_path=sessions.local_path(request.query_params.get("next")) or "")
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """The credential check and rate limits of ``POST /api/v1/auth/token``; success starts a new session
+    and goes to ``next`` when it is a local path, else to the role's home."""
+    next_path = sessions.local_path(next)
+    if not email or not password or contains_nul(email) or contains_nul(password):
+        return _login_page(
+            request, next_path=next_path or "", email=email, error=WRONG_CREDENTIALS, status=401
+        )
+    client = client_address(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        settings.trusted_proxies,
+    )
+    try:
+        user = await accounts.authenticate(db, email, password, client)
+    except RateLimited as exc:
+        refused = _login_page(
+            request, next_path=next_path or "", email=email, error=TOO_MANY_ATTEMPTS, status=429
+        )
+        refused.headers.update(exc.headers or {})
+        return refused
+    except Unauthorized:
+        return _login_page(
+            request, next_path=next_path or "", email=email, error=WRONG_CREDENTIALS, status=401
+        )
+    name = sessions.cookie_name(settings)
+    old = request.cookies.get(name)
+    value = await sessions.start(db, user.id, replacing=old)
+    response = RedirectResponse(next_path or sessions.home_of(user.role), status_code=303)
+    # A session cookie: no Max-Age, no Domain (SPEC §19.2).
+    response.set_cookie(name, value, path="/", secure=settings.secure_cookies, httponly=True, samesite="lax")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, db: DatabaseDep, settings: SettingsDep) -> Response:
+    name = sessions.cookie_name(settings)
+    await sessions.end(db, request.cookies.get(name))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(name, path="/", secure=settings.secure_cookies, httponly=True, samesite="lax")
+    return response
+
+
+# --- desks (their content comes with the next pages of SPEC §19.4) ---------------------------------------------
+
+
+@router.get("/dashboard")
+async def dashboard(request: Request, principal: OptionalPrincipalDep) -> HTMLResponse:
+    who = require_signed_in(request, principal)
+    if who.is_operator:
+        raise Forbidden("Operators have their own desk.")
+    return page(request, "desk.html", heading="我的交易")
+
+
+@router.get("/operator")
+async def operator_desk(request: Request, principal: OptionalPrincipalDep) -> HTMLResponse:
+    who = require_signed_in(request, principal)
+    if not who.is_operator:
+        raise Forbidden("Only exchange operators may do this.")
+    return page(request, "desk.html", heading="运营工作台")
