@@ -47,6 +47,10 @@ NOT_IN_THIS_WORLD = {
     # A filing is made after settlement, which this world does not reach; it shows its deal's amounts and
     # registration outcome, naming no registrant (tests/techcontracts/).
     "tech_contract_registration_id",
+    # Transfer tasks and licence records are made at settlement too; they name the deal's two parties and
+    # patents only (tests/filings/).
+    "transfer_task_id",
+    "licence_record_id",
 }
 # Walked on their own: the live-event stream (it ends only when the auction does, so it is read by count).
 WALKED_APART = {f"{API}/auctions/{{auction_id}}/events"}
