@@ -67,6 +67,7 @@ BUSINESS_CALENDAR_TESTS = (
     "tests/contracts/",
     "tests/settlement/",
     "tests/demands/",  # deadlines are Shanghai days after today
+    "tests/dossier/",  # notices, signing and payment deadlines on the way to each item
     "tests/auctions/test_closing.py",
     "tests/auctions/test_end_to_end.py",
     "tests/test_end_to_end.py",
