@@ -108,6 +108,15 @@ SEMANTIC: dict[str, dict[tuple[Any, ...], str]] = {
         ("body", "workdays"): "weekend days of the path's year",
     },
     "POST /api/v1/listings/{listing_id}/offers": {("body", "expires_at"): "in the future"},
+    "POST /api/v1/transfer-tasks/{transfer_task_id}/filed": {
+        ("body", "filed_at"): "not before the deal's settlement nor in the future"
+    },
+    "POST /api/v1/transfer-tasks/{transfer_task_id}/registered": {
+        ("body", "announcement_date"): "not before the filing day nor after today"
+    },
+    "POST /api/v1/licence-records/{licence_record_id}/filed": {
+        ("body", "filed_at"): "not before the record's creation nor in the future"
+    },
     "POST /api/v1/offers/{offer_id}/counter": {("body", "expires_at"): "in the future"},
     "POST /api/v1/saved-searches": {("body",): "at least one criterion that is not blank"},
     "POST /api/v1/demands": _DEMAND_TERMS,
