@@ -201,6 +201,7 @@ def create_app(
     from app.deals.router import router as deals_router
     from app.demands.router import router as demands_router
     from app.dossier.router import router as dossier_router
+    from app.equity.router import router as equity_router
     from app.exports.router import router as exports_router
     from app.filings.router import router as filings_router
     from app.ledger.router import router as ledger_router
@@ -251,6 +252,7 @@ def create_app(
         dossier_router,
         royalties_router,
         filings_router,
+        equity_router,
         exports_router,
         audit_router,
         calendar_router,

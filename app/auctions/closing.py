@@ -52,6 +52,7 @@ from app.contracts.service import contract_values, patents_of
 from app.contracts.templates import PartyFacts
 from app.deals.fees import FeeSchedule
 from app.deals.service import announce_entry, created_audit_data, deal_values
+from app.equity.rules import Investee
 from app.kit.types import UTCDateTime
 from app.kit.workdays import WorkdayCalendar
 from app.ledger import deposits
@@ -286,6 +287,7 @@ async def close_auctions(
                 registration_id=winner.id,
                 deposit=winner.deposit,
                 auction_id=row.id,
+                investee=Investee(str(winner.organization_id), buyer.name, buyer.credit_code),
             )
             contract = contract_values(
                 deal,

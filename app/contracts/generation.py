@@ -66,6 +66,8 @@ def contract_values(
             amount_due=deal["amount_due"],
             made_on=at.astimezone(SHANGHAI).date(),
             license_terms=license_terms,
+            seller_fee=deal["seller_fee"],
+            equity=deal.get("equity"),
         )
     )
     return {
@@ -124,7 +126,9 @@ async def _generate(
         "price": deal.price,
         "deposit_applied": deal.deposit_applied,
         "buyer_fee": deal.buyer_fee,
+        "seller_fee": deal.seller_fee,
         "amount_due": deal.amount_due,
+        "equity": deal.equity,
     }
     contract = Contract(
         **contract_values(

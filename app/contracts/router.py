@@ -61,11 +61,27 @@ async def get_contract(
 @contracts_router.post(
     "/contracts/{contract_id:uuid}/sign",
     response_model=schemas.ContractOut,
-    responses=error_responses(401, 403, 404, 422, codes={409: ["contract_changed", "invalid_state"]}),
+    responses=error_responses(
+        401,
+        403,
+        404,
+        422,
+        codes={
+            409: [
+                "contract_changed",
+                "invalid_state",
+                "equity_terms_required",
+                "valuation_required",
+                "valuation_expired",
+            ]
+        },
+    ),
     summary="Sign the contract (a member of a party): send the SHA-256 of the text you read",
     description="409 `contract_changed` if the hash is not the contract's; 409 `invalid_state` while the deal "
     "is in public notice, after `sign_by`, or when this party has already signed. The second signature "
-    "moves the deal to `awaiting_payment` with `pay_by` 5 working days later. " + _IDEMPOTENT,
+    "moves the deal to `awaiting_payment` with `pay_by` 5 working days later. An equity contribution is checked, "
+    "after its state, for its terms (409 `equity_terms_required`), a report or waiver (409 `valuation_required`) "
+    "and the report's validity (409 `valuation_expired`), then the hash. " + _IDEMPOTENT,
 )
 async def sign_contract(
     contract_id: uuid.UUID,

@@ -34,6 +34,7 @@ from app.audit.service import record
 from app.contracts import generation
 from app.deals import service as deals
 from app.deals.rules import By
+from app.equity import rules as equity_rules
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
 from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.kit.security import Principal
@@ -174,6 +175,8 @@ async def sign_contract(
         raise InvalidState(f"The deal is {deal.status}; the contract cannot be signed.")
     if deal.sign_by is not None and now >= deal.sign_by:
         raise InvalidState("The signing deadline has passed.")
+    if deal.transaction_kind == equity_rules.KIND:  # SPEC §18.2: terms, valuation, validity, then the hash
+        equity_rules.check_signable(deal.equity, equity_rules.shanghai_day(now))
     if sha256.lower() != contract.sha256:
         raise Conflict(
             "The contract text differs from the one you read: read it again and sign its hash.",

@@ -7,11 +7,14 @@ contract: payment always goes through its settlement account (DOMAIN.md "Listing
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from app.contracts.rules import capital_numerals, figures
 from app.deals.rules import KINDS, ContractForm, kind_of
+from app.equity import template as equity_template
 
 EXCHANGE_NAME = "专利交易所"
 
@@ -75,6 +78,8 @@ class ContractFacts:
     amount_due: int  # price − deposit + buyer fee (SPEC §11)
     made_on: date  # Shanghai date the deal was made
     license_terms: dict[str, object] | None = None
+    seller_fee: int = 0
+    equity: Mapping[str, Any] | None = None  # an equity contribution's ``equity`` object (SPEC §18.2)
 
 
 def _money(fen: int) -> str:
@@ -85,6 +90,15 @@ def render(facts: ContractFacts) -> str:
     """The full contract text for one deal."""
     kind = facts.transaction_kind
     row = kind_of(kind)
+    if row.contract_form == ContractForm.equity:
+        return equity_template.render(
+            facts,
+            title=row.contract_title,
+            source_name=_SOURCES.get(facts.source, facts.source),
+            seller_role=row.seller_role,
+            buyer_role=row.buyer_role,
+            exchange=EXCHANGE_NAME,
+        )
     assignment = row.contract_form == ContractForm.assignment
     role_a, role_b = row.seller_role, row.buyer_role
     lines: list[str] = [

@@ -8,6 +8,7 @@ def load() -> None:
     import app.auctions.deadlines
     import app.contracts.deadlines
     import app.demands.deadlines
+    import app.equity.deadlines
     import app.filings.deadlines
     import app.negotiation.deadlines
     import app.registrations.deadlines

@@ -91,6 +91,7 @@ class ContractForm(StrEnum):
 
     assignment = "assignment"  # 转让: every right in the patents
     licence = "licence"  # 许可: a right to use them, with licence terms
+    equity = "equity"  # 作价入股: every right in the patents, contributed for a shareholding (SPEC §18.2)
 
 
 class CashRule(StrEnum):
@@ -163,6 +164,16 @@ KINDS: Mapping[str, Kind] = {
         buyer_role=_LICENSEE,
         cash=CashRule.price,
         settlement=SettlementEffect.licence,
+    ),
+    "equity_contribution": Kind(
+        contract_title="专利权作价入股协议",
+        contract_form=ContractForm.equity,
+        name="专利权作价入股",
+        seller_role="出资方",
+        buyer_role="目标公司",
+        cash=CashRule.fees,
+        settlement=SettlementEffect.transfer,
+        completion_steps=("assignment", "equity_registration"),  # app.equity.rules.STEPS
     ),
 }
 

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
+from pydantic import Field
+
+from app.equity.schemas import EquityOut
 from app.kit.money import MoneyOut
 from app.kit.schemas import ResponseModel
 from app.models.trading import DealSource, DealStatus
@@ -32,5 +34,7 @@ class DealOut(ResponseModel):
     certificate_number: str | None
     completed_at: datetime | None
     trial_id: uuid.UUID | None
-    equity: dict[str, Any] | None
+    equity: EquityOut | None = Field(
+        description="An equity contribution's terms, valuation and completion (SPEC §18.2); null for other kinds"
+    )
     created_at: datetime

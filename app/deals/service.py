@@ -19,6 +19,8 @@ from app.audit.service import record
 from app.contracts.generation import generate_contract, generate_contract_of_patents
 from app.deals import rules
 from app.deals.fees import FeeSchedule
+from app.equity import rules as equity_rules
+from app.equity.rules import KIND
 from app.kit.errors import InvalidState, NotFound
 from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.kit.security import Principal
@@ -46,6 +48,7 @@ def deal_values(
     at: datetime,
     calendar: WorkdayCalendar,
     fees: FeeSchedule,
+    investee: equity_rules.Investee | None = None,
     registration_id: uuid.UUID | None = None,
     deposit: int = 0,
     offer_id: uuid.UUID | None = None,
@@ -92,7 +95,8 @@ def deal_values(
         "certificate_number": None,
         "status_reason": None,
         "completed_at": None,
-        "equity": None,
+        # SPEC §18.2: an equity contribution's investee is the buyer as it is when the deal is made
+        "equity": equity_rules.initial(investee) if investee and transaction_kind == KIND else None,
         "trial_id": None,
         "version": 1,
         "created_at": at,
@@ -147,7 +151,8 @@ async def create_deal(
     listing. The winner's deposit stays held until payment applies it; ``amount_due`` already counts it.
     """
     seller = await session.get(Organization, listing.seller_org_id)
-    assert seller is not None
+    buyer = await session.get(Organization, buyer_org_id)
+    assert seller is not None and buyer is not None
     values = deal_values(
         listing_id=listing.id,
         seller_org_id=listing.seller_org_id,
@@ -159,6 +164,7 @@ async def create_deal(
         at=at,
         calendar=calendar,
         fees=fees,
+        investee=equity_rules.Investee(str(buyer.id), buyer.name, buyer.credit_code),
         registration_id=registration.id if registration is not None else None,
         deposit=registration.deposit if registration is not None else 0,
         offer_id=offer_id,

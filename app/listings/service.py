@@ -50,7 +50,7 @@ def _not_transferable(patent: Patent | None, owned: bool, kind: TransactionKind,
     status = patent.legal_status(today)
     allowed = (
         {LegalStatus.granted, LegalStatus.pending}
-        if kind == TransactionKind.assignment
+        if kind in (TransactionKind.assignment, TransactionKind.equity_contribution)
         else {LegalStatus.granted}
     )
     return status not in allowed

@@ -26,10 +26,16 @@ class TransactionKind(StrEnum):
     exclusive_license = "exclusive_license"
     sole_license = "sole_license"
     nonexclusive_license = "nonexclusive_license"
+    equity_contribution = "equity_contribution"  # 作价入股 (SPEC §18.2): an assignment for a shareholding
 
 
 EXCLUSIVE_KINDS = frozenset(
-    {TransactionKind.assignment, TransactionKind.exclusive_license, TransactionKind.sole_license}
+    {
+        TransactionKind.assignment,
+        TransactionKind.exclusive_license,
+        TransactionKind.sole_license,
+        TransactionKind.equity_contribution,
+    }
 )
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import SYSTEM_ACTOR, record
 from app.deals.fees import FeeSchedule
 from app.deals.service import create_deal
+from app.equity.rules import check_investee
 from app.kit.clock import Clock
 from app.kit.errors import Forbidden, InvalidState, NotFound
 from app.kit.security import Principal
@@ -162,6 +163,7 @@ async def make_offer(
     listing = await _lock_listing(session, principal, listing_id, exclusive=False)
     if listing.seller_org_id == buyer_org_id:
         raise Forbidden("The seller cannot make offers on its own listing.")
+    check_investee(listing.transaction_kind, principal.org_kind)  # 403: an equity listing's buyer, SPEC §18.2
     await chain.check_not_barred(session, listing, buyer_org_id)  # 409 bidder_barred, SPEC §17.3
     now = clock.now()
     rules.check_listing_takes_offers(listing, now)

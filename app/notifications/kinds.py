@@ -25,6 +25,7 @@ KINDS: Final = (
     "royalty_overdue",
     "transfer_filing_overdue",
     "licence_filing_overdue",
+    "equity_completion_overdue",
     "trial_ending",
     "trial_lapsed",
 )

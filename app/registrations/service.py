@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.equity.rules import check_investee
 from app.kit.clock import Clock
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
 from app.kit.pagination import datetime_key, keyset_query, page_of, uuid_key
@@ -133,6 +134,7 @@ async def register(
         raise NotFound("No such listing.")
     if listing.seller_org_id == org_id:
         raise Forbidden("The seller cannot register for its own listing.")
+    check_investee(listing.transaction_kind, principal.org_kind)  # 403: an equity listing's buyer, SPEC §18.2
     if listing.pricing_mode not in TRADED_MODES:
         raise InvalidState("Registration is only for listed and auction listings; make an offer instead.")
     if listing.status == ListingStatus.suspended:

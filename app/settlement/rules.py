@@ -104,3 +104,13 @@ def payout(*, escrow: int, price: int, buyer_fee: int, seller_fee: int) -> Payou
     if refund < 0:
         raise ValueError(f"escrow {escrow} is short of price {price} + buyer fee {buyer_fee}")
     return Payout(seller=price - seller_fee, fee_income=buyer_fee + seller_fee, buyer_refund=refund)
+
+
+def payout_of_fees(*, escrow: int, buyer_fee: int, seller_fee: int) -> Payout:
+    """An equity contribution's escrow (SPEC §18.2): the exchange gets both fees, the seller nothing (no price is
+    paid in money), the buyer the rest (an applied deposit above the fees). ``ValueError`` when escrow holds
+    less than both fees."""
+    refund = escrow - buyer_fee - seller_fee
+    if refund < 0:
+        raise ValueError(f"escrow {escrow} is short of the fees {buyer_fee} + {seller_fee}")
+    return Payout(seller=0, fee_income=buyer_fee + seller_fee, buyer_refund=refund)

@@ -29,6 +29,7 @@ from app.deals import rules as deal_rules
 from app.deals import service as deals
 from app.deals.rules import By
 from app.deals.service import get_deal
+from app.equity import service as equity
 from app.filings import service as filings
 from app.kit.clock import Clock
 from app.kit.db import dialect_name
@@ -239,6 +240,8 @@ async def settle_deal(
         match kind.settlement:
             case deal_rules.SettlementEffect.transfer:
                 await _transfer_ownership(session, deal, patents, at=at, actor=actor)
+                if deal.transaction_kind == equity.KIND:  # SPEC §18.2: both completion steps due
+                    await equity.start_completion(session, deal, at=at)
             case deal_rules.SettlementEffect.licence:
                 terms = licence_terms or _listing_licence_terms(listing)
                 await _record_licence(session, deal, patents, terms, at=at)
@@ -333,6 +336,10 @@ async def _pay_out_escrow(
             case deal_rules.CashRule.price:
                 payout = rules.payout(
                     escrow=held, price=deal.price, buyer_fee=deal.buyer_fee, seller_fee=deal.seller_fee
+                )
+            case deal_rules.CashRule.fees:
+                payout = rules.payout_of_fees(
+                    escrow=held, buyer_fee=deal.buyer_fee, seller_fee=deal.seller_fee
                 )
     except ValueError as exc:
         raise InvalidState("The deal's escrow does not hold the price and the buyer's fee.") from exc

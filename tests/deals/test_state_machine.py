@@ -101,8 +101,25 @@ async def _told(db: Database, deal_id: uuid.UUID) -> dict[str, int]:
 
 def test_the_table_is_the_specs() -> None:
     assert {(a, b, by) for (a, b), bys in rules.MOVES.items() for by in bys} == ALLOWED
-    assert set(rules.KINDS) == set(KINDS_TODAY)
+    assert set(rules.KINDS) == {*KINDS_TODAY, "equity_contribution"}
     assert all(not rules.KINDS[k].completion_steps for k in KINDS_TODAY)  # settled is final for them
+    equity = rules.KINDS["equity_contribution"]  # SPEC §18.1's new row
+    assert (equity.contract_title, equity.cash, equity.settlement) == (
+        "专利权作价入股协议",
+        rules.CashRule.fees,
+        rules.SettlementEffect.transfer,
+    )
+    assert equity.completion_steps == ("assignment", "equity_registration")
+
+
+def test_an_equity_contribution_pays_only_the_fees() -> None:
+    """max(buyer fee + seller fee − deposit, 0), and no price in money (SPEC §18.1)."""
+    due = rules.amount_due
+    assert due("equity_contribution", price=100_000, deposit=0, buyer_fee=1_500, seller_fee=900) == 2_400
+    assert due("equity_contribution", price=100_000, deposit=2_000, buyer_fee=1_500, seller_fee=900) == 400
+    assert due("equity_contribution", price=100_000, deposit=10_000, buyer_fee=1_500, seller_fee=900) == 0
+    assert rules.cash_price("equity_contribution", 100_000) == 0
+    assert rules.cash_price("assignment", 100_000) == 100_000
 
 
 def test_how_a_deal_starts() -> None:
