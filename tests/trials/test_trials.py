@@ -376,7 +376,11 @@ async def test_an_early_conversion_waits_for_the_notice(client: httpx.AsyncClien
     assert deal["status"] == "public_notice"
     assert datetime.fromisoformat(deal["notice_ends_at"]) == approved + timedelta(days=15)
     r = await client.get(f"{API}/notices/{deal['id']}")
-    assert r.status_code == 200
+    assert r.status_code == 200, r.text
+    patent = (await client.get(f"{API}/patents/{offer['patent_id']}", headers=company.headers)).json()
+    notice = r.json()
+    assert notice["title"] == patent["title"] and "锂电池隔膜的生产" in notice["summary"]
+    assert notice["price"] == "200000.00" and notice["transaction_kind"] == "nonexclusive_license"
     await t.advance_past(client, deal["notice_ends_at"])
     assert (await sh.get(client, company, deal["id"]))["status"] == "awaiting_signatures"
 
