@@ -26,7 +26,10 @@ Out = schemas.RewardPlanOut
     summary="Record or replace the inventor reward plan of a settled deal (seller)",
     description="201 when recorded, 200 when a draft plan is replaced; refused once paid (409 `invalid_state`). "
     "A plan breaking the seller's rule set (Zhejiang: pool ≥ 70% of net income, main contributors ≥ 70% of the "
-    "pool, transfer staff and managers ≥ 5%; national: pool ≥ 50%) → 422 `reward_plan_invalid` naming each rule.",
+    "pool, transfer staff and managers ≥ 5%; national: pool ≥ 50%) → 422 `reward_plan_invalid` naming each rule. "
+    "An equity contribution's plan is in equity (`form: equity`, `allocations[].equity_percent`): the same shares "
+    "apply to the deal's `equity_percent`, and its money fields are null; a plan of the other form → 422 "
+    "`reward_plan_invalid` (rule `form`).",
 )
 async def record_reward_plan(
     deal_id: uuid.UUID,

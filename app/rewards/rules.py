@@ -6,6 +6,10 @@ fen below it.
 Zhejiang (the default): pool ≥ 70% of net income; main contributors ≥ 70% of the pool; technology-transfer
 staff and managers together ≥ 5% of the pool. National: pool ≥ 50% of net income (the law sets no split
 within the pool). The pool is the sum of the allocations.
+
+An equity contribution's plan is in equity (SPEC §18.2): allocations are percentages of the company (basis
+points), and the same shares apply to the deal's ``equity_percent`` in place of net income
+(``check_equity_plan``). The plan's form must be the deal's (rule ``form``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,22 @@ from app.models.accounts import RewardRules
 
 NOTICE_DAYS = 15  # publicised within the unit for ≥ 15 days
 PAY_WITHIN_MONTHS = 6  # paid within 6 months of the income
+
+
+class RewardForm(StrEnum):
+    """How the people behind the result are rewarded: cash from the net income, or equity of an equity
+    contribution (SPEC §18.2)."""
+
+    cash = "cash"
+    equity = "equity"
+
+
+def form_violation(form: RewardForm, *, equity_deal: bool) -> Violation | None:
+    """A cash plan on an equity deal, or an equity plan on another deal (rule ``form``)."""
+    expected = RewardForm.equity if equity_deal else RewardForm.cash
+    if form == expected:
+        return None
+    return Violation("form", ("form",), f"form: the plan of this deal is in {expected.value}")
 
 
 class RewardRole(StrEnum):
@@ -143,3 +163,54 @@ def check_plan(
                 )
             )
     return violations
+
+
+def check_equity_plan(
+    rule_set: RuleSet, *, equity_bp: int, allocations: Sequence[tuple[RewardRole, int]]
+) -> list[Violation]:
+    """An equity plan's rules (SPEC §18.2): the rule set's shares applied to the deal's equity percentage
+    (basis points) exactly; ``allocations`` are (role, basis points), each above zero."""
+    violations = [
+        Violation(
+            "positive_amount", ("allocations", str(i), "equity_percent"), "positive_amount: must be > 0"
+        )
+        for i, (_, bp) in enumerate(allocations)
+        if bp <= 0
+    ]
+    pool = sum(bp for _, bp in allocations)
+    if not at_least(pool, rule_set.pool_share, equity_bp):
+        violations.append(
+            Violation(
+                "pool_share",
+                ("allocations",),
+                f"pool_share ({rule_set.name}): the reward pool {_bp(pool)} must be at least "
+                f"{_pct(rule_set.pool_share)} of the deal's equity {_bp(equity_bp)}",
+            )
+        )
+    if rule_set.main_share is not None:
+        main = sum(bp for role, bp in allocations if role == RewardRole.main_contributor)
+        if not at_least(main, rule_set.main_share, pool):
+            violations.append(
+                Violation(
+                    "main_contributor_share",
+                    ("allocations",),
+                    f"main_contributor_share ({rule_set.name}): main contributors' {_bp(main)} must be at least "
+                    f"{_pct(rule_set.main_share)} of the pool {_bp(pool)}",
+                )
+            )
+    if rule_set.staff_share is not None:
+        staff = sum(bp for role, bp in allocations if role in (RewardRole.transfer_staff, RewardRole.manager))
+        if not at_least(staff, rule_set.staff_share, pool):
+            violations.append(
+                Violation(
+                    "transfer_staff_share",
+                    ("allocations",),
+                    f"transfer_staff_share ({rule_set.name}): transfer staff and managers' {_bp(staff)} must be "
+                    f"at least {_pct(rule_set.staff_share)} of the pool {_bp(pool)}",
+                )
+            )
+    return violations
+
+
+def _bp(bp: int) -> str:
+    return f"{bp // 100}.{bp % 100:02d}%"

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.deals.rules import SETTLED
+from app.equity.rules import KIND as EQUITY_KIND
 from app.kit.clock import Clock
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound, Unprocessable
 from app.kit.security import Principal
@@ -46,16 +47,25 @@ def _is_seller(principal: Principal, deal: Deal) -> bool:
     return principal.organization_id is not None and principal.organization_id == deal.seller_org_id
 
 
+def _equity_deal(deal: Deal) -> bool:
+    return deal.transaction_kind == EQUITY_KIND
+
+
 def present(plan: RewardPlan, deal: Deal) -> schemas.RewardPlanOut:
+    """An equity plan (SPEC §18.2) shows percentages and no money."""
+    equity = _equity_deal(deal)
     return schemas.RewardPlanOut(
         id=plan.id,
         deal_id=plan.deal_id,
         rule_set=RewardRules(plan.rule_set),
-        price=deal.price,
-        seller_fee=deal.seller_fee,
-        costs=plan.costs,
-        net_income=plan.net_income,
-        pool=plan.pool,
+        form=rules.RewardForm.equity if equity else rules.RewardForm.cash,
+        price=None if equity else deal.price,
+        seller_fee=None if equity else deal.seller_fee,
+        costs=None if equity else plan.costs,
+        net_income=None if equity else plan.net_income,
+        pool=None if equity else plan.pool,
+        equity_percent=(deal.equity or {}).get("equity_percent") if equity else None,
+        pool_percent=sum(int(a["equity_percent"]) for a in plan.allocations) if equity else None,
         allocations=[schemas.AllocationOut.model_validate(a) for a in plan.allocations],
         status=plan.status,
         notice_ends_at=plan.notice_ends_at,
@@ -86,10 +96,24 @@ async def record_plan(
     seller = await session.get(Organization, deal.seller_org_id)
     assert seller is not None
     rule_set = rules.RULE_SETS[RewardRules(seller.reward_rules)]
-    allocations = [rules.Allocation(a.name, a.role, a.amount) for a in data.allocations]
-    violations = rules.check_plan(
-        rule_set, price=deal.price, seller_fee=deal.seller_fee, costs=data.costs, allocations=allocations
-    )
+    equity = _equity_deal(deal)
+    wrong_form = rules.form_violation(data.form, equity_deal=equity)
+    if wrong_form is not None:
+        violations = [wrong_form]
+    elif equity:  # SPEC §18.2: the rule set applied to the deal's equity percentage
+        violations = rules.check_equity_plan(
+            rule_set,
+            equity_bp=int((deal.equity or {}).get("equity_percent") or 0),
+            allocations=[(a.role, a.equity_percent or 0) for a in data.allocations],
+        )
+    else:
+        violations = rules.check_plan(
+            rule_set,
+            price=deal.price,
+            seller_fee=deal.seller_fee,
+            costs=data.costs or 0,
+            allocations=[rules.Allocation(a.name, a.role, a.amount or 0) for a in data.allocations],
+        )
     if violations:
         raise Unprocessable(
             "The reward plan breaks: " + ", ".join(v.rule for v in violations) + ".",
@@ -98,12 +122,18 @@ async def record_plan(
         )
     now = clock.now()
     settled_at = deal.settled_at or deal.updated_at
+    costs = data.costs or 0
     values = {
         "rule_set": rule_set.name.value,
-        "costs": data.costs,
-        "net_income": rules.net_income(deal.price, deal.seller_fee, data.costs),
-        "pool": sum(a.amount for a in allocations),
-        "allocations": [{"name": a.name, "role": a.role.value, "amount": a.amount} for a in allocations],
+        "costs": costs,
+        "net_income": 0 if equity else rules.net_income(deal.price, deal.seller_fee, costs),
+        "pool": sum(a.amount or 0 for a in data.allocations),
+        "allocations": [
+            {"name": a.name, "role": a.role.value, "equity_percent": a.equity_percent}
+            if equity
+            else {"name": a.name, "role": a.role.value, "amount": a.amount}
+            for a in data.allocations
+        ],
         "notice_ends_at": now + NOTICE,
         "pay_by": add_months(settled_at.astimezone(SHANGHAI).date(), rules.PAY_WITHIN_MONTHS),
     }
@@ -133,7 +163,13 @@ async def record_plan(
         action="reward_plan_recorded" if created else "reward_plan_replaced",
         actor=principal.label,
         at=now,
-        data={"reward_plan_id": plan.id, "version": plan.version, "status": plan.status, **values},
+        data={
+            "reward_plan_id": plan.id,
+            "version": plan.version,
+            "status": plan.status,
+            "form": data.form.value,
+            **values,
+        },
     )
     return plan, deal, created
 
