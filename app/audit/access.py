@@ -31,6 +31,7 @@ from sqlalchemy.sql import Executable
 from app.models.accounts import Organization, User
 from app.models.contracts import Objection
 from app.models.listings import Listing
+from app.models.owners import PatentOwner
 from app.models.patents import Patent
 from app.models.policy import OpenLicense, Pledge
 from app.models.trading import Auction, Deal, Offer, Registration
@@ -39,7 +40,13 @@ PartiesQuery = Callable[[uuid.UUID], Executable]
 
 _READERS: dict[str, PartiesQuery] = {
     "organization": lambda key: select(Organization.id).where(Organization.id == key),
-    "patent": lambda key: select(Patent.owner_org_id).where(Patent.id == key),
+    # A patent concerns every organization owner (SPEC §18.5): its owners and empowerments are on its chain.
+    "patent": lambda key: union(
+        select(Patent.owner_org_id).where(Patent.id == key),
+        select(PatentOwner.organization_id).where(
+            PatentOwner.patent_id == key, PatentOwner.organization_id.is_not(None)
+        ),
+    ),
     "listing": lambda key: select(Listing.seller_org_id).where(Listing.id == key),
     "deal": lambda key: select(Deal.buyer_org_id, Deal.seller_org_id).where(Deal.id == key),
     # A registration and an offer concern the buyer and the listing's seller.

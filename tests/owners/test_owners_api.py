@@ -163,10 +163,15 @@ async def test_locked_while_listed_or_pledged(client: httpx.AsyncClient, world) 
 
 
 async def test_owners_are_audited_on_the_patents_chain_masked(client: httpx.AsyncClient, world) -> None:
-    op, uni, *_ = world
+    op, uni, co, other, _bank = world
     p = await f.patent(client, uni)
     number = h.id_number(3)
-    await h.owners_ok(client, uni, p["id"], [h.org_owner(uni, "90"), h.inventor("张明", number, "10")])
+    await h.owners_ok(
+        client,
+        uni,
+        p["id"],
+        [h.org_owner(uni, "80"), h.org_owner(co, "10"), h.inventor("张明", number, "10")],
+    )
     r = await client.get(
         "/api/v1/audit-events", params={"entity_type": "patent", "entity_id": p["id"]}, headers=op.headers
     )
@@ -174,3 +179,12 @@ async def test_owners_are_audited_on_the_patents_chain_masked(client: httpx.Asyn
     events = r.json()["items"]
     assert "owners_set" in [e["action"] for e in events]
     assert number not in r.text and h.masked(number) in r.text
+    # Every organization owner reads the patent's chain; an outsider does not.
+    r = await client.get(
+        "/api/v1/audit-events", params={"entity_type": "patent", "entity_id": p["id"]}, headers=co.headers
+    )
+    assert r.status_code == 200 and "owners_set" in [e["action"] for e in r.json()["items"]], r.text
+    r = await client.get(
+        "/api/v1/audit-events", params={"entity_type": "patent", "entity_id": p["id"]}, headers=other.headers
+    )
+    assert r.status_code == 404 or r.json()["items"] == []
