@@ -12,8 +12,10 @@
 # 4. migrations on PostgreSQL: alembic upgrade head, then alembic check (models == migrations)
 # 5. a Python and a TypeScript client generated from the OpenAPI document, without a warning
 #    (scripts/clients.sh: the generators in their own venv and npx; node >= 20 and npm needed)
-# 6. pytest, every database test on SQLite and PostgreSQL (EXCHANGE_TEST_BACKENDS)
-# 7. without pytest arguments: the business-day tests again on pinned days (EXCHANGE_TEST_PINNED_DAYS,
+# 6. Debian's Chromium for the browser tests of the web client (scripts/chromium.sh installs it when missing)
+# 7. pytest, every database test on SQLite and PostgreSQL (EXCHANGE_TEST_BACKENDS), the browser tests
+#    (tests/web/, Playwright driving that Chromium against a server of their own) among them
+# 8. without pytest arguments: the business-day tests again on pinned days (EXCHANGE_TEST_PINNED_DAYS,
 #    space-separated ISO instants; empty to skip)
 #
 # Stops at the first failing step.
@@ -24,7 +26,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 step=0
 section() {
     step=$((step + 1))
-    printf '\n==> [%d/9] %s\n' "$step" "$*"
+    printf '\n==> [%d/10] %s\n' "$step" "$*"
 }
 
 section "Python environment (.venv from requirements/test.lock)"
@@ -88,6 +90,9 @@ bash scripts/postgres.sh psql -d postgres -c "drop database $migcheck_db with (f
 
 section "generated clients: openapi-python-client, openapi-typescript (scripts/clients.sh)"
 bash scripts/clients.sh
+
+section "Chromium for the browser tests (scripts/chromium.sh)"
+bash scripts/chromium.sh
 
 section "pytest $*"
 rc=0

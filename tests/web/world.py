@@ -1,0 +1,117 @@
+"""The world of the browser tests, made through the API of the running server (``tests/web/conftest.py``):
+an operator, a university and an enterprise seller, a buyer, listings to search, and a settled deal with its
+certificate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests import factories as f
+from tests.live import OPERATOR_EMAIL, LiveServer
+
+BUYER_PASSWORD = f.PASSWORD
+
+
+async def _ok(r: httpx.Response, status: int = 200) -> Any:
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+async def _listing(
+    client: httpx.AsyncClient, op: f.Actor, seller: f.Actor, *, patent_title: str, abstract: str, **terms: Any
+) -> dict[str, Any]:
+    patent = await f.patent(client, seller, title=patent_title, abstract=abstract)
+    body = {
+        "summary": "高孔隙率隔膜，适用于动力电池。",
+        "patent_ids": [patent["id"]],
+        "transaction_kind": "assignment",
+        "pricing_mode": "negotiated",
+        "price": "500000.00",
+        **terms,
+    }
+    listing = await _ok(await client.post("/api/v1/listings", json=body, headers=seller.headers), 201)
+    await _ok(await client.post(f"/api/v1/listings/{listing['id']}/submit", headers=seller.headers))
+    result: dict[str, Any] = await _ok(
+        await client.post(f"/api/v1/listings/{listing['id']}/approve", headers=op.headers)
+    )
+    return result
+
+
+async def _fund(client: httpx.AsyncClient, op: f.Actor, org: f.Actor, amount: str, reference: str) -> None:
+    body = {"organization_id": org.org_id, "amount": amount, "bank_reference": reference}
+    r = await client.post("/api/v1/ledger/payments", json=body, headers=op.headers)
+    assert r.status_code in (200, 201), r.text
+
+
+async def build(server: LiveServer) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=server.base, timeout=30) as client:
+        op = f.Actor(id="", email=OPERATOR_EMAIL, org_id=None, headers=server.operator_headers)
+        university = await f.organization(client, kind="university", verified_by=op, name="浙江示范大学")
+        maker = await f.organization(client, verified_by=op, name="杭州新材科技有限公司")
+        buyer = await f.organization(client, verified_by=op, name="宁波电池制造有限公司")
+        battery = await _listing(
+            client,
+            op,
+            university,
+            patent_title="一种锂电池隔膜",
+            abstract="高孔隙率隔膜。",
+            title="锂电池隔膜专利转让",
+            pricing_mode="listed",
+            price="1250000.00",
+            deposit="50000.00",
+        )
+        chip = await _listing(
+            client,
+            op,
+            university,
+            patent_title="芯片散热器",
+            abstract="用于服务器的散热器。",
+            title="高性能芯片散热结构",
+            summary="服务器芯片的散热结构。",
+            price="300000.00",
+        )
+        # A settled deal: an enterprise seller's negotiated listing (no public notice), offer, signatures,
+        # payment, settlement.
+        sold = await _listing(
+            client,
+            op,
+            maker,
+            patent_title="柔性压力传感器",
+            abstract="可穿戴设备。",
+            title="柔性传感器专利转让",
+            summary="可穿戴设备用的压力传感器。",
+        )
+        await _fund(client, op, buyer, "1100000.00", "WEB-BROWSER-1")
+        offer = await _ok(
+            await client.post(
+                f"/api/v1/listings/{sold['id']}/offers", json={"price": "500000.00"}, headers=buyer.headers
+            ),
+            201,
+        )
+        accepted = await _ok(await client.post(f"/api/v1/offers/{offer['id']}/accept", headers=maker.headers))
+        deal = await _ok(await client.get(f"/api/v1/deals/{accepted['deal_id']}", headers=buyer.headers))
+        contract = await _ok(
+            await client.get(f"/api/v1/contracts/{deal['contract_id']}", headers=buyer.headers)
+        )
+        for party in (maker, buyer):
+            await _ok(
+                await client.post(
+                    f"/api/v1/contracts/{contract['id']}/sign",
+                    json={"sha256": contract["sha256"]},
+                    headers=party.headers,
+                )
+            )
+        await _ok(await client.post(f"/api/v1/deals/{deal['id']}/pay", headers=buyer.headers))
+        settled = await _ok(await client.post(f"/api/v1/deals/{deal['id']}/settle", headers=op.headers))
+        return {
+            "op": op,
+            "university": university,
+            "maker": maker,
+            "buyer": buyer,
+            "battery": battery,
+            "chip": chip,
+            "certificate": settled["certificate_number"],
+            "contract_sha256": contract["sha256"],
+        }
