@@ -25,6 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.audit.access import register_parties
 from app.audit.service import SYSTEM_ACTOR, record
+from app.equity import service as equity
 from app.filings import rules, schemas
 from app.kit.clock import Clock
 from app.kit.errors import Forbidden, InvalidState, NotFound, Unprocessable
@@ -37,7 +38,6 @@ from app.notifications.outbox import notify
 
 TRANSFER_TASK = "transfer_task"
 LICENCE_RECORD = "licence_record"
-EQUITY_CONTRIBUTION = "equity_contribution"
 
 register_parties(
     TRANSFER_TASK,
@@ -349,9 +349,8 @@ async def register_transfer(
         at=now,
         data=_data(deal_id=task.deal_id, announcement_date=task.announcement_date),
     )
-    deal = await session.get(Deal, task.deal_id)
-    if deal is not None and deal.transaction_kind == EQUITY_CONTRIBUTION:
-        pass  # EQUITY HOOK (§18.2): await equity.on_transfer_registered(session, task, now)
+    # An equity contribution's assignment step is done (§18.2); equity decides which deals that concerns.
+    await equity.on_transfer_registered(session, task, now)
     return task
 
 
