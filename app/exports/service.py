@@ -29,6 +29,7 @@ from app.models.listings import Listing, ListingPatent
 from app.models.patents import LegalStatus, Patent
 from app.models.policy import OpenLicense, OpenLicenseGrant
 from app.models.trading import Deal
+from app.models.trials import Trial
 from app.owners import queries as owner_queries
 from app.owners.rules import format_percent
 from app.patents import service as patents
@@ -152,7 +153,7 @@ async def deals_page(
 
 
 async def _patent_numbers(session: AsyncSession, deals: Sequence[Deal]) -> dict[uuid.UUID, list[str]]:
-    """Each deal's patents in the listing's order (an open licence's deal: its one patent), cited by patent
+    """Each deal's patents in the listing's order (an open licence's or a trial's deal: its one patent), cited by patent
     number once granted, else by application number (as the contracts cite them)."""
     result: dict[uuid.UUID, list[str]] = defaultdict(list)
     by_listing: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
@@ -176,6 +177,14 @@ async def _patent_numbers(session: AsyncSession, deals: Sequence[Deal]) -> dict[
             .join(OpenLicense, OpenLicense.id == OpenLicenseGrant.open_license_id)
             .join(Patent, Patent.id == OpenLicense.patent_id)
             .where(OpenLicenseGrant.deal_id.in_(unlisted))
+        )
+        for deal_id, number, granted in rows.all():
+            result[deal_id].append(patent_number(number, granted) or number)
+        rows = await session.execute(  # a trial's conversion deal (SPEC §18.3): the trial's patent
+            select(Deal.id, Patent.application_number, Patent.grant_date)
+            .join(Trial, Trial.id == Deal.trial_id)
+            .join(Patent, Patent.id == Trial.patent_id)
+            .where(Deal.id.in_(unlisted))
         )
         for deal_id, number, granted in rows.all():
             result[deal_id].append(patent_number(number, granted) or number)

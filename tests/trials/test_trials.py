@@ -4,6 +4,8 @@ sweeper's reminder and lapse, termination, and conversion into a deal on exactly
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -362,6 +364,18 @@ async def test_conversion_end_to_end_on_exactly_the_offers_terms(
     assert row["deals"] == 1 and row["amount"] == "200000.00"
     r = await client.get(f"{API}/certificates/{settled['certificate_number']}")
     assert r.status_code == 200 and r.json()["price"] == "200000.00"
+    # The deals export: pricing mode and source trial, the trial's patent by number.
+    r = await client.get(f"{API}/exports/deals.csv", headers=op.headers)
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8").lstrip("\ufeff"), newline="")))
+    row = next(x for x in rows if x["deal_id"] == deal["id"])
+    patent = (await client.get(f"{API}/patents/{offer['patent_id']}", headers=op.headers)).json()
+    assert (row["pricing_mode"], row["source"], row["transaction_kind"]) == (
+        "trial",
+        "trial",
+        "nonexclusive_license",
+    )
+    assert row["patent_numbers"] == patent["patent_number"]
     await sh.settled_escrows_are_zero(db)
     await assert_invariants(db)
 
