@@ -5,16 +5,21 @@ in the future; every move audited on the record's own chain."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import date, datetime, time, timedelta
 
 import httpx
 import pytest
 
+from app.filings import service
 from app.kit.db import Database
+from app.kit.workdays import SHANGHAI
 from app.settlement import rules
 from tests import trading as t
 from tests.filings import helpers as fh
 from tests.invariants import assert_invariants
+from tests.notifications import helpers as nh
+from tests.sandbox import business_now
 from tests.settlement import helpers as h
 
 API = fh.API
@@ -108,3 +113,58 @@ async def test_an_operator_or_the_licensee_files_with_an_idempotency_key(
     assert first.status_code == again.status_code == 200, again.text
     assert first.json() == again.json() and first.json()["status"] == "filed"
     assert await fh.chain(client, case.op, "licence_record", licence["id"]) == ["created", "filed"]
+
+
+async def test_a_trials_licence_record_has_no_deal_and_is_found_by_its_trial(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """A trial's licence record (SPEC §18.3) is made by ``create_licence_record`` with ``trial_id`` and no deal:
+    ``licence_filing_due`` names the trial, ``?trial_id=`` finds it, and it becomes overdue like any other."""
+    case = await fh.settled(client, db, kind="nonexclusive_license")
+    trial_id = uuid.uuid4()
+    now = await business_now(db)
+    starts_on = fh.shanghai_day(now)
+    async with db.transaction() as session:
+        made = await service.create_licence_record(
+            session,
+            deal_id=None,
+            trial_id=trial_id,
+            licensor_org_id=uuid.UUID(case.seller.org_id),
+            licensee_org_id=uuid.UUID(case.buyer.org_id),
+            patent_ids=[uuid.UUID(case.patent_ids[0])],
+            kind="nonexclusive_license",
+            starts_on=starts_on,
+            ends_on=starts_on + timedelta(days=90),
+            term_months=3,
+            territory=None,
+            field_of_use=None,
+            royalty=None,
+            at=now,
+        )
+    r = await client.get(
+        f"{API}/licence-records", params={"trial_id": str(trial_id)}, headers=case.buyer.headers
+    )
+    (licence,) = r.json()["items"]
+    assert (
+        licence["id"] == str(made.id) and licence["deal_id"] is None and licence["trial_id"] == str(trial_id)
+    )
+    assert licence["filing_due"] == rules.add_months(starts_on, 3).isoformat()
+    parties = (case.seller, case.buyer)
+    due = {
+        "licence_id": licence["id"],
+        "deal_id": None,
+        "trial_id": str(trial_id),
+        "filing_due": licence["filing_due"],
+    }
+    told = await nh.received(client, parties, "licence_filing_due")
+    assert all(due in told[p.org_id] for p in parties)
+
+    await t.advance_past(
+        client,
+        datetime.combine(date.fromisoformat(licence["filing_due"]), time(0), SHANGHAI),
+        margin=86400 + 60,
+    )
+    r = await client.get(f"{API}/licence-records/{licence['id']}", headers=case.seller.headers)
+    assert r.json()["overdue"] is True
+    overdue = await nh.received(client, parties, "licence_filing_overdue")
+    assert all(due in overdue[p.org_id] for p in parties)
