@@ -164,11 +164,11 @@ class WebSecurityMiddleware:
             await self.app(scope, receive, send)  # a token or key call: the cookie is ignored
             return
         settings: Settings = scope["app"].state.settings
-        db: Database = scope["app"].state.db
         page = is_page(path)
         cookie = read_cookie(headers, sessions.cookie_name(settings))
         live: LiveSession | None = None
         if cookie is not None:
+            db: Database = scope["app"].state.db
             try:
                 live = await sessions.lookup(db, cookie, settings)
             except Exception as exc:

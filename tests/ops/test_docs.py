@@ -58,6 +58,7 @@ async def test_every_database_route_documents_its_503(client: httpx.AsyncClient)
         assert "application/problem+json" in unavailable["content"]
 
 
-async def test_a_browser_at_the_root_lands_on_the_docs(client: httpx.AsyncClient) -> None:
+async def test_a_browser_at_the_root_lands_on_the_listings(client: httpx.AsyncClient) -> None:
+    """SPEC §19.4: the web client's home is the search; the docs stay at /docs."""
     r = await client.get("/")
-    assert r.status_code == 307 and r.headers["location"] == "/docs"
+    assert r.status_code == 302 and r.headers["location"] == "/listings"

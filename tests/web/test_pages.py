@@ -218,3 +218,19 @@ async def test_certificate_lookup_found_and_not_found(client: httpx.AsyncClient,
     for missing in ("JZ2026-999999-9", "x" * 40, "%E4%B8%AD"):
         r = await client.get(f"/certificates/{missing}")
         assert r.status_code == 404 and 'data-testid="certificate-not-found">未找到该交易凭证<' in r.text
+
+
+async def test_a_5xx_page_shows_the_request_id(app, client: httpx.AsyncClient, db) -> None:  # type: ignore[no-untyped-def]
+    from app.web import PageMount
+
+    web = next(route.app for route in app.routes if isinstance(route, PageMount))
+
+    async def broken() -> None:
+        raise RuntimeError("secret internals")
+
+    web.add_api_route("/broken-for-this-test", broken)
+    r = await client.get("/broken-for-this-test")
+    assert r.status_code == 500 and r.headers["content-type"].startswith("text/html")
+    assert "服务器出错了" in r.text and "secret internals" not in r.text and "Traceback" not in r.text
+    assert f'data-testid="request-id">{r.headers["x-request-id"]}<' in r.text
+    _assert_page_headers(r)
