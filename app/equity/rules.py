@@ -184,13 +184,18 @@ def check_price(
         )
 
 
+def basis(investee_state_owned: bool | None) -> WaiverBasis:
+    """A waiver's basis follows the terms: a wholly state-owned investee, else the unit's own decision."""
+    return (
+        WaiverBasis.wholly_state_owned_investee if investee_state_owned is True else WaiverBasis.unit_decision
+    )
+
+
 def waiver_basis(equity: Mapping[str, Any]) -> WaiverBasis:
     """A waiver needs the terms first (409 ``equity_terms_required``); its basis follows them."""
     if equity.get("equity_percent") is None:
         raise EquityTermsRequired("Record the equity terms before an appraisal waiver.")
-    if equity.get("investee_state_owned") is True:
-        return WaiverBasis.wholly_state_owned_investee
-    return WaiverBasis.unit_decision
+    return basis(equity.get("investee_state_owned"))
 
 
 def check_signable(equity: Mapping[str, Any] | None, today: date) -> None:

@@ -185,7 +185,7 @@ async def record_terms(
     equity["investee_state_owned"] = body.investee_state_owned
     equity["contributors"] = await _contributors(session, deal, body.equity_percent)
     if equity.get("appraisal_waiver") is not None:  # the waiver's basis follows the terms
-        equity["appraisal_waiver"]["basis"] = rules.waiver_basis(equity).value
+        equity["appraisal_waiver"]["basis"] = rules.basis(body.investee_state_owned).value
     deal.equity = equity
     contract = await _regenerate_contract(session, deal, now)
     await _changed(
