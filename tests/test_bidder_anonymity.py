@@ -51,6 +51,8 @@ NOT_IN_THIS_WORLD = {
     # patents only (tests/filings/).
     "transfer_task_id",
     "licence_record_id",
+    # Royalty reports follow a licence record; they name its two parties only (tests/royalties/).
+    "royalty_report_id",
 }
 # Walked on their own: the live-event stream (it ends only when the auction does, so it is read by count).
 WALKED_APART = {f"{API}/auctions/{{auction_id}}/events"}

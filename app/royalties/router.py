@@ -96,10 +96,12 @@ async def pay_royalty_report(
 @router.post(
     "/royalty-reports/{royalty_report_id:uuid}/settle",
     response_model=Out,
-    responses=error_responses(401, 403, 404, codes={409: ["invalid_state"]}),
+    responses=error_responses(401, 403, 404, codes={409: ["insufficient_funds", "invalid_state"]}),
     summary="Settle a paid royalty report (operators)",
-    description="`paid` → `settled` in one journal entry: the licensor receives the royalty less its fee, the "
-    "exchange both fees. Settling twice never pays twice (409 `invalid_state`)." + _IDEMPOTENT,
+    description="`paid` → `settled` in one journal entry: the licensor receives the royalty less its fee (a "
+    "co-owned patent's: split among its owners), the exchange both fees. Settling twice never pays twice (409 "
+    "`invalid_state`); 409 `insufficient_funds` only if the report's escrow were short of what was paid, which "
+    "the ledger's guard refuses." + _IDEMPOTENT,
 )
 async def settle_royalty_report(
     royalty_report_id: uuid.UUID,
