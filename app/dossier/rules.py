@@ -34,6 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from app.kit.money import format_fen
+from app.owners.rules import format_percent
 
 # SPEC §18.7's table, in its row order: the tie-break of items recorded at the same instant.
 KINDS = (
@@ -271,8 +272,8 @@ def _reward_plan(deal: Sequence[Event]) -> list[Item]:
         return []
     d = e.data
     facts: dict[str, Any] = {"form": d.get("form") or "cash", "version": d.get("version")}
-    if d.get("pool_percent") is not None:
-        facts["pool_percent"] = d["pool_percent"]
+    if isinstance(d.get("pool_percent"), int):  # an equity plan's (SPEC §18.2), in basis points
+        facts["pool_percent"] = format_percent(d["pool_percent"])
     else:
         facts["pool"] = _money(d.get("pool"))
     facts["status"] = d.get("status") or ("paid" if e.action == "reward_plan_paid" else "draft")

@@ -51,6 +51,11 @@ def _equity_deal(deal: Deal) -> bool:
     return deal.transaction_kind == EQUITY_KIND
 
 
+def _pool_percent(plan: RewardPlan, deal: Deal) -> int | None:
+    """An equity plan's pool (SPEC §18.2): the sum of its allocations' percentages, in basis points."""
+    return sum(int(a["equity_percent"]) for a in plan.allocations) if _equity_deal(deal) else None
+
+
 def present(plan: RewardPlan, deal: Deal) -> schemas.RewardPlanOut:
     """An equity plan (SPEC §18.2) shows percentages and no money."""
     equity = _equity_deal(deal)
@@ -65,7 +70,7 @@ def present(plan: RewardPlan, deal: Deal) -> schemas.RewardPlanOut:
         net_income=None if equity else plan.net_income,
         pool=None if equity else plan.pool,
         equity_percent=(deal.equity or {}).get("equity_percent") if equity else None,
-        pool_percent=sum(int(a["equity_percent"]) for a in plan.allocations) if equity else None,
+        pool_percent=_pool_percent(plan, deal),
         allocations=[schemas.AllocationOut.model_validate(a) for a in plan.allocations],
         status=plan.status,
         notice_ends_at=plan.notice_ends_at,
@@ -168,6 +173,7 @@ async def record_plan(
             "version": plan.version,
             "status": plan.status,
             "form": data.form.value,
+            "pool_percent": _pool_percent(plan, deal),
             **values,
         },
     )
@@ -220,7 +226,9 @@ async def mark_paid(
             "reward_plan_id": plan.id,
             "version": plan.version,
             "status": plan.status,
+            "form": rules.RewardForm.equity if _equity_deal(deal) else rules.RewardForm.cash,
             "pool": plan.pool,
+            "pool_percent": _pool_percent(plan, deal),
             "late": now.date() > plan.pay_by,
         },
     )

@@ -155,3 +155,17 @@ def test_an_open_licence_deal_is_paid_by_the_event_that_made_it() -> None:
     # A deal made awaiting signatures is not paid by its making.
     deal = [event("deal", "d", 1, "created", {**made, "status": "awaiting_signatures"})]
     assert [i.kind for i in rules.items(rules.Chains(deal=deal))] == ["pricing"]
+
+
+def test_an_equity_reward_plan_shows_its_pool_as_a_percentage() -> None:
+    deal = [
+        event(
+            "deal",
+            "d",
+            1,
+            "reward_plan_recorded",
+            {"version": 1, "form": "equity", "pool": 0, "pool_percent": 700, "status": "draft"},
+        )
+    ]
+    (item,) = rules.items(rules.Chains(deal=deal))
+    assert item.facts == {"form": "equity", "version": 1, "pool_percent": "7.00", "status": "draft"}
