@@ -4,6 +4,7 @@ operator, registered by operators (the parties 403); any other move 409 ``invali
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 import httpx
@@ -162,4 +163,28 @@ async def test_a_move_with_an_idempotency_key_is_made_once(client: httpx.AsyncCl
     again = await fh.post(client, case.seller, path, body, **{"Idempotency-Key": "file-task-1"})
     assert first.status_code == again.status_code == 200, again.text
     assert first.json() == again.json()
+    assert await fh.chain(client, case.op, "transfer_task", task["id"]) == ["created", "filed"]
+
+
+async def test_four_filings_of_one_task_at_once_make_one(client: httpx.AsyncClient, db: Database) -> None:
+    case = await fh.settled(client, db)
+    task = await fh.task_of(client, case)
+    now = (await t.now(client)).isoformat()
+    responses = await asyncio.gather(
+        *(
+            fh.post(
+                client,
+                who,
+                f"transfer-tasks/{task['id']}/filed",
+                {"cnipa_receipt_number": f"R-{i}", "filed_at": now},
+            )
+            for i, who in enumerate((case.seller, case.buyer, case.op, case.seller))
+        )
+    )
+    assert sorted(fh.code_of(r) if r.status_code != 200 else (200, None) for r in responses) == [
+        (200, None),
+        (409, "invalid_state"),
+        (409, "invalid_state"),
+        (409, "invalid_state"),
+    ]
     assert await fh.chain(client, case.op, "transfer_task", task["id"]) == ["created", "filed"]
