@@ -110,6 +110,7 @@ def _require_member_or_operator(principal: Principal, org_id: uuid.UUID) -> None
 @router.get(
     "/organizations/{org_id:uuid}/account",
     response_model=schemas.AccountOut,
+    response_model_exclude_none=True,
     responses=error_responses(401, 404),
     summary="An organization's available and held balances",
 )
@@ -121,7 +122,7 @@ async def get_account(org_id: uuid.UUID, session: SessionDep, principal: Princip
     return schemas.AccountOut(
         available=balances[AccountKind.available],
         held=balances[AccountKind.held],
-        payable_to_inventors=balances.get(AccountKind.payable_to_inventors, 0),
+        payable_to_inventors=balances.get(AccountKind.payable_to_inventors),
     )
 
 

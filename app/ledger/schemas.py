@@ -52,10 +52,11 @@ class WithdrawalOut(ResponseModel):
 class AccountOut(ResponseModel):
     available: MoneyOut
     held: MoneyOut
-    payable_to_inventors: MoneyOut = Field(
-        default=0,
+    payable_to_inventors: MoneyOut | None = Field(
+        default=None,
         description="Inventors' parts of co-owned income not paid out yet (SPEC §18.5): neither spendable nor "
-        "withdrawable; paid out with POST /organizations/{id}/inventor-payouts",
+        "withdrawable; paid out with POST /organizations/{id}/inventor-payouts. Present once the organization "
+        "has been credited such parts",
     )
 
 
