@@ -55,6 +55,9 @@ UNREACHABLE: dict[tuple[str, str], set[tuple[int, str]]] = {
         (409, "co_owner_consent_required"),
         (409, "use_right_conflict"),
     },
+    # A trial offer is checked by §13's patent rules except the evaluation report (SPEC §18.3).
+    ("POST", "/api/v1/trial-offers"): {(409, "evaluation_report_required")},
+    ("POST", "/api/v1/trial-offers/{trial_offer_id}/approve"): {(409, "evaluation_report_required")},
 }
 
 

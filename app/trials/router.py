@@ -47,7 +47,13 @@ _IDEMPOTENT = " Send an `Idempotency-Key` to make a retry safe: the first respon
     "/trial-offers",
     status_code=status.HTTP_201_CREATED,
     response_model=OfferOut,
-    responses=error_responses(401, 403, 404, 422, codes={409: [*_PATENT_CODES, "trial_offer_exists"]}),
+    responses=error_responses(
+        401,
+        403,
+        404,
+        422,
+        codes={409: [*_PATENT_CODES, "trial_offer_exists"], 422: ["unsupported_character"]},
+    ),
     summary="Offer your patent for trial use (public-institution owners; → pending_review)",
     description="Each conversion type takes exactly its fields (422 naming the field); a sole or exclusive kind, "
     "or an assignment conversion, needs `max_trials: 1`. Refused with 409 `patent_not_granted`, "
