@@ -66,6 +66,9 @@ async def build_world(client: httpx.AsyncClient, db: Database) -> World:
     accepted = await negotiation.move(client, seller, offer["id"], "accept")
     deal = (await client.get(f"{API}/deals/{accepted['deal_id']}", headers=op.headers)).json()
     licence = await licensing.declared(client, op, seller)
+    taken = await client.post(f"{API}/open-licenses/{licence['id']}/licenses", headers=buyer.headers)
+    assert taken.status_code == 201, taken.text
+    records = (await client.get(f"{API}/licence-records", headers=buyer.headers)).json()["items"]
     demand = await demands.published(client, buyer, op, ipc_codes=["H01M 10/0525"])
     webhook = await client.post(
         f"{API}/webhooks",
@@ -83,6 +86,7 @@ async def build_world(client: httpx.AsyncClient, db: Database) -> World:
         "deal_id": deal["id"],
         "contract_id": deal.get("contract_id") or str(uuid.uuid4()),
         "open_license_id": licence["id"],
+        "licence_record_id": next(x["id"] for x in records if x["deal_id"] == taken.json()["deal_id"]),
         "demand_id": demand["id"],
         "year": "2026",
         "webhook_id": webhook.json()["id"],
