@@ -24,7 +24,7 @@ from app.kit.security import Principal
 from app.kit.workdays import SHANGHAI
 from app.ledger.service import InsufficientFunds, Line, account_id, account_ids, exchange_account, post
 from app.models.accounts import Organization
-from app.models.ledger import AccountKind, EntryKind, LedgerAccount
+from app.models.ledger import AccountKind, EntryKind, JournalEntry, JournalLine, LedgerAccount
 from app.models.listings import Listing, ListingPatent
 from app.models.owners import (
     FULL_SHARE,
@@ -39,6 +39,7 @@ from app.models.owners import (
 )
 from app.models.patents import Patent
 from app.models.policy import Pledge, PledgeStatus
+from app.models.trading import Deal
 from app.models.trials import TrialOffer, TrialOfferStatus
 from app.owners import queries, rules, schemas
 from app.owners.queries import Owner
@@ -715,6 +716,26 @@ async def credit_parts(
 
 def parts_data(parts: Sequence[Part]) -> list[dict[str, Any]]:
     return [p.data() for p in parts]
+
+
+async def seller_part(session: AsyncSession, deal: Deal) -> int:
+    """What the seller itself received of a settled deal's ``price − seller fee``: its own part when the patents
+    were co-owned (SPEC §18.5, §12: a co-owned deal's net income is the seller's part − costs), as settlement
+    credited it to the seller's ``available``; ``price − seller fee`` when no settlement entry moved money."""
+    entry = await session.scalar(
+        select(JournalEntry.id).where(
+            JournalEntry.kind == EntryKind.settlement, JournalEntry.reference == f"deal:{deal.id}"
+        )
+    )
+    if entry is None:
+        return deal.price - deal.seller_fee
+    seller = await account_id(session, AccountKind.available, deal.seller_org_id)
+    credited = await session.scalar(
+        select(func.coalesce(func.sum(JournalLine.amount), 0)).where(
+            JournalLine.entry_id == entry, JournalLine.account_id == seller
+        )
+    )
+    return int(credited or 0)
 
 
 # --- inventors' payouts -------------------------------------------------------------------------------------------

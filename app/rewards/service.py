@@ -27,6 +27,7 @@ from app.licensing.rules import add_months
 from app.models.accounts import Organization, RewardRules
 from app.models.policy import RewardPlan, RewardPlanStatus
 from app.models.trading import Deal
+from app.owners import service as owners
 from app.rewards import rules, schemas
 
 NOTICE = timedelta(days=rules.NOTICE_DAYS)
@@ -102,6 +103,8 @@ async def record_plan(
     assert seller is not None
     rule_set = rules.RULE_SETS[RewardRules(seller.reward_rules)]
     equity = _equity_deal(deal)
+    # SPEC §18.5: a co-owned deal's net income is the seller's own part − costs; the co-owners' parts go like the fee.
+    others = 0 if equity else deal.price - deal.seller_fee - await owners.seller_part(session, deal)
     wrong_form = rules.form_violation(data.form, equity_deal=equity)
     if wrong_form is not None:
         violations = [wrong_form]
@@ -115,7 +118,7 @@ async def record_plan(
         violations = rules.check_plan(
             rule_set,
             price=deal.price,
-            seller_fee=deal.seller_fee,
+            seller_fee=deal.seller_fee + others,
             costs=data.costs or 0,
             allocations=[rules.Allocation(a.name, a.role, a.amount or 0) for a in data.allocations],
         )
@@ -131,7 +134,7 @@ async def record_plan(
     values = {
         "rule_set": rule_set.name.value,
         "costs": costs,
-        "net_income": 0 if equity else rules.net_income(deal.price, deal.seller_fee, costs),
+        "net_income": 0 if equity else rules.net_income(deal.price, deal.seller_fee + others, costs),
         "pool": sum(a.amount or 0 for a in data.allocations),
         "allocations": [
             {"name": a.name, "role": a.role.value, "equity_percent": a.equity_percent}

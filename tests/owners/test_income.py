@@ -155,3 +155,26 @@ async def test_payouts_are_for_admins_and_need_a_positive_amount(
         headers=seller.headers,
     )
     assert r.status_code == 404  # no such inventor
+
+
+async def test_a_co_owned_deals_reward_plan_shares_the_sellers_own_part(
+    client: httpx.AsyncClient, db: Database, world: Any
+) -> None:
+    """SPEC §18.5: §12's net income of a co-owned deal is the seller's own part − costs."""
+    _op, seller, *_ = world
+    case, _, _ = await co_owned_deal(client, db, world, h.id_number(91))
+    net = parse_yuan(case.deal["price"]) - parse_yuan(case.deal["seller_fee"])
+    seller_part = net - net * 2667 // 10_000 - net * 1000 // 10_000
+    costs = 1000_00
+    pool = -((-7 * (seller_part - costs)) // 10)  # 70% of the seller's part less costs, rounded up
+    staff = -((-pool * 5) // 100)
+    plan = {
+        "costs": format_fen(costs),
+        "allocations": [
+            {"name": "张三", "role": "main_contributor", "amount": format_fen(pool - staff)},
+            {"name": "李四", "role": "transfer_staff", "amount": format_fen(staff)},
+        ],
+    }
+    r = await client.post(f"/api/v1/deals/{case.id}/reward-plan", json=plan, headers=seller.headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["net_income"] == format_fen(seller_part - costs)
