@@ -331,3 +331,48 @@ async def test_decision_records_append_and_are_audited_on_the_deal(
         assert (r.status_code, r.json()["code"]) == (409, "invalid_state")
     d = await dh.dossier(client, world.uni, case.id)
     assert len([i for i in d["items"] if i["kind"] == "decision_record"]) == 2
+
+
+async def test_the_latest_filing_is_cited_and_a_refiling_replaces_a_rejection(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    actors = (world.op, world.company, world.buyer, world.outsider)
+    case = await tc.settled_deal(client, db, actors=actors)
+    first = await tc.filed(client, world.company, case.id)
+    assert (await tc.reject(client, world.op, first["id"])).status_code == 200
+    d = await dh.dossier(client, world.company, case.id)
+    item = dh.only(d, "tech_contract_registration")
+    assert item["facts"] == {
+        "category": "technology_transfer",
+        "status": "rejected",
+        "registration_number": None,
+    }
+    assert (item["audit"]["entity_id"], item["audit"]["seq"]) == (first["id"], 2)
+    second = await tc.filed(client, world.company, case.id)
+    d = await dh.dossier(client, world.company, case.id)
+    item = dh.only(d, "tech_contract_registration")
+    assert (item["facts"]["status"], item["audit"]["entity_id"], item["audit"]["seq"]) == (
+        "filed",
+        second["id"],
+        1,
+    )
+    await dh.assert_cites_the_trail(client, world.op, d)
+
+
+async def test_text_no_font_has_is_printed_as_a_question_mark_not_a_failure(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    """An objection's reason is free text, never printed before the dossier: a character no shipped font has
+    (an emoji) is shown as ``?`` on the PDF and kept as written in the JSON."""
+    listing = await t.published_listing(client, world.op, world.uni, price="1000000.00")
+    offer = await n.offer(client, world.buyer, listing["id"], "950000.00")
+    deal_id = (await n.move(client, world.uni, offer["id"], "accept"))["deal_id"]
+    reason = "价格明显偏低😀"
+    r = await client.post(
+        f"{API}/deals/{deal_id}/objections", json={"reason": reason}, headers=world.objector.headers
+    )
+    assert r.status_code == 201, r.text
+    assert dh.only(await dh.dossier(client, world.uni, deal_id), "objection")["facts"]["reason"] == reason
+    r = await client.get(f"{API}/deals/{deal_id}/dossier/pdf", headers=world.uni.headers)
+    assert r.status_code == 200, r.text
+    assert "价格明显偏低?" in dh.pdf_text(r.content)
