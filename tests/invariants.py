@@ -7,6 +7,7 @@ its last bid."""
 from __future__ import annotations
 
 from collections import defaultdict
+from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
@@ -14,11 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import verify_all
+from app.deals.fees import load_schedule
 from app.kit.db import Database
 from app.ledger.service import trial_balance
 from app.models.ledger import EntryKind, JournalEntry, LedgerAccount
 from app.models.listings import AuctionFormat
+from app.models.royalties import RoyaltyReport
 from app.models.trading import Auction, AuctionStatus, Bid, Deal, DepositStatus, ProxyBid, Registration
+from app.royalties import rules as royalty_rules
 
 RESOLUTIONS = (EntryKind.deposit_refund, EntryKind.deposit_apply, EntryKind.deposit_forfeit)
 
@@ -65,6 +69,7 @@ async def assert_invariants(db: Database, *, all_resolved: bool = False) -> None
         report = await verify_all(session)
         assert report.ok, report.broken
         await _english_bids(session)
+        await _royalty_reports(session)
 
 
 async def _english_bids(session: AsyncSession) -> None:
@@ -100,3 +105,40 @@ async def _english_bids(session: AsyncSession) -> None:
         if auction.deal_id is not None and rows:
             price = await session.scalar(select(Deal.price).where(Deal.id == auction.deal_id))
             assert price == rows[-1].amount, f"the deal of {auction.id} is not at the last bid"
+
+
+async def _royalty_reports(session: AsyncSession) -> None:
+    """SPEC §18.8: a royalty is base × rate rounded half-up, with the figures that follow from it; each report is
+    paid and settled at most once (one payment and one settlement entry each) and a settled report's escrow is
+    empty."""
+    fees = load_schedule()
+    entries = dict(
+        (
+            await session.execute(
+                select(JournalEntry.reference, func.count())
+                .where(JournalEntry.kind.in_([EntryKind.royalty_payment, EntryKind.royalty_settlement]))
+                .group_by(JournalEntry.reference, JournalEntry.kind)
+                .having(func.count() > 1)
+            )
+        ).all()
+    )
+    assert not entries, f"a royalty report paid or settled twice: {entries}"
+    escrows = dict(
+        (
+            await session.execute(
+                select(LedgerAccount.owner_id, LedgerAccount.balance).where(LedgerAccount.kind == "escrow")
+            )
+        ).all()
+    )
+    for report in await session.scalars(select(RoyaltyReport)):
+        if report.base_amount is not None:
+            expected = royalty_rules.figures(report.base_amount, Decimal(report.royalty_rate), fees)
+            got = (report.royalty, report.licensee_fee, report.licensor_fee, report.amount_due)
+            assert got == (
+                expected.royalty,
+                expected.licensee_fee,
+                expected.licensor_fee,
+                expected.amount_due,
+            ), f"royalty figures of {report.id}: {got}"
+        if report.status == "settled":
+            assert escrows.get(report.id, 0) == 0, f"the escrow of settled royalty report {report.id}"

@@ -33,6 +33,7 @@ from app.models.listings import ACTIVE_STATUSES, Listing, ListingPatent, Transac
 from app.models.patents import Patent
 from app.models.policy import OpenLicense, OpenLicenseGrant, OpenLicenseStatus
 from app.models.trading import Deal, DealSource
+from app.owners import queries as owner_queries
 from app.pledges import queries as pledges
 from app.royalties.service import royalty_terms
 from app.settlement import service as settlement
@@ -191,7 +192,8 @@ async def create_open_license(
     if errors:
         raise Unprocessable("The fee terms do not fit the fee type.", errors=errors)
     patent = await session.get(Patent, data.patent_id, with_for_update=True)
-    if patent is None or patent.owner_org_id != principal.organization_id:
+    # SPEC §18.5: any organization owner alone declares a (non-exclusive) open licence.
+    if patent is None or not await owner_queries.owned_by(session, [patent.id], principal.organization_id):
         raise NotFound("No such patent of your organization.")
     await _check_patent(session, patent, _today(clock))
     if await _live_declaration(session, patent.id):
@@ -202,7 +204,7 @@ async def create_open_license(
     item = OpenLicense(
         id=uuid.uuid4(),
         patent_id=patent.id,
-        owner_org_id=patent.owner_org_id,
+        owner_org_id=principal.organization_id,
         fee_type=data.fee_type,
         lump_sum=data.lump_sum,
         royalty_rate_ppm=rules.rate_to_ppm(data.royalty_rate),
@@ -342,7 +344,7 @@ async def take_licence(
         raise InvalidState("Licences are taken only under a declared open licence.")
     patent = await session.get(Patent, item.patent_id)
     assert patent is not None
-    if patent.owner_org_id != item.owner_org_id:
+    if not await owner_queries.owned_by(session, [patent.id], item.owner_org_id):
         raise InvalidState("The patent has changed hands since the open licence was declared.")
     today = _today(clock)
     refusal = rules.patent_refusal(patent, today, exclusive_licence_active=False)
@@ -421,14 +423,18 @@ async def take_licence(
         at=now,
         actor=principal.label,
         patent_ids=[patent.id],
-        licence_terms=settlement.LicenceTerms(term_months=item.term_months),
+        licence_terms=settlement.LicenceTerms(
+            term_months=item.term_months,
+            # Royalties are reported per period on the licence record (SPEC §18.4).
+            royalty=royalty_terms(
+                rules.ppm_to_rate(item.royalty_rate_ppm) or "", item.royalty_base, item.royalty_period
+            )
+            if item.fee_type in rules.ROYALTY_KINDS
+            else None,
+        ),
     )
     licence = await settlement.licence_of_deal(session, deal.id)
     assert licence is not None
-    if item.fee_type in rules.ROYALTY_KINDS:  # royalties are reported per period (SPEC §18.4)
-        licence.royalty = royalty_terms(
-            rules.ppm_to_rate(item.royalty_rate_ppm) or "", item.royalty_base, item.royalty_period
-        )
     grant = OpenLicenseGrant(
         id=uuid.uuid4(),
         open_license_id=item.id,
