@@ -178,3 +178,27 @@ async def test_a_co_owned_deals_reward_plan_shares_the_sellers_own_part(
     r = await client.post(f"/api/v1/deals/{case.id}/reward-plan", json=plan, headers=seller.headers)
     assert r.status_code == 201, r.text
     assert r.json()["net_income"] == format_fen(seller_part - costs)
+
+
+async def test_any_co_owner_declares_an_open_licence_and_the_fee_is_shared(
+    client: httpx.AsyncClient, db: Database, world: Any
+) -> None:
+    """SPEC §18.5: any organization owner alone licenses non-exclusively (an open licence) and the fee is shared."""
+    from tests.licensing import helpers as lic
+
+    op, seller, partner, buyer, _other = world
+    p = await lic.patent(client, seller)
+    await h.owners_ok(client, seller, p["id"], [h.org_owner(seller, "60"), h.org_owner(partner, "40")])
+    # The partner, not the managing owner, declares.
+    item = await lic.declared(client, op, partner, p["id"])
+    before = {a.org_id: (await account(client, a))["available"] for a in (seller, partner)}
+    r = await client.post(f"/api/v1/open-licenses/{item['id']}/licenses", headers=buyer.headers)
+    assert r.status_code == 201, r.text
+    deal = await s.get(client, op, r.json()["deal_id"])
+    net = parse_yuan(deal["price"]) - parse_yuan(deal["seller_fee"])
+    assert deal["seller_org_id"] == partner.org_id
+    assert (await account(client, seller))["available"] - before[seller.org_id] == net * 6000 // 10_000
+    assert (await account(client, partner))["available"] - before[
+        partner.org_id
+    ] == net - net * 6000 // 10_000
+    await assert_invariants(db)
