@@ -4,6 +4,7 @@ payable-to-inventors account until the institution pays it out."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -201,4 +202,27 @@ async def test_any_co_owner_declares_an_open_licence_and_the_fee_is_shared(
     assert (await account(client, partner))["available"] - before[
         partner.org_id
     ] == net - net * 6000 // 10_000
+    await assert_invariants(db)
+
+
+async def test_two_payouts_at_once_never_pay_more_than_owed(
+    client: httpx.AsyncClient, db: Database, world: Any
+) -> None:
+    _op, seller, *_ = world
+    _case, _, inventor_id = await co_owned_deal(client, db, world, h.id_number(95))
+    owed = (await account(client, seller))["payable_to_inventors"]
+    path = f"/api/v1/organizations/{seller.org_id}/inventor-payouts"
+    amount = owed // 2 + 1  # two of these are more than owed
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                path,
+                json={"owner_id": inventor_id, "amount": format_fen(amount), "bank_reference": f"RACE-{i}"},
+                headers=seller.headers,
+            )
+            for i in range(2)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409]
+    assert (await account(client, seller))["payable_to_inventors"] == owed - amount
     await assert_invariants(db)
