@@ -14,10 +14,11 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from pydantic_core import to_jsonable_python
 from sqlalchemy import exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -219,7 +220,7 @@ async def create_next_report(
                 "royalty_report_id": str(report_id),
                 "licence_id": str(licence.id),
                 "period": period.key,
-                "due_at": period.due_at.isoformat().replace("+00:00", "Z"),
+                "due_at": to_jsonable_python(period.due_at.astimezone(UTC)),  # as the API writes it
             },
             at=at,
         )

@@ -92,6 +92,9 @@ async def test_monthly_periods_across_month_quarter_and_year(client: httpx.Async
     told = await inbox(client, company, "royalty_report_due")
     assert sorted(n["data"]["royalty_report_id"] for n in told) == sorted(x["id"] for x in found)
     assert {n["data"]["licence_id"] for n in told} == {case.licence_id}
+    assert {(n["data"]["period"], n["data"]["due_at"]) for n in told} == {
+        (x["period"], x["due_at"]) for x in found
+    }
     assert await inbox(client, uni, "royalty_report_due") == []
     await t.advance(client, 60)
     assert len(await h.reports(client, company, case.licence_id)) == 13
