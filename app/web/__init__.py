@@ -14,18 +14,36 @@ import sqlite3
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.routing import Match, Mount
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
-from app.web.security import WebSecurityMiddleware, is_api
+from app.web.security import WebSecurityMiddleware, is_page
 
 
 class PageMount(Mount):
-    """Every path but the API's (whose unknown paths stay problem+json 404 of the main application)."""
+    """Every path of a page: not the API's nor the documentation's and operations' (whose unknown paths and
+    wrong methods stay the main application's problem+json 404 and 405)."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http" and is_api(scope["path"]):
+        if scope["type"] == "http" and not is_page(scope["path"]):
             return Match.NONE, {}
         return super().matches(scope)
+
+
+class _Pages:
+    """The pages' application, after which the request's scope names the main application again: what runs
+    around it (the request log, the metrics) labels a page by its route's path and an unknown path as
+    unmatched, as for the API, and only the main application's routes are ever mapped to templates."""
+
+    def __init__(self, web: FastAPI, main: FastAPI) -> None:
+        self.web, self.main = web, main
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.web(scope, receive, send)
+        finally:
+            scope["app"] = self.main
+            if "route" not in scope:
+                scope.pop("endpoint", None)
 
 
 def install_middleware(app: FastAPI) -> None:
@@ -43,4 +61,4 @@ def mount(app: FastAPI) -> None:
     handler = web.exception_handlers[Exception]
     for database_error in (SQLAlchemyError, sqlite3.Error):
         web.add_exception_handler(database_error, handler)
-    app.router.routes.append(PageMount("", app=web, name="web"))
+    app.router.routes.append(PageMount("", app=_Pages(web, app), name="web"))

@@ -220,6 +220,8 @@ class WebSecurityMiddleware:
                 if page:
                     out["Content-Security-Policy"] = CSP
                     out.setdefault("Referrer-Policy", "same-origin")
+                    if not path.startswith("/static/"):
+                        out.add_vary_header("Cookie")  # a page shows who is signed in
                     if signed_in and "cache-control" not in out:
                         out["Cache-Control"] = "no-store"
             await send(message)

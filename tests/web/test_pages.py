@@ -26,6 +26,7 @@ def _assert_page_headers(r: httpx.Response) -> None:
     assert r.headers["content-security-policy"] == CSP
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "same-origin"
+    assert "cookie" in r.headers["vary"].lower()  # the page shows who is signed in
     assert '<html lang="zh-CN">' in r.text and '<meta charset="utf-8">' in r.text
 
 
@@ -64,7 +65,7 @@ async def test_static_files_have_versioned_names_and_are_cached_for_a_year(
         asset = await client.get(url)
         assert asset.status_code == 200, url
         assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
-        assert asset.headers["x-content-type-options"] == "nosniff"
+        assert asset.headers["x-content-type-options"] == "nosniff" and "vary" not in asset.headers
     assert (await client.get("/static/app.css")).status_code == 404  # only the versioned name
     assert (await client.get("/static/vendor/SHA256SUMS")).status_code == 404
     assert (await client.get("/favicon.ico")).status_code == 200
@@ -223,7 +224,7 @@ async def test_certificate_lookup_found_and_not_found(client: httpx.AsyncClient,
 async def test_a_5xx_page_shows_the_request_id(app, client: httpx.AsyncClient, db) -> None:  # type: ignore[no-untyped-def]
     from app.web import PageMount
 
-    web = next(route.app for route in app.routes if isinstance(route, PageMount))
+    web = next(route.app.web for route in app.routes if isinstance(route, PageMount))
 
     async def broken() -> None:
         raise RuntimeError("secret internals")
