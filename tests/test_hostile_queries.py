@@ -38,6 +38,7 @@ from tests.auctions import helpers as auctions
 from tests.demands import helpers as demands
 from tests.licensing import helpers as licensing
 from tests.negotiation import helpers as negotiation
+from tests.trials import helpers as trials
 
 API = "/api/v1"
 PROBLEM_JSON = "application/problem+json"
@@ -76,6 +77,9 @@ async def build_world(client: httpx.AsyncClient, db: Database) -> World:
         headers=seller.headers,
     )
     assert webhook.status_code == 201, webhook.text
+    trial_offer = await trials.offered(client, op, seller)
+    await trials.make_sme(client, op, buyer)
+    trial = await trials.started(client, buyer, trial_offer["id"])
     ids = {
         "org_id": buyer.org_id or "",  # funded: its ledger has entries to page through
         "patent_id": listing["patents"][0]["id"],
@@ -90,6 +94,8 @@ async def build_world(client: httpx.AsyncClient, db: Database) -> World:
         "demand_id": demand["id"],
         "year": "2026",
         "webhook_id": webhook.json()["id"],
+        "trial_offer_id": trial_offer["id"],
+        "trial_id": trial["id"],
     }
     callers = {"anonymous": {}, "member": seller.headers, "buyer": buyer.headers, "operator": op.headers}
     return World(ids, callers)
