@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from app.accounts import service as accounts
+from app.auctions import service as auctions
 from app.contracts import service as contracts
 from app.deps import ClockDep, DatabaseDep, OptionalPrincipalDep, SessionDep, SettingsDep
 from app.kit.errors import ExchangeError, Forbidden, NotFound, RateLimited, Unauthorized
@@ -209,6 +210,9 @@ async def listing_page(
         and principal.org_verified
     )
     notices = await contracts.notices_of_listing(session, row.id)
+    auction = None
+    if row.auction_id is not None:
+        auction, _ = await auctions.read_auction(await session.connection(), row.auction_id, now)
     return page(
         request,
         "listing.html",
@@ -217,6 +221,7 @@ async def listing_page(
         registration_open=registration_open,
         may_register=may_register,
         notices=notices,
+        auction=auction,
         login_url="/login?next=" + quote(f"/listings/{row.id}", safe="/"),
         published=listing.status != ListingStatus.draft,
     )

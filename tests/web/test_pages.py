@@ -235,3 +235,15 @@ async def test_a_5xx_page_shows_the_request_id(app, client: httpx.AsyncClient, d
     assert "服务器出错了" in r.text and "secret internals" not in r.text and "Traceback" not in r.text
     assert f'data-testid="request-id">{r.headers["x-request-id"]}<' in r.text
     _assert_page_headers(r)
+
+
+async def test_an_auction_listing_shows_its_schedule_and_the_room_link(client: httpx.AsyncClient, db) -> None:
+    from tests.auctions import helpers as a
+
+    case = await a.open_auction(client, db)
+    auction = (await client.get(case.url)).json()
+    r = await client.get(f"/listings/{case.listing['id']}")
+    assert r.status_code == 200
+    assert f'<a href="/auctions/{case.id}" data-testid="auction-link">' in r.text
+    assert str(shanghai(datetime.fromisoformat(auction["ends_at"]), seconds=True)) in r.text
+    assert "竞价中" in r.text
