@@ -176,3 +176,28 @@ def test_every_page_on_a_cold_cache(browser: Any, site: Site) -> None:
         assert failed == [], (path, failed)
         assert all(status < 400 for _, status in statuses), (path, statuses)
         assert watch.pages and 0 < watch.pages[0][1] < 200_000, (path, watch.pages)
+
+
+def test_idle_expiry_signs_out_with_a_message(browser: Any, tmp_path: Any) -> None:
+    """A server of its own with a 3-second idle limit (EXCHANGE_SESSION_IDLE_MINUTES=0.05)."""
+    import time
+
+    from tests.live import live_server
+    from tests.web.conftest import TIMEZONE
+
+    with live_server(
+        "sqlite", tmp_path, serve_command=True, log=tmp_path / "server.log", session_idle_minutes="0.05"
+    ) as server:
+        ctx = browser.new_context(timezone_id=TIMEZONE, locale="en-US")
+        page = ctx.new_page()
+        page.goto(server.base + "/login")
+        page.get_by_test_id("login-email").fill(OPERATOR_EMAIL)
+        page.get_by_test_id("login-password").fill(f.PASSWORD)
+        page.get_by_test_id("login-submit").click()
+        expect(page).to_have_url(server.base + "/operator")
+        time.sleep(4)
+        page.goto(server.base + "/operator")
+        expect(page).to_have_url(server.base + "/login?next=/operator")
+        expect(page.get_by_test_id("flash")).to_have_text("登录已过期，请重新登录")
+        expect(page.get_by_test_id("nav-login")).to_be_visible()
+        ctx.close()
