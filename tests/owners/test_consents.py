@@ -226,3 +226,24 @@ async def test_settlement_re_checks_a_use_right_granted_after_submission(
     assert r.status_code == 409 and r.json()["code"] == "use_right_conflict"
     assert (await s.get(client, op, case.id))["status"] == "paid"
     assert await s.escrow_balance(db, case.id) > 0
+
+
+async def test_a_sole_trial_offer_needs_the_other_owners_consent(
+    client: httpx.AsyncClient, world: Any
+) -> None:
+    from tests.licensing import helpers as lic
+    from tests.trials import helpers as tr
+
+    op, uni, co, *_ = world
+    p = await lic.patent(client, uni)
+    await h.owners_ok(client, uni, p["id"], [h.org_owner(uni, "70"), h.org_owner(co, "30")])
+    offer = await tr.create_offer(client, uni, p["id"], kind="sole_license", max_trials=1)
+    path = f"trial-offers/{offer['id']}"
+    r = await client.post(f"/api/v1/{path}/approve", headers=op.headers)
+    assert r.status_code == 409 and r.json()["code"] == "co_owner_consent_required"
+    r = await h.consent(client, co, path)
+    assert r.status_code == 201 and r.json()["organization_id"] == co.org_id
+    r = await client.post(f"/api/v1/{path}/approve", headers=op.headers)
+    assert r.status_code == 200, r.text
+    r = await h.consent(client, uni, path)
+    assert r.status_code == 409 and r.json()["code"] == "invalid_state"  # offered: no longer pending
