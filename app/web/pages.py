@@ -14,7 +14,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from app.accounts import service as accounts
 from app.auctions import service as auctions
 from app.contracts import service as contracts
-from app.deps import ClockDep, DatabaseDep, OptionalPrincipalDep, SessionDep, SettingsDep
+from app.deps import ClockDep, DatabaseDep, OptionalPrincipalDep, SessionDep, SettingsDep, get_database
 from app.kit.errors import ExchangeError, Forbidden, NotFound, RateLimited, Unauthorized
 from app.kit.money import parse_yuan
 from app.kit.proxies import client_address
@@ -27,7 +27,7 @@ from app.models.listings import ListingStatus, PricingMode, TransactionKind
 from app.registrations import service as registrations
 from app.registrations.service import in_listing_period
 from app.settlement import service as settlement
-from app.web import sessions
+from app.web import room, sessions
 from app.web.errors import SignInRequired
 from app.web.labels import LABELS
 from app.web.security import had_dead_cookie, live_session
@@ -224,6 +224,28 @@ async def listing_page(
         auction=auction,
         login_url="/login?next=" + quote(f"/listings/{row.id}", safe="/"),
         published=listing.status != ListingStatus.draft,
+    )
+
+
+# --- the bidding room --------------------------------------------------------------------------------------------
+
+
+@router.get("/auctions/{auction_id:uuid}")
+async def auction_room(
+    request: Request, auction_id: uuid.UUID, principal: OptionalPrincipalDep, clock: ClockDep
+) -> HTMLResponse:
+    """The bidding room (SPEC §19.5): the API's public state, the latest bids and the viewer's standing,
+    rendered for ``room.js``, which follows the auction's event stream from the rendered event on."""
+    now = clock.now()
+    state = await room.read_room(request.app, get_database(request), principal, auction_id, now)
+    return page(
+        request,
+        "room.html",
+        room=state,
+        a=state.auction,
+        now=now,
+        room_countdown=room.countdown(state.auction.ends_at, now),
+        login_url="/login?next=" + quote(f"/auctions/{auction_id}", safe="/"),
     )
 
 

@@ -68,6 +68,12 @@ def shanghai(value: object, seconds: bool = False) -> Markup:
     return Markup('<time datetime="{}">{}</time>').format(utc, local)
 
 
+def utc_iso(value: object) -> str:
+    """The instant as the API writes it (UTC, ``Z``), for a page's ``data-*`` attributes; empty for none."""
+    instant = _instant(value)
+    return "" if instant is None else instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def shanghai_date(value: object) -> str:
     instant = _instant(value)
     return "—" if instant is None else instant.astimezone(SHANGHAI).strftime("%Y-%m-%d")
@@ -132,7 +138,12 @@ environment = Environment(
     lstrip_blocks=True,
 )
 environment.filters.update(
-    money=money, shanghai=shanghai, shanghai_date=shanghai_date, label=_label_filter, attr_json=_attr_json
+    money=money,
+    shanghai=shanghai,
+    utc=utc_iso,
+    shanghai_date=shanghai_date,
+    label=_label_filter,
+    attr_json=_attr_json,
 )
 environment.globals.update(static_url=static_url, HTMX=HTMX)
 
