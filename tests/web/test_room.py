@@ -9,12 +9,21 @@ other browser tests of the session's server, which never depend on it)."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
+import httpx
+import pytest
 from playwright.sync_api import expect
 
+from app.kit.workdays import SHANGHAI
 from app.web.templating import money
-from tests.web.conftest import Site, Watch
+from tests import factories as f
+from tests.web.conftest import TIMEZONE, Site, Watch
+from tests.web.test_browser import sign_in
 
 MONEY_CASES: list[Any] = [
     None,
@@ -72,3 +81,214 @@ def test_the_confirm_dialog(page: Any, site: Site, watch: Watch) -> None:
     page.keyboard.press("Enter")
     expect(dialog).to_be_hidden()
     page.wait_for_function("() => window.answer === true")
+
+
+# --- the room ----------------------------------------------------------------------------------------------
+
+ROOMS = {"outbid": 3600, "keyboard": 3600, "refused": 3600, "sniping": 600}
+
+
+async def _ok(r: httpx.Response, status: int = 200) -> Any:
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+async def _open_rooms(site: Site) -> dict[str, dict[str, Any]]:
+    """An English auction per test (start ¥100,000.00, increment ¥1,000.00, no free bidding) of the university,
+    the buyer and the maker qualified in each; then one move of the sandbox clock past their listing periods
+    opens them all."""
+    from tests.web.world import _fund, _listing
+
+    op, seller = site.data["op"], site.data["university"]
+    bidders = [site.data["buyer"], site.data["maker"]]
+    rooms: dict[str, dict[str, Any]] = {}
+    async with httpx.AsyncClient(base_url=site.base, timeout=30) as client:
+        for i, bidder in enumerate(bidders):
+            await _fund(client, op, bidder, "100000.00", f"WEB-ROOM-{i}")
+        for name, countdown in ROOMS.items():
+            listing = await _listing(
+                client,
+                op,
+                seller,
+                patent_title=f"竞价专利{name}",
+                abstract="竞价室测试。",
+                title=f"竞价室 {name}",
+                pricing_mode="auction",
+                price="100000.00",
+                deposit="10000.00",
+                listing_days=5,
+                auction={
+                    "format": "english",
+                    "increment": "1000.00",
+                    "free_bidding_minutes": 0,
+                    "countdown_seconds": countdown,
+                },
+            )
+            codes = []
+            for bidder in bidders:
+                url = f"/api/v1/listings/{listing['id']}/registrations"
+                reg = await _ok(await client.post(url, headers=bidder.headers), 201)
+                if reg["status"] == "pending_review":
+                    qualify = f"/api/v1/registrations/{reg['id']}/qualify"
+                    await _ok(await client.post(qualify, headers=op.headers))
+                codes.append(reg["bidder_code"])
+            rooms[name] = {"listing": listing, "id": listing["auction_id"], "codes": codes}
+        ends = max(datetime.fromisoformat(r["listing"]["listing_ends_at"]) for r in rooms.values())
+        now = datetime.fromisoformat((await _ok(await client.get("/api/v1/sandbox/clock")))["now"])
+        advance = {"advance_seconds": (ends - now).total_seconds() + 2}
+        await _ok(await client.post("/api/v1/sandbox/clock", json=advance, headers=op.headers))
+        for room in rooms.values():
+            state = await _ok(await client.get(f"/api/v1/auctions/{room['id']}"))
+            assert state["status"] == "open", state
+    return rooms
+
+
+@pytest.fixture(scope="module")
+def rooms(site: Site) -> dict[str, dict[str, Any]]:
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _open_rooms(site)).result()
+
+
+def _api(site: Site, method: str, path: str, who: f.Actor, **kwargs: Any) -> httpx.Response:
+    with httpx.Client(base_url=site.base, timeout=30) as client:
+        return client.request(method, path, headers=who.headers, **kwargs)
+
+
+def _sign_in(page: Any, site: Site, who: f.Actor, room: dict[str, Any]) -> None:
+    path = f"/auctions/{room['id']}"
+    sign_in(page, site, who.email, next_path=path)
+    expect(page).to_have_url(site.url(path))
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "live")
+
+
+def _second_context(browser: Any, watch: Watch) -> Any:
+    ctx = browser.new_context(timezone_id=TIMEZONE, locale="en-US", viewport={"width": 360, "height": 800})
+    ctx.set_default_timeout(10_000)
+    ctx.on("console", watch.on_console)
+    ctx.on("weberror", lambda error: watch.errors.append(str(error.error)))
+    ctx.on("request", watch.on_request)
+    ctx.on("requestfinished", watch.on_finished)
+    return ctx
+
+
+def _bid_through_the_dialog(page: Any) -> None:
+    page.get_by_test_id("bid-submit").click()
+    expect(page.get_by_test_id("confirm-dialog")).to_be_visible()
+    expect(page.get_by_test_id("confirm-ok")).to_be_focused()
+    page.get_by_test_id("confirm-ok").click()
+
+
+def test_live_outbid_across_two_contexts(
+    browser: Any, page: Any, site: Site, watch: Watch, rooms: dict[str, Any]
+) -> None:
+    room = rooms["outbid"]
+    buyer, maker = site.data["buyer"], site.data["maker"]
+    other = _second_context(browser, watch)
+    try:
+        theirs = other.new_page()
+        _sign_in(page, site, buyer, room)
+        _sign_in(theirs, site, maker, room)
+        expect(page.get_by_test_id("bid-amount")).to_have_value("100000.00")
+        expect(page.get_by_test_id("phase")).to_have_text("限时报价期")
+        _bid_through_the_dialog(page)
+        message = page.get_by_test_id("bid-message")
+        expect(message).to_have_text("出价成功")
+        expect(message).to_have_attribute("role", "status")
+        expect(page.get_by_test_id("leader")).to_have_text("您")
+        expect(page.get_by_test_id("bid-submit")).to_be_disabled()
+        expect(page.locator("[data-bid-reason]")).to_have_text("您当前领先")
+        # The other viewer sees it live, and its prefill follows.
+        expect(theirs.get_by_test_id("current-price")).to_have_text("¥100,000.00")
+        expect(theirs.get_by_test_id("leader")).to_have_text(room["codes"][0])
+        expect(theirs.get_by_test_id("bid-amount")).to_have_value("101000.00")
+        _bid_through_the_dialog(theirs)
+        expect(theirs.get_by_test_id("bid-message")).to_have_text("出价成功")
+        expect(page.get_by_test_id("current-price")).to_have_text("¥101,000.00")
+        expect(page.get_by_test_id("leader")).to_have_text(room["codes"][1])
+        expect(page.get_by_test_id("bid-amount")).to_have_value("102000.00")
+        expect(page.get_by_test_id("bid-submit")).to_be_enabled()
+        rows = page.get_by_test_id("bid-row")
+        expect(rows).to_have_count(2)
+        expect(rows.nth(0)).to_contain_text(room["codes"][1])
+        expect(rows.nth(0)).to_contain_text("¥101,000.00")
+        expect(rows.nth(1)).to_contain_text("您")
+        expect(theirs.get_by_test_id("bid-row").nth(0)).to_contain_text("您")
+    finally:
+        other.close()
+
+
+def test_a_keyboard_only_bid(page: Any, site: Site, watch: Watch, rooms: dict[str, Any]) -> None:
+    room = rooms["keyboard"]
+    _sign_in(page, site, site.data["buyer"], room)
+    amount = page.get_by_test_id("bid-amount")
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement?.dataset.testid") == "bid-amount":
+            break
+    expect(amount).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("confirm-dialog")).to_be_visible()
+    expect(page.get_by_test_id("confirm-dialog")).to_contain_text("¥100,000.00")
+    expect(page.get_by_test_id("confirm-ok")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("bid-message")).to_have_text("出价成功")
+    expect(page.get_by_test_id("confirm-dialog")).to_be_hidden()
+    expect(amount).to_be_focused()
+    expect(page.get_by_test_id("leader")).to_have_text("您")
+
+
+def test_refused_bids_read_in_chinese_with_their_code(
+    page: Any, site: Site, watch: Watch, rooms: dict[str, Any]
+) -> None:
+    watch.allow("status of 409")
+    room = rooms["refused"]
+    _sign_in(page, site, site.data["maker"], room)
+    amount = page.get_by_test_id("bid-amount")
+    message = page.get_by_test_id("bid-message")
+    amount.fill("¥100,500")  # checked here first, with the server's code and message
+    page.get_by_test_id("bid-submit").click()
+    expect(message).to_have_text("加价须为加价幅度 ¥1,000.00 的整数倍")
+    expect(message).to_have_attribute("data-code", "bid_not_increment_multiple")
+    expect(message).to_have_attribute("role", "alert")
+    expect(page.get_by_test_id("confirm-dialog")).to_be_hidden()
+    amount.fill("100000")
+    page.get_by_test_id("bid-submit").click()
+    expect(page.get_by_test_id("confirm-dialog")).to_be_visible()
+    # Someone else bids that amount while the dialog is open: it says so and still sends the amount shown.
+    r = _api(
+        site, "POST", f"/api/v1/auctions/{room['id']}/bids", site.data["buyer"], json={"amount": "100000.00"}
+    )
+    assert r.status_code == 201, r.text
+    expect(page.get_by_test_id("confirm-dialog")).to_contain_text("价格已变化")
+    expect(page.get_by_test_id("confirm-dialog")).to_contain_text("¥100,000.00")
+    page.get_by_test_id("confirm-ok").click()
+    expect(message).to_have_text("出价低于当前最低可出价 ¥101,000.00")
+    expect(message).to_have_attribute("data-code", "bid_too_low")
+    expect(message).to_have_attribute("role", "alert")
+    expect(amount).to_have_value("101000.00")  # the next valid amount again, focused
+    expect(amount).to_be_focused()
+
+
+def test_the_countdown_jumps_on_an_anti_sniping_extension(
+    page: Any, site: Site, watch: Watch, rooms: dict[str, Any]
+) -> None:
+    room = rooms["sniping"]
+    r = _api(site, "POST", "/api/v1/sandbox/clock", site.data["op"], json={"advance_seconds": 500})
+    assert r.status_code == 200, r.text
+    page.goto(site.url(f"/auctions/{room['id']}"))
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "live")
+    countdown = page.get_by_test_id("countdown")
+    expect(countdown).to_have_text(re.compile(r"00:01:[0-3][0-9]"))  # about 100 s left on the business clock
+    r = _api(
+        site, "POST", f"/api/v1/auctions/{room['id']}/bids", site.data["buyer"], json={"amount": "100000.00"}
+    )
+    assert r.status_code == 201, r.text
+    ends_at = datetime.fromisoformat(r.json()["ends_at"])
+    expect(countdown).to_have_text(re.compile(r"00:(09:[0-5][0-9]|10:00)"))
+    expect(page.locator("[data-room-announce]")).to_have_text(
+        "延时至 " + ends_at.astimezone(SHANGHAI).strftime("%H:%M:%S")
+    )
+    expect(page.get_by_test_id("ends-at")).to_have_text(
+        ends_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+    )
+    expect(page.get_by_test_id("bid-unavailable")).to_contain_text("请先登录")
