@@ -18,7 +18,7 @@ from app.deadlines.sweeper import sweep_context
 from app.kit.db import Database
 from app.kit.errors import NotFound
 from app.kit.security import Principal
-from app.models.listings import Listing, PriorityHolder
+from app.models.listings import AuctionFormat, Listing, PriorityHolder
 from app.models.trading import Auction, AuctionStatus, Bid, RegistrationStatus
 from app.registrations import service as registrations
 
@@ -34,6 +34,17 @@ class Room:
     my_rank: int | None
     unavailable: str | None  # why the viewer cannot bid at all (None: a qualified registrant)
     phase: str
+    dutch: DutchTerms | None
+    my_sealed_bid: int | None  # the viewer's own sealed bid (fen), shown to it alone
+
+
+@dataclass(frozen=True)
+class DutchTerms:
+    """What room.js needs to follow a Dutch clock price between events (SPEC §10)."""
+
+    decrement: int
+    step_seconds: int
+    floor_price: int
 
 
 def phase_of(auction: AuctionOut, now: datetime) -> str:
@@ -74,13 +85,23 @@ async def read_room(
     async with db.read() as session:
         found = (
             await session.execute(
-                select(Auction.event_seq, Listing.id, Listing.seller_org_id)
+                select(
+                    Auction.event_seq,
+                    Listing.id,
+                    Listing.seller_org_id,
+                    Auction.decrement,
+                    Auction.step_seconds,
+                    Auction.floor_price,
+                )
                 .join(Listing, Listing.id == Auction.listing_id)
                 .where(Auction.id == auction_id)
             )
         ).one()
-        last_event_id, listing_id, seller_org_id = found
+        last_event_id, listing_id, seller_org_id = found[0], found[1], found[2]
         view, _ = await auctions.read_auction(await session.connection(), auction_id, now)
+        dutch = None
+        if view.format == AuctionFormat.dutch:
+            dutch = DutchTerms(found.decrement, found.step_seconds, found.floor_price)
         bids, _ = await auctions.list_bids(session, principal, auction_id, limit=LATEST_BIDS, cursor=None)
         registration = None
         if principal is not None and principal.organization_id not in (None, seller_org_id):
@@ -103,4 +124,18 @@ async def read_room(
         unavailable = "您未取得本次竞价资格"
     else:
         unavailable = None
-    return Room(view, last_event_id, list(bids), my_code, my_rank, unavailable, phase_of(view, now))
+    my_sealed = None
+    if view.format == AuctionFormat.sealed and my_code is not None:
+        own = [b.amount for b in bids if b.bidder_code == my_code]
+        my_sealed = own[0] if own else None
+    return Room(
+        view,
+        last_event_id,
+        list(bids),
+        my_code,
+        my_rank,
+        unavailable,
+        phase_of(view, now),
+        dutch,
+        my_sealed,
+    )

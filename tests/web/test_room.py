@@ -85,7 +85,21 @@ def test_the_confirm_dialog(page: Any, site: Site, watch: Watch) -> None:
 
 # --- the room ----------------------------------------------------------------------------------------------
 
-ROOMS = {"outbid": 3600, "keyboard": 3600, "refused": 3600, "sniping": 600}
+ENGLISH = {"format": "english", "increment": "1000.00", "free_bidding_minutes": 0}
+ROOMS: dict[str, dict[str, Any]] = {
+    "outbid": {**ENGLISH, "countdown_seconds": 3600},
+    "keyboard": {**ENGLISH, "countdown_seconds": 3600},
+    "refused": {**ENGLISH, "countdown_seconds": 3600},
+    "sniping": {**ENGLISH, "countdown_seconds": 600},
+    "sealed": {"format": "sealed", "increment": "1000.00", "free_bidding_minutes": 60},
+    "dutch": {
+        "format": "dutch",
+        "increment": "1000.00",
+        "decrement": "1000.00",
+        "step_seconds": 86_400,
+        "floor_price": "90000.00",
+    },
+}
 
 
 async def _ok(r: httpx.Response, status: int = 200) -> Any:
@@ -94,7 +108,7 @@ async def _ok(r: httpx.Response, status: int = 200) -> Any:
 
 
 async def _open_rooms(site: Site) -> dict[str, dict[str, Any]]:
-    """An English auction per test (start ¥100,000.00, increment ¥1,000.00, no free bidding) of the university,
+    """An auction per test (start ¥100,000.00; English ones with increment ¥1,000.00 and no free bidding) of the university,
     the buyer and the maker qualified in each; then one move of the sandbox clock past their listing periods
     opens them all."""
     from tests.web.world import _fund, _listing
@@ -105,7 +119,7 @@ async def _open_rooms(site: Site) -> dict[str, dict[str, Any]]:
     async with httpx.AsyncClient(base_url=site.base, timeout=30) as client:
         for i, bidder in enumerate(bidders):
             await _fund(client, op, bidder, "100000.00", f"WEB-ROOM-{i}")
-        for name, countdown in ROOMS.items():
+        for name, terms in ROOMS.items():
             listing = await _listing(
                 client,
                 op,
@@ -117,12 +131,7 @@ async def _open_rooms(site: Site) -> dict[str, dict[str, Any]]:
                 price="100000.00",
                 deposit="10000.00",
                 listing_days=5,
-                auction={
-                    "format": "english",
-                    "increment": "1000.00",
-                    "free_bidding_minutes": 0,
-                    "countdown_seconds": countdown,
-                },
+                auction=terms,
             )
             codes = []
             for bidder in bidders:
@@ -292,3 +301,40 @@ def test_the_countdown_jumps_on_an_anti_sniping_extension(
         ends_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
     )
     expect(page.get_by_test_id("bid-unavailable")).to_contain_text("请先登录")
+
+
+def test_a_sealed_bid_shows_only_ones_own_amount(
+    page: Any, site: Site, watch: Watch, rooms: dict[str, Any]
+) -> None:
+    room = rooms["sealed"]
+    _sign_in(page, site, site.data["buyer"], room)
+    expect(page.get_by_test_id("current-price")).to_have_text("密封报价，结束后公布")
+    expect(page.get_by_test_id("leader")).to_have_text("密封报价，结束后公布")
+    expect(page.get_by_test_id("my-sealed-bid")).to_have_text("—")
+    page.get_by_test_id("sealed-amount").fill("123,000")
+    page.get_by_test_id("sealed-submit").click()
+    expect(page.get_by_test_id("confirm-dialog")).to_contain_text("¥123,000.00")
+    page.get_by_test_id("confirm-ok").click()
+    expect(page.get_by_test_id("bid-message")).to_have_text("出价成功")
+    expect(page.get_by_test_id("my-sealed-bid")).to_have_text("¥123,000.00")
+    expect(page.get_by_test_id("sealed-submit")).to_be_disabled()
+    expect(page.get_by_test_id("current-price")).to_have_text("密封报价，结束后公布")
+    page.reload()
+    expect(page.get_by_test_id("my-sealed-bid")).to_have_text("¥123,000.00")
+    # Another bidder sees neither the amount nor a row of it.
+    sign_in(page, site, site.data["maker"].email, next_path=f"/auctions/{room['id']}")
+    expect(page.get_by_test_id("my-sealed-bid")).to_have_text("—")
+    expect(page.get_by_test_id("bid-row")).to_have_count(0)
+    assert "123,000" not in page.content()
+
+
+def test_a_dutch_accept(page: Any, site: Site, watch: Watch, rooms: dict[str, Any]) -> None:
+    room = rooms["dutch"]
+    _sign_in(page, site, site.data["maker"], room)
+    expect(page.get_by_test_id("dutch-price")).to_have_text("¥100,000.00")
+    page.get_by_test_id("dutch-accept").click()
+    expect(page.get_by_test_id("confirm-dialog")).to_contain_text("¥100,000.00")
+    page.get_by_test_id("confirm-ok").click()
+    expect(page.get_by_test_id("bid-message")).to_have_text("出价成功")
+    expect(page.get_by_test_id("auction-status")).to_have_text("已成交（您，¥100,000.00）")
+    expect(page.get_by_test_id("dutch-accept")).to_be_disabled()

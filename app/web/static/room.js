@@ -58,8 +58,13 @@
     countdown: $("countdown"), endsAt: $("ends-at"), connection: $("connection"), history: $("bid-history"),
     amount: $("bid-amount"), submit: $("bid-submit"), message: $("bid-message"),
     reason: root.querySelector("[data-bid-reason]"), note: root.querySelector("[data-countdown-note]"),
-    announce: root.querySelector("[data-room-announce]"), form: root.querySelector("[data-bid-form]")
+    announce: root.querySelector("[data-room-announce]"), form: root.querySelector("[data-bid-form]"),
+    sealedForm: root.querySelector("[data-sealed-form]"), sealedAmount: $("sealed-amount"),
+    sealedSubmit: $("sealed-submit"), mySealed: $("my-sealed-bid"),
+    dutchPrice: $("dutch-price"), dutchAccept: $("dutch-accept")
   };
+  var dutch = d.decrement ? { decrement: Number(d.decrement), step: Number(d.stepSeconds), floor: Number(d.floorPrice) } : null;
+  var sealedDone = el.mySealed !== null && el.mySealed.textContent.trim() !== "—";
 
   function businessNow() { return Date.now() + offset; }
   function two(n) { return (n < 10 ? "0" : "") + n; }
@@ -125,15 +130,12 @@
   function disabledReason(now) {
     if (FINAL[state.status] || (state.endsAt !== null && now >= state.endsAt)) return "已结束";
     if (phase(now) === "未开始") return "未开始";
-    if (me.code && state.leader === me.code) return "您当前领先";
+    if (state.format === "english" && me.code && state.leader === me.code) return "您当前领先";
     return "";
   }
   function renderForm(now) {
-    if (!el.form) return;
-    var reason = disabledReason(now);
-    el.submit.disabled = reason !== "";
-    el.reason.textContent = reason;
-    if (!edited && !FINAL[state.status]) el.amount.value = apiAmount(minimum());
+    controls(now);
+    if (el.form && !edited && !FINAL[state.status]) el.amount.value = apiAmount(minimum());
   }
   function render() {
     var now = businessNow();
@@ -159,12 +161,26 @@
     var left = Math.max(0, Math.ceil((state.endsAt - now) / 1000));
     el.countdown.textContent = countdownText(left);
     el.note.textContent = left === 0 && !FINAL[state.status] ? "等待结果…" : "";
-    if (el.form) {
-      var reason = disabledReason(now);
-      el.submit.disabled = reason !== "";
-      el.reason.textContent = reason;
-    }
+    controls(now);
     el.phase.textContent = phase(now);
+  }
+  function dutchNow(now) {
+    if (!dutch || state.status !== "open" || state.startsAt === null || now < state.startsAt) return state.current;
+    var steps = Math.floor((now - state.startsAt) / 1000 / dutch.step);
+    return Math.max(dutch.floor, state.start - dutch.decrement * steps);
+  }
+  function controls(now) {
+    var reason = disabledReason(now);
+    if (el.reason) el.reason.textContent = reason;
+    if (el.form) el.submit.disabled = reason !== "";
+    if (el.sealedForm) {
+      el.sealedSubmit.disabled = reason !== "" || sealedDone;
+      el.sealedAmount.disabled = sealedDone;
+    }
+    if (el.dutchAccept) {
+      el.dutchAccept.disabled = reason !== "";
+      el.dutchPrice.textContent = money(dutchNow(now));
+    }
   }
 
   function bidRow(bid) {
@@ -214,8 +230,7 @@
     if (oldEnd !== null && state.endsAt !== null && state.endsAt > oldEnd && !FINAL[state.status]) {
       el.announce.textContent = "延时至 " + shanghai(state.endsAt, false);
     }
-    if (typeof window.Exchange.confirmOpen === "function" && window.Exchange.confirmOpen() && pendingBid &&
-        minimum() !== pendingBid.minimum) {
+    if (window.Exchange.confirmOpen() && pendingBid && !pendingBid.dutch && minimum() !== pendingBid.minimum) {
       window.Exchange.confirmNote("价格已变化");
     }
     render();
@@ -310,29 +325,82 @@
     edited = false;
     reread().catch(function () { return null; }).then(function () {
       renderForm(businessNow());
-      el.amount.focus();
+      var focus = el.amount || el.sealedAmount || el.dutchAccept;
+      if (focus && !focus.disabled) focus.focus();
+    });
+  }
+  function showOwnSealedBid() {
+    // The own sealed bid, read with the CSRF header (the API shows a bidder its own bid only).
+    return getJSON("/api/v1/auctions/" + id + "/bids?limit=20").then(function (page) {
+      var own = page.items.filter(function (b) { return b.bidder_code === me.code; });
+      if (own.length) {
+        sealedDone = true;
+        el.mySealed.textContent = money(own[0].amount);
+        el.history.textContent = "";
+        page.items.forEach(bidRow);
+      }
+      controls(businessNow());
+    });
+  }
+  function submitSealed(event) {
+    event.preventDefault();
+    if (el.sealedSubmit.disabled) return;
+    var amount = parseInput(el.sealedAmount.value);
+    if (amount === null || amount <= 0) {
+      say("请输入金额，如 " + apiAmount(state.start), "invalid_amount");
+      el.sealedAmount.focus();
+      return;
+    }
+    if (amount < state.start) {
+      say("出价低于当前最低可出价 " + money(state.start), "bid_too_low");
+      el.sealedAmount.focus();
+      return;
+    }
+    window.Exchange.confirm({
+      title: "确认密封报价",
+      lines: ["报价金额：" + money(amount), "一次报价，提交后不能修改。"],
+      ok: "确认报价",
+      returnFocus: el.sealedAmount
+    }).then(function (ok) { if (ok) send(amount); });
+  }
+  function acceptDutch() {
+    if (el.dutchAccept.disabled) return;
+    var price = dutchNow(businessNow());
+    pendingBid = { amount: price, minimum: null, dutch: true };
+    window.Exchange.confirm({
+      title: "确认应价",
+      lines: ["按当前价应价：" + money(price), "最先应价者成交。"],
+      ok: "确认应价",
+      returnFocus: el.dutchAccept
+    }).then(function (ok) {
+      pendingBid = null;
+      if (ok) send(price, "accept");
     });
   }
 
   var pendingBid = null;  // the amount in the open dialog and the minimum it was chosen at
   var retryKey = null;    // {amount, key}: reused by the next confirmation of that amount after a network error
 
-  function send(amount) {
-    var key = retryKey && retryKey.amount === amount ? retryKey.key : newKey();
-    retryKey = { amount: amount, key: key };
+  function send(amount, action) {
+    action = action || "bids";
+    var focus = action === "accept" ? el.dutchAccept : el.sealedForm ? el.sealedAmount : el.amount;
+    var key = retryKey && retryKey.amount === amount && retryKey.action === action ? retryKey.key : newKey();
+    retryKey = { amount: amount, action: action, key: key };
     var headers = { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": key };
     var token = csrf();
     if (token) headers["X-CSRF-Token"] = token;
-    el.submit.disabled = true;
-    return fetch("/api/v1/auctions/" + id + "/bids", {
-      method: "POST", headers: headers, credentials: "same-origin", body: JSON.stringify({ amount: apiAmount(amount) })
+    var body = action === "accept" ? undefined : JSON.stringify({ amount: apiAmount(amount) });
+    return fetch("/api/v1/auctions/" + id + "/" + action, {
+      method: "POST", headers: headers, credentials: "same-origin", body: body
     }).then(function (r) {
       retryKey = null;
       return r.json().catch(function () { return {}; }).then(function (body) {
-        if (r.status === 201) {
+        if (r.status === 201 || (action === "accept" && r.status === 200)) {
           edited = false;
           say(body.leading === false ? "出价已受理，但已被代理出价超过" : "出价成功", null);
-          el.amount.focus();
+          if (el.sealedForm) showOwnSealedBid();
+          if (action === "accept") reread().catch(function () { return null; });
+          if (focus && !focus.disabled) focus.focus();
           return;
         }
         if (r.status === 401) {
@@ -343,8 +411,9 @@
         var text = MESSAGES[code];
         if (code === "bid_too_low" || code === "bid_not_increment_multiple") {
           return reread().catch(function () { return null; }).then(function () {
-            var why = refusal(amount) || { text: code === "bid_too_low" ? "出价低于当前最低可出价 " + money(minimum()) : "加价须为加价幅度 " + money(state.increment) + " 的整数倍" };
-            say(code === "bid_too_low" ? "出价低于当前最低可出价 " + money(minimum()) : why.text, code);
+            var floor = state.format === "english" ? minimum() : state.start;
+            say(code === "bid_too_low" ? "出价低于当前最低可出价 " + money(floor)
+              : "加价须为加价幅度 " + money(state.increment) + " 的整数倍", code);
             afterRefusal();
           });
         }
@@ -387,6 +456,8 @@
     });
   }
 
+  if (el.sealedForm) el.sealedForm.addEventListener("submit", submitSealed);
+  if (el.dutchAccept) el.dutchAccept.addEventListener("click", acceptDutch);
   if (el.form) {
     el.form.addEventListener("submit", submit);
     el.amount.addEventListener("input", function () { edited = true; });
