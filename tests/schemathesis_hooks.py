@@ -82,6 +82,10 @@ SEMANTIC: dict[str, dict[tuple[Any, ...], str]] = {
         ("body", "royalty_rate"): "required or refused by fee_type",
         ("body", "royalty_base"): "refused by fee types without a royalty",
     },
+    "POST /api/v1/trial-offers": {
+        ("body", "conversion"): "each conversion type takes exactly its fields (SPEC §18.3)",
+        ("body", "max_trials"): "1 for a sole or exclusive kind or an assignment conversion",
+    },
     "POST /api/v1/patents": {
         ("body", "filing_date"): "not later than today (the business day)",
         ("body", "grant_date"): "not before filing_date, not later than today",
