@@ -91,6 +91,8 @@ ROOMS: dict[str, dict[str, Any]] = {
     "keyboard": {**ENGLISH, "countdown_seconds": 3600},
     "refused": {**ENGLISH, "countdown_seconds": 3600},
     "sniping": {**ENGLISH, "countdown_seconds": 600},
+    "messages": {**ENGLISH, "countdown_seconds": 3600},
+    "reconnect": {**ENGLISH, "countdown_seconds": 3600},
     "sealed": {"format": "sealed", "increment": "1000.00", "free_bidding_minutes": 60},
     "dutch": {
         "format": "dutch",
@@ -338,3 +340,80 @@ def test_a_dutch_accept(page: Any, site: Site, watch: Watch, rooms: dict[str, An
     expect(page.get_by_test_id("bid-message")).to_have_text("出价成功")
     expect(page.get_by_test_id("auction-status")).to_have_text("已成交（您，¥100,000.00）")
     expect(page.get_by_test_id("dutch-accept")).to_be_disabled()
+
+
+def test_a_network_error_then_a_retry_with_the_same_key_and_the_refusal_messages(
+    context: Any, page: Any, site: Site, watch: Watch, rooms: dict[str, Any]
+) -> None:
+    for expected in ("ERR_FAILED", "status of 403", "status of 401"):
+        watch.allow(expected)
+    room = rooms["messages"]
+    keys: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            keys.append(request.headers.get("idempotency-key", ""))
+            if request.url.endswith("/bids") and request.method == "POST"
+            else None
+        ),
+    )
+    _sign_in(page, site, site.data["buyer"], room)
+    message = page.get_by_test_id("bid-message")
+    page.route("**/bids", lambda route: route.abort())
+    _bid_through_the_dialog(page)
+    expect(message).to_have_text("网络异常，请以出价记录为准")
+    page.unroute("**/bids")
+    _bid_through_the_dialog(page)  # the same amount again: the same Idempotency-Key
+    expect(message).to_have_text("出价成功")
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+    expect(page.get_by_test_id("bid-row")).to_have_count(1)
+
+    # The maker's page with a forged token, then with its session ended elsewhere.
+    _sign_in(page, site, site.data["maker"], room)
+    page.eval_on_selector('meta[name="csrf-token"]', "(el) => el.setAttribute('content', 'forged')")
+    _bid_through_the_dialog(page)
+    expect(message).to_have_text("页面已过期，请刷新页面")
+    expect(message).to_have_attribute("data-code", "csrf_failed")
+    expect(message).to_have_attribute("role", "alert")
+    page.reload()
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "live")
+    elsewhere = context.new_page()
+    elsewhere.goto(site.url("/listings"))
+    elsewhere.get_by_test_id("logout").click()
+    expect(elsewhere).to_have_url(site.url("/login"))
+    _bid_through_the_dialog(page)
+    expect(message).to_contain_text("登录已过期，请重新登录")
+    expect(message).to_have_attribute("role", "alert")
+    link = message.get_by_role("link")
+    expect(link).to_have_attribute("href", f"/login?next=%2Fauctions%2F{room['id']}")
+    assert len(set(keys)) == 3  # every confirmation but the retry had a new key
+
+
+def test_the_room_catches_up_after_the_stream_fails(
+    page: Any, site: Site, watch: Watch, rooms: dict[str, Any]
+) -> None:
+    """The browser gives up on a stream answered 503: the room says so, re-reads the state after a second and
+    opens a new stream from its last event, and then shows the server's state."""
+    watch.allow("status of 503")
+    room = rooms["reconnect"]
+    refused: list[str] = []
+
+    def unavailable(route: Any) -> None:
+        refused.append(route.request.url)
+        route.fulfill(status=503, body="")
+
+    page.route("**/events?*", unavailable)
+    page.goto(site.url(f"/auctions/{room['id']}"))
+    connection = page.get_by_test_id("connection")
+    expect(connection).to_have_attribute("data-state", "reconnecting")
+    expect(connection).to_have_text("连接中断，正在重连…")
+    r = _api(
+        site, "POST", f"/api/v1/auctions/{room['id']}/bids", site.data["buyer"], json={"amount": "100000.00"}
+    )
+    assert r.status_code == 201, r.text
+    page.unroute("**/events?*")
+    expect(connection).to_have_attribute("data-state", "live")
+    expect(page.get_by_test_id("current-price")).to_have_text("¥100,000.00")
+    expect(page.get_by_test_id("leader")).to_have_text(room["codes"][0])
+    expect(page.get_by_test_id("bid-row")).to_have_count(1)
+    assert refused and refused[0].endswith("last_event_id=0")
