@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -38,6 +39,13 @@ from app.models import Base
 from app.models.platform import SandboxClock
 from tests import sandbox
 from tests.world import world  # noqa: F401  (the fixture, pytest.mark.world: tests/world.py)
+
+# Property tests judge rules, not speed: on a loaded machine (CI shares its cores) an example may take longer
+# than Hypothesis's 200 ms deadline, or generating inputs may look "too slow", without anything being wrong.
+settings.register_profile(
+    "exchange", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.load_profile("exchange")
 
 BACKENDS = [
     b.strip() for b in os.environ.get("EXCHANGE_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()
