@@ -78,12 +78,12 @@ TAGS = [
         "name": "trials",
         "description": "Trial licences 先使用后付费: offers, trials and their conversion (SPEC §18.3).",
     },
-    {"name": "dossier", "description": "Decision records and each deal's dossier, 安心屋 (SPEC §18.7)."},
     {"name": "royalties", "description": "Royalty reports of royalty-bearing licences (SPEC §18.4)."},
     {
         "name": "filings",
         "description": "CNIPA filings of transfer tasks and licence records, and their overdue flags (SPEC §18.6).",
     },
+    {"name": "dossier", "description": "Decision records and each deal's dossier, 安心屋 (SPEC §18.7)."},
     {
         "name": "notifications",
         "description": "Watchlists, saved searches and each organization's inbox of notifications (SPEC §17.4).",
@@ -212,10 +212,10 @@ def create_app(
     from app.ops.router import router as ops_router
     from app.owners.router import router as owners_router
     from app.patents.router import router as patents_router
-    from app.royalties.router import router as royalties_router
     from app.pledges.router import router as pledges_router
     from app.registrations.router import router as registrations_router
     from app.rewards.router import router as rewards_router
+    from app.royalties.router import router as royalties_router
     from app.sandbox.router import router as sandbox_router
     from app.settlement.router import certificates_router
     from app.settlement.router import router as settlement_router
@@ -249,9 +249,9 @@ def create_app(
         demands_router,
         techcontracts_router,
         trials_router,
-        dossier_router,
         royalties_router,
         filings_router,
+        dossier_router,
         equity_router,
         exports_router,
         audit_router,
