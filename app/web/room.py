@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.auctions import deadlines
 from app.auctions import service as auctions
-from app.auctions.schemas import AuctionOut
+from app.auctions.schemas import AuctionOut, ProxyOut
 from app.deadlines.sweeper import sweep_context
 from app.kit.db import Database
 from app.kit.errors import NotFound
@@ -36,6 +36,7 @@ class Room:
     phase: str
     dutch: DutchTerms | None
     my_sealed_bid: int | None  # the viewer's own sealed bid (fen), shown to it alone
+    my_proxy: ProxyOut | None  # the viewer's own proxy (SPEC §17.1), shown to it alone
 
 
 @dataclass(frozen=True)
@@ -111,19 +112,25 @@ async def read_room(
             my_rank = await session.scalar(
                 select(PriorityHolder.rank).where(PriorityHolder.registration_id == registration.id)
             )
+        if principal is None:
+            unavailable: str | None = "请先登录"
+        elif principal.organization_id is not None and principal.organization_id == seller_org_id:
+            unavailable = "卖方不能出价"
+        elif registration is None or registration.status == RegistrationStatus.withdrawn:
+            unavailable = "未报名"
+        elif registration.status == RegistrationStatus.pending_review:
+            unavailable = "资格审核中"
+        elif registration.status != RegistrationStatus.qualified or not principal.org_verified:
+            unavailable = "您未取得本次竞价资格"
+        else:
+            unavailable = None
+        my_proxy = None
+        if unavailable is None and view.format == AuctionFormat.english and principal is not None:
+            try:
+                my_proxy = await auctions.get_proxy(session, principal, auction_id)
+            except NotFound:
+                my_proxy = None
     my_code = registration.bidder_code if registration is not None else None
-    if principal is None:
-        unavailable: str | None = "请先登录"
-    elif principal.organization_id is not None and principal.organization_id == seller_org_id:
-        unavailable = "卖方不能出价"
-    elif registration is None or registration.status == RegistrationStatus.withdrawn:
-        unavailable = "未报名"
-    elif registration.status == RegistrationStatus.pending_review:
-        unavailable = "资格审核中"
-    elif registration.status != RegistrationStatus.qualified or not principal.org_verified:
-        unavailable = "您未取得本次竞价资格"
-    else:
-        unavailable = None
     my_sealed = None
     if view.format == AuctionFormat.sealed and my_code is not None:
         own = [b.amount for b in bids if b.bidder_code == my_code]
@@ -138,4 +145,5 @@ async def read_room(
         phase_of(view, now),
         dutch,
         my_sealed,
+        my_proxy,
     )

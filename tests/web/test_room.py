@@ -93,6 +93,7 @@ ROOMS: dict[str, dict[str, Any]] = {
     "sniping": {**ENGLISH, "countdown_seconds": 600},
     "messages": {**ENGLISH, "countdown_seconds": 3600},
     "reconnect": {**ENGLISH, "countdown_seconds": 3600},
+    "proxy": {**ENGLISH, "countdown_seconds": 3600},
     "sealed": {"format": "sealed", "increment": "1000.00", "free_bidding_minutes": 60},
     "dutch": {
         "format": "dutch",
@@ -417,3 +418,32 @@ def test_the_room_catches_up_after_the_stream_fails(
     expect(page.get_by_test_id("leader")).to_have_text(room["codes"][0])
     expect(page.get_by_test_id("bid-row")).to_have_count(1)
     assert refused and refused[0].endswith("last_event_id=0")
+
+
+def test_a_proxy_bids_for_its_holder_alone_to_see(
+    page: Any, site: Site, watch: Watch, rooms: dict[str, Any]
+) -> None:
+    room = rooms["proxy"]
+    _sign_in(page, site, site.data["maker"], room)
+    expect(page.get_by_test_id("my-proxy")).to_have_text("—")
+    page.get_by_test_id("proxy-amount").fill("105000.00")
+    page.get_by_test_id("proxy-submit").click()
+    expect(page.get_by_test_id("confirm-dialog")).to_contain_text("¥105,000.00")
+    page.get_by_test_id("confirm-ok").click()
+    expect(page.get_by_test_id("bid-message")).to_have_text("代理出价已设置")
+    expect(page.get_by_test_id("my-proxy")).to_have_text("¥105,000.00")
+    expect(page.get_by_test_id("leader")).to_have_text("您")
+    # The proxy bid the start price at once; the buyer bids the next amount and the proxy answers in the same
+    # transaction.
+    _sign_in(page, site, site.data["buyer"], room)
+    expect(page.get_by_test_id("my-proxy")).to_have_text("—")
+    expect(page.get_by_test_id("bid-amount")).to_have_value("101000.00")
+    _bid_through_the_dialog(page)
+    expect(page.get_by_test_id("bid-message")).to_have_text("出价已受理，但已被代理出价超过")
+    expect(page.get_by_test_id("bid-message")).to_have_attribute("role", "status")
+    expect(page.get_by_test_id("leader")).to_have_text(room["codes"][1])
+    expect(page.get_by_test_id("current-price")).to_have_text("¥102,000.00")
+    top = page.get_by_test_id("bid-row").nth(0)
+    expect(top).to_contain_text(room["codes"][1])
+    expect(top).to_contain_text("代理")
+    assert "105,000" not in page.content() and "105000" not in page.content()

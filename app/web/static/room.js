@@ -12,7 +12,8 @@
     not_qualified: "您未取得本次竞价资格",
     insufficient_funds: "账户可用余额不足",
     idempotency_in_progress: "出价处理中，请稍候",
-    csrf_failed: "页面已过期，请刷新页面"
+    csrf_failed: "页面已过期，请刷新页面",
+    proxy_cannot_lower: "代理出价上限只能提高"
   };
   var EXPIRED = "登录已过期，请重新登录";
   var NETWORK = "网络异常，请以出价记录为准";
@@ -61,7 +62,8 @@
     announce: root.querySelector("[data-room-announce]"), form: root.querySelector("[data-bid-form]"),
     sealedForm: root.querySelector("[data-sealed-form]"), sealedAmount: $("sealed-amount"),
     sealedSubmit: $("sealed-submit"), mySealed: $("my-sealed-bid"),
-    dutchPrice: $("dutch-price"), dutchAccept: $("dutch-accept")
+    dutchPrice: $("dutch-price"), dutchAccept: $("dutch-accept"),
+    proxyForm: root.querySelector("[data-proxy-form]"), proxyAmount: $("proxy-amount"), myProxy: $("my-proxy")
   };
   var dutch = d.decrement ? { decrement: Number(d.decrement), step: Number(d.stepSeconds), floor: Number(d.floorPrice) } : null;
   var sealedDone = el.mySealed !== null && el.mySealed.textContent.trim() !== "—";
@@ -404,7 +406,7 @@
           return;
         }
         if (r.status === 401) {
-          say(EXPIRED, "unauthorized", { href: "/login?next=" + encodeURIComponent("/auctions/" + id), text: "重新登录" });
+          say(EXPIRED, body.code || "unauthorized", { href: "/login?next=" + encodeURIComponent("/auctions/" + id), text: "重新登录" });
           return;
         }
         var code = body.code || "http_" + r.status;
@@ -456,6 +458,60 @@
     });
   }
 
+  function submitProxy(event) {
+    event.preventDefault();
+    var amount = parseInput(el.proxyAmount.value);
+    if (amount === null || amount <= 0) {
+      say("请输入金额，如 " + apiAmount(minimum()), "invalid_amount");
+      el.proxyAmount.focus();
+      return;
+    }
+    if (amount < minimum()) {
+      say("出价低于当前最低可出价 " + money(minimum()), "bid_too_low");
+      el.proxyAmount.focus();
+      return;
+    }
+    if ((amount - state.start) % state.increment !== 0) {
+      say("加价须为加价幅度 " + money(state.increment) + " 的整数倍", "bid_not_increment_multiple");
+      el.proxyAmount.focus();
+      return;
+    }
+    window.Exchange.confirm({
+      title: "确认代理出价",
+      lines: ["代理出价上限：" + money(amount), "交易所将按加价幅度代您出价，上限只能提高。"],
+      ok: "确认设置",
+      returnFocus: el.proxyAmount
+    }).then(function (ok) { if (ok) sendProxy(amount); });
+  }
+  function sendProxy(amount) {
+    var headers = { "Content-Type": "application/json", Accept: "application/json" };
+    var token = csrf();
+    if (token) headers["X-CSRF-Token"] = token;
+    fetch("/api/v1/auctions/" + id + "/proxy", {
+      method: "PUT", headers: headers, credentials: "same-origin", body: JSON.stringify({ max_amount: apiAmount(amount) })
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (r.status === 200 || r.status === 201) {
+          el.myProxy.textContent = money(body.max_amount);
+          el.proxyAmount.value = "";
+          say(body.leading === false ? "代理出价已设置，但已被其他出价超过" : "代理出价已设置", null);
+          el.proxyAmount.focus();
+          return;
+        }
+        if (r.status === 401) {
+          say(EXPIRED, body.code || "unauthorized", { href: "/login?next=" + encodeURIComponent("/auctions/" + id), text: "重新登录" });
+          return;
+        }
+        var code = body.code || "http_" + r.status;
+        var text = MESSAGES[code];
+        if (code === "bid_too_low") text = "出价低于当前最低可出价 " + money(minimum());
+        if (code === "bid_not_increment_multiple") text = "加价须为加价幅度 " + money(state.increment) + " 的整数倍";
+        say(text || "未被受理（" + code + "）", code);
+        el.proxyAmount.focus();
+      });
+    }, function () { say(NETWORK, "network_error"); });
+  }
+  if (el.proxyForm) el.proxyForm.addEventListener("submit", submitProxy);
   if (el.sealedForm) el.sealedForm.addEventListener("submit", submitSealed);
   if (el.dutchAccept) el.dutchAccept.addEventListener("click", acceptDutch);
   if (el.form) {
