@@ -19,7 +19,7 @@ from app.kit.db import Database
 from app.kit.errors import NotFound
 from app.kit.security import Principal
 from app.models.listings import AuctionFormat, Listing, PriorityHolder
-from app.models.trading import Auction, AuctionStatus, Bid, RegistrationStatus
+from app.models.trading import Auction, AuctionStatus, Bid, Deal, RegistrationStatus
 from app.registrations import service as registrations
 
 LATEST_BIDS = 20
@@ -37,6 +37,7 @@ class Room:
     dutch: DutchTerms | None
     my_sealed_bid: int | None  # the viewer's own sealed bid (fen), shown to it alone
     my_proxy: ProxyOut | None  # the viewer's own proxy (SPEC §17.1), shown to it alone
+    my_contract_id: uuid.UUID | None  # the winner's contract (shown to the winner)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,10 @@ async def read_room(
                 my_proxy = await auctions.get_proxy(session, principal, auction_id)
             except NotFound:
                 my_proxy = None
+        my_contract_id = None
+        won = registration is not None and view.winner_bidder_code == registration.bidder_code
+        if won and view.deal_id is not None:
+            my_contract_id = await session.scalar(select(Deal.contract_id).where(Deal.id == view.deal_id))
     my_code = registration.bidder_code if registration is not None else None
     my_sealed = None
     if view.format == AuctionFormat.sealed and my_code is not None:
@@ -146,4 +151,5 @@ async def read_room(
         dutch,
         my_sealed,
         my_proxy,
+        my_contract_id,
     )

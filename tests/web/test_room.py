@@ -341,6 +341,12 @@ def test_a_dutch_accept(page: Any, site: Site, watch: Watch, rooms: dict[str, An
     expect(page.get_by_test_id("bid-message")).to_have_text("出价成功")
     expect(page.get_by_test_id("auction-status")).to_have_text("已成交（您，¥100,000.00）")
     expect(page.get_by_test_id("dutch-accept")).to_be_disabled()
+    expect(page.get_by_test_id("contract-link")).to_have_attribute(
+        "href", re.compile(r"^/contracts/[0-9a-f-]{36}$")
+    )
+    href = page.get_by_test_id("contract-link").get_attribute("href")
+    page.reload()
+    expect(page.get_by_test_id("contract-link")).to_have_attribute("href", href)
 
 
 def test_a_network_error_then_a_retry_with_the_same_key_and_the_refusal_messages(

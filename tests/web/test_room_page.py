@@ -6,13 +6,23 @@ time, and why a viewer cannot bid."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from app.web.room import countdown
 from app.web.templating import money, shanghai
 from tests.auctions import helpers as a
 from tests.web import helpers as w
+
+
+def test_the_countdown_reads_hours_or_days() -> None:
+    now = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
+    assert countdown(now + timedelta(seconds=3599.2), now) == "01:00:00"  # whole seconds, rounded up
+    assert countdown(now + timedelta(hours=23, minutes=59, seconds=59), now) == "23:59:59"
+    assert countdown(now + timedelta(days=2, seconds=61), now) == "2天 00:01:01"
+    assert countdown(now - timedelta(seconds=5), now) == "00:00:00"
+    assert countdown(None, now) == "—"
 
 
 def _testid(html: str, name: str) -> str:
@@ -93,5 +103,15 @@ async def test_a_closed_room_and_an_unknown_one(client: httpx.AsyncClient, db) -
     assert _testid(html, "auction-status") == f"已成交（{case.codes[0]}，¥100,000.00）"
     assert _testid(html, "phase") == "已结束"
     assert _testid(html, "countdown") == "00:00:00"
+    assert 'data-testid="contract-link"' not in html  # the winner's alone
+    await w.sign_in(client, case.bidders[0].email)
+    html = (await client.get(f"/auctions/{case.id}")).text
+    assert _testid(html, "auction-status") == "已成交（您，¥100,000.00）"
+    deal = (
+        await client.get(
+            f"/api/v1/deals/{(await a.state(client, case))['deal_id']}", headers=case.bidders[0].headers
+        )
+    ).json()
+    assert f'<a href="/contracts/{deal["contract_id"]}" data-testid="contract-link">' in html
     r = await client.get("/auctions/00000000-0000-4000-8000-000000000000")
     assert r.status_code == 404 and "<html" in r.text

@@ -248,6 +248,20 @@
     });
     applyState(data);
     if (FINAL[data.status]) stop();
+    if (data.status === "closed" && me.code && data.winner_bidder_code === me.code && data.deal_id) contractLink(data.deal_id);
+  }
+  function contractLink(dealId) {
+    // The winner's link to its contract (SPEC §19.5), read with the CSRF header.
+    var slot = root.querySelector("[data-contract-slot]");
+    if (!slot || slot.querySelector("a")) return;
+    getJSON("/api/v1/deals/" + dealId).then(function (deal) {
+      if (!deal.contract_id || slot.querySelector("a")) return;
+      var a = document.createElement("a");
+      a.href = "/contracts/" + deal.contract_id;
+      a.setAttribute("data-testid", "contract-link");
+      a.textContent = "查看合同";
+      slot.appendChild(a);
+    }).catch(function () { return null; });
   }
 
   var source = null, retry = 1, retryTimer = null, stopped = false;
@@ -401,7 +415,11 @@
           edited = false;
           say(body.leading === false ? "出价已受理，但已被代理出价超过" : "出价成功", null);
           if (el.sealedForm) showOwnSealedBid();
-          if (action === "accept") reread().catch(function () { return null; });
+          if (action === "accept") {
+            reread().then(function () {
+              if (state.status === "closed" && state.winner === me.code && body.deal_id) contractLink(body.deal_id);
+            }).catch(function () { return null; });
+          }
           if (focus && !focus.disabled) focus.focus();
           return;
         }
