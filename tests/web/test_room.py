@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -110,7 +113,7 @@ async def _ok(r: httpx.Response, status: int = 200) -> Any:
     return r.json()
 
 
-async def _open_rooms(site: Site) -> dict[str, dict[str, Any]]:
+async def _open_rooms(site: Site, only: tuple[str, ...] = tuple(ROOMS)) -> dict[str, dict[str, Any]]:
     """An auction per test (start ¥100,000.00; English ones with increment ¥1,000.00 and no free bidding) of the university,
     the buyer and the maker qualified in each; then one move of the sandbox clock past their listing periods
     opens them all."""
@@ -122,7 +125,8 @@ async def _open_rooms(site: Site) -> dict[str, dict[str, Any]]:
     async with httpx.AsyncClient(base_url=site.base, timeout=30) as client:
         for i, bidder in enumerate(bidders):
             await _fund(client, op, bidder, "100000.00", f"WEB-ROOM-{i}")
-        for name, terms in ROOMS.items():
+        for name in only:
+            terms = ROOMS[name]
             listing = await _listing(
                 client,
                 op,
@@ -190,43 +194,83 @@ def _bid_through_the_dialog(page: Any) -> None:
     page.get_by_test_id("confirm-ok").click()
 
 
+def _live_outbid(page: Any, theirs: Any, site: Site, room: dict[str, Any]) -> None:
+    """The buyer bids in one context, the maker sees it live in another and outbids it, and so on back."""
+    buyer, maker = site.data["buyer"], site.data["maker"]
+    _sign_in(page, site, buyer, room)
+    _sign_in(theirs, site, maker, room)
+    expect(page.get_by_test_id("bid-amount")).to_have_value("100000.00")
+    expect(page.get_by_test_id("phase")).to_have_text("限时报价期")
+    _bid_through_the_dialog(page)
+    message = page.get_by_test_id("bid-message")
+    expect(message).to_have_text("出价成功")
+    expect(message).to_have_attribute("role", "status")
+    expect(page.get_by_test_id("leader")).to_have_text("您")
+    expect(page.get_by_test_id("bid-submit")).to_be_disabled()
+    expect(page.locator("[data-bid-reason]")).to_have_text("您当前领先")
+    # The other viewer sees it live, and its prefill follows.
+    expect(theirs.get_by_test_id("current-price")).to_have_text("¥100,000.00")
+    expect(theirs.get_by_test_id("leader")).to_have_text(room["codes"][0])
+    expect(theirs.get_by_test_id("bid-amount")).to_have_value("101000.00")
+    _bid_through_the_dialog(theirs)
+    expect(theirs.get_by_test_id("bid-message")).to_have_text("出价成功")
+    expect(page.get_by_test_id("current-price")).to_have_text("¥101,000.00")
+    expect(page.get_by_test_id("leader")).to_have_text(room["codes"][1])
+    expect(page.get_by_test_id("bid-amount")).to_have_value("102000.00")
+    expect(page.get_by_test_id("bid-submit")).to_be_enabled()
+    rows = page.get_by_test_id("bid-row")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text(room["codes"][1])
+    expect(rows.nth(0)).to_contain_text("¥101,000.00")
+    expect(rows.nth(1)).to_contain_text("您")
+    expect(theirs.get_by_test_id("bid-row").nth(0)).to_contain_text("您")
+
+
 def test_live_outbid_across_two_contexts(
     browser: Any, page: Any, site: Site, watch: Watch, rooms: dict[str, Any]
 ) -> None:
-    room = rooms["outbid"]
-    buyer, maker = site.data["buyer"], site.data["maker"]
     other = _second_context(browser, watch)
     try:
-        theirs = other.new_page()
-        _sign_in(page, site, buyer, room)
-        _sign_in(theirs, site, maker, room)
-        expect(page.get_by_test_id("bid-amount")).to_have_value("100000.00")
-        expect(page.get_by_test_id("phase")).to_have_text("限时报价期")
-        _bid_through_the_dialog(page)
-        message = page.get_by_test_id("bid-message")
-        expect(message).to_have_text("出价成功")
-        expect(message).to_have_attribute("role", "status")
-        expect(page.get_by_test_id("leader")).to_have_text("您")
-        expect(page.get_by_test_id("bid-submit")).to_be_disabled()
-        expect(page.locator("[data-bid-reason]")).to_have_text("您当前领先")
-        # The other viewer sees it live, and its prefill follows.
-        expect(theirs.get_by_test_id("current-price")).to_have_text("¥100,000.00")
-        expect(theirs.get_by_test_id("leader")).to_have_text(room["codes"][0])
-        expect(theirs.get_by_test_id("bid-amount")).to_have_value("101000.00")
-        _bid_through_the_dialog(theirs)
-        expect(theirs.get_by_test_id("bid-message")).to_have_text("出价成功")
-        expect(page.get_by_test_id("current-price")).to_have_text("¥101,000.00")
-        expect(page.get_by_test_id("leader")).to_have_text(room["codes"][1])
-        expect(page.get_by_test_id("bid-amount")).to_have_value("102000.00")
-        expect(page.get_by_test_id("bid-submit")).to_be_enabled()
-        rows = page.get_by_test_id("bid-row")
-        expect(rows).to_have_count(2)
-        expect(rows.nth(0)).to_contain_text(room["codes"][1])
-        expect(rows.nth(0)).to_contain_text("¥101,000.00")
-        expect(rows.nth(1)).to_contain_text("您")
-        expect(theirs.get_by_test_id("bid-row").nth(0)).to_contain_text("您")
+        _live_outbid(page, other.new_page(), site, rooms["outbid"])
     finally:
         other.close()
+
+
+@pytest.fixture(scope="module")
+def pg_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """SPEC §19.7: the live-update tests also run on PostgreSQL with 2 workers (the two browsers' streams may
+    be served by different processes)."""
+    from tests.live import PG_ADMIN_URL, live_server
+    from tests.web.world import build
+
+    if not PG_ADMIN_URL:
+        pytest.skip("no PostgreSQL test server (EXCHANGE_TEST_POSTGRES_URL)")
+    directory = tmp_path_factory.mktemp("web-server-pg")
+    # In a thread of its own (it runs asyncio.run): Playwright's sync API holds this thread's event loop.
+    with ThreadPoolExecutor(1) as pool, ExitStack() as stack:
+        started = live_server(
+            "postgresql", directory, workers=2, serve_command=True, log=directory / "server.log"
+        )
+        server = pool.submit(stack.enter_context, started).result()
+        try:
+            made = Site(server)
+            made.data = pool.submit(asyncio.run, build(server)).result()
+            yield made
+        finally:
+            pool.submit(stack.close).result()
+
+
+def test_live_outbid_on_postgresql_with_two_workers(browser: Any, pg_site: Site) -> None:
+    with ThreadPoolExecutor(1) as pool:
+        room = pool.submit(asyncio.run, _open_rooms(pg_site, only=("outbid",))).result()["outbid"]
+    watch = Watch(host=urlsplit(pg_site.base).netloc)
+    one, two = _second_context(browser, watch), _second_context(browser, watch)
+    try:
+        _live_outbid(one.new_page(), two.new_page(), pg_site, room)
+    finally:
+        one.close()
+        two.close()
+    watch.check()
 
 
 def test_a_keyboard_only_bid(page: Any, site: Site, watch: Watch, rooms: dict[str, Any]) -> None:
