@@ -247,7 +247,11 @@
       auto: data.bid.auto, priority_rank: data.bid.priority_rank, placed_at: data.bid.placed_at || data.now
     });
     applyState(data);
-    if (FINAL[data.status]) stop();
+    if (FINAL[data.status]) {
+      stop();
+      // A sealed auction's events carry no amounts: its price, winner and bids are read once it has closed.
+      if (state.format === "sealed") reread().catch(function () { return null; });
+    }
     if (data.status === "closed" && me.code && data.winner_bidder_code === me.code && data.deal_id) contractLink(data.deal_id);
   }
   function contractLink(dealId) {
@@ -264,7 +268,7 @@
     }).catch(function () { return null; });
   }
 
-  var source = null, retry = 1, retryTimer = null, stopped = false;
+  var source = null, retry = 1, retryTimer = null, stopped = false, opened = 0;
   function setConnection(live) {
     el.connection.setAttribute("data-state", live ? "live" : "reconnecting");
     el.connection.textContent = live ? "实时" : "连接中断，正在重连…";
@@ -279,7 +283,13 @@
   function open() {
     if (stopped) return;
     source = new EventSource("/api/v1/auctions/" + id + "/events?last_event_id=" + lastId);
-    source.onopen = function () { retry = 1; setConnection(true); };
+    source.onopen = function () {
+      retry = 1;
+      setConnection(true);
+      // After a reconnect, the history is read again: a replayed bid's row then has its own time (an event
+      // carries only the time it is sent).
+      if (opened++) rereadBids().catch(function () { return null; });
+    };
     source.onerror = function () {
       if (stopped) return;
       setConnection(false);
