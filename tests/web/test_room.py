@@ -97,6 +97,13 @@ ROOMS: dict[str, dict[str, Any]] = {
     "messages": {**ENGLISH, "countdown_seconds": 3600},
     "reconnect": {**ENGLISH, "countdown_seconds": 3600},
     "proxy": {**ENGLISH, "countdown_seconds": 3600},
+    "dutch-race": {
+        "format": "dutch",
+        "increment": "1000.00",
+        "decrement": "1000.00",
+        "step_seconds": 86_400,
+        "floor_price": "90000.00",
+    },
     "sealed": {"format": "sealed", "increment": "1000.00", "free_bidding_minutes": 60},
     "dutch": {
         "format": "dutch",
@@ -497,3 +504,34 @@ def test_a_proxy_bids_for_its_holder_alone_to_see(
     expect(top).to_contain_text(room["codes"][1])
     expect(top).to_contain_text("代理")
     assert "105,000" not in page.content() and "105000" not in page.content()
+
+
+def test_a_dutch_accept_race(
+    browser: Any, page: Any, site: Site, watch: Watch, rooms: dict[str, Any]
+) -> None:
+    """Both bidders confirm at once: one wins, the other reads 竞价已结束（已被其他竞买人应价）."""
+    watch.allow("status of 409")
+    room = rooms["dutch-race"]
+    other = _second_context(browser, watch)
+    try:
+        theirs = other.new_page()
+        _sign_in(page, site, site.data["buyer"], room)
+        _sign_in(theirs, site, site.data["maker"], room)
+        for p in (page, theirs):
+            p.get_by_test_id("dutch-accept").click()
+            expect(p.get_by_test_id("confirm-dialog")).to_contain_text("¥100,000.00")
+        page.get_by_test_id("confirm-ok").click()
+        theirs.get_by_test_id("confirm-ok").click()
+        messages = [p.get_by_test_id("bid-message") for p in (page, theirs)]
+        for m in messages:
+            expect(m).not_to_have_text("")
+        texts = sorted(m.text_content() or "" for m in messages)
+        assert texts == ["出价成功", "竞价已结束（已被其他竞买人应价）"], texts
+        loser = messages[0] if messages[0].text_content() != "出价成功" else messages[1]
+        expect(loser).to_have_attribute("data-code", "auction_closed")
+        expect(loser).to_have_attribute("role", "alert")
+        for p in (page, theirs):
+            expect(p.get_by_test_id("auction-status")).to_contain_text("已成交")
+            expect(p.get_by_test_id("dutch-accept")).to_be_disabled()
+    finally:
+        other.close()
