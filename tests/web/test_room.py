@@ -97,6 +97,7 @@ ROOMS: dict[str, dict[str, Any]] = {
     "messages": {**ENGLISH, "countdown_seconds": 3600},
     "reconnect": {**ENGLISH, "countdown_seconds": 3600},
     "proxy": {**ENGLISH, "countdown_seconds": 3600},
+    "zero": {**ENGLISH, "countdown_seconds": 3600},
     "dutch-race": {
         "format": "dutch",
         "increment": "1000.00",
@@ -535,3 +536,21 @@ def test_a_dutch_accept_race(
             expect(p.get_by_test_id("dutch-accept")).to_be_disabled()
     finally:
         other.close()
+
+
+def test_at_zero_the_countdown_waits_for_the_result(
+    page: Any, site: Site, watch: Watch, rooms: dict[str, Any]
+) -> None:
+    """The browser's clock runs an hour and more ahead while no closing event arrives (its stream is held):
+    the countdown stops at 00:00:00 with 等待结果… and bidding reads 已结束."""
+    room = rooms["zero"]
+    page.route("**/events?*", lambda route: None)  # never answered
+    page.clock.install()
+    sign_in(page, site, site.data["buyer"].email, next_path=f"/auctions/{room['id']}")
+    countdown = page.get_by_test_id("countdown")
+    expect(countdown).to_have_text(re.compile(r"00:[0-5][0-9]:[0-5][0-9]"))
+    page.clock.fast_forward("02:00:00")
+    expect(countdown).to_have_text("00:00:00")
+    expect(page.locator("[data-countdown-note]")).to_have_text("等待结果…")
+    expect(page.get_by_test_id("bid-submit")).to_be_disabled()
+    expect(page.locator("[data-bid-reason]")).to_have_text("已结束")
