@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.kit.security import Principal
@@ -185,6 +186,25 @@ async def list_offers(
     keys = [datetime_key(Offer.created_at, descending=True), SortKey(Offer.id, uuid.UUID, descending=True)]
     rows: Sequence[Any] = (await session.scalars(keyset_query(query, keys, cursor).limit(limit + 1))).all()
     return page_of(rows, limit, lambda o: (o.created_at, o.id))
+
+
+async def latest_of_buyer_threads(
+    session: AsyncSession, buyer_org_id: uuid.UUID, *, limit: int
+) -> list[tuple[Offer, str]]:
+    """The organization's offer threads as a buyer, each by its latest move (an offer no counter followed),
+    with the listing's title, newest first (the dashboard)."""
+    later = aliased(Offer)
+    rows = await session.execute(
+        select(Offer, Listing.title)
+        .join(Listing, Listing.id == Offer.listing_id)
+        .where(
+            Offer.buyer_org_id == buyer_org_id,
+            ~select(later.id).where(later.previous_offer_id == Offer.id).exists(),
+        )
+        .order_by(Offer.created_at.desc(), Offer.id.desc())
+        .limit(limit)
+    )
+    return [(offer, title) for offer, title in rows]
 
 
 # --- deadlines ------------------------------------------------------------------------------------------

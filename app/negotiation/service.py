@@ -386,3 +386,14 @@ async def list_listing_offers(
         limit=limit,
         cursor=cursor,
     )
+
+
+async def list_own_threads(
+    session: AsyncSession, principal: Principal, *, now: datetime, limit: int
+) -> list[tuple[schemas.OfferOut, str]]:
+    """The caller's organization's threads as a buyer, each by its latest offer (presented as the API does)
+    with the listing's title, newest first."""
+    if principal.organization_id is None:
+        return []
+    rows = await repo.latest_of_buyer_threads(session, principal.organization_id, limit=limit)
+    return [(present(offer, now), title) for offer, title in rows]

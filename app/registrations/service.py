@@ -248,6 +248,22 @@ async def own_registration(
     return found
 
 
+async def list_own_registrations(
+    session: AsyncSession, principal: Principal, *, limit: int
+) -> list[tuple[Registration, Listing]]:
+    """The caller's organization's registrations with their listings, newest first (the dashboard)."""
+    if principal.organization_id is None:
+        return []
+    rows = await session.execute(
+        select(Registration, Listing)
+        .join(Listing, Listing.id == Registration.listing_id)
+        .where(Registration.organization_id == principal.organization_id)
+        .order_by(Registration.created_at.desc(), Registration.id.desc())
+        .limit(limit)
+    )
+    return [(registration, listing) for registration, listing in rows]
+
+
 # --- review and withdrawal --------------------------------------------------------------------------------
 
 

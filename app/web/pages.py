@@ -14,16 +14,22 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from app.accounts import service as accounts
 from app.auctions import service as auctions
 from app.contracts import service as contracts
+from app.deals import service as deals
+from app.deals.schemas import DealOut
 from app.deps import ClockDep, DatabaseDep, OptionalPrincipalDep, SessionDep, SettingsDep, get_database
 from app.kit.errors import ExchangeError, Forbidden, NotFound, RateLimited, Unauthorized
 from app.kit.money import parse_yuan
 from app.kit.proxies import client_address
 from app.kit.schemas import contains_nul
 from app.kit.security import Principal
+from app.ledger import service as ledger
 from app.listings import service as listings
 from app.listings.repository import ListFilters
 from app.listings.schemas import ListingSort
+from app.models.ledger import AccountKind
 from app.models.listings import ListingStatus, PricingMode, TransactionKind
+from app.models.trading import DealStatus, DepositStatus
+from app.negotiation import service as negotiation
 from app.registrations import service as registrations
 from app.registrations.service import in_listing_period
 from app.settlement import service as settlement
@@ -362,12 +368,36 @@ async def logout(request: Request, db: DatabaseDep, settings: SettingsDep) -> Re
 # --- desks (their content comes with the next pages of SPEC §19.4) ---------------------------------------------
 
 
+DASHBOARD_ROWS = 50
+
+
 @router.get("/dashboard")
-async def dashboard(request: Request, principal: OptionalPrincipalDep) -> HTMLResponse:
+async def dashboard(
+    request: Request, session: SessionDep, principal: OptionalPrincipalDep, clock: ClockDep
+) -> HTMLResponse:
+    """An organization member's desk (SPEC §19.4): the account, registrations and their held deposits, own
+    offer threads and deals as buyer, read through the services of the API's routes for them."""
     who = require_signed_in(request, principal)
-    if who.is_operator:
+    if who.is_operator or who.organization_id is None:
         raise Forbidden("Operators have their own desk.")
-    return page(request, "desk.html", heading="我的交易")
+    now = clock.now()
+    balances = await ledger.balances(session, who.organization_id)
+    own = await registrations.list_own_registrations(session, who, limit=DASHBOARD_ROWS)
+    regs = [(registrations.present(who, r), listing) for r, listing in own]
+    threads = await negotiation.list_own_threads(session, who, now=now, limit=DASHBOARD_ROWS)
+    rows, _ = await deals.list_deals(session, who, role="buyer", limit=DASHBOARD_ROWS, cursor=None)
+    return page(
+        request,
+        "dashboard.html",
+        org_id=who.organization_id,
+        available=balances[AccountKind.available],
+        held=balances[AccountKind.held],
+        registrations=regs,
+        held_deposits=[(r, listing) for r, listing in regs if r.deposit_status == DepositStatus.held],
+        threads=threads,
+        deals=[DealOut.model_validate(d).model_dump(mode="json") for d in rows],  # the API's form
+        payable=DealStatus.awaiting_payment,
+    )
 
 
 @router.get("/operator")

@@ -1,0 +1,123 @@
+"""The company dashboard (SPEC §19.4 ``/dashboard``) over HTTP on both databases: the account with its held
+deposits, registrations, own offer threads (one row per thread, by its latest move) and deals as buyer with
+the pay button, read through the API's services; the pay the page's script makes (cookie, CSRF header,
+Idempotency-Key) and the page after it."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import httpx
+
+from app.web.labels import label
+from app.web.templating import money, shanghai
+from tests import trading as t
+from tests.negotiation import helpers as n
+from tests.settlement import helpers as s
+from tests.web import helpers as w
+
+
+def _rows(html: str, testid: str) -> dict[str, str]:
+    """data-id → the row's HTML, for every row of ``testid``."""
+    found = re.findall(rf'<tr data-testid="{testid}" data-id="([^"]+)"(.*?)</tr>', html, re.S)
+    return {row_id: body for row_id, body in found}
+
+
+def _value(html: str, testid: str) -> str:
+    found = re.search(rf'data-testid="{testid}">([^<]*)<', html)
+    assert found, testid
+    return found.group(1)
+
+
+async def test_dashboard_rows_and_paying_a_deal(client: httpx.AsyncClient, db) -> None:
+    case = await s.offer_deal(client, db)
+    op, seller, buyer, outsider = case.op, case.seller, case.buyer, case.outsider
+    deal = await s.awaiting_payment(client, db, case)
+    await s.fund_amount_due(client, case)
+    # A registration with its deposit held.
+    await t.fund(client, op, buyer, "20000.00")
+    listed = await t.published_listing(
+        client,
+        op,
+        seller,
+        title="储能电池管理系统",
+        pricing_mode="listed",
+        price="300000.00",
+        deposit="20000.00",
+    )
+    r = await client.post(f"/api/v1/listings/{listed['id']}/registrations", headers=buyer.headers)
+    assert r.status_code == 201, r.text
+    registration = r.json()
+    # A thread the seller countered: one row, its latest move.
+    talks = await t.published_listing(client, op, seller, title="柔性显示基板")
+    first = await n.offer(client, buyer, talks["id"], "400000.00")
+    expires = (await t.now(client) + timedelta(days=3)).isoformat()
+    counter = await n.move(
+        client, seller, first["id"], "counter", {"price": "450000.00", "expires_at": expires}
+    )
+
+    await w.sign_in(client, buyer.email)
+    r = await client.get("/dashboard")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    account = await t.balance(client, buyer)
+    assert _value(r.text, "account-available") == money(account["available"])
+    assert _value(r.text, "account-held") == money("20000.00") == money(account["held"])
+    assert f'data-testid="held-deposit" data-listing-id="{listed["id"]}"' in r.text
+
+    regs = _rows(r.text, "registration-row")
+    assert list(regs) == [registration["id"]]
+    row = regs[registration["id"]]
+    assert f'data-listing-id="{listed["id"]}"' in row and "储能电池管理系统" in row
+    assert (
+        f">{registration['bidder_code']}<" in row
+        and label(registration["status"], "registration_status") in row
+        and "¥20,000.00" in row
+    )
+
+    offers = _rows(r.text, "offer-row")
+    assert len(offers) == 2
+    assert counter["id"] in offers and first["id"] not in offers
+    countered = offers[counter["id"]]
+    assert "¥450,000.00" in countered and "待答复" in countered and "出让方" in countered
+    assert str(shanghai(datetime.fromisoformat(counter["expires_at"]))) in countered
+    assert any("已接受" in body and "¥500,000.00" in body for body in offers.values())
+
+    deals = _rows(r.text, "deal-row")
+    assert list(deals) == [deal["id"]]
+    row = deals[deal["id"]]
+    assert "待付款" in row and "专利权转让" in row and "¥500,000.00" in row
+    assert money(deal["amount_due"]) in row
+    assert str(shanghai(datetime.fromisoformat(deal["pay_by"]))) in row
+    assert str(shanghai(datetime.fromisoformat(deal["sign_by"]))) in row
+    assert (
+        f'data-testid="pay-button" data-deal-id="{deal["id"]}" data-amount-due="{deal["amount_due"]}"' in row
+    )
+    for raw in (">awaiting_payment<", ">pending_review<", ">open<", ">assignment<", ">held<"):
+        assert raw not in r.text
+
+    # The script's request: the session cookie, the page's token as X-CSRF-Token, an Idempotency-Key.
+    token = w.csrf_of(r.text)
+    paid = await client.post(
+        f"/api/v1/deals/{deal['id']}/pay", headers={"X-CSRF-Token": token, "Idempotency-Key": "dash-pay-1"}
+    )
+    assert paid.status_code == 200, paid.text
+    again = await client.post(
+        f"/api/v1/deals/{deal['id']}/pay", headers={"X-CSRF-Token": token, "Idempotency-Key": "dash-pay-1"}
+    )
+    assert again.status_code == 200 and again.json() == paid.json()
+    r = await client.get("/dashboard")
+    row = _rows(r.text, "deal-row")[deal["id"]]
+    assert "已付款" in row and 'data-testid="pay-button"' not in row
+    assert _value(r.text, "account-available") == money((await t.balance(client, buyer))["available"])
+
+    # Others see their own desk only; operators have theirs.
+    await w.sign_in(client, outsider.email)
+    r = await client.get("/dashboard")
+    assert r.status_code == 200
+    assert not _rows(r.text, "registration-row") and not _rows(r.text, "offer-row")
+    assert not _rows(r.text, "deal-row")
+    await w.sign_in(client, seller.email)
+    r = await client.get("/dashboard")
+    assert not _rows(r.text, "deal-row")  # deals as buyer only
+    assert (await client.get("/api/v1/deals", headers=seller.headers)).json()["items"]
