@@ -1,6 +1,6 @@
 """The world of the browser tests, made through the API of the running server (``tests/web/conftest.py``):
-an operator, a university and an enterprise seller, a buyer, listings to search, and a settled deal with its
-certificate."""
+an operator, a university and an enterprise seller, a buyer, listings to search, a settled deal with its
+certificate, and a second buyer's deal awaiting its payment."""
 
 from __future__ import annotations
 
@@ -105,7 +105,42 @@ async def build(server: LiveServer) -> dict[str, Any]:
             )
         await _ok(await client.post(f"/api/v1/deals/{deal['id']}/pay", headers=buyer.headers))
         settled = await _ok(await client.post(f"/api/v1/deals/{deal['id']}/settle", headers=op.headers))
+        # A deal awaiting the payment of a buyer of its own (the dashboard's pay button), funded to pay it.
+        payer = await f.organization(client, verified_by=op, name="温州阀门制造有限公司")
+        valve = await _listing(
+            client,
+            op,
+            maker,
+            patent_title="智能温控阀",
+            abstract="供暖系统用的温控阀。",
+            title="智能温控阀专利转让",
+            summary="供暖系统用的温控阀。",
+            price="200000.00",
+        )
+        offer = await _ok(
+            await client.post(
+                f"/api/v1/listings/{valve['id']}/offers", json={"price": "200000.00"}, headers=payer.headers
+            ),
+            201,
+        )
+        accepted = await _ok(await client.post(f"/api/v1/offers/{offer['id']}/accept", headers=maker.headers))
+        unpaid = await _ok(await client.get(f"/api/v1/deals/{accepted['deal_id']}", headers=payer.headers))
+        terms = await _ok(
+            await client.get(f"/api/v1/contracts/{unpaid['contract_id']}", headers=payer.headers)
+        )
+        for party in (maker, payer):
+            await _ok(
+                await client.post(
+                    f"/api/v1/contracts/{terms['id']}/sign",
+                    json={"sha256": terms["sha256"]},
+                    headers=party.headers,
+                )
+            )
+        unpaid = await _ok(await client.get(f"/api/v1/deals/{unpaid['id']}", headers=payer.headers))
+        await _fund(client, op, payer, unpaid["amount_due"], "WEB-BROWSER-2")
         return {
+            "payer": payer,
+            "unpaid_deal": unpaid,
             "op": op,
             "university": university,
             "maker": maker,

@@ -1,0 +1,52 @@
+"""The dashboard's pay button in Chromium (SPEC §19.4, §19.1): the confirm dialog shows the amount due with
+confirm-ok focused, Esc cancels without paying, OK pays (the row reads 已付款, the account follows); no console
+error, no other host, the page's weight (``tests/web/conftest.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from app.web.templating import money
+from tests.web.conftest import Site, Watch
+from tests.web.test_browser import sign_in
+
+
+def test_paying_a_deal_through_the_dialog(page: Any, site: Site, watch: Watch) -> None:
+    deal = site.data["unpaid_deal"]
+    sign_in(page, site, site.data["payer"].email)
+    expect(page).to_have_url(site.url("/dashboard"))
+    row = page.locator(f'[data-testid=deal-row][data-id="{deal["id"]}"]')
+    expect(row).to_contain_text("待付款")
+    expect(row).to_contain_text(money(deal["amount_due"]))
+    available = page.get_by_test_id("account-available")
+    expect(available).to_have_text(money(deal["amount_due"]))
+    paid: list[Any] = []
+    page.on("request", lambda r: paid.append(r) if r.method == "POST" and r.url.endswith("/pay") else None)
+
+    button = row.get_by_test_id("pay-button")
+    dialog = page.get_by_test_id("confirm-dialog")
+    button.click()
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(money(deal["amount_due"]))
+    expect(page.get_by_test_id("confirm-ok")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(button).to_be_focused()
+    assert paid == []
+
+    button.click()
+    expect(page.get_by_test_id("confirm-ok")).to_be_focused()
+    page.get_by_test_id("confirm-ok").click()
+    expect(page.get_by_test_id("pay-message")).to_have_text("付款成功")
+    expect(row).to_contain_text("已付款")
+    expect(row.get_by_test_id("pay-button")).to_have_count(0)
+    expect(available).to_have_text(money(0))
+    assert len(paid) == 1
+    headers = paid[0].headers
+    assert headers.get("x-csrf-token") and headers.get("idempotency-key")
+    # The page read again says the same.
+    page.reload()
+    expect(page.locator(f'[data-testid=deal-row][data-id="{deal["id"]}"]')).to_contain_text("已付款")
+    expect(page.get_by_test_id("account-available")).to_have_text(money(0))
