@@ -61,6 +61,9 @@ async def set_patent_owners(
         },
     ),
     summary="Grant inventors ownership or a use right (赋权; a member of a public-institution owner)",
+    description="Either form is refused while the patent is in an active listing, an open-licence declaration, "
+    "an unsettled deal, a live trial offer or an active trial, or a pending or active pledge (409 "
+    "`patent_locked`): what these commit the patent to is settled on consents given before.",
 )
 async def create_empowerment(
     patent_id: uuid.UUID,

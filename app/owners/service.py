@@ -40,10 +40,11 @@ from app.models.owners import (
 from app.models.patents import Patent
 from app.models.policy import Pledge, PledgeStatus
 from app.models.trading import Deal
-from app.models.trials import TrialOffer, TrialOfferStatus
+from app.models.trials import TrialOffer
 from app.owners import queries, rules, schemas
 from app.owners.queries import Owner
 from app.patents.service import locked
+from app.trials import queries as trials
 
 PATENT = "patent"
 CONSENT_ACTION = "owner_consent_recorded"
@@ -79,22 +80,22 @@ def _unprocessable(code: str, field: list[str | int], message: str) -> Unprocess
 
 
 async def _check_unlocked(session: AsyncSession, patent_id: uuid.UUID) -> None:
-    """SPEC §18.5: the owners change only while the patent is in no active listing, open-licence declaration,
-    unsettled deal (§20's lock), live trial offer, nor pending or active pledge → 409 ``patent_locked``."""
+    """SPEC §18.5: the owners change, and a use right is granted, only while the patent is in no active listing,
+    open-licence declaration, unsettled deal (§20's lock), live trial offer, nor pending or active pledge → 409
+    ``patent_locked``; nor while a trial runs on a withdrawn offer (its conversion is settled on the offer's
+    consents, which can no longer be given). The one rule for the owners list and both forms of 赋权: whatever
+    these commit the patent to is settled on consents given before, which settlement re-checks."""
     if await locked(session, [patent_id]):
         raise PatentLocked(
             "The patent is in an active listing, an open-licence declaration or an unsettled deal."
         )
-    live_offer = exists().where(
-        TrialOffer.patent_id == patent_id,
-        TrialOffer.status.in_([TrialOfferStatus.pending_review.value, TrialOfferStatus.offered.value]),
-    )
+    trial = await trials.in_trial(session, patent_id)
+    if trial is not None:
+        raise PatentLocked(trial)
     pledge = exists().where(
         Pledge.patent_id == patent_id,
         Pledge.status.in_([PledgeStatus.pending.value, PledgeStatus.active.value]),
     )
-    if await session.scalar(select(live_offer)):
-        raise PatentLocked("The patent is in a live trial offer.")
     if await session.scalar(select(pledge)):
         raise PatentLocked("The patent has a pending or active pledge.")
 
@@ -360,6 +361,8 @@ async def empower(
                 ["term_years"],
                 f"a use right runs at least {use_right_min_years} years",
             )
+        # A use right binds every later assignment and exclusive licence (SPEC §18.5): not while one is under way.
+        await _check_unlocked(session, patent.id)
         starts_on, ends_on = rules.use_right_period(data.decided_on, data.term_years, patent.expires_on)
     empowerment = Empowerment(
         id=uuid.uuid4(),

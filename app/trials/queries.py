@@ -16,7 +16,7 @@ from app.kit.workdays import SHANGHAI
 from app.licensing.rules import add_months
 from app.models.listings import EXCLUSIVE_KINDS
 from app.models.trading import Deal, DealStatus
-from app.models.trials import Trial, TrialOffer, TrialStatus
+from app.models.trials import Trial, TrialOffer, TrialOfferStatus, TrialStatus
 from app.trials import rules
 
 # A conversion deal holds its patent like an active listing until it is settled, cancelled or defaulted.
@@ -82,6 +82,39 @@ async def converting(session: AsyncSession, patent_ids: Collection[uuid.UUID]) -
         .distinct()
     )
     return sorted(rows.all())
+
+
+async def in_trial(session: AsyncSession, patent_id: uuid.UUID) -> str | None:
+    """Why the patent is committed to a trial (SPEC §18.3), or None: a live (``pending_review`` or ``offered``)
+    offer, a ``trial_active`` trial (its offer may be withdrawn, it still converts on the offer's terms) or a
+    conversion deal not yet settled, cancelled or defaulted. Its conversion is settled on the offer's consents
+    and pledges (SPEC §18.5, §14), which can no longer be given once the offer is offered: a right that would
+    need them is refused meanwhile (409 ``patent_locked``)."""
+    live = [TrialOfferStatus.pending_review.value, TrialOfferStatus.offered.value]
+    if await session.scalar(
+        select(exists().where(TrialOffer.patent_id == patent_id, TrialOffer.status.in_(live)))
+    ):
+        return "The patent is in a live trial offer."
+    if await session.scalar(
+        select(exists().where(Trial.patent_id == patent_id, Trial.status == TrialStatus.trial_active.value))
+    ):
+        return "The patent is in an active trial."
+    converting_deal = exists().where(
+        Trial.patent_id == patent_id,
+        Deal.trial_id == Trial.id,
+        Deal.status.in_([s.value for s in UNSETTLED]),
+    )
+    if await session.scalar(select(converting_deal)):
+        return "The patent is in a trial's unsettled conversion deal."
+    return None
+
+
+async def offer_of_deal(session: AsyncSession, deal: Deal) -> uuid.UUID | None:
+    """The trial offer a trial's conversion deal was made under (None for any other deal): the subject of its
+    owners' and pledgee's consents (SPEC §18.3, §18.5, §14)."""
+    if deal.trial_id is None:
+        return None
+    return await session.scalar(select(Trial.trial_offer_id).where(Trial.id == deal.trial_id))
 
 
 @dataclass(frozen=True)

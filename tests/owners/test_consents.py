@@ -3,12 +3,15 @@ states, the checks at listing submission, pledge confirmation and settlement, an
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 
 from app.kit.db import Database
+from app.models.owners import Empowerment, EmpowermentForm
 from tests import factories as f
 from tests import trading as t
 from tests.owners import helpers as h
@@ -202,7 +205,7 @@ async def test_a_pledge_needs_every_other_owners_consent(client: httpx.AsyncClie
     del op
 
 
-async def test_settlement_re_checks_a_use_right_granted_after_submission(
+async def test_no_use_right_while_a_deal_runs_and_settlement_re_checks_one(
     client: httpx.AsyncClient, db: Database, world: Any
 ) -> None:
     op, uni, _co, buyer, _bank, other = world
@@ -218,10 +221,39 @@ async def test_settlement_re_checks_a_use_right_granted_after_submission(
     assert deal["status"] == "public_notice"
     await t.advance_past(client, deal["notice_ends_at"])
     case = s.DealCase(op, uni, buyer, other, listing, await s.get(client, op, deal["id"]))
-    # The institution grants its inventor a use right while the deal runs: the assignment now needs its
-    # holders' consent, which settlement re-checks.
-    await use_right(client, uni, p["id"], h.id_number(42))
+    # A use right granted while the deal runs would need its holders' consent to an assignment already agreed,
+    # which settlement re-checks: the deal would stay paid with the money in escrow. It is refused (the same
+    # lock as the ownership form).
+    r = await client.post(
+        f"/api/v1/patents/{p['id']}/empowerments",
+        json={
+            "form": "use_right",
+            "decision_number": "校发〔2024〕12号",
+            "decided_on": "2024-01-31",
+            "inventors": [{"name": "李华", "id_number": h.id_number(42)}],
+            "term_years": 10,
+        },
+        headers=uni.headers,
+    )
+    assert r.status_code == 409 and r.json()["code"] == "patent_locked"
     await s.paid(client, db, case)
+    # One recorded behind the API's back is still caught by settlement's re-check.
+    async with db.transaction() as session:
+        session.add(
+            Empowerment(
+                id=uuid.uuid4(),
+                patent_id=uuid.UUID(p["id"]),
+                organization_id=uuid.UUID(uni.org_id),
+                form=EmpowermentForm.use_right,
+                decision_number="校发〔2024〕12号",
+                decided_on=date(2024, 1, 31),
+                inventors=[{"name": "李华", "id_number_masked": h.masked(h.id_number(42)), "share": None}],
+                term_years=10,
+                starts_on=date(2024, 1, 31),
+                ends_on=date(2034, 1, 30),
+                created_at=s.at(deal["created_at"]),
+            )
+        )
     r = await s.settle(client, op, case.id)
     assert r.status_code == 409 and r.json()["code"] == "use_right_conflict"
     assert (await s.get(client, op, case.id))["status"] == "paid"
