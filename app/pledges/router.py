@@ -36,11 +36,21 @@ async def _out(session: AsyncSession, pledge: Pledge) -> Out:
         403,
         404,
         422,
-        codes={409: ["patent_expired", "patent_not_granted", "patent_pledged", "patent_preserved"]},
+        codes={
+            409: [
+                "patent_expired",
+                "patent_locked",
+                "patent_not_granted",
+                "patent_pledged",
+                "patent_preserved",
+            ]
+        },
     ),
     summary="File a pledge of your patent (owner; → pending until the pledgee confirms)",
     description="The pledgee must be a verified financial institution. 409 `patent_pledged` when the patent has "
-    "a pending or active pledge already, `patent_preserved` under court preservation.",
+    "a pending or active pledge already, `patent_preserved` under court preservation, `patent_locked` while the "
+    "patent is in a live trial offer, an active trial or a trial's unsettled conversion deal (SPEC §18.3: the "
+    "conversion is settled on the pledgee's consent to the offer, which a later pledgee could not give).",
 )
 async def create_pledge(
     patent_id: uuid.UUID,

@@ -40,6 +40,7 @@ from app.models.trials import TrialOffer, TrialOfferStatus
 from app.owners import queries as owner_queries
 from app.owners import service as owners
 from app.pledges import queries, rules, schemas
+from app.trials import queries as trials
 
 ENTITY = "pledge"
 S = PledgeStatus
@@ -50,17 +51,24 @@ def _today(clock: Clock) -> date:
 
 
 async def unconsented_pledges_for_deal(session: AsyncSession, deal: Deal) -> list[uuid.UUID]:
-    """Patents of the deal's listing under an active pledge whose pledgee has not consented to that listing
-    (SPEC §14: settlement re-checks it). A deal without a listing (an open licence) has none to check: its
-    declaration was approved only with the pledgee's consent."""
-    if deal.listing_id is None:
+    """Patents of the deal under an active pledge whose pledgee has not consented to the deal's subject: its
+    listing, or the trial offer a trial's conversion deal was made under (SPEC §14, §18.3: settlement re-checks
+    it). A deal taken under an open licence has none to check: its declaration was approved only with the
+    pledgee's consent."""
+    if deal.listing_id is not None:
+        patent_ids = (
+            await session.scalars(
+                select(ListingPatent.patent_id).where(ListingPatent.listing_id == deal.listing_id)
+            )
+        ).all()
+        return await queries.unconsented(session, patent_ids, listing_id=deal.listing_id)
+    offer_id = await trials.offer_of_deal(session, deal)
+    if offer_id is None:
         return []
-    patent_ids = (
-        await session.scalars(
-            select(ListingPatent.patent_id).where(ListingPatent.listing_id == deal.listing_id)
-        )
-    ).all()
-    return await queries.unconsented(session, patent_ids, listing_id=deal.listing_id)
+    patent_id = await session.scalar(select(TrialOffer.patent_id).where(TrialOffer.id == offer_id))
+    if patent_id is None:
+        return []
+    return await queries.unconsented(session, [patent_id], trial_offer_id=offer_id)
 
 
 # --- presentation ------------------------------------------------------------------------------------------
@@ -185,6 +193,12 @@ async def create_pledge(
     if status != LegalStatus.granted:
         raise Conflict("Only a granted patent in force can be pledged.", code="patent_not_granted")
     _refuse_preserved(patent)
+    # SPEC §18.3, §14: a trial's conversion is settled on the pledgee's consent to its offer, given only while the
+    # offer is pending review; a pledge made later could never consent, and the conversion's money would stay in
+    # escrow. So no pledge while the patent is committed to a trial (409 ``patent_locked``).
+    trial = await trials.in_trial(session, patent.id)
+    if trial is not None:
+        raise Conflict(trial, code="patent_locked")
     errors: list[dict[str, Any]] = []
     pledgee = await session.get(Organization, data.pledgee_org_id)
     if (

@@ -192,7 +192,8 @@ async def settle_deal(
        ``invalid_state`` and moves no money; steps 2–5 are the move's effects, by the kind's row of
        ``app.deals.rules.KINDS``;
     2. pledges re-checked: 409 ``patent_pledged`` while a patent is under an active pledge without the
-       pledgee's consent (§14);
+       pledgee's consent to the deal's listing or trial offer (§14, §18.3); then the co-owners' and use rights'
+       consents to it (§18.5: 409 ``co_owner_consent_required``, ``use_right_conflict``);
     3. one balanced journal entry empties the deal's escrow by the kind's cash rule (today's kinds: seller ←
        price − seller fee, fee income ← both fees, as fixed when the deal was made; an applied deposit larger
        than the price goes back to the buyer);
@@ -220,11 +221,21 @@ async def settle_deal(
         blocked = await unconsented_pledges(session, deal)
         if blocked:
             raise PatentPledged("A patent of this deal is pledged and the pledgee has not consented.")
-        if deal.listing_id is not None:  # SPEC §18.5: co-owners' and use rights' consents, re-checked
+        # SPEC §18.5: co-owners' and use rights' consents to the deal's subject (its listing, or the offer a
+        # trial's conversion deal was made under, §18.3), re-checked.
+        offer_id = await trials.offer_of_deal(session, deal)
+        subject = (
+            (ConsentSubject.listing, deal.listing_id)
+            if deal.listing_id is not None
+            else (ConsentSubject.trial_offer, offer_id)
+            if offer_id is not None
+            else None
+        )
+        if subject is not None:
             await owners.require_consents(
                 session,
-                subject_type=ConsentSubject.listing,
-                subject_id=deal.listing_id,
+                subject_type=subject[0],
+                subject_id=subject[1],
                 patent_ids=ids,
                 restricted=deal.transaction_kind in EXCLUSIVE_KINDS,
                 acting_org_id=deal.seller_org_id,
