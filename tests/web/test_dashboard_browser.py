@@ -50,3 +50,19 @@ def test_paying_a_deal_through_the_dialog(page: Any, site: Site, watch: Watch) -
     page.reload()
     expect(page.locator(f'[data-testid=deal-row][data-id="{deal["id"]}"]')).to_contain_text("已付款")
     expect(page.get_by_test_id("account-available")).to_have_text(money(0))
+
+
+def test_a_refused_payment_reads_in_chinese(page: Any, site: Site, watch: Watch) -> None:
+    watch.allow("status of 409")
+    deal = site.data["unaffordable_deal"]
+    sign_in(page, site, site.data["payer"].email)
+    row = page.locator(f'[data-testid=deal-row][data-id="{deal["id"]}"]')
+    row.get_by_test_id("pay-button").click()
+    expect(page.get_by_test_id("confirm-dialog")).to_contain_text(money(deal["amount_due"]))
+    page.keyboard.press("Enter")  # confirm-ok has the focus
+    message = page.get_by_test_id("pay-message")
+    expect(message).to_have_text("账户可用余额不足")
+    expect(message).to_have_attribute("role", "alert")
+    expect(message).to_have_attribute("data-code", "insufficient_funds")
+    expect(row).to_contain_text("待付款")
+    expect(row.get_by_test_id("pay-button")).to_be_enabled()

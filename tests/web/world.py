@@ -45,6 +45,34 @@ async def _fund(client: httpx.AsyncClient, op: f.Actor, org: f.Actor, amount: st
     assert r.status_code in (200, 201), r.text
 
 
+async def _unpaid_deal(
+    client: httpx.AsyncClient, op: f.Actor, seller: f.Actor, buyer: f.Actor, *, title: str, price: str
+) -> dict[str, Any]:
+    """A negotiated listing of ``seller`` sold to ``buyer`` at ``price``, both signed: awaiting payment."""
+    listing = await _listing(
+        client, op, seller, patent_title=title[:-4], abstract="供暖系统用的阀门。", title=title, price=price
+    )
+    offer = await _ok(
+        await client.post(
+            f"/api/v1/listings/{listing['id']}/offers", json={"price": price}, headers=buyer.headers
+        ),
+        201,
+    )
+    accepted = await _ok(await client.post(f"/api/v1/offers/{offer['id']}/accept", headers=seller.headers))
+    deal = await _ok(await client.get(f"/api/v1/deals/{accepted['deal_id']}", headers=buyer.headers))
+    terms = await _ok(await client.get(f"/api/v1/contracts/{deal['contract_id']}", headers=buyer.headers))
+    for party in (seller, buyer):
+        await _ok(
+            await client.post(
+                f"/api/v1/contracts/{terms['id']}/sign",
+                json={"sha256": terms["sha256"]},
+                headers=party.headers,
+            )
+        )
+    result: dict[str, Any] = await _ok(await client.get(f"/api/v1/deals/{deal['id']}", headers=buyer.headers))
+    return result
+
+
 async def build(server: LiveServer) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=server.base, timeout=30) as client:
         op = f.Actor(id="", email=OPERATOR_EMAIL, org_id=None, headers=server.operator_headers)
@@ -105,42 +133,16 @@ async def build(server: LiveServer) -> dict[str, Any]:
             )
         await _ok(await client.post(f"/api/v1/deals/{deal['id']}/pay", headers=buyer.headers))
         settled = await _ok(await client.post(f"/api/v1/deals/{deal['id']}/settle", headers=op.headers))
-        # A deal awaiting the payment of a buyer of its own (the dashboard's pay button), funded to pay it.
+        # Deals awaiting the payment of a buyer of its own (the dashboard's pay button): one funded to be
+        # paid, one that the account cannot pay.
         payer = await f.organization(client, verified_by=op, name="温州阀门制造有限公司")
-        valve = await _listing(
-            client,
-            op,
-            maker,
-            patent_title="智能温控阀",
-            abstract="供暖系统用的温控阀。",
-            title="智能温控阀专利转让",
-            summary="供暖系统用的温控阀。",
-            price="200000.00",
-        )
-        offer = await _ok(
-            await client.post(
-                f"/api/v1/listings/{valve['id']}/offers", json={"price": "200000.00"}, headers=payer.headers
-            ),
-            201,
-        )
-        accepted = await _ok(await client.post(f"/api/v1/offers/{offer['id']}/accept", headers=maker.headers))
-        unpaid = await _ok(await client.get(f"/api/v1/deals/{accepted['deal_id']}", headers=payer.headers))
-        terms = await _ok(
-            await client.get(f"/api/v1/contracts/{unpaid['contract_id']}", headers=payer.headers)
-        )
-        for party in (maker, payer):
-            await _ok(
-                await client.post(
-                    f"/api/v1/contracts/{terms['id']}/sign",
-                    json={"sha256": terms["sha256"]},
-                    headers=party.headers,
-                )
-            )
-        unpaid = await _ok(await client.get(f"/api/v1/deals/{unpaid['id']}", headers=payer.headers))
+        unpaid = await _unpaid_deal(client, op, maker, payer, title="智能温控阀专利转让", price="200000.00")
+        short = await _unpaid_deal(client, op, maker, payer, title="管道流量计专利转让", price="300000.00")
         await _fund(client, op, payer, unpaid["amount_due"], "WEB-BROWSER-2")
         return {
             "payer": payer,
             "unpaid_deal": unpaid,
+            "unaffordable_deal": short,
             "op": op,
             "university": university,
             "maker": maker,
