@@ -383,7 +383,14 @@ async def dashboard(
     now = clock.now()
     balances = await ledger.balances(session, who.organization_id)
     own = await registrations.list_own_registrations(session, who, limit=DASHBOARD_ROWS)
-    regs = [(registrations.present(who, r), listing) for r, listing in own]
+    regs = [
+        (
+            registrations.present(who, r).model_dump(mode="json"),
+            listing,
+            r.status in registrations.ACTIVE and in_listing_period(listing, now),
+        )
+        for r, listing in own
+    ]
     threads = await negotiation.list_own_threads(session, who, now=now, limit=DASHBOARD_ROWS)
     rows, _ = await deals.list_deals(session, who, role="buyer", limit=DASHBOARD_ROWS, cursor=None)
     return page(
@@ -393,7 +400,7 @@ async def dashboard(
         available=balances[AccountKind.available],
         held=balances[AccountKind.held],
         registrations=regs,
-        held_deposits=[(r, listing) for r, listing in regs if r.deposit_status == DepositStatus.held],
+        held_deposits=[(r, listing) for r, listing, _ in regs if r["deposit_status"] == DepositStatus.held],
         threads=threads,
         deals=[DealOut.model_validate(d).model_dump(mode="json") for d in rows],  # the API's form
         payable=DealStatus.awaiting_payment,

@@ -75,6 +75,11 @@ async def test_dashboard_rows_and_paying_a_deal(client: httpx.AsyncClient, db) -
         and "¥20,000.00" in row
     )
 
+    assert (
+        f'data-testid="withdraw-button" data-registration-id="{registration["id"]}" data-deposit="20000.00"'
+        in row
+    )
+
     offers = _rows(r.text, "offer-row")
     assert len(offers) == 2
     assert counter["id"] in offers and first["id"] not in offers
@@ -110,6 +115,31 @@ async def test_dashboard_rows_and_paying_a_deal(client: httpx.AsyncClient, db) -
     row = _rows(r.text, "deal-row")[deal["id"]]
     assert "已付款" in row and 'data-testid="pay-button"' not in row
     assert _value(r.text, "account-available") == money((await t.balance(client, buyer))["available"])
+
+    # Withdrawing the registration (the script's request again): the row says so, the deposit is no longer held.
+    r = await client.post(
+        f"/api/v1/registrations/{registration['id']}/withdraw",
+        headers={"X-CSRF-Token": token, "Idempotency-Key": "dash-withdraw-1"},
+    )
+    assert r.status_code == 200, r.text
+    r = await client.get("/dashboard")
+    row = _rows(r.text, "registration-row")[registration["id"]]
+    assert "已撤回" in row and "已退还" in row and 'data-testid="withdraw-button"' not in row
+    assert 'data-testid="held-deposit"' not in r.text and _value(r.text, "account-held") == money(0)
+    # After the listing period nothing can be withdrawn: no button.
+    other = await t.published_listing(
+        client, op, seller, title="空调压缩机", pricing_mode="listed", price="100000.00", deposit="1000.00"
+    )
+    await t.fund(client, op, buyer, "1000.00")
+    late = await client.post(f"/api/v1/listings/{other['id']}/registrations", headers=buyer.headers)
+    assert late.status_code == 201, late.text
+    r = await client.get("/dashboard")
+    assert 'data-testid="withdraw-button" data-registration-id="' + late.json()["id"] in r.text
+    client.cookies.clear()  # the sandbox clock is moved with an operator's token, not this session
+    await t.advance_past(client, other["listing_ends_at"])
+    await w.sign_in(client, buyer.email)
+    r = await client.get("/dashboard")
+    assert 'data-testid="withdraw-button"' not in _rows(r.text, "registration-row")[late.json()["id"]]
 
     # Others see their own desk only; operators have theirs.
     await w.sign_in(client, outsider.email)

@@ -1,6 +1,7 @@
 """The dashboard's pay button in Chromium (SPEC §19.4, §19.1): the confirm dialog shows the amount due with
-confirm-ok focused, Esc cancels without paying, OK pays (the row reads 已付款, the account follows); no console
-error, no other host, the page's weight (``tests/web/conftest.py``)."""
+confirm-ok focused, Esc cancels without paying, OK pays (the row reads 已付款, the account follows); a refusal
+reads in Chinese; withdrawing a registration refunds its deposit. No console error, no other host, the page's
+weight (``tests/web/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from app.kit.money import parse_yuan
 from app.web.templating import money
 from tests.web.conftest import Site, Watch
 from tests.web.test_browser import sign_in
+
+
+def _fen(shown: str) -> int:
+    return parse_yuan(shown.replace("¥", "").replace(",", ""))
 
 
 def test_paying_a_deal_through_the_dialog(page: Any, site: Site, watch: Watch) -> None:
@@ -21,7 +27,8 @@ def test_paying_a_deal_through_the_dialog(page: Any, site: Site, watch: Watch) -
     expect(row).to_contain_text("待付款")
     expect(row).to_contain_text(money(deal["amount_due"]))
     available = page.get_by_test_id("account-available")
-    expect(available).to_have_text(money(deal["amount_due"]))
+    before = _fen(available.inner_text())
+    assert before >= parse_yuan(deal["amount_due"])
     paid: list[Any] = []
     page.on("request", lambda r: paid.append(r) if r.method == "POST" and r.url.endswith("/pay") else None)
 
@@ -42,14 +49,15 @@ def test_paying_a_deal_through_the_dialog(page: Any, site: Site, watch: Watch) -
     expect(page.get_by_test_id("pay-message")).to_have_text("付款成功")
     expect(row).to_contain_text("已付款")
     expect(row.get_by_test_id("pay-button")).to_have_count(0)
-    expect(available).to_have_text(money(0))
+    after = money(before - parse_yuan(deal["amount_due"]))
+    expect(available).to_have_text(after)
     assert len(paid) == 1
     headers = paid[0].headers
     assert headers.get("x-csrf-token") and headers.get("idempotency-key")
     # The page read again says the same.
     page.reload()
     expect(page.locator(f'[data-testid=deal-row][data-id="{deal["id"]}"]')).to_contain_text("已付款")
-    expect(page.get_by_test_id("account-available")).to_have_text(money(0))
+    expect(page.get_by_test_id("account-available")).to_have_text(after)
 
 
 def test_a_refused_payment_reads_in_chinese(page: Any, site: Site, watch: Watch) -> None:
@@ -66,3 +74,29 @@ def test_a_refused_payment_reads_in_chinese(page: Any, site: Site, watch: Watch)
     expect(message).to_have_attribute("data-code", "insufficient_funds")
     expect(row).to_contain_text("待付款")
     expect(row.get_by_test_id("pay-button")).to_be_enabled()
+
+
+def test_withdrawing_a_registration_through_the_dialog(page: Any, site: Site, watch: Watch) -> None:
+    registration = site.data["payer_registration"]
+    sign_in(page, site, site.data["payer"].email)
+    row = page.locator(f'[data-testid=registration-row][data-id="{registration["id"]}"]')
+    expect(row).to_contain_text(registration["bidder_code"])
+    held = page.get_by_test_id("account-held")
+    available = page.get_by_test_id("account-available")
+    expect(held).to_have_text(money(registration["deposit"]))
+    before = _fen(available.inner_text())
+    row.get_by_test_id("withdraw-button").click()
+    dialog = page.get_by_test_id("confirm-dialog")
+    expect(dialog).to_contain_text(money(registration["deposit"]))
+    expect(page.get_by_test_id("confirm-ok")).to_be_focused()
+    page.get_by_test_id("confirm-ok").click()
+    expect(page.get_by_test_id("withdraw-message")).to_have_text("已撤回报名")
+    expect(row).to_contain_text("已撤回")
+    expect(row.get_by_test_id("withdraw-button")).to_have_count(0)
+    expect(held).to_have_text(money(0))
+    expect(available).to_have_text(money(before + parse_yuan(registration["deposit"])))
+    expect(page.get_by_test_id("held-deposit")).to_have_count(0)
+    page.reload()
+    expect(page.locator(f'[data-testid=registration-row][data-id="{registration["id"]}"]')).to_contain_text(
+        "已撤回"
+    )

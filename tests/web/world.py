@@ -50,7 +50,14 @@ async def _unpaid_deal(
 ) -> dict[str, Any]:
     """A negotiated listing of ``seller`` sold to ``buyer`` at ``price``, both signed: awaiting payment."""
     listing = await _listing(
-        client, op, seller, patent_title=title[:-4], abstract="供暖系统用的阀门。", title=title, price=price
+        client,
+        op,
+        seller,
+        patent_title=title[:-4],
+        abstract="供暖系统用的阀门。",
+        title=title,
+        summary="供暖系统用的阀门。",
+        price=price,
     )
     offer = await _ok(
         await client.post(
@@ -139,10 +146,28 @@ async def build(server: LiveServer) -> dict[str, Any]:
         unpaid = await _unpaid_deal(client, op, maker, payer, title="智能温控阀专利转让", price="200000.00")
         short = await _unpaid_deal(client, op, maker, payer, title="管道流量计专利转让", price="300000.00")
         await _fund(client, op, payer, unpaid["amount_due"], "WEB-BROWSER-2")
+        # A registration of the payer to withdraw from the dashboard, its deposit held.
+        pump = await _listing(
+            client,
+            op,
+            university,
+            patent_title="热泵换热器",
+            abstract="空气源热泵。",
+            title="热泵换热器专利转让",
+            summary="空气源热泵用的换热器。",
+            pricing_mode="listed",
+            price="400000.00",
+            deposit="30000.00",
+        )
+        await _fund(client, op, payer, "30000.00", "WEB-BROWSER-3")
+        registered = await _ok(
+            await client.post(f"/api/v1/listings/{pump['id']}/registrations", headers=payer.headers), 201
+        )
         return {
             "payer": payer,
             "unpaid_deal": unpaid,
             "unaffordable_deal": short,
+            "payer_registration": registered,
             "op": op,
             "university": university,
             "maker": maker,

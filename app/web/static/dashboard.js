@@ -1,13 +1,15 @@
-/* The dashboard's pay button (SPEC §19.4): the confirm dialog shows the amount due, then
- * POST /api/v1/deals/{id}/pay with the page's CSRF token as X-CSRF-Token and an Idempotency-Key (reused by a
- * retry after a network error, so one payment is made). The row and the account are updated in place. */
+/* The dashboard's actions (SPEC §19.4). Pay: the confirm dialog shows the amount due, then
+ * POST /api/v1/deals/{id}/pay. Withdraw a registration: the dialog shows the deposit to be refunded, then
+ * POST /api/v1/registrations/{id}/withdraw. Each sends the page's CSRF token as X-CSRF-Token and an
+ * Idempotency-Key (reused by a retry after a network error, so the action is done once); the row and the
+ * account are updated in place, a refusal reads in Chinese with role=alert and data-code. */
 (function () {
   "use strict";
 
   var MESSAGES = {
     insufficient_funds: "账户可用余额不足",
     csrf_failed: "页面已过期，请刷新页面",
-    invalid_state: "交易状态已变化，请刷新页面",
+    invalid_state: "状态已变化，请刷新页面",
     not_found: "交易不存在",
     idempotency_in_progress: "付款处理中，请稍候"
   };
@@ -32,10 +34,10 @@
     return h;
   }
 
-  var retry = {};  // deal id → the key of a payment whose answer was lost
+  var retry = {};  // action URL → the key of a request whose answer was lost (a retry reuses it)
 
-  function say(text, code) {
-    var box = document.querySelector("[data-testid=pay-message]");
+  function say(testid, text, code) {
+    var box = document.querySelector("[data-testid=" + testid + "]");
     if (!box) return;
     box.textContent = text;
     box.hidden = false;
@@ -59,55 +61,89 @@
     }).catch(function () { return null; });
   }
 
-  function pay(button) {
-    var id = button.getAttribute("data-deal-id");
-    var due = button.getAttribute("data-amount-due");
+  // A consequential action: the dialog first, then one POST with the CSRF header and an Idempotency-Key.
+  function act(button, action) {
     window.Exchange.confirm({
-      title: "确认付款",
-      lines: ["应付金额：" + window.Exchange.money(due), "确认后将从账户可用余额中扣付。"],
-      ok: "确认付款",
-      returnFocus: button
+      title: action.title, lines: action.lines, ok: action.ok, returnFocus: button
     }).then(function (ok) {
       if (!ok) return;
-      var key = retry[id] || newKey();
-      retry[id] = key;
+      var key = retry[action.url] || newKey();
+      retry[action.url] = key;
       button.disabled = true;
-      return fetch("/api/v1/deals/" + id + "/pay", {
+      return fetch(action.url, {
         method: "POST", credentials: "same-origin", headers: headers({ "Idempotency-Key": key })
       }).then(function (r) {
-        delete retry[id];
+        delete retry[action.url];
         return r.json().catch(function () { return {}; }).then(function (body) {
           if (r.ok) {
-            var row = button.closest("[data-testid=deal-row]");
-            var status = row && row.querySelector("[data-deal-status]");
-            if (status) status.textContent = "已付款";
+            action.done(body);
             button.remove();
-            say("付款成功", null);
+            say(action.message, action.success, null);
             refreshAccount();
             return;
           }
           button.disabled = false;
           if (r.status === 401) {
-            say(EXPIRED, body.code || "unauthorized");
+            say(action.message, EXPIRED, body.code || "unauthorized");
             return;
           }
           var code = body.code || "http_" + r.status;
-          say(MESSAGES[code] || body.detail || "付款失败", code);
+          say(action.message, MESSAGES[code] || body.detail || action.failed, code);
         });
       }, function () {
         button.disabled = false;
-        say(NETWORK, "network_error");
+        say(action.message, NETWORK, "network_error");
       });
+    });
+  }
+
+  function pay(button) {
+    var row = button.closest("[data-testid=deal-row]");
+    act(button, {
+      url: "/api/v1/deals/" + button.getAttribute("data-deal-id") + "/pay",
+      title: "确认付款",
+      lines: ["应付金额：" + window.Exchange.money(button.getAttribute("data-amount-due")), "确认后将从账户可用余额中扣付。"],
+      ok: "确认付款",
+      message: "pay-message",
+      success: "付款成功",
+      failed: "付款失败",
+      done: function () {
+        var status = row && row.querySelector("[data-deal-status]");
+        if (status) status.textContent = "已付款";
+      }
+    });
+  }
+
+  function withdraw(button) {
+    var row = button.closest("[data-testid=registration-row]");
+    var deposit = window.Exchange.money(button.getAttribute("data-deposit"));
+    act(button, {
+      url: "/api/v1/registrations/" + button.getAttribute("data-registration-id") + "/withdraw",
+      title: "确认撤回报名",
+      lines: ["项目：" + button.getAttribute("data-title"), "撤回后保证金 " + deposit + " 退回账户可用余额，且不能再次报名。"],
+      ok: "确认撤回",
+      message: "withdraw-message",
+      success: "已撤回报名",
+      failed: "撤回失败",
+      done: function () {
+        var status = row && row.querySelector("[data-registration-status]");
+        if (status) status.textContent = "已撤回";
+        var held = row && row.querySelector("[data-registration-deposit]");
+        if (held) held.textContent = deposit + "（已退还）";
+        var listed = document.querySelector("[data-testid=held-deposit][data-listing-id='" + row.getAttribute("data-listing-id") + "']");
+        if (listed) listed.remove();
+      }
     });
   }
 
   function install() {
     document.addEventListener("click", function (event) {
-      var button = event.target.closest ? event.target.closest("[data-testid=pay-button]") : null;
-      if (button && !button.disabled) {
-        event.preventDefault();
-        pay(button);
-      }
+      if (!event.target.closest) return;
+      var button = event.target.closest("[data-testid=pay-button], [data-testid=withdraw-button]");
+      if (!button || button.disabled) return;
+      event.preventDefault();
+      if (button.getAttribute("data-testid") === "pay-button") pay(button);
+      else withdraw(button);
     });
   }
 
