@@ -391,7 +391,10 @@ async def dashboard(
         )
         for r, listing in own
     ]
-    threads = await negotiation.list_own_threads(session, who, now=now, limit=DASHBOARD_ROWS)
+    threads = [
+        (offer.model_dump(mode="json"), title)
+        for offer, title in await negotiation.list_own_threads(session, who, now=now, limit=DASHBOARD_ROWS)
+    ]
     rows, _ = await deals.list_deals(session, who, role="buyer", limit=DASHBOARD_ROWS, cursor=None)
     return page(
         request,

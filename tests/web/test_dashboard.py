@@ -86,7 +86,10 @@ async def test_dashboard_rows_and_paying_a_deal(client: httpx.AsyncClient, db) -
     countered = offers[counter["id"]]
     assert "¥450,000.00" in countered and "待答复" in countered and "出让方" in countered
     assert str(shanghai(datetime.fromisoformat(counter["expires_at"]))) in countered
+    assert 'data-testid="offer-accept"' in countered and 'data-testid="offer-reject"' in countered
+    assert 'data-testid="offer-withdraw"' not in countered
     assert any("已接受" in body and "¥500,000.00" in body for body in offers.values())
+    assert all('data-testid="offer-' not in body for key, body in offers.items() if key != counter["id"])
 
     deals = _rows(r.text, "deal-row")
     assert list(deals) == [deal["id"]]

@@ -100,3 +100,21 @@ def test_withdrawing_a_registration_through_the_dialog(page: Any, site: Site, wa
     expect(page.locator(f'[data-testid=registration-row][data-id="{registration["id"]}"]')).to_contain_text(
         "已撤回"
     )
+
+
+def test_accepting_a_counter_offer_through_the_dialog(page: Any, site: Site, watch: Watch) -> None:
+    counter = site.data["payer_counter"]
+    sign_in(page, site, site.data["payer"].email)
+    row = page.locator(f'[data-testid=offer-row][data-id="{counter["id"]}"]')
+    expect(row).to_contain_text("待答复")
+    expect(row.get_by_test_id("offer-withdraw")).to_have_count(0)
+    row.get_by_test_id("offer-accept").click()
+    expect(page.get_by_test_id("confirm-dialog")).to_contain_text(money(counter["price"]))
+    expect(page.get_by_test_id("confirm-ok")).to_be_focused()
+    page.get_by_test_id("confirm-ok").click()
+    # The page is read again: the thread accepted, its deal among the deals as buyer.
+    row = page.locator(f'[data-testid=offer-row][data-id="{counter["id"]}"]')
+    expect(row).to_contain_text("已接受")
+    expect(row.get_by_test_id("offer-accept")).to_have_count(0)
+    deals = page.get_by_test_id("deal-row").filter(has_text=money(counter["price"]))
+    expect(deals).to_have_count(1)

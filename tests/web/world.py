@@ -146,6 +146,29 @@ async def build(server: LiveServer) -> dict[str, Any]:
         unpaid = await _unpaid_deal(client, op, maker, payer, title="智能温控阀专利转让", price="200000.00")
         short = await _unpaid_deal(client, op, maker, payer, title="管道流量计专利转让", price="300000.00")
         await _fund(client, op, payer, unpaid["amount_due"], "WEB-BROWSER-2")
+        # A thread of the payer that the seller countered: open, to be accepted from the dashboard.
+        fan = await _listing(
+            client,
+            op,
+            maker,
+            patent_title="静音风扇",
+            abstract="低噪声风扇。",
+            title="静音风扇叶片专利转让",
+            summary="低噪声的风扇叶片。",
+            price="150000.00",
+        )
+        asked = await _ok(
+            await client.post(
+                f"/api/v1/listings/{fan['id']}/offers", json={"price": "120000.00"}, headers=payer.headers
+            ),
+            201,
+        )
+        countered = await _ok(
+            await client.post(
+                f"/api/v1/offers/{asked['id']}/counter", json={"price": "140000.00"}, headers=maker.headers
+            ),
+            201,
+        )
         # A registration of the payer to withdraw from the dashboard, its deposit held.
         pump = await _listing(
             client,
@@ -168,6 +191,7 @@ async def build(server: LiveServer) -> dict[str, Any]:
             "unpaid_deal": unpaid,
             "unaffordable_deal": short,
             "payer_registration": registered,
+            "payer_counter": countered,
             "op": op,
             "university": university,
             "maker": maker,

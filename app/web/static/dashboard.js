@@ -1,6 +1,8 @@
 /* The dashboard's actions (SPEC §19.4). Pay: the confirm dialog shows the amount due, then
  * POST /api/v1/deals/{id}/pay. Withdraw a registration: the dialog shows the deposit to be refunded, then
- * POST /api/v1/registrations/{id}/withdraw. Each sends the page's CSRF token as X-CSRF-Token and an
+ * POST /api/v1/registrations/{id}/withdraw. Accept, reject or withdraw an open offer: the dialog shows its
+ * price, then POST /api/v1/offers/{id}/{accept|reject|withdraw} (an acceptance reloads the page for its deal).
+ * Each sends the page's CSRF token as X-CSRF-Token and an
  * Idempotency-Key (reused by a retry after a network error, so the action is done once); the row and the
  * account are updated in place, a refusal reads in Chinese with role=alert and data-code. */
 (function () {
@@ -136,14 +138,41 @@
     });
   }
 
+  var OFFER_ACTIONS = {
+    "offer-accept": { verb: "accept", title: "确认接受报价", ok: "确认接受", done: "已接受", note: "接受后即成交，生成交易与合同。" },
+    "offer-reject": { verb: "reject", title: "确认拒绝报价", ok: "确认拒绝", done: "已拒绝", note: "拒绝后此报价结束。" },
+    "offer-withdraw": { verb: "withdraw", title: "确认撤回报价", ok: "确认撤回", done: "已撤回", note: "撤回后此报价结束。" }
+  };
+
+  function answerOffer(button, kind) {
+    var row = button.closest("[data-testid=offer-row]");
+    act(button, {
+      url: "/api/v1/offers/" + button.getAttribute("data-offer-id") + "/" + kind.verb,
+      title: kind.title,
+      lines: ["项目：" + button.getAttribute("data-title"), "报价：" + window.Exchange.money(button.getAttribute("data-price")), kind.note],
+      ok: kind.ok,
+      message: "offer-message",
+      success: kind.done,
+      failed: "操作失败",
+      done: function () {
+        var status = row && row.querySelector("[data-offer-status]");
+        if (status) status.textContent = kind.done;
+        if (row) Array.prototype.forEach.call(row.querySelectorAll("button"), function (b) { if (b !== button) b.remove(); });
+        if (kind.verb === "accept") window.location.reload();  // the new deal's row
+      }
+    });
+  }
+
   function install() {
     document.addEventListener("click", function (event) {
       if (!event.target.closest) return;
-      var button = event.target.closest("[data-testid=pay-button], [data-testid=withdraw-button]");
-      if (!button || button.disabled) return;
+      var button = event.target.closest("[data-testid=pay-button], [data-testid=withdraw-button], [data-testid^=offer-]");
+      if (!button || button.disabled || button.tagName !== "BUTTON") return;
+      var testid = button.getAttribute("data-testid");
       event.preventDefault();
-      if (button.getAttribute("data-testid") === "pay-button") pay(button);
-      else withdraw(button);
+      if (testid === "pay-button") pay(button);
+      else if (testid === "withdraw-button") withdraw(button);
+      else if (OFFER_ACTIONS[testid]) answerOffer(button, OFFER_ACTIONS[testid]);
     });
   }
 
