@@ -118,3 +118,27 @@ def test_accepting_a_counter_offer_through_the_dialog(page: Any, site: Site, wat
     expect(row.get_by_test_id("offer-accept")).to_have_count(0)
     deals = page.get_by_test_id("deal-row").filter(has_text=money(counter["price"]))
     expect(deals).to_have_count(1)
+
+
+def test_countering_and_withdrawing_an_offer_through_the_dialog(page: Any, site: Site, watch: Watch) -> None:
+    theirs = site.data["payer_counter_to_answer"]
+    sign_in(page, site, site.data["payer"].email)
+    row = page.locator(f'[data-testid=offer-row][data-id="{theirs["id"]}"]')
+    row.get_by_test_id("offer-counter-amount").fill("¥130,000")
+    row.get_by_test_id("offer-counter").click()
+    dialog = page.get_by_test_id("confirm-dialog")
+    expect(dialog).to_contain_text("¥130,000.00")
+    expect(dialog).to_contain_text(money(theirs["price"]))
+    page.get_by_test_id("confirm-ok").click()
+    # The page is read again: the thread's latest move is our counter, open, which we may withdraw.
+    mine = page.get_by_test_id("offer-row").filter(has_text="¥130,000.00")
+    expect(mine).to_have_count(1)
+    expect(mine).to_contain_text("待答复")
+    expect(mine).to_contain_text("我方")
+    expect(page.locator(f'[data-testid=offer-row][data-id="{theirs["id"]}"]')).to_have_count(0)
+    mine.get_by_test_id("offer-withdraw").click()
+    expect(dialog).to_contain_text("¥130,000.00")
+    page.get_by_test_id("confirm-ok").click()
+    expect(page.get_by_test_id("offer-message")).to_have_text("已撤回")
+    expect(mine).to_contain_text("已撤回")
+    expect(mine.get_by_test_id("offer-withdraw")).to_have_count(0)

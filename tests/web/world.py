@@ -169,6 +169,28 @@ async def build(server: LiveServer) -> dict[str, Any]:
             ),
             201,
         )
+        motor = await _listing(
+            client,
+            op,
+            maker,
+            patent_title="节能电机",
+            abstract="高效电机。",
+            title="节能电机绕组专利转让",
+            summary="高效电机的绕组结构。",
+            price="150000.00",
+        )
+        asked = await _ok(
+            await client.post(
+                f"/api/v1/listings/{motor['id']}/offers", json={"price": "110000.00"}, headers=payer.headers
+            ),
+            201,
+        )
+        to_counter = await _ok(
+            await client.post(
+                f"/api/v1/offers/{asked['id']}/counter", json={"price": "145000.00"}, headers=maker.headers
+            ),
+            201,
+        )
         # A registration of the payer to withdraw from the dashboard, its deposit held.
         pump = await _listing(
             client,
@@ -192,6 +214,7 @@ async def build(server: LiveServer) -> dict[str, Any]:
             "unaffordable_deal": short,
             "payer_registration": registered,
             "payer_counter": countered,
+            "payer_counter_to_answer": to_counter,
             "op": op,
             "university": university,
             "maker": maker,

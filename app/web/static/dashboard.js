@@ -1,7 +1,7 @@
 /* The dashboard's actions (SPEC §19.4). Pay: the confirm dialog shows the amount due, then
  * POST /api/v1/deals/{id}/pay. Withdraw a registration: the dialog shows the deposit to be refunded, then
  * POST /api/v1/registrations/{id}/withdraw. Accept, reject or withdraw an open offer: the dialog shows its
- * price, then POST /api/v1/offers/{id}/{accept|reject|withdraw} (an acceptance reloads the page for its deal).
+ * price, then POST /api/v1/offers/{id}/{accept|reject|withdraw} (an acceptance reloads the page for its deal); a counter posts the amount typed beside it and reloads.
  * Each sends the page's CSRF token as X-CSRF-Token and an
  * Idempotency-Key (reused by a retry after a network error, so the action is done once); the row and the
  * account are updated in place, a refusal reads in Chinese with role=alert and data-code. */
@@ -72,8 +72,11 @@
       var key = retry[action.url] || newKey();
       retry[action.url] = key;
       button.disabled = true;
+      var extra = { "Idempotency-Key": key };
+      if (action.body) extra["Content-Type"] = "application/json";
       return fetch(action.url, {
-        method: "POST", credentials: "same-origin", headers: headers({ "Idempotency-Key": key })
+        method: "POST", credentials: "same-origin", headers: headers(extra),
+        body: action.body ? JSON.stringify(action.body) : undefined
       }).then(function (r) {
         delete retry[action.url];
         return r.json().catch(function () { return {}; }).then(function (body) {
@@ -163,6 +166,35 @@
     });
   }
 
+  // An amount as typed (``¥1,250,000``, ``1250000.5``) in the API's form (``1250000.00``), or null.
+  function apiAmount(text) {
+    var found = /^([0-9]{1,12})(?:\.([0-9]{1,2}))?$/.exec(String(text).replace(/[¥￥,，\s]/g, ""));
+    if (!found) return null;
+    return found[1].replace(/^0+(?=[0-9])/, "") + "." + ((found[2] || "") + "00").slice(0, 2);
+  }
+
+  function counterOffer(button) {
+    var row = button.closest("[data-testid=offer-row]");
+    var input = row.querySelector("[data-testid=offer-counter-amount]");
+    var price = apiAmount(input.value);
+    if (price === null || price === "0.00") {
+      say("offer-message", "请输入还价金额，如 1250000.00", "invalid_amount");
+      input.focus();
+      return;
+    }
+    act(button, {
+      url: "/api/v1/offers/" + button.getAttribute("data-offer-id") + "/counter",
+      body: { price: price },
+      title: "确认还价",
+      lines: ["项目：" + button.getAttribute("data-title"), "对方报价：" + window.Exchange.money(button.getAttribute("data-price")), "我方还价：" + window.Exchange.money(price)],
+      ok: "确认还价",
+      message: "offer-message",
+      success: "已还价",
+      failed: "还价失败",
+      done: function () { window.location.reload(); }  // the thread's new latest move
+    });
+  }
+
   function install() {
     document.addEventListener("click", function (event) {
       if (!event.target.closest) return;
@@ -172,6 +204,7 @@
       event.preventDefault();
       if (testid === "pay-button") pay(button);
       else if (testid === "withdraw-button") withdraw(button);
+      else if (testid === "offer-counter") counterOffer(button);
       else if (OFFER_ACTIONS[testid]) answerOffer(button, OFFER_ACTIONS[testid]);
     });
   }
