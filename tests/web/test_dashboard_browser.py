@@ -5,8 +5,11 @@ weight (``tests/web/conftest.py``)."""
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from app.kit.money import parse_yuan
@@ -15,13 +18,24 @@ from tests.web.conftest import Site, Watch
 from tests.web.test_browser import sign_in
 
 
+@pytest.fixture(scope="module")
+def payer(site: Site) -> dict[str, Any]:
+    """The payer's world, made now on the business clock (other modules' tests move it)."""
+    from tests.web.world import payer_world
+
+    # In a thread of its own: Playwright's sync API may already hold this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        made: dict[str, Any] = pool.submit(asyncio.run, payer_world(site.server, site.data)).result()
+    return made
+
+
 def _fen(shown: str) -> int:
     return parse_yuan(shown.replace("¥", "").replace(",", ""))
 
 
-def test_paying_a_deal_through_the_dialog(page: Any, site: Site, watch: Watch) -> None:
-    deal = site.data["unpaid_deal"]
-    sign_in(page, site, site.data["payer"].email)
+def test_paying_a_deal_through_the_dialog(page: Any, site: Site, watch: Watch, payer: dict[str, Any]) -> None:
+    deal = payer["unpaid_deal"]
+    sign_in(page, site, payer["payer"].email)
     expect(page).to_have_url(site.url("/dashboard"))
     row = page.locator(f'[data-testid=deal-row][data-id="{deal["id"]}"]')
     expect(row).to_contain_text("待付款")
@@ -60,10 +74,12 @@ def test_paying_a_deal_through_the_dialog(page: Any, site: Site, watch: Watch) -
     expect(page.get_by_test_id("account-available")).to_have_text(after)
 
 
-def test_a_refused_payment_reads_in_chinese(page: Any, site: Site, watch: Watch) -> None:
+def test_a_refused_payment_reads_in_chinese(
+    page: Any, site: Site, watch: Watch, payer: dict[str, Any]
+) -> None:
     watch.allow("status of 409")
-    deal = site.data["unaffordable_deal"]
-    sign_in(page, site, site.data["payer"].email)
+    deal = payer["unaffordable_deal"]
+    sign_in(page, site, payer["payer"].email)
     row = page.locator(f'[data-testid=deal-row][data-id="{deal["id"]}"]')
     row.get_by_test_id("pay-button").click()
     expect(page.get_by_test_id("confirm-dialog")).to_contain_text(money(deal["amount_due"]))
@@ -76,9 +92,11 @@ def test_a_refused_payment_reads_in_chinese(page: Any, site: Site, watch: Watch)
     expect(row.get_by_test_id("pay-button")).to_be_enabled()
 
 
-def test_withdrawing_a_registration_through_the_dialog(page: Any, site: Site, watch: Watch) -> None:
-    registration = site.data["payer_registration"]
-    sign_in(page, site, site.data["payer"].email)
+def test_withdrawing_a_registration_through_the_dialog(
+    page: Any, site: Site, watch: Watch, payer: dict[str, Any]
+) -> None:
+    registration = payer["payer_registration"]
+    sign_in(page, site, payer["payer"].email)
     row = page.locator(f'[data-testid=registration-row][data-id="{registration["id"]}"]')
     expect(row).to_contain_text(registration["bidder_code"])
     held = page.get_by_test_id("account-held")
@@ -102,9 +120,11 @@ def test_withdrawing_a_registration_through_the_dialog(page: Any, site: Site, wa
     )
 
 
-def test_accepting_a_counter_offer_through_the_dialog(page: Any, site: Site, watch: Watch) -> None:
-    counter = site.data["payer_counter"]
-    sign_in(page, site, site.data["payer"].email)
+def test_accepting_a_counter_offer_through_the_dialog(
+    page: Any, site: Site, watch: Watch, payer: dict[str, Any]
+) -> None:
+    counter = payer["payer_counter"]
+    sign_in(page, site, payer["payer"].email)
     row = page.locator(f'[data-testid=offer-row][data-id="{counter["id"]}"]')
     expect(row).to_contain_text("待答复")
     expect(row.get_by_test_id("offer-withdraw")).to_have_count(0)
@@ -120,9 +140,11 @@ def test_accepting_a_counter_offer_through_the_dialog(page: Any, site: Site, wat
     expect(deals).to_have_count(1)
 
 
-def test_countering_and_withdrawing_an_offer_through_the_dialog(page: Any, site: Site, watch: Watch) -> None:
-    theirs = site.data["payer_counter_to_answer"]
-    sign_in(page, site, site.data["payer"].email)
+def test_countering_and_withdrawing_an_offer_through_the_dialog(
+    page: Any, site: Site, watch: Watch, payer: dict[str, Any]
+) -> None:
+    theirs = payer["payer_counter_to_answer"]
+    sign_in(page, site, payer["payer"].email)
     row = page.locator(f'[data-testid=offer-row][data-id="{theirs["id"]}"]')
     row.get_by_test_id("offer-counter-amount").fill("¥130,000")
     row.get_by_test_id("offer-counter").click()

@@ -1,6 +1,6 @@
 """The world of the browser tests, made through the API of the running server (``tests/web/conftest.py``):
 an operator, a university and an enterprise seller, a buyer, listings to search, a settled deal with its
-certificate, and a second buyer's deal awaiting its payment."""
+certificate; and the dashboard's own world (``payer_world``), made when its module starts."""
 
 from __future__ import annotations
 
@@ -140,6 +140,24 @@ async def build(server: LiveServer) -> dict[str, Any]:
             )
         await _ok(await client.post(f"/api/v1/deals/{deal['id']}/pay", headers=buyer.headers))
         settled = await _ok(await client.post(f"/api/v1/deals/{deal['id']}/settle", headers=op.headers))
+        return {
+            "op": op,
+            "university": university,
+            "maker": maker,
+            "buyer": buyer,
+            "battery": battery,
+            "chip": chip,
+            "certificate": settled["certificate_number"],
+            "contract_sha256": contract["sha256"],
+        }
+
+
+async def payer_world(server: LiveServer, world: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard's world, made when its tests start (the business clock may have moved since ``build``):
+    a buyer of its own with deals awaiting its payment (one funded, one it cannot pay), two threads the seller
+    countered, and a registration with its deposit held."""
+    op, maker, university = world["op"], world["maker"], world["university"]
+    async with httpx.AsyncClient(base_url=server.base, timeout=30) as client:
         # Deals awaiting the payment of a buyer of its own (the dashboard's pay button): one funded to be
         # paid, one that the account cannot pay.
         payer = await f.organization(client, verified_by=op, name="温州阀门制造有限公司")
@@ -215,12 +233,4 @@ async def build(server: LiveServer) -> dict[str, Any]:
             "payer_registration": registered,
             "payer_counter": countered,
             "payer_counter_to_answer": to_counter,
-            "op": op,
-            "university": university,
-            "maker": maker,
-            "buyer": buyer,
-            "battery": battery,
-            "chip": chip,
-            "certificate": settled["certificate_number"],
-            "contract_sha256": contract["sha256"],
         }
