@@ -41,6 +41,11 @@ schemathesis.openapi.format(
 # request can state — by operation, as error locations (a prefix of an error's ``loc``). A 422 at any other
 # field means the schema promised something the server refuses.
 ANY = ("*",)
+# A location ending in WHOLE matches that location exactly (a rule between the body's fields, reported at the
+# body itself), not everything under it.
+WHOLE = "$"
+_ONE_OF_CONSENT = "an owner's or a use right's consent names one of owner_id and use_right_id, not both"
+_ID_NUMBER = "a resident ID number: its region, a real birth date and its check character (invalid_id_number)"
 # The ``email`` format allows special-use and reserved domains; email-validator refuses them.
 _DELIVERABLE = "an address at a domain mail can reach (not .test, .local, localhost...)"
 _LISTING_TERMS = {
@@ -103,6 +108,17 @@ SEMANTIC: dict[str, dict[tuple[Any, ...], str]] = {
     "POST /api/v1/deals/{deal_id}/reward-plan": {
         ("body", "costs"): "at most the price less the seller's fee",
         ("body", "allocations"): "the seller's rule set: shares of the pool (reward_plan_invalid)",
+        ("body", WHOLE): "a cash plan's allocations carry amount, an equity plan's equity_percent (form)",
+    },
+    "POST /api/v1/deals/{deal_id}/valuation": {("body", WHOLE): "either a report or an appraisal waiver"},
+    "POST /api/v1/listings/{listing_id}/owner-consents": {("body", WHOLE): _ONE_OF_CONSENT},
+    "POST /api/v1/pledges/{pledge_id}/owner-consents": {("body", WHOLE): _ONE_OF_CONSENT},
+    "POST /api/v1/trial-offers/{offer_id}/owner-consents": {("body", WHOLE): _ONE_OF_CONSENT},
+    "POST /api/v1/patents/{patent_id}/owners": {
+        ("body", "owners"): _ID_NUMBER + "; shares summing to 100.00"
+    },
+    "POST /api/v1/patents/{patent_id}/empowerments": {
+        ("body", "inventors"): _ID_NUMBER + "; shares leaving the institution one"
     },
     "POST /api/v1/deals/{deal_id}/decision-record": {
         ("body", "decided_on"): "not after today (the business day)"
@@ -145,7 +161,10 @@ def _problem(response: Any) -> dict[str, Any] | None:
 
 def _semantic(operation: str, loc: list[Any]) -> bool:
     allowed = {**SEMANTIC[ANY[0]], **SEMANTIC.get(operation, {})}
-    return any(tuple(loc[: len(prefix)]) == prefix for prefix in allowed)
+    return any(
+        tuple(loc) == prefix[:-1] if prefix[-1:] == (WHOLE,) else tuple(loc[: len(prefix)]) == prefix
+        for prefix in allowed
+    )
 
 
 @schemathesis.check
