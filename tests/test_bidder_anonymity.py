@@ -53,6 +53,10 @@ NOT_IN_THIS_WORLD = {
     "licence_record_id",
     # Royalty reports follow a licence record; they name its two parties only (tests/royalties/).
     "royalty_report_id",
+    # Trial offers and trials are the offering owner's and the trying company's, outside any listing or auction;
+    # they name those two parties only (tests/trials/).
+    "trial_offer_id",
+    "trial_id",
 }
 # Walked on their own: the live-event stream (it ends only when the auction does, so it is read by count).
 WALKED_APART = {f"{API}/auctions/{{auction_id}}/events"}
