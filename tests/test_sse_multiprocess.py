@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -161,9 +162,10 @@ class Stream:
                 if line == "":
                     if data:
                         assert "id" in fields and "event" in fields, (self.name, fields, data)
-                        self.events.append(
-                            Event(int(fields["id"]), fields["event"], json.loads("\n".join(data)))
-                        )
+                        payload = json.loads("\n".join(data))
+                        # SPEC §19.3: the business clock when the event is sent, which the stored event lacks
+                        datetime.fromisoformat(payload.pop("now"))
+                        self.events.append(Event(int(fields["id"]), fields["event"], payload))
                         self._changed.set()
                     fields, data = {}, []
                 elif line.startswith(":"):
