@@ -57,6 +57,10 @@ def mount(app: FastAPI) -> None:
     web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     web.state = app.state
     web.include_router(router)
+    from app.web import contracts, signup
+
+    web.include_router(contracts.router)
+    web.include_router(signup.router)
     install_error_pages(web)
     handler = web.exception_handlers[Exception]
     for database_error in (SQLAlchemyError, sqlite3.Error):

@@ -93,6 +93,9 @@ LABELS: dict[str, dict[str, str]] = {
         "listing_ends_at": "即将截止",
     },
     "role": {"admin": "管理员", "member": "成员", "operator": "交易所运营"},
+    "contract_party": {"buyer": "买方（受让方）", "seller": "卖方（出让方）"},
+    "contract_status": {"awaiting_signatures": "待签署", "signed": "已签署", "void": "已作废"},
+    "org_status": {"pending": "待审核", "verified": "已认证"},
 }
 
 
