@@ -61,6 +61,9 @@ def mount(app: FastAPI) -> None:
 
     web.include_router(contracts.router)
     web.include_router(signup.router)
+    from app.web import operator
+
+    web.include_router(operator.router)
     install_error_pages(web)
     handler = web.exception_handlers[Exception]
     for database_error in (SQLAlchemyError, sqlite3.Error):

@@ -96,6 +96,14 @@ LABELS: dict[str, dict[str, str]] = {
     "contract_party": {"buyer": "买方（受让方）", "seller": "卖方（出让方）"},
     "contract_status": {"awaiting_signatures": "待签署", "signed": "已签署", "void": "已作废"},
     "org_status": {"pending": "待审核", "verified": "已认证"},
+    "account_kind": {
+        "available": "机构可用余额",
+        "held": "冻结保证金",
+        "escrow": "交易托管",
+        "fee_income": "服务费收入",
+        "bank_clearing": "银行清算",
+        "payable_to_inventors": "应付发明人",
+    },
 }
 
 

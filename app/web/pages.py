@@ -408,11 +408,3 @@ async def dashboard(
         deals=[DealOut.model_validate(d).model_dump(mode="json") for d in rows],  # the API's form
         payable=DealStatus.awaiting_payment,
     )
-
-
-@router.get("/operator")
-async def operator_desk(request: Request, principal: OptionalPrincipalDep) -> HTMLResponse:
-    who = require_signed_in(request, principal)
-    if not who.is_operator:
-        raise Forbidden("Only exchange operators may do this.")
-    return page(request, "desk.html", heading="运营工作台")
