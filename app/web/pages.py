@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Request
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from app.accounts import service as accounts
 from app.auctions import service as auctions
 from app.contracts import service as contracts
+from app.contracts.schemas import ObjectionIn
 from app.deals import service as deals
 from app.deals.schemas import DealOut
 from app.deps import ClockDep, DatabaseDep, OptionalPrincipalDep, SessionDep, SettingsDep, get_database
-from app.kit.errors import ExchangeError, Forbidden, NotFound, RateLimited, Unauthorized
-from app.kit.money import parse_yuan
+from app.kit.clock import Clock
+from app.kit.errors import ExchangeError, Forbidden, NotFound, RateLimited, Unauthorized, Unprocessable
+from app.kit.money import format_fen, parse_yuan
 from app.kit.proxies import client_address
 from app.kit.schemas import contains_nul
 from app.kit.security import Principal
@@ -30,11 +35,13 @@ from app.models.ledger import AccountKind
 from app.models.listings import ListingStatus, PricingMode, TransactionKind
 from app.models.trading import DealStatus, DepositStatus
 from app.negotiation import service as negotiation
+from app.negotiation.rules import check_listing_takes_offers
+from app.negotiation.schemas import OfferCreate
 from app.registrations import service as registrations
 from app.registrations.service import in_listing_period
 from app.settlement import service as settlement
 from app.web import room, sessions
-from app.web.errors import SignInRequired
+from app.web.errors import MESSAGES, SignInRequired
 from app.web.labels import LABELS
 from app.web.security import had_dead_cookie, live_session
 from app.web.templating import STATIC_FILES, STATIC_URLS, render_template
@@ -46,6 +53,12 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 EXPIRED_MESSAGE = "登录已过期，请重新登录"
 WRONG_CREDENTIALS = "邮箱或密码错误"
 TOO_MANY_ATTEMPTS = "尝试次数过多，请稍后再试"
+# What a page says after an action that went back to it with ``?done=<key>`` (a redirect after a POST).
+FLASHES = {
+    "registered": "报名成功，保证金已冻结",
+    "offered": "报价已提交，等待出让方答复",
+    "objected": "异议已提交，交易所将审核处理",
+}
 
 
 def _here(request: Request) -> str:
@@ -60,7 +73,7 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
         "user": live,
         "csrf_token": live.csrf_token if live else None,
         "current_path": _here(request),
-        "flash": None,
+        "flash": FLASHES.get(request.query_params.get("done", "")),
         "labels": LABELS,
     }
     base.update(context)
@@ -190,6 +203,101 @@ async def search_page(
 
 _REGISTRABLE = (PricingMode.listed, PricingMode.auction)
 
+# What a listing page's action says when the service refuses it (SPEC §19.4): the Chinese message by the
+# problem's code, shown with the code; another code falls back to the error pages' message.
+REFUSALS = {
+    "already_registered": "您的机构已报名此项目",
+    "bidder_barred": "您的机构因此前违约，不能参与此项目",
+    "insufficient_funds": "账户可用余额不足",
+    "invalid_state": "项目当前状态不允许此操作",
+    "forbidden": "您的账户不能进行此操作",
+    "organization_not_verified": "您的机构尚未通过认证",
+    "offer_already_open": "您已有一个待答复的报价，请等待答复或先撤回",
+    "objection_exists": "您的机构已对此交易提出异议，正在处理中",
+    "validation_error": "输入有误，请检查后重试",
+    "not_found": "未找到该对象，或您无权查看",
+}
+
+
+def refusal_message(code: str) -> str:
+    return REFUSALS.get(code) or MESSAGES.get(code) or "操作未完成，请稍后重试"
+
+
+async def _listing_page(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal | None,
+    clock: Clock,
+    listing_id: uuid.UUID,
+    *,
+    status: int = 200,
+    refusal: ExchangeError | None = None,
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The listing detail with the viewer's actions (SPEC §19.4): register (a verified non-seller
+    organization's member, during the listing period; the dialog shows the deposit and the available
+    balance), afterwards its bidder code and status; an offer (negotiated); an objection to a deal in
+    public notice; a login link when signed out. ``refusal``: what the service refused of an action."""
+    row = await listings.get_listing(session, principal, listing_id)
+    listing = (await listings.present(session, [row], clock))[0]
+    now = clock.now()
+    member = (
+        principal is not None
+        and not principal.is_operator
+        and principal.organization_id is not None
+        and principal.org_verified
+    )
+    buyer = member and principal is not None and principal.organization_id != row.seller_org_id
+    registration = None
+    if principal is not None and principal.organization_id != row.seller_org_id:
+        registration = await registrations.own_registration(session, principal, row.id)
+    registration_open = (
+        row.pricing_mode in _REGISTRABLE
+        and row.status == ListingStatus.published
+        and in_listing_period(row, now)
+    )
+    may_register = registration_open and registration is None and buyer
+    available = None
+    if may_register and principal is not None and principal.organization_id is not None:
+        available = (await ledger.balances(session, principal.organization_id))[AccountKind.available]
+    try:
+        check_listing_takes_offers(row, now)
+        takes_offers = True
+    except ExchangeError:
+        takes_offers = False
+    notices = await contracts.notices_of_listing(session, row.id)
+    objectable = {
+        n["deal_id"]
+        for n in notices
+        if member
+        and n["status"] == "in_notice"
+        and n["notice_ends_at"] is not None
+        and now < n["notice_ends_at"]
+    }
+    auction = None
+    if row.auction_id is not None:
+        auction, _ = await auctions.read_auction(await session.connection(), row.auction_id, now)
+    return page(
+        request,
+        "listing.html",
+        status=status,
+        listing=listing,
+        registration=registration,
+        registration_open=registration_open,
+        may_register=may_register,
+        available=available,
+        takes_offers=takes_offers,
+        may_offer=takes_offers and buyer,
+        notices=notices,
+        objectable=objectable,
+        auction=auction,
+        login_url="/login?next=" + quote(f"/listings/{row.id}", safe="/"),
+        published=listing.status != ListingStatus.draft,
+        refusal=refusal,
+        refusal_message=refusal_message(refusal.code) if refusal is not None else None,
+        form=form or {},
+    )
+
 
 @router.get("/listings/{listing_id:uuid}")
 async def listing_page(
@@ -199,37 +307,115 @@ async def listing_page(
     principal: OptionalPrincipalDep,
     clock: ClockDep,
 ) -> HTMLResponse:
-    row = await listings.get_listing(session, principal, listing_id)
-    listing = (await listings.present(session, [row], clock))[0]
-    now = clock.now()
-    registration = None
-    if principal is not None and principal.organization_id != row.seller_org_id:
-        registration = await registrations.own_registration(session, principal, row.id)
-    registration_open = row.pricing_mode in _REGISTRABLE and in_listing_period(row, now)
-    may_register = (
-        registration_open
-        and registration is None
-        and principal is not None
-        and not principal.is_operator
-        and principal.organization_id is not None
-        and principal.organization_id != row.seller_org_id
-        and principal.org_verified
+    return await _listing_page(request, session, principal, clock, listing_id)
+
+
+async def _listing_action(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal | None,
+    clock: Clock,
+    listing_id: uuid.UUID,
+    action: Callable[[Principal], Awaitable[object]],
+    *,
+    done: str,
+    form: dict[str, str] | None = None,
+) -> Response:
+    """One action of the listing page, posted by its form (with the hidden CSRF token): ``action`` calls the
+    API's service with the page's principal; success goes back to the page with a flash, a refusal shows
+    the page again with the Chinese message and the code, and nothing of the refused action is kept."""
+    if principal is None:
+        raise SignInRequired(f"/listings/{listing_id}")
+    try:
+        await action(principal)
+    except ExchangeError as exc:
+        if exc.status in (401, 404):
+            raise
+        await session.rollback()  # what the service did before refusing is not kept
+        async with get_database(request).read() as reader:
+            return await _listing_page(
+                request, reader, principal, clock, listing_id, status=exc.status, refusal=exc, form=form
+            )
+    return RedirectResponse(f"/listings/{listing_id}?done={done}", status_code=303)
+
+
+@router.post("/listings/{listing_id:uuid}/register")
+async def register_for_listing(
+    request: Request,
+    listing_id: uuid.UUID,
+    session: SessionDep,
+    principal: OptionalPrincipalDep,
+    clock: ClockDep,
+) -> Response:
+    """``POST /api/v1/listings/{id}/registrations``' service: the deposit is held at once."""
+
+    async def act(who: Principal) -> object:
+        return await registrations.register(session, who, listing_id, clock)
+
+    return await _listing_action(request, session, principal, clock, listing_id, act, done="registered")
+
+
+def _invalid(field: str) -> Unprocessable:
+    return Unprocessable("Check the form.", errors=[{"loc": ["body", field], "msg": "invalid"}])
+
+
+@router.post("/listings/{listing_id:uuid}/offers")
+async def offer_on_listing(
+    request: Request,
+    listing_id: uuid.UUID,
+    session: SessionDep,
+    principal: OptionalPrincipalDep,
+    clock: ClockDep,
+    price: Annotated[str, Form(max_length=64)] = "",
+    message: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """``POST /api/v1/listings/{id}/offers``' service: the price typed as people type it (¥ and commas)."""
+
+    async def act(who: Principal) -> object:
+        try:
+            amount = parse_amount(price)
+        except ValueError:
+            raise _invalid("price") from None
+        try:
+            body = OfferCreate.model_validate(
+                {"price": format_fen(amount), "message": message.strip() or None}
+            )
+        except ValidationError:
+            raise _invalid("price" if amount <= 0 else "message") from None
+        return await negotiation.make_offer(session, who, listing_id, body, clock)
+
+    form = {"price": price, "message": message}
+    return await _listing_action(
+        request, session, principal, clock, listing_id, act, done="offered", form=form
     )
-    notices = await contracts.notices_of_listing(session, row.id)
-    auction = None
-    if row.auction_id is not None:
-        auction, _ = await auctions.read_auction(await session.connection(), row.auction_id, now)
-    return page(
-        request,
-        "listing.html",
-        listing=listing,
-        registration=registration,
-        registration_open=registration_open,
-        may_register=may_register,
-        notices=notices,
-        auction=auction,
-        login_url="/login?next=" + quote(f"/listings/{row.id}", safe="/"),
-        published=listing.status != ListingStatus.draft,
+
+
+@router.post("/listings/{listing_id:uuid}/objections")
+async def object_on_listing(
+    request: Request,
+    listing_id: uuid.UUID,
+    session: SessionDep,
+    principal: OptionalPrincipalDep,
+    clock: ClockDep,
+    deal_id: Annotated[str, Form(max_length=64)] = "",
+    reason: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """``POST /api/v1/deals/{id}/objections``' service, for a deal in public notice made from this listing."""
+
+    async def act(who: Principal) -> object:
+        who.verified_org_id("Only members of verified organizations may object.")  # the API's dependency
+        notices = {str(n["deal_id"]) for n in await contracts.notices_of_listing(session, listing_id)}
+        if deal_id not in notices:
+            raise NotFound("No such deal in this listing's notices.")
+        try:
+            body = ObjectionIn.model_validate({"reason": reason.strip()})
+        except ValidationError:
+            raise _invalid("reason") from None
+        return await contracts.object_to_deal(session, who, uuid.UUID(deal_id), body.reason, now=clock.now())
+
+    form = {"reason": reason, "deal_id": deal_id}
+    return await _listing_action(
+        request, session, principal, clock, listing_id, act, done="objected", form=form
     )
 
 

@@ -5,6 +5,10 @@
  * Exchange.confirm({title, lines, ok}): opens the modal ``confirm-dialog`` with ``confirm-ok`` focused; resolves
  * true on OK, false on cancel or Esc. Focus stays inside while it is open and returns to the opener after.
  * Exchange.confirmNote(text): a note in the open dialog (the room's 价格已变化).
+ *
+ * A page form with ``data-confirm-title`` (and ``data-confirm-lines``, a JSON list of lines, and optionally
+ * ``data-confirm-ok`` and ``data-confirm-amount``, the name of a field whose amount the dialog shows) is posted
+ * only after the dialog's OK; without JavaScript it posts at once.
  */
 (function () {
   "use strict";
@@ -105,6 +109,42 @@
     var p = parts();
     if (p.dialog && p.dialog.open) p.note.textContent = text;
   }
+
+  var AMOUNT_TYPED = /^([0-9]{1,12})(?:\.([0-9]{1,2}))?$/;
+
+  // An amount as typed (``¥1,250,000``, ``1250000.5``) in the API's form (``1250000.00``), or null.
+  function typedAmount(text) {
+    var found = AMOUNT_TYPED.exec(String(text).replace(/[¥￥,，\s]/g, ""));
+    if (!found) return null;
+    return found[1].replace(/^0+(?=[0-9])/, "") + "." + ((found[2] || "") + "00").slice(0, 2);
+  }
+
+  function confirmForm(event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm-title")) return;
+    var lines = [];
+    try { lines = JSON.parse(form.getAttribute("data-confirm-lines") || "[]"); } catch (e) { lines = []; }
+    var field = form.getAttribute("data-confirm-amount");
+    if (field && form.elements[field]) {
+      var amount = typedAmount(form.elements[field].value);
+      if (amount === null || amount === "0.00") return;  // posted as typed: the server says what is wrong
+      var label = form.querySelector("label[for='" + form.elements[field].id + "']");
+      lines = lines.concat([(label ? label.textContent.replace(/（元）$/, "") : "金额") + "：" + money(amount)]);
+    }
+    event.preventDefault();
+    var submitter = event.submitter || form.querySelector("[type=submit]");
+    confirm({
+      title: form.getAttribute("data-confirm-title"),
+      lines: lines,
+      ok: form.getAttribute("data-confirm-ok") || undefined,
+      returnFocus: submitter
+    }).then(function (ok) {
+      if (!ok) return;
+      if (submitter) submitter.disabled = true;  // posted once
+      form.submit();
+    });
+  }
+  document.addEventListener("submit", confirmForm);
 
   window.Exchange = { money: money, confirm: confirm, confirmNote: confirmNote, confirmOpen: function () { return pending !== null; } };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", install);
