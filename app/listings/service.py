@@ -145,6 +145,36 @@ async def check_patents(
     return [patents[pid] for pid in patent_ids]
 
 
+async def patent_refusals(
+    session: AsyncSession,
+    *,
+    seller_org_id: uuid.UUID,
+    patent_ids: Sequence[uuid.UUID],
+    kind: TransactionKind,
+    clock: Clock,
+) -> dict[uuid.UUID, str]:
+    """Each patent a new listing of ``kind`` by this seller could not be submitted with, alone, by the code
+    ``check_patents`` would refuse it with (the seller's form greys these out). A new listing has no pledgee's
+    consent yet, so any active pledge refuses it (``patent_pledged``)."""
+    patents = await repo.patents_by_id(session, patent_ids)
+    today = _today(clock)
+    owned = await owner_queries.owned_by(session, patent_ids, seller_org_id)
+    refused = {
+        pid: "patent_not_transferable"
+        for pid in patent_ids
+        if _not_transferable(patents.get(pid), pid in owned, kind, today)
+    }
+    rest = [pid for pid in patent_ids if pid not in refused]
+    for pid in await repo.listed_elsewhere(session, rest, None):
+        refused.setdefault(pid, "patent_already_listed")
+    if kind in (TransactionKind.exclusive_license, TransactionKind.sole_license):
+        for pid in await _open_license_conflicts(session, rest):
+            refused.setdefault(pid, "open_license_active")
+    for pid in await pledges.pledged(session, rest):
+        refused.setdefault(pid, "patent_pledged")
+    return refused
+
+
 # --- reads ------------------------------------------------------------------------------------------------
 
 

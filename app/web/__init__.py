@@ -53,10 +53,12 @@ def install_middleware(app: FastAPI) -> None:
 def mount(app: FastAPI) -> None:
     from app.web.errors import install_error_pages
     from app.web.pages import router
+    from app.web.seller import router as seller_router
 
     web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     web.state = app.state
     web.include_router(router)
+    web.include_router(seller_router)
     from app.web import contracts, signup
 
     web.include_router(contracts.router)
