@@ -246,3 +246,172 @@ async def test_operators_only(client: httpx.AsyncClient, db) -> None:
     r = await client.post("/operator/audit", data={"csrf_token": token})
     assert r.status_code == 403
     assert (await _api(client, op, f"/api/v1/organizations/{pending.org_id}"))["status"] == "pending"
+
+
+async def test_recording_bank_payments(
+    client: httpx.AsyncClient, db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    op = await f.operator(client, db)
+    payer = await f.organization(client, verified_by=op, name="绍兴纺织机械有限公司")
+    twins = [await f.organization(client, verified_by=op, name="同名科技有限公司") for _ in range(2)]
+    await w.sign_in(client, op.email)
+    r = await client.get("/operator/payments")
+    assert r.status_code == 200 and 'data-testid="payment-form"' in r.text
+
+    # By credit code (any letter case), the amount as a person types it.
+    code = payer.org["credit_code"]
+    r = await _post(
+        client,
+        "/operator/payments",
+        organization=code.lower(),
+        amount="¥1,250,000",
+        bank_reference="ICBC-001",
+    )
+    assert r.status_code == 303 and "done=payment" in r.headers["location"]
+    assert (await t.balance(client, payer))["available"] == "1250000.00"
+    # By name; the same bank reference with the same terms credits once.
+    r = await _post(
+        client,
+        "/operator/payments",
+        organization="绍兴纺织机械有限公司",
+        amount="300.5",
+        bank_reference="ICBC-002",
+    )
+    assert r.status_code == 303
+    r = await _post(
+        client, "/operator/payments", organization=code, amount="300.50", bank_reference="ICBC-002"
+    )
+    assert r.status_code == 303 and "done=payment_replayed" in r.headers["location"]
+    r = await client.get(r.headers["location"])
+    assert "该银行流水号此前已登记，未重复入账" in r.text
+    assert (await t.balance(client, payer))["available"] == "1250300.50"
+    # The API's idempotency by bank reference is the same one: its replay is the page's payment.
+    r = await client.post(
+        "/api/v1/ledger/payments",
+        json={"organization_id": payer.org_id, "amount": "300.50", "bank_reference": "ICBC-002"},
+        headers=op.headers,
+    )
+    assert r.status_code == 200
+
+    # Refusals, shown on the desk with what was typed; nothing is credited.
+    refusals = [
+        ({"organization": code, "amount": "999.00", "bank_reference": "ICBC-002"}, 409, "payment_conflict"),
+        (
+            {"organization": "没有这家公司", "amount": "1.00", "bank_reference": "X-1"},
+            422,
+            "organization_unknown",
+        ),
+        (
+            {"organization": "同名科技有限公司", "amount": "1.00", "bank_reference": "X-2"},
+            422,
+            "organization_ambiguous",
+        ),
+        ({"organization": code, "amount": "0", "bank_reference": "X-3"}, 422, "invalid_amount"),
+        ({"organization": code, "amount": "1.234", "bank_reference": "X-4"}, 422, "invalid_amount"),
+        ({"organization": code, "amount": "一百", "bank_reference": "X-5"}, 422, "invalid_amount"),
+        ({"organization": code, "amount": "1.00", "bank_reference": "  "}, 422, "invalid_reference"),
+        ({"organization": code, "amount": "1.00", "bank_reference": "R" * 101}, 422, "invalid_reference"),
+    ]
+    for data, status, code_ in refusals:
+        r = await _post(client, "/operator/payments", **data)
+        assert (r.status_code, _refusal(r.text)) == (status, code_), data
+        assert f'value="{data["organization"]}"' in r.text
+    assert (await t.balance(client, payer))["available"] == "1250300.50"
+    r = await _post(
+        client,
+        "/operator/payments",
+        organization=twins[1].org["credit_code"],
+        amount="10.00",
+        bank_reference="ICBC-003",
+    )
+    assert r.status_code == 303 and (await t.balance(client, twins[1]))["available"] == "10.00"
+
+    # Recent payments, newest first; ?q= by bank reference, name or credit code; paged.
+    r = await client.get("/operator/payments")
+    rows = _ids(r.text, "payment-row")
+    assert len(rows) == 3
+    first = _row(r.text, "payment-row", rows[0])
+    assert "ICBC-003" in first and "同名科技有限公司" in first and money("10.00") in first
+    assert "ICBC-001" in _row(r.text, "payment-row", rows[2]) and money("1250000.00") in r.text
+    r = await client.get("/operator/payments", params={"q": "icbc-002"})
+    assert _ids(r.text, "payment-row") == [rows[1]]
+    r = await client.get("/operator/payments", params={"q": "绍兴纺织"})
+    assert _ids(r.text, "payment-row") == rows[1:]
+    monkeypatch.setattr(operator_queries, "PAGE_ROWS", 2)
+    r = await client.get("/operator/payments")
+    assert _ids(r.text, "payment-row") == rows[:2]
+    found = re.search(r'href="([^"]+)" data-testid="next-page"', r.text)
+    assert found
+    r = await client.get(found.group(1).replace("&amp;", "&"))
+    assert _ids(r.text, "payment-row") == rows[2:]
+
+
+async def test_settling_deals(client: httpx.AsyncClient, db, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = await s.offer_deal(client, db, price="400000.00")
+    actors = (first.op, first.seller, first.buyer, first.outsider)
+    second = await s.offer_deal(client, db, price="600000.00", actors=actors)
+    waiting = await s.offer_deal(client, db, price="700000.00", actors=actors)
+    await s.paid(client, db, first)
+    await s.paid(client, db, second)  # paid after the first: listed before it
+    op = first.op
+    await w.sign_in(client, op.email)
+    r = await client.get("/operator/deals")
+    assert r.status_code == 200
+    rows = _ids(r.text, "settle-row")
+    assert rows[:3] == [second.id, first.id, waiting.id]
+    row = _row(r.text, "settle-row", second.id)
+    assert 'data-testid="settle-button"' in row and "已付款" in row and money("600000.00") in row
+    assert 'data-testid="settle-button"' not in _row(r.text, "settle-row", waiting.id)
+    assert "待签约" in _row(r.text, "settle-row", waiting.id)
+    r = await client.get("/operator/deals", params={"status": "awaiting_signatures"})
+    assert _ids(r.text, "settle-row") == [waiting.id]
+    r = await client.get("/operator/deals", params={"status": "nonsense"})
+    assert r.status_code == 422 and _refusal(r.text) == "invalid_status"
+    monkeypatch.setattr(operator_queries, "PAGE_ROWS", 2)
+    r = await client.get("/operator/deals")
+    assert _ids(r.text, "settle-row") == [second.id, first.id]
+    found = re.search(r'href="([^"]+)" data-testid="next-page"', r.text)
+    assert found
+    r = await client.get(found.group(1).replace("&amp;", "&"))
+    assert _ids(r.text, "settle-row") == [waiting.id]
+    monkeypatch.undo()
+
+    # Settle: the certificate number in its row, the same number the API and the certificate page show.
+    income = await s.fee_income(db)
+    r = await _post(client, f"/operator/deals/{second.id}/settle")
+    assert r.status_code == 303 and "done=settled" in r.headers["location"]
+    deal = await _api(client, op, f"/api/v1/deals/{second.id}")
+    number = deal["certificate_number"]
+    assert deal["status"] == "settled" and number
+    r = await client.get(r.headers["location"])
+    assert f"已结算，交易凭证编号 {number}" in r.text
+    row = _row(r.text, "settle-row", second.id)
+    assert f'data-testid="certificate-number">{number}<' in row and 'data-testid="settle-button"' not in row
+    assert (await client.get(f"/certificates/{number}")).status_code == 200
+    r = await client.get("/operator/deals", params={"q": number})
+    assert _ids(r.text, "settle-row") == [second.id]
+    # Settling again pays nothing twice; a deal not paid is refused on the desk.
+    settled_income = await s.fee_income(db)
+    assert settled_income > income
+    await _post(client, f"/operator/deals/{second.id}/settle")
+    assert await s.fee_income(db) == settled_income
+    r = await _post(client, f"/operator/deals/{waiting.id}/settle")
+    assert r.status_code == 409 and _refusal(r.text) == "invalid_state"
+    assert (await _api(client, op, f"/api/v1/deals/{waiting.id}"))["status"] == "awaiting_signatures"
+
+
+async def test_trial_balance_and_audit_verification(client: httpx.AsyncClient, db) -> None:
+    case = await s.offer_deal(client, db)
+    await s.settled(client, db, case)
+    await w.sign_in(client, case.op.email)
+    r = await client.get("/operator/ledger")
+    assert r.status_code == 200
+    assert re.search(r'data-testid="trial-balance" data-balanced="true"', r.text)
+    assert 'data-testid="trial-total">¥0.00<' in r.text and "服务费收入" in r.text
+    r = await client.get("/operator/audit")
+    assert 'data-testid="audit-verify-button"' in r.text and 'data-testid="audit-result"' not in r.text
+    r = await _post(client, "/operator/audit")
+    assert r.status_code == 200
+    assert 'data-testid="audit-result" data-ok="true"' in r.text
+    count = int(re.search(r'data-testid="audit-count">(\d+)<', r.text).group(1))  # type: ignore[union-attr]
+    assert count > 10
