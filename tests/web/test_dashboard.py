@@ -154,3 +154,49 @@ async def test_dashboard_rows_and_paying_a_deal(client: httpx.AsyncClient, db) -
     r = await client.get("/dashboard")
     assert not _rows(r.text, "deal-row")  # deals as buyer only
     assert (await client.get("/api/v1/deals", headers=seller.headers)).json()["items"]
+
+
+async def test_answering_offers_with_the_pages_requests(client: httpx.AsyncClient, db) -> None:
+    """The dashboard's offer actions are the API's, called with the session cookie and the page's token: a
+    counter to the seller's counter, its withdrawal, a rejection; refused without the token, and another
+    organization's thread is not found."""
+    op, seller, buyer, outsider = await s.parties(client, db)
+    talks = await t.published_listing(client, op, seller, title="柔性显示基板")
+    other = await t.published_listing(client, op, seller, title="柔性电路板")
+    first = await n.offer(client, buyer, talks["id"], "400000.00")
+    theirs = await n.move(client, seller, first["id"], "counter", {"price": "450000.00"})
+    second = await n.offer(client, buyer, other["id"], "300000.00")
+    to_reject = await n.move(client, seller, second["id"], "counter", {"price": "350000.00"})
+
+    await w.sign_in(client, buyer.email)
+    token = w.csrf_of((await client.get("/dashboard")).text)
+    r = await client.post(f"/api/v1/offers/{theirs['id']}/counter", json={"price": "420000.00"})
+    assert r.status_code == 403 and r.json()["code"] == "csrf_failed"
+    headers = {"X-CSRF-Token": token, "Idempotency-Key": "dash-counter-1"}
+    r = await client.post(
+        f"/api/v1/offers/{theirs['id']}/counter", json={"price": "420000.00"}, headers=headers
+    )
+    assert r.status_code == 201, r.text
+    mine = r.json()
+    page = await client.get("/dashboard")
+    offers = _rows(page.text, "offer-row")
+    assert theirs["id"] not in offers and mine["id"] in offers
+    assert "¥420,000.00" in offers[mine["id"]] and "我方" in offers[mine["id"]]
+    assert 'data-testid="offer-withdraw"' in offers[mine["id"]]
+    assert 'data-testid="offer-accept"' not in offers[mine["id"]]
+    headers = {"X-CSRF-Token": token, "Idempotency-Key": "dash-withdraw-offer-1"}
+    r = await client.post(f"/api/v1/offers/{mine['id']}/withdraw", headers=headers)
+    assert r.status_code == 200, r.text
+    headers = {"X-CSRF-Token": token, "Idempotency-Key": "dash-reject-1"}
+    r = await client.post(f"/api/v1/offers/{to_reject['id']}/reject", headers=headers)
+    assert r.status_code == 200, r.text
+    offers = _rows((await client.get("/dashboard")).text, "offer-row")
+    assert "已撤回" in offers[mine["id"]] and "已拒绝" in offers[to_reject["id"]]
+    assert all('data-testid="offer-' not in body for body in offers.values())
+    # Another organization's session cannot answer the buyer's thread.
+    await w.sign_in(client, outsider.email)
+    token = w.csrf_of((await client.get("/dashboard")).text)
+    r = await client.post(
+        f"/api/v1/offers/{to_reject['id']}/accept", headers={"X-CSRF-Token": token, "Idempotency-Key": "x-1"}
+    )
+    assert r.status_code == 404 and r.json()["code"] == "not_found"

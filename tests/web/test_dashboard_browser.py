@@ -9,6 +9,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -164,3 +165,46 @@ def test_countering_and_withdrawing_an_offer_through_the_dialog(
     expect(page.get_by_test_id("offer-message")).to_have_text("已撤回")
     expect(mine).to_contain_text("已撤回")
     expect(mine.get_by_test_id("offer-withdraw")).to_have_count(0)
+
+
+def test_an_offer_refused_meanwhile_reads_in_chinese(
+    page: Any, site: Site, watch: Watch, payer: dict[str, Any]
+) -> None:
+    """The seller withdraws its counter while the payer's page shows it: accepting it is refused with the
+    Chinese message and the code, never the API's English detail."""
+    watch.allow("status of 409")
+    counter = payer["payer_counter_to_vanish"]
+    sign_in(page, site, payer["payer"].email)
+    row = page.locator(f'[data-testid=offer-row][data-id="{counter["id"]}"]')
+    expect(row).to_contain_text("待答复")
+    with httpx.Client(base_url=site.base, timeout=30) as client:
+        r = client.post(f"/api/v1/offers/{counter['id']}/withdraw", headers=site.data["maker"].headers)
+        assert r.status_code == 200, r.text
+    row.get_by_test_id("offer-accept").click()
+    page.get_by_test_id("confirm-ok").click()
+    message = page.get_by_test_id("offer-message")
+    expect(message).to_have_text("状态已变化，请刷新页面")
+    expect(message).to_have_attribute("role", "alert")
+    expect(message).to_have_attribute("data-code", "invalid_state")
+    expect(row.get_by_test_id("offer-accept")).to_be_enabled()
+    # A code the page has no message for reads as the action's failure with the code, never in English.
+    expired = '{"type":"about:blank","title":"Conflict","status":409,"code":"offer_expired","detail":"The offer expired."}'
+    page.route(
+        "**/reject",
+        lambda route: route.fulfill(status=409, content_type="application/problem+json", body=expired),
+    )
+    row.get_by_test_id("offer-reject").click()
+    page.get_by_test_id("confirm-ok").click()
+    expect(message).to_have_text("报价已过期")
+    expect(message).to_have_attribute("data-code", "offer_expired")
+    page.route(
+        "**/reject",
+        lambda route: route.fulfill(
+            status=409,
+            content_type="application/problem+json",
+            body=expired.replace("offer_expired", "x_new"),
+        ),
+    )
+    row.get_by_test_id("offer-reject").click()
+    page.get_by_test_id("confirm-ok").click()
+    expect(message).to_have_text("操作失败（x_new）")

@@ -209,6 +209,31 @@ async def payer_world(server: LiveServer, world: dict[str, Any]) -> dict[str, An
             ),
             201,
         )
+        # A thread the seller countered and then withdraws while the payer's dashboard is open.
+        pump_valve = await _listing(
+            client,
+            op,
+            maker,
+            patent_title="水泵止回阀",
+            abstract="防倒流止回阀。",
+            title="水泵止回阀专利转让",
+            summary="防倒流的止回阀。",
+            price="90000.00",
+        )
+        asked = await _ok(
+            await client.post(
+                f"/api/v1/listings/{pump_valve['id']}/offers",
+                json={"price": "80000.00"},
+                headers=payer.headers,
+            ),
+            201,
+        )
+        to_vanish = await _ok(
+            await client.post(
+                f"/api/v1/offers/{asked['id']}/counter", json={"price": "88000.00"}, headers=maker.headers
+            ),
+            201,
+        )
         # A registration of the payer to withdraw from the dashboard, its deposit held.
         pump = await _listing(
             client,
@@ -233,4 +258,5 @@ async def payer_world(server: LiveServer, world: dict[str, Any]) -> dict[str, An
             "payer_registration": registered,
             "payer_counter": countered,
             "payer_counter_to_answer": to_counter,
+            "payer_counter_to_vanish": to_vanish,
         }

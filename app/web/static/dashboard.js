@@ -8,15 +8,23 @@
 (function () {
   "use strict";
 
+  // A refusal reads in Chinese by its problem code (never the API's English detail); another code reads as
+  // the action's failure with the code.
   var MESSAGES = {
     insufficient_funds: "账户可用余额不足",
     csrf_failed: "页面已过期，请刷新页面",
     invalid_state: "状态已变化，请刷新页面",
-    not_found: "交易不存在",
-    idempotency_in_progress: "付款处理中，请稍候"
+    not_found: "未找到该对象，请刷新页面",
+    forbidden: "您的账户不能进行此操作",
+    organization_not_verified: "您的机构尚未通过认证",
+    offer_expired: "报价已过期",
+    offer_already_open: "该报价已有待答复的还价，请刷新页面",
+    validation_error: "输入有误，请检查后重试",
+    rate_limited: "操作过于频繁，请稍后再试",
+    idempotency_in_progress: "正在处理，请稍候"
   };
   var EXPIRED = "登录已过期，请重新登录";
-  var NETWORK = "网络异常，请刷新页面查看付款状态";
+  var NETWORK = "网络异常，请刷新页面查看结果";
 
   function csrf() {
     var meta = document.querySelector("meta[name=csrf-token]");
@@ -93,7 +101,7 @@
             return;
           }
           var code = body.code || "http_" + r.status;
-          say(action.message, MESSAGES[code] || body.detail || action.failed, code);
+          say(action.message, MESSAGES[code] || action.failed + "（" + code + "）", code);
         });
       }, function () {
         button.disabled = false;
