@@ -1,7 +1,7 @@
 """Signing a contract in Chromium (SPEC §19.4, §19.1): the buyer and then the seller each sign from the contract
 page through the confirm dialog (it shows the price and the SHA-256, confirm-ok focused, Esc sends nothing),
 the signatures appear, the deal awaits payment, and the buyer's dashboard links to the contract. No console
-error, no other host, the page's weight (``tests/web/conftest.py``)."""
+error, no other host, the page's weight (``tests/web/conftest.py``); the sign-up form on the way."""
 
 from __future__ import annotations
 
@@ -101,6 +101,18 @@ def test_both_parties_sign_from_the_contract_page(
 ) -> None:
     deal, contract = signing["deal"], signing["contract"]
     path = f"/contracts/{contract['id']}"
+
+    # Signed out, the sign-up form works in the browser too: pending review.
+    page.goto(site.url("/listings"))
+    page.get_by_role("link", name="机构注册").click()
+    page.get_by_label("机构名称").fill("绍兴纺织机械有限公司")
+    page.get_by_label("机构类型").select_option("enterprise")
+    page.get_by_label("统一社会信用代码（18 位）").fill(f.credit_code(770001))
+    page.get_by_label("管理员姓名").fill("陈经理")
+    page.get_by_label("管理员邮箱（登录用）").fill("chen@textile.example.cn")
+    page.get_by_label("登录密码（至少 10 个字符）").fill("correct-horse-77")
+    page.get_by_test_id("register-submit").click()
+    expect(page.get_by_test_id("org-status")).to_have_text("待审核")
 
     sign_in(page, site, signing["buyer"].email)
     expect(page).to_have_url(site.url("/dashboard"))
