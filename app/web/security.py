@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -196,7 +197,11 @@ class WebSecurityMiddleware:
                 token = headers.get(sessions.CSRF_HEADER)
                 if token is None and page:
                     original = receive
-                    body = await _buffered_body(original)
+                    try:
+                        body = await _buffered_body(original)
+                    except HTTPException as exc:  # the request guard cut a body over its limit (413)
+                        await self._too_large(scope, receive, send, exc.status_code)
+                        return
                     token = await _form_token(scope, body, original, headers)
                     receive = _replay(body, original)
                 if not live.token_matches(token):
@@ -227,6 +232,16 @@ class WebSecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    @staticmethod
+    async def _too_large(scope: Scope, receive: Receive, send: Send, status: int) -> None:
+        from app.web.errors import error_page
+
+        scope[PROBLEM_CODE] = "payload_too_large"
+        response = error_page(status, code="payload_too_large")
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        await response(scope, receive, send)
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, page: bool, detail: str) -> None:

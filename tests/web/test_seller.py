@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 import pytest
 
+from app.main import create_app
 from tests import factories as f
 from tests import trading as t
+from tests.conftest import make_settings
 from tests.listings import helpers as h
 from tests.negotiation import helpers as n
 from tests.web import helpers as w
@@ -344,3 +347,46 @@ async def test_the_import_counts_failed_rows_and_invalid_files(client: httpx.Asy
     await w.sign_in(client, outsider.email)
     r = await client.get("/seller")
     assert first not in r.text
+
+
+@pytest.mark.world(seller=org())
+async def test_an_upload_over_the_limit_is_413_and_saves_nothing(backend, db, world) -> None:
+    """The API's upload limit (``EXCHANGE_MAX_UPLOAD_BYTES``) holds for the page, whether the upload declares
+    its length or streams it (a streamed one is cut while the form's token is read: never a 500)."""
+    app = create_app(make_settings(backend.url, max_upload_bytes=4096), db=db)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await w.sign_in(client, world.seller.email)
+        token = await w.csrf_token(client, "/seller/import")
+        number = f.application_number(990101)
+        csv = (CSV_HEADER + f"{number},一种过大的文件,{'摘' * 2000},,张三,2020-03-15,,\n").encode()
+        r = await client.post(
+            "/seller/import", data={"csrf_token": token}, files={"file": ("big.csv", csv, "text/csv")}
+        )
+        assert r.status_code == 413
+        body = b"".join(
+            [
+                b'--B\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n',
+                token.encode(),
+                b'\r\n--B\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n',
+                b"Content-Type: text/csv\r\n\r\n",
+                csv,
+                b"\r\n--B--\r\n",
+            ]
+        )
+
+        async def streamed() -> AsyncIterator[bytes]:
+            for start in range(0, len(body), 1000):
+                yield body[start : start + 1000]
+
+        r = await client.post(
+            "/seller/import",
+            content=streamed(),
+            headers={"Content-Type": "multipart/form-data; boundary=B"},
+        )
+        assert r.status_code == 413 and r.headers["content-type"].startswith("text/html")
+        assert "内容过大" in r.text
+        r = await client.get(
+            f"/api/v1/patents?owner_org_id={world.seller.org_id}", headers=world.seller.headers
+        )
+        assert r.json()["items"] == []
