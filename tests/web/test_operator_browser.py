@@ -150,10 +150,11 @@ def _confirm(page: Any, button: Any, *texts: str) -> None:
     page.get_by_test_id("confirm-ok").click()
 
 
-def _screenshot(page: Any, name: str) -> None:
+def _screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
+    """A PNG for the README under docs/screenshots (overwritten each run), kept under 150 KB."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), full_page=full_page)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size < MAX_SCREENSHOT_BYTES, path.stat().st_size
 
