@@ -217,3 +217,10 @@ def test_the_operator_works_the_desks(page: Any, site: Site, watch: Watch, desk:
     number.click()
     expect(page).to_have_url(site.url(f"/certificates/{shown}"))
     expect(page.get_by_test_id("certificate-result")).to_contain_text("精密模具冷却")
+
+    # The trial balance, and every audit chain verified.
+    page.goto(site.url("/operator/ledger"))
+    expect(page.get_by_test_id("trial-balance")).to_have_attribute("data-balanced", "true")
+    page.goto(site.url("/operator/audit"))
+    page.get_by_test_id("audit-verify-button").click()
+    expect(page.get_by_test_id("audit-result")).to_have_attribute("data-ok", "true")
