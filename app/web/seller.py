@@ -37,6 +37,7 @@ from app.negotiation import service as negotiation
 from app.negotiation.schemas import OfferCreate
 from app.patents import importer
 from app.patents import service as patents
+from app.web.labels import label
 from app.web.pages import page, parse_amount, require_signed_in
 
 router = APIRouter()
@@ -157,11 +158,17 @@ async def seller_desk(
     org_id = who.organization_id
     assert org_id is not None
     now = clock.now()
-    own_patents, _ = await patents.list_patents(
-        session, who, patents.PatentFilters(owner_org_id=org_id), limit=ROWS, cursor=None, clock=clock
+    params = request.query_params
+    own_patents, patents_next = await patents.list_patents(
+        session,
+        who,
+        patents.PatentFilters(owner_org_id=org_id),
+        limit=ROWS,
+        cursor=params.get("patents") or None,
+        clock=clock,
     )
-    rows, _ = await listings.list_listings(
-        session, who, ListFilters(seller_org_id=org_id), limit=ROWS, cursor=None
+    rows, listings_next = await listings.list_listings(
+        session, who, ListFilters(seller_org_id=org_id), limit=ROWS, cursor=params.get("listings") or None
     )
     own_listings = await listings.present(session, rows, clock)
     offers: list[tuple[dict[str, Any], str]] = []
@@ -179,13 +186,14 @@ async def seller_desk(
             contract, _, signatures = await contracts.get_contract(session, who, deal.contract_id)
             signed = any(s.organization_id == org_id for s in signatures)
             to_sign.append((contract, DealOut.model_validate(deal).model_dump(mode="json"), signed))
-    params = request.query_params
     done = DONE.get(params.get("done", ""))
     refused = params.get("refused")
     return page(
         request,
         "seller.html",
         patents=own_patents,
+        patents_next="/seller?" + urlencode({"patents": patents_next}) if patents_next else None,
+        listings_next="/seller?" + urlencode({"listings": listings_next}) if listings_next else None,
         listings=[x.model_dump(mode="json") for x in own_listings],
         offers=offers,
         deals=[DealOut.model_validate(d).model_dump(mode="json") for d in sold],
@@ -318,8 +326,6 @@ class PatentChoice:
 
 
 def _reason(code: str, view: patents.PatentView, kind: TransactionKind) -> str:
-    from app.web.labels import label
-
     if code == "patent_not_transferable":
         if view.preserved:
             return "已被法院保全"

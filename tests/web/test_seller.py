@@ -80,11 +80,13 @@ async def test_the_desk_rows_actions_and_who_may_use_them(client: httpx.AsyncCli
     for path in ("/seller", "/seller/listings/new", "/seller/import"):
         r = await client.get(path)
         assert r.status_code == 403 and "无权访问" in r.text, path
+    assert 'data-testid="nav-seller"' not in (await client.get("/listings")).text
 
     await w.sign_in(client, seller.email)
     r = await client.get("/seller")
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     page = r.text
+    assert 'data-testid="nav-seller"' in page
     patents = _rows(page, "patent-row")
     assert {granted["id"], preserved, pledged["id"]} <= set(patents)
     row = patents[granted["id"]]
@@ -106,6 +108,10 @@ async def test_the_desk_rows_actions_and_who_may_use_them(client: httpx.AsyncCli
     for raw in (">draft<", ">published<", ">granted<", ">under_contract<", ">awaiting_signatures<"):
         assert raw not in page
     token = w.csrf_of(page)
+    # The form's picker: a pledged patent cannot be picked for a new listing (no pledgee has consented to it).
+    choices = _rows((await client.get("/seller/listings/new")).text, "patent-choice")
+    assert 'data-refusal="patent_pledged"' in choices[pledged["id"]] and "已质押" in choices[pledged["id"]]
+    assert "data-refusal" not in choices[granted["id"]]
 
     # Without the form's token nothing happens (403 csrf_failed).
     r = await client.post(f"/seller/listings/{draft['id']}/submit")
@@ -295,6 +301,8 @@ async def test_the_import_counts_failed_rows_and_invalid_files(client: httpx.Asy
         f"{second},另一种导入的专利,摘要,G06F16/30,王五,2020-04-01,,",
         "201510703489.0,校验位错误的专利,摘要,,赵六,2020-04-01,,",
         f"{f.application_number(990003)},缺日期,摘要,,钱七,,,",
+    ] + [
+        f"{f.application_number(990010 + i)},批量专利{i},摘要,,孙八,2021-01-04,2023-01-04," for i in range(50)
     ]
     csv = (CSV_HEADER + "\n".join(lines) + "\n").encode()
     await w.sign_in(client, seller.email)
@@ -312,7 +320,7 @@ async def test_the_import_counts_failed_rows_and_invalid_files(client: httpx.Asy
     assert r.status_code == 403
     r = await client.post("/seller/import", data={"csrf_token": token}, files=files)
     assert r.status_code == 200, r.text
-    assert 'data-testid="import-created">2<' in r.text and 'data-testid="import-updated">0<' in r.text
+    assert 'data-testid="import-created">52<' in r.text and 'data-testid="import-updated">0<' in r.text
     failed = re.findall(
         r'data-testid="import-failed-row" data-row="(\d+)" data-code="([a-z_]+)"><td>[^<]*</td><td>([^<]+)<',
         r.text,
@@ -321,8 +329,15 @@ async def test_the_import_counts_failed_rows_and_invalid_files(client: httpx.Asy
         ("3", "invalid_patent_number", "申请号格式或校验位有误"),
         ("4", "missing_value", "缺少必填内容"),
     ]
-    mine = (await client.get(f"/api/v1/patents?owner_org_id={seller.org_id}", headers=seller.headers)).json()
-    assert {p["application_number"] for p in mine["items"]} >= {first, second}
+    # The desk lists them 50 at a time, with a link to the rest.
+    r = await client.get("/seller")
+    rows = _rows(r.text, "patent-row")
+    more = re.search(r'<a href="([^"]+)" data-testid="patents-next">', r.text)
+    assert len(rows) == 50 and more
+    r = await client.get(html.unescape(more.group(1)))
+    assert r.status_code == 200 and 'data-testid="patents-next"' not in r.text
+    rows.update(_rows(r.text, "patent-row"))
+    assert len(rows) == 52 and sum(f"ZL{first}" in body for body in rows.values()) == 1
     # The same file again with one title changed: one update, nothing new.
     changed = csv.replace("另一种导入的专利".encode(), "另一种导入的专利（修订）".encode())
     r = await client.post(
