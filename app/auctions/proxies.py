@@ -150,7 +150,7 @@ async def answer(
                 data
                 | {
                     "bid": views.bid_object(
-                        bid.id, bid.seq, amount, bid.bidder_code, auto=True, rank=proxy.rank
+                        bid.id, bid.seq, amount, bid.bidder_code, auto=True, rank=proxy.rank, placed_at=now
                     )
                 },
             )

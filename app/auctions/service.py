@@ -467,7 +467,9 @@ async def place_bid(
     first_seq = state.event_seq - (1 if extended else 0)
     bid_data = data
     if not sealed:
-        bid_data = data | {"bid": bid_object(bid_id, seq, amount, bidder.bidder_code, auto=False, rank=rank)}
+        bid_data = data | {
+            "bid": bid_object(bid_id, seq, amount, bidder.bidder_code, auto=False, rank=rank, placed_at=now)
+        }
     batch = [(first_seq, "bid", bid_data)] + ([(state.event_seq, "extended", data)] if extended else [])
     await events.append(session, auction_id, batch, at=now)
     audit: dict[str, Any] = {"bid_id": bid_id, "seq": seq, "bidder_code": bidder.bidder_code}

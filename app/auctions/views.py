@@ -93,9 +93,16 @@ BID_EXTRAS = (Auction.leader_registration_id, Auction.previous_leader_registrati
 
 
 def bid_object(
-    bid_id: uuid.UUID, seq: int, amount: int, code: str, *, auto: bool, rank: int | None
+    bid_id: uuid.UUID,
+    seq: int,
+    amount: int,
+    code: str,
+    *,
+    auto: bool,
+    rank: int | None,
+    placed_at: datetime,
 ) -> dict[str, Any]:
-    """The ``bid`` of a live ``bid`` event (SPEC §17.2)."""
+    """The ``bid`` of a live ``bid`` event (SPEC §17.2), with the bid's own time (the room's row shows it)."""
     return {
         "id": str(bid_id),
         "seq": seq,
@@ -103,4 +110,5 @@ def bid_object(
         "bidder_code": code,
         "auto": auto,
         "priority_rank": rank,
+        "placed_at": placed_at.isoformat(),
     }

@@ -94,6 +94,10 @@ async def test_one_proxy_answers_a_manual_bid_and_its_maximum_stays_secret(
     assert [e.data["bid"]["seq"] for e in events] == [1, 2, 3]
     assert [e.data["bid"]["auto"] for e in events] == [True, False, True]
     assert bids[2]["placed_at"] == bids[1]["placed_at"]
+    # Each live bid carries its own time (SPEC §19.5: the room's row shows it), the instant the API reads.
+    assert [datetime.fromisoformat(e.data["bid"]["placed_at"]) for e in events] == [
+        datetime.fromisoformat(b["placed_at"]) for b in bids
+    ]
 
     # A bid at the maximum: the proxy was set earlier, so it matches and keeps the lead at that amount.
     r = await h.bid(client, case, third, "150000.00")
