@@ -406,7 +406,7 @@ def _form_page(
         picked=picked,
         errors=errors,
         problem=problem,
-        problem_message=_refusal(problem) if problem else None,
+        problem_message=errors["form"][1] if "form" in errors else (_refusal(problem) if problem else None),
         modes=list(PricingMode),
         kinds=FORM_KINDS,
         licensed=kind in LICENSE_KINDS,
@@ -484,6 +484,8 @@ def _field_errors(exc: ValidationError) -> dict[str, tuple[str, str]]:
         code = err.code if isinstance(err, CodedValueError) else "validation_error"
         if isinstance(err, CodedValueError) and code in REFUSALS:
             message = REFUSALS[code]
+        elif "NUL" in str(error.get("msg", "")):
+            message = "不能包含控制字符"
         elif "amount" in str(error.get("msg", "")).lower() or field in AMOUNT_FIELDS:
             message = "金额格式如 1250000.00"
         else:

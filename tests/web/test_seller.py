@@ -238,6 +238,8 @@ async def test_the_listing_form_picker_and_refusals(client: httpx.AsyncClient, d
     assert 'data-field="listing_days" data-code="validation_error"' in r.text
     r = await client.post("/seller/listings/new", data={**base, "deposit": "1000.00", "price": "abc"})
     assert r.status_code == 422 and 'data-field="price"' in r.text
+    r = await client.post("/seller/listings/new", data={**base, "deposit": "1000.00", "title": "隔膜\x00"})
+    assert r.status_code == 422 and "不能包含控制字符" in r.text
     # A patent the picker greys out, sent anyway: the service's refusal at the patents.
     r = await client.post(
         "/seller/listings/new", data={**base, "deposit": "1000.00", "patent_ids": preserved}
