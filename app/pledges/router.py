@@ -49,8 +49,10 @@ async def _out(session: AsyncSession, pledge: Pledge) -> Out:
     summary="File a pledge of your patent (owner; → pending until the pledgee confirms)",
     description="The pledgee must be a verified financial institution. 409 `patent_pledged` when the patent has "
     "a pending or active pledge already, `patent_preserved` under court preservation, `patent_locked` while the "
-    "patent is in a live trial offer, an active trial or a trial's unsettled conversion deal (SPEC §18.3: the "
-    "conversion is settled on the pledgee's consent to the offer, which a later pledgee could not give).",
+    "patent is committed: in an active listing, a live open-licence declaration or an unsettled deal (SPEC §20), a "
+    "live trial offer, an active trial or a trial's unsettled conversion deal. Settlement and conversion are made "
+    "on the pledgee's consent to a draft listing, a pending declaration or an offer pending review (SPEC §14, "
+    "§18.3), which a later pledgee could not give.",
 )
 async def create_pledge(
     patent_id: uuid.UUID,
@@ -102,10 +104,18 @@ async def get_pledge(pledge_id: uuid.UUID, session: SessionDep, principal: Princ
         404,
         codes={
             403: ["forbidden", "organization_not_verified"],
-            409: ["co_owner_consent_required", "invalid_state", "patent_preserved", "use_right_conflict"],
+            409: [
+                "co_owner_consent_required",
+                "invalid_state",
+                "patent_locked",
+                "patent_preserved",
+                "use_right_conflict",
+            ],
         },
     ),
     summary="Confirm a pledge (pledgee; joint filing → active)",
+    description="409 `patent_locked` while the patent is committed (as for filing a pledge): a pledge filed "
+    "before waits in `pending` until the listing, declaration, deal or trial ends.",
 )
 async def confirm_pledge(
     pledge_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, clock: ClockDep

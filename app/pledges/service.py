@@ -39,6 +39,7 @@ from app.models.trading import Deal
 from app.models.trials import TrialOffer, TrialOfferStatus
 from app.owners import queries as owner_queries
 from app.owners import service as owners
+from app.patents import service as patents
 from app.pledges import queries, rules, schemas
 from app.trials import queries as trials
 
@@ -163,6 +164,19 @@ async def _set_status(
     return pledge
 
 
+async def _refuse_committed(session: AsyncSession, patent_id: uuid.UUID) -> None:
+    """No pledge is made or confirmed while the patent is committed (409 ``patent_locked``). The pledgee consents
+    to a draft listing, a declaration pending review or a trial offer pending review only (SPEC §14, §18.3), and
+    settlement and conversion re-check that consent: a pledge that became active once the patent was in an active
+    listing, a live declaration, an unsettled deal (SPEC §20) or a trial could never be consented to, and the
+    deal's money would stay in escrow for good. A pledge filed before waits in ``pending`` until that ends."""
+    if await patents.locked(session, [patent_id]):
+        raise Conflict(patents.LOCKED_DETAIL, code=patents.LOCKED)
+    trial = await trials.in_trial(session, patent_id)
+    if trial is not None:
+        raise Conflict(trial, code=patents.LOCKED)
+
+
 def _refuse_preserved(patent: Patent) -> None:
     if patent.preserved:
         raise Conflict(
@@ -193,12 +207,7 @@ async def create_pledge(
     if status != LegalStatus.granted:
         raise Conflict("Only a granted patent in force can be pledged.", code="patent_not_granted")
     _refuse_preserved(patent)
-    # SPEC §18.3, §14: a trial's conversion is settled on the pledgee's consent to its offer, given only while the
-    # offer is pending review; a pledge made later could never consent, and the conversion's money would stay in
-    # escrow. So no pledge while the patent is committed to a trial (409 ``patent_locked``).
-    trial = await trials.in_trial(session, patent.id)
-    if trial is not None:
-        raise Conflict(trial, code="patent_locked")
+    await _refuse_committed(session, patent.id)
     errors: list[dict[str, Any]] = []
     pledgee = await session.get(Organization, data.pledgee_org_id)
     if (
@@ -268,9 +277,11 @@ async def confirm_pledge(
     pledge = await _load(session, principal, pledge_id, lock=True)
     _require_pledgee(principal, pledge)
     rules.check_transition(pledge.status, S.active)
-    patent = await session.get(Patent, pledge.patent_id)
+    # FOR UPDATE, as an owner's edit: a listing's submission holds its patents FOR SHARE (SPEC §20).
+    patent = await session.get(Patent, pledge.patent_id, with_for_update=True)
     assert patent is not None
     _refuse_preserved(patent)
+    await _refuse_committed(session, patent.id)
     await owners.require_consents(
         session,
         subject_type=ConsentSubject.pledge,

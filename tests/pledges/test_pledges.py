@@ -208,9 +208,12 @@ async def test_listing_submission_needs_the_pledgees_consent(client: httpx.Async
     await assert_invariants(db)
 
 
-async def test_consent_to_a_listing_already_submitted_is_refused(
+async def test_no_pledge_is_made_or_confirmed_while_the_patent_is_committed(
     client: httpx.AsyncClient, db, world
 ) -> None:
+    """SPEC §14, §20: the pledgee consents to a draft listing only, and settlement re-checks the consent, so a
+    pledge made or confirmed while the patent is in an active listing (or an unsettled deal) could never be
+    consented to and would hold the deal's money in escrow for good: 409 ``patent_locked`` instead."""
     _op, uni, bank = world
     p = await h.patent(client, uni)
     r = await client.post("/api/v1/listings", json=listing_body(p["id"]), headers=uni.headers)
@@ -218,11 +221,25 @@ async def test_consent_to_a_listing_already_submitted_is_refused(
     assert (
         await client.post(f"/api/v1/listings/{listing_id}/submit", headers=uni.headers)
     ).status_code == 200
-    pledge = await active_pledge(client, uni, bank, p["id"])
-    r = await client.post(
-        f"/api/v1/pledges/{pledge['id']}/consents", json={"listing_id": listing_id}, headers=bank.headers
-    )
-    assert r.status_code == 409 and r.json()["code"] == "invalid_state"
+    r = await client.post(f"/api/v1/patents/{p['id']}/pledges", json=pledge_body(bank), headers=uni.headers)
+    assert (r.status_code, r.json()["code"]) == (409, "patent_locked")
+    # A pledge filed before the listing was submitted waits for the listing to end before its confirmation.
+    q = await h.patent(client, uni)
+    r = await client.post(f"/api/v1/patents/{q['id']}/pledges", json=pledge_body(bank), headers=uni.headers)
+    assert r.status_code == 201, r.text
+    pledge_id = r.json()["id"]
+    r = await client.post("/api/v1/listings", json=listing_body(q["id"]), headers=uni.headers)
+    other_id = r.json()["id"]
+    assert (await client.post(f"/api/v1/listings/{other_id}/submit", headers=uni.headers)).status_code == 200
+    r = await client.post(f"/api/v1/pledges/{pledge_id}/confirm", headers=bank.headers)
+    assert (r.status_code, r.json()["code"]) == (409, "patent_locked")
+    r = await client.get(f"/api/v1/pledges/{pledge_id}", headers=bank.headers)
+    assert r.json()["status"] == "pending"
+    r = await client.post(f"/api/v1/listings/{other_id}/withdraw", headers=uni.headers)
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/pledges/{pledge_id}/confirm", headers=bank.headers)
+    assert r.status_code == 200 and r.json()["status"] == "active"
+    await assert_invariants(db)
 
 
 async def test_open_licence_approval_needs_the_pledgees_consent(client: httpx.AsyncClient, db, world) -> None:
