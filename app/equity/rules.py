@@ -25,11 +25,11 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
+from app.calendar.rules import add_months
 from app.kit.errors import Conflict, Forbidden, Unprocessable
 from app.kit.workdays import SHANGHAI
 from app.models.owners import FULL_SHARE
 from app.owners.rules import split
-from app.settlement.rules import add_months
 
 KIND = "equity_contribution"
 # SPEC §18.2: a public institution's price below 90% of the appraised value needs a justification (the 90% line

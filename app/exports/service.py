@@ -22,6 +22,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from app.calendar.rules import day_range
 from app.exports import rules
 from app.kit.db import Database
 from app.models.accounts import Organization
@@ -34,7 +35,6 @@ from app.owners import queries as owner_queries
 from app.owners.rules import format_percent
 from app.patents import service as patents
 from app.patents.rules import patent_number
-from app.stats.rules import day_range
 from app.techcontracts import rules as techcontracts_rules
 from app.techcontracts import service as techcontracts
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
+from app.calendar.rules import add_months
 from app.kit.workdays import SHANGHAI
 from app.models.settlement import LicenceRecordStatus, TransferTaskStatus
-from app.settlement.rules import LICENCE_FILING_MONTHS, add_months
 
 TRANSFER_FILING_DAYS = 30
+LICENCE_FILING_MONTHS = 3  # 专利法实施细则: a licence contract is filed within 3 months
 
 TRANSFER_MOVES: dict[TransferTaskStatus, frozenset[TransferTaskStatus]] = {
     TransferTaskStatus.pending: frozenset({TransferTaskStatus.filed}),

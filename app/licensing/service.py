@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.calendar.rules import add_months
 from app.deals import rules as deal_rules
 from app.deals.fees import FeeSchedule
 from app.kit.clock import Clock
@@ -88,7 +89,7 @@ async def exclusive_licence_active(session: AsyncSession, patent_id: uuid.UUID, 
         if not term:
             return True
         start = (settled_at or updated_at).astimezone(SHANGHAI).date()
-        if rules.add_months(start, int(term)) > today:
+        if add_months(start, int(term)) > today:
             return True
     return False
 

@@ -17,13 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.calendar.rules import add_months
 from app.deals.rules import SETTLED
 from app.equity.rules import KIND as EQUITY_KIND
 from app.kit.clock import Clock
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound, Unprocessable
 from app.kit.security import Principal
 from app.kit.workdays import SHANGHAI
-from app.licensing.rules import add_months
 from app.models.accounts import Organization, RewardRules
 from app.models.policy import RewardPlan, RewardPlanStatus
 from app.models.trading import Deal

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.access import register_parties
 from app.audit.service import SYSTEM_ACTOR, record
+from app.calendar.rules import day_range, month_key
 from app.deals.fees import FeeSchedule
 from app.kit.clock import Clock
 from app.kit.db import dialect_name
@@ -42,7 +43,6 @@ from app.models.trading import Deal
 from app.notifications.outbox import notify
 from app.owners import service as owners
 from app.royalties import rules, schemas
-from app.stats.rules import day_range, month_key
 
 ENTITY = "royalty_report"
 S = RoyaltyReportStatus

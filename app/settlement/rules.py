@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from app.calendar.rules import add_months
+from app.filings.rules import licence_filing_due
 from app.kit.workdays import SHANGHAI
 
 CERTIFICATE_PREFIX = "JZ"  # 交(Jiao)易凭证 of the exchange (浙 Zhe)
 CERTIFICATE_PATTERN = re.compile(r"^JZ(\d{4})-(\d{6,})-(\d)$")
-LICENCE_FILING_MONTHS = 3  # 专利法实施细则: a licence contract is filed within 3 months
 
 
 def luhn_check_digit(digits: str) -> int:
@@ -49,13 +49,6 @@ def shanghai_date(instant: datetime) -> date:
     return instant.astimezone(SHANGHAI).date()
 
 
-def add_months(day: date, months: int) -> date:
-    """The same day ``months`` later, clamped to the end of a shorter month (Nov 30 + 3 months → Feb 28)."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 @dataclass(frozen=True)
 class LicencePeriod:
     starts_on: date
@@ -83,7 +76,7 @@ def licence_period(
     return LicencePeriod(
         starts_on=starts_on,
         ends_on=max(ends_on, starts_on),
-        filing_due=add_months(starts_on, LICENCE_FILING_MONTHS),
+        filing_due=licence_filing_due(starts_on),
     )
 
 

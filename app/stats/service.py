@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.calendar.rules import day_range, month_key
 from app.deals.rules import SETTLED
 from app.kit.errors import NotFound
 from app.kit.security import Principal
@@ -44,7 +45,7 @@ async def turnover(
 async def _deal_turnover(
     session: AsyncSession, *, start: date | None, end: date | None, group_by: GroupBy
 ) -> list[tuple[str, int, int]]:
-    low, high = rules.day_range(start, end)
+    low, high = day_range(start, end)
     filters: list[Any] = [Deal.status.in_(SETTLED), Deal.settled_at.is_not(None)]
     if low is not None:
         filters.append(Deal.settled_at >= low)
@@ -52,7 +53,7 @@ async def _deal_turnover(
         filters.append(Deal.settled_at < high)
     if group_by == "month":
         rows = (await session.execute(select(Deal.settled_at, Deal.price).where(*filters))).all()
-        return _grouped((rules.month_key(at), price) for at, price in rows if at is not None)
+        return _grouped((month_key(at), price) for at, price in rows if at is not None)
     if group_by == "transaction_kind":
         key: Any = Deal.transaction_kind
         query = select(key, func.count(), func.sum(Deal.price)).where(*filters)

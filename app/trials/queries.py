@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.calendar.rules import add_months
 from app.kit.workdays import SHANGHAI
-from app.licensing.rules import add_months
 from app.models.listings import EXCLUSIVE_KINDS
 from app.models.trading import Deal, DealStatus
 from app.models.trials import Trial, TrialOffer, TrialOfferStatus, TrialStatus

@@ -13,9 +13,11 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from app.calendar.rules import add_months
+from app.filings.rules import licence_filing_due
 from app.kit.errors import InvalidState
 from app.kit.workdays import SHANGHAI
-from app.licensing.rules import add_months, fee_errors, ppm_to_rate
+from app.licensing.rules import fee_errors, ppm_to_rate
 from app.models.policy import FeeType
 from app.models.trials import TrialOfferStatus, TrialStatus
 
@@ -207,7 +209,7 @@ class TrialDates:
 def trial_dates(started_at: datetime, trial_months: int) -> TrialDates:
     """SPEC §18.3: ``ends_on`` = the day before the same date ``trial_months`` after the start day (Shanghai);
     ``ends_at`` = 00:00 Shanghai after ``ends_on``; ``reminder_at`` = max(``started_at``, ``ends_at`` − 30 days);
-    the licence record's ``filing_due`` = 3 months after the start day."""
+    the licence record's ``filing_due`` as for any licence (``licence_filing_due``)."""
     start = started_at.astimezone(SHANGHAI).date()
     end_exclusive = add_months(start, trial_months)
     ends_at = datetime.combine(end_exclusive, time(0), tzinfo=SHANGHAI).astimezone(started_at.tzinfo)
@@ -216,7 +218,7 @@ def trial_dates(started_at: datetime, trial_months: int) -> TrialDates:
         ends_on=end_exclusive - timedelta(days=1),
         ends_at=ends_at,
         reminder_at=max(started_at, ends_at - REMINDER_BEFORE),
-        filing_due=add_months(start, 3),
+        filing_due=licence_filing_due(start),
     )
 
 

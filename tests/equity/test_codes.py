@@ -9,7 +9,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from app.settlement.rules import add_months
+from app.calendar.rules import add_months
 from tests import trading as t
 from tests.equity import helpers as e
 from tests.negotiation import helpers as n

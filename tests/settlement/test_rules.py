@@ -1,5 +1,4 @@
-"""Pure settlement rules: certificate numbers and their check digit, month arithmetic, licence periods, the
-escrow payout."""
+"""Pure settlement rules: certificate numbers and their check digit, licence periods, the escrow payout."""
 
 from __future__ import annotations
 
@@ -36,20 +35,6 @@ def test_check_digit_catches_a_changed_digit_and_a_swap() -> None:
 
 def test_luhn_known_value() -> None:
     assert rules.luhn_check_digit("7992739871") == 3  # the textbook example
-
-
-@pytest.mark.parametrize(
-    ("day", "months", "expected"),
-    [
-        (date(2026, 11, 30), 3, date(2027, 2, 28)),
-        (date(2027, 11, 30), 3, date(2028, 2, 29)),
-        (date(2026, 1, 31), 1, date(2026, 2, 28)),
-        (date(2026, 12, 15), 1, date(2027, 1, 15)),
-        (date(2026, 5, 20), 36, date(2029, 5, 20)),
-    ],
-)
-def test_add_months(day: date, months: int, expected: date) -> None:
-    assert rules.add_months(day, months) == expected
 
 
 def test_licence_period_from_the_shanghai_settlement_day() -> None:

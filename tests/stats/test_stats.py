@@ -4,7 +4,7 @@ and seller kind; an organization's patents held, listed, transacted and its indu
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -159,15 +159,6 @@ async def test_organization_stats(client: httpx.AsyncClient, db) -> None:
     assert (r.status_code, r.json()["code"]) == (404, "not_found")
     assert (await client.get(f"/api/v1/stats/organizations/{seller.org_id}")).status_code == 401
     await assert_invariants(db, all_resolved=True)
-
-
-def test_month_keys_are_shanghai_months() -> None:
-    assert rules.month_key(datetime(2026, 11, 30, 17, 0, tzinfo=UTC)) == "2026-12"
-    assert rules.month_key(datetime(2026, 11, 30, 15, 59, 59, tzinfo=UTC)) == "2026-11"
-    assert rules.month_key(datetime(2026, 12, 31, 16, 0, tzinfo=UTC)) == "2027-01"
-    low, high = rules.day_range(date(2026, 12, 1), date(2026, 12, 31))
-    assert low == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
-    assert high == datetime(2026, 12, 31, 16, 0, tzinfo=UTC)
 
 
 def test_industrialization_rate() -> None:
