@@ -8,6 +8,8 @@ desk (``docs/screenshots/operator-desk.png``). No console error, no other host, 
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -151,9 +153,15 @@ def _confirm(page: Any, button: Any, *texts: str) -> None:
 
 
 def _screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
-    """A PNG for the README under docs/screenshots (overwritten each run), kept under 150 KB."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / name
+    """A PNG for the README, kept under 150 KB. Every run takes it; it replaces the one under docs/screenshots only
+    with ``EXCHANGE_UPDATE_SCREENSHOTS=1`` (the pages show times, so a run would otherwise leave the work tree
+    changed), else it goes to a temporary directory."""
+    if os.environ.get("EXCHANGE_UPDATE_SCREENSHOTS") == "1":
+        folder = SCREENSHOTS
+    else:
+        folder = Path(tempfile.gettempdir()) / f"exchange-screenshots-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
     page.screenshot(path=str(path), full_page=full_page)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size < MAX_SCREENSHOT_BYTES, path.stat().st_size
