@@ -14,7 +14,7 @@ import sqlite3
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.routing import Match, Mount
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from app.web.security import WebSecurityMiddleware, is_page
 
@@ -38,12 +38,28 @@ class _Pages:
         self.web, self.main = web, main
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        head = scope["type"] == "http" and scope["method"] == "HEAD"
+        if head:
+            # HEAD answers like GET without the body (RFC 9110 §9.3.2), for every page.
+            scope["method"] = "GET"
+            send = _without_body(send)
         try:
             await self.web(scope, receive, send)
         finally:
             scope["app"] = self.main
             if "route" not in scope:
                 scope.pop("endpoint", None)
+            if head:
+                scope["method"] = "HEAD"
+
+
+def _without_body(send: Send) -> Send:
+    async def send_headers_only(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_headers_only
 
 
 def install_middleware(app: FastAPI) -> None:

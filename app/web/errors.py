@@ -99,5 +99,6 @@ def install_error_pages(app: FastAPI) -> None:
             warn_unavailable(log, "pages answered 503", exc)
             unavailable = DatabaseUnavailable()
             return error_page(503, code=unavailable.code, headers=unavailable.headers)
-        log.exception("unhandled error")
+        # Not logged here: Starlette raises the error again after this page is sent, and the application the
+        # pages are mounted in logs it with its traceback (app.kit.errors), once, as for the API.
         return error_page(500, code="internal_error")

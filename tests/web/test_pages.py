@@ -4,6 +4,7 @@ static files and the display rules (amounts, Shanghai time, Chinese labels)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime
 
@@ -221,7 +222,9 @@ async def test_certificate_lookup_found_and_not_found(client: httpx.AsyncClient,
         assert r.status_code == 404 and 'data-testid="certificate-not-found">未找到该交易凭证<' in r.text
 
 
-async def test_a_5xx_page_shows_the_request_id(app, client: httpx.AsyncClient, db) -> None:  # type: ignore[no-untyped-def]
+async def test_a_5xx_page_shows_the_request_id_and_is_logged_once(  # type: ignore[no-untyped-def]
+    app, client: httpx.AsyncClient, db, caplog: pytest.LogCaptureFixture
+) -> None:
     from app.web import PageMount
 
     web = next(route.app.web for route in app.routes if isinstance(route, PageMount))
@@ -230,11 +233,15 @@ async def test_a_5xx_page_shows_the_request_id(app, client: httpx.AsyncClient, d
         raise RuntimeError("secret internals")
 
     web.add_api_route("/broken-for-this-test", broken)
-    r = await client.get("/broken-for-this-test")
+    with caplog.at_level(logging.ERROR):
+        r = await client.get("/broken-for-this-test")
     assert r.status_code == 500 and r.headers["content-type"].startswith("text/html")
     assert "服务器出错了" in r.text and "secret internals" not in r.text and "Traceback" not in r.text
     assert f'data-testid="request-id">{r.headers["x-request-id"]}<' in r.text
     _assert_page_headers(r)
+    # One error with its traceback, not one by the pages and another by the application around them.
+    logged = [rec for rec in caplog.records if rec.exc_info and "secret internals" in str(rec.exc_info[1])]
+    assert len(logged) == 1, [(rec.name, rec.getMessage()) for rec in logged]
 
 
 async def test_an_auction_listing_shows_its_schedule_and_the_room_link(client: httpx.AsyncClient, db) -> None:
@@ -247,3 +254,25 @@ async def test_an_auction_listing_shows_its_schedule_and_the_room_link(client: h
     assert f'<a href="/auctions/{case.id}" data-testid="auction-link">' in r.text
     assert str(shanghai(datetime.fromisoformat(auction["ends_at"]), seconds=True)) in r.text
     assert "竞价中" in r.text
+
+
+async def test_head_answers_like_get_without_a_body(client: httpx.AsyncClient, db, market) -> None:
+    for path in (
+        "/listings",
+        f"/listings/{market['battery']['id']}",
+        "/certificates",
+        "/login",
+        "/favicon.ico",
+    ):
+        got, head = await client.get(path), await client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        assert head.headers["content-length"] == got.headers["content-length"], path
+    assert (await client.head("/listings")).headers["content-security-policy"] == CSP
+    assert (await client.head("/no/such/page")).status_code == 404
+    r = await client.head("/dashboard")
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/dashboard"
+    assert (await client.head("/")).status_code == 302
+    # The API's routes are the API's business: HEAD there is unchanged.
+    assert (await client.head("/api/v1/listings")).status_code == 405
