@@ -96,6 +96,7 @@ ROOMS: dict[str, dict[str, Any]] = {
     "sniping": {**ENGLISH, "countdown_seconds": 600},
     "messages": {**ENGLISH, "countdown_seconds": 3600},
     "reconnect": {**ENGLISH, "countdown_seconds": 3600},
+    "relay": {**ENGLISH, "countdown_seconds": 3600},
     "proxy": {**ENGLISH, "countdown_seconds": 3600},
     "zero": {**ENGLISH, "countdown_seconds": 3600},
     "dutch-race": {
@@ -337,7 +338,14 @@ def test_the_countdown_jumps_on_an_anti_sniping_extension(
     page: Any, site: Site, watch: Watch, rooms: dict[str, Any]
 ) -> None:
     room = rooms["sniping"]
-    r = _api(site, "POST", "/api/v1/sandbox/clock", site.data["op"], json={"advance_seconds": 500})
+    # To 100 s before its end on the business clock, however long the tests before this one took.
+    ends_at = datetime.fromisoformat(
+        _api(site, "GET", f"/api/v1/auctions/{room['id']}", site.data["op"]).json()["ends_at"]
+    )
+    now = datetime.fromisoformat(_api(site, "GET", "/api/v1/sandbox/clock", site.data["op"]).json()["now"])
+    left = (ends_at - now).total_seconds()
+    assert left > 100, left
+    r = _api(site, "POST", "/api/v1/sandbox/clock", site.data["op"], json={"advance_seconds": left - 100})
     assert r.status_code == 200, r.text
     page.goto(site.url(f"/auctions/{room['id']}"))
     expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "live")
@@ -557,3 +565,89 @@ def test_at_zero_the_countdown_waits_for_the_result(
     expect(page.locator("[data-countdown-note]")).to_have_text("等待结果…")
     expect(page.get_by_test_id("bid-submit")).to_be_disabled()
     expect(page.locator("[data-bid-reason]")).to_have_text("已结束")
+
+
+def test_reconnect_after_the_connection_is_cut(browser: Any, site: Site, rooms: dict[str, Any]) -> None:
+    """SPEC §19.5, §19.7: a TCP relay in front of the server cuts the room's open stream; the room reads
+    连接中断，正在重连…; the bids placed meanwhile are replayed when the browser reconnects (with Last-Event-ID,
+    or the room's fallback with ?last_event_id=) and the room then shows exactly the server's state, each
+    bid with its own time."""
+    from tests.web.relay import Relay
+
+    room = rooms["relay"]
+    target = urlsplit(site.base)
+    relay = Relay((target.hostname or "127.0.0.1", target.port or 80))
+    watch = Watch(host=urlsplit(relay.base).netloc)
+    watch.allow("ERR_")  # the cut connection's network errors
+    ctx = _second_context(browser, watch)
+    try:
+        page = ctx.new_page()
+        page.goto(f"{relay.base}/auctions/{room['id']}")
+        connection = page.get_by_test_id("connection")
+        expect(connection).to_have_attribute("data-state", "live")
+        first = _api(
+            site,
+            "POST",
+            f"/api/v1/auctions/{room['id']}/bids",
+            site.data["buyer"],
+            json={"amount": "100000.00"},
+        )
+        assert first.status_code == 201, first.text
+        expect(page.get_by_test_id("current-price")).to_have_text("¥100,000.00")  # live, event 1
+        before = _api(site, "GET", f"/api/v1/auctions/{room['id']}", site.data["op"]).json()
+        seen = before["bid_count"] + before["extensions"]  # a bid event each, an extended event each
+
+        relay.cut()
+        expect(connection).to_have_attribute("data-state", "reconnecting")
+        expect(connection).to_have_text("连接中断，正在重连…")
+        for who, amount in ((site.data["maker"], "101000.00"), (site.data["buyer"], "102000.00")):
+            r = _api(site, "POST", f"/api/v1/auctions/{room['id']}/bids", who, json={"amount": amount})
+            assert r.status_code == 201, r.text
+        expect(page.get_by_test_id("current-price")).to_have_text("¥100,000.00")  # nothing arrives meanwhile
+        relay.resume()
+
+        expect(connection).to_have_attribute("data-state", "live")
+        expect(connection).to_have_text("实时")
+        expect(page.get_by_test_id("current-price")).to_have_text("¥102,000.00")
+        # The stream that came back asked for what followed the last event the room had applied.
+        streams = [r.decode("latin-1").lower() for r in relay.requests() if b"/events" in r]
+        assert len(streams) >= 2, streams
+        asked = [[line for line in r.split("\r\n") if "event" in line] for r in streams]
+        assert all(f"last-event-id: {seen}\r\n" in r or f"last_event_id={seen} " in r for r in streams[1:]), (
+            asked
+        )
+
+        # Exactly the server's state: price, leader, end, and every bid with its own time.
+        state = _api(site, "GET", f"/api/v1/auctions/{room['id']}", site.data["op"]).json()
+        bids = _api(site, "GET", f"/api/v1/auctions/{room['id']}/bids?limit=20", site.data["op"]).json()[
+            "items"
+        ]
+        expect(page.get_by_test_id("leader")).to_have_text(state["leading_bidder_code"])
+        assert state["current_price"] == "102000.00" and len(bids) == 3
+        ends = datetime.fromisoformat(state["ends_at"]).astimezone(SHANGHAI)
+        expect(page.get_by_test_id("ends-at")).to_have_text(ends.strftime("%Y-%m-%d %H:%M:%S"))
+        rows = page.get_by_test_id("bid-row")
+        expect(rows).to_have_count(3)
+        for i, bid in enumerate(bids):  # newest first, like the API
+            placed = datetime.fromisoformat(bid["placed_at"]).astimezone(SHANGHAI)
+            expect(rows.nth(i)).to_have_attribute("data-id", bid["id"])
+            expect(rows.nth(i)).to_contain_text(bid["bidder_code"])
+            expect(rows.nth(i)).to_contain_text(money(bid["amount"]))
+            expect(rows.nth(i)).to_contain_text(placed.strftime("%Y-%m-%d %H:%M:%S"))
+        # Later bids arrive live again.
+        r = _api(
+            site,
+            "POST",
+            f"/api/v1/auctions/{room['id']}/bids",
+            site.data["maker"],
+            json={"amount": "103000.00"},
+        )
+        assert r.status_code == 201, r.text
+        expect(page.get_by_test_id("current-price")).to_have_text("¥103,000.00")
+        expect(rows).to_have_count(4)
+        placed = datetime.fromisoformat(r.json()["placed_at"]).astimezone(SHANGHAI)
+        expect(rows.nth(0)).to_contain_text(placed.strftime("%Y-%m-%d %H:%M:%S"))
+    finally:
+        ctx.close()
+        relay.close()
+    watch.check()
