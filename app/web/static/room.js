@@ -286,8 +286,8 @@
     source.onopen = function () {
       retry = 1;
       setConnection(true);
-      // After a reconnect, the history is read again: a replayed bid's row then has its own time (an event
-      // carries only the time it is sent).
+      // After a reconnect, the history is read again, so the room shows exactly the server's bids (a live
+      // bid carries its own placed_at; events stored before it did carry only the time they were sent).
       if (opened++) rereadBids().catch(function () { return null; });
     };
     source.onerror = function () {
