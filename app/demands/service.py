@@ -28,7 +28,7 @@ from app.kit.clock import Clock
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound, Unauthorized, Unprocessable
 from app.kit.pagination import decode_cursor, encode_cursor, invalid_cursor
 from app.kit.security import Principal
-from app.listings import repository as listings_repo
+from app.listings import queries as listing_queries
 from app.listings import service as listings
 from app.models.demands import Demand, DemandResponse, DemandResponseStatus, DemandStatus
 from app.models.listings import ListingStatus
@@ -434,7 +434,7 @@ async def matching_demands(
     """The published demands a listing the caller may see answers, best first (SPEC §17.6), each demand shown
     with its anonymity applied for the caller."""
     now = clock.now()
-    if await listings_repo.get_visible(session, principal, listing_id) is None:
+    if await listing_queries.get_visible(session, principal, listing_id) is None:
         raise NotFound("No such listing.")
     text = await repo.listing_text(session, listing_id)
     if text is None:
@@ -479,7 +479,7 @@ async def create_response(
         raise Forbidden("An organization does not respond to its own demand.")
     if rules.current_status(demand.status, demand.expires_at, now) != S.published:
         raise InvalidState("Only a published demand takes responses.")
-    listing = await listings_repo.get_visible(session, principal, data.listing_id)
+    listing = await listing_queries.get_visible(session, principal, data.listing_id)
     if listing is None:
         raise NotFound("No such listing.")
     if listing.seller_org_id != seller:

@@ -19,7 +19,7 @@ from app.audit.service import record
 from app.kit.clock import Clock
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
 from app.kit.security import Principal
-from app.listings import chain, rules, schemas, service
+from app.listings import chain, queries, rules, schemas, service
 from app.listings import repository as repo
 from app.models.listings import Listing, ListingStatus
 
@@ -43,7 +43,7 @@ async def relist(
     but the seller, 409 ``invalid_state`` unless ``failed``/``expired``, 409 ``already_relisted``, 409
     ``relist_window_closed`` after ``relist_by``; the new terms are validated as at creation (422
     ``invalid_deposit`` …, 422 ``relist_price_too_low``) and the patents checked as for a new draft."""
-    old = await repo.get_visible(session, principal, listing_id, for_update=True)
+    old = await queries.get_visible(session, principal, listing_id, for_update=True)
     if old is None:
         raise NotFound("No such listing.")
     if principal.is_operator or principal.organization_id != old.seller_org_id:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, text
+from sqlalchemy import ColumnElement, delete, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kit.errors import Unprocessable
@@ -25,12 +25,10 @@ from app.kit.pagination import (
 from app.kit.security import Principal
 from app.kit.types import UTCDateTime
 from app.listings import search
+from app.listings.queries import visible_to
 from app.listings.schemas import ListingSort
 from app.models.accounts import Organization
 from app.models.listings import (
-    ACTIVE_STATUSES,
-    EXCLUSIVE_KINDS,
-    PUBLIC_STATUSES,
     Listing,
     ListingPatent,
     ListingSearch,
@@ -39,7 +37,6 @@ from app.models.listings import (
     TransactionKind,
 )
 from app.models.patents import Patent, PatentIpc
-from app.trials import queries as trials
 
 _MAX_BIGINT = 2**63 - 1
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
@@ -47,33 +44,6 @@ _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 def dialect_of(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
-
-
-def is_public() -> ColumnElement[bool]:
-    """Published-or-later (SPEC §5). A draft withdrawn before publication was never public and stays hidden."""
-    return and_(Listing.status.in_([s.value for s in PUBLIC_STATUSES]), Listing.published_at.is_not(None))
-
-
-def visible_to(principal: Principal | None) -> ColumnElement[bool] | None:
-    """What a caller may see: everyone the public listings, the seller its own, operators everything."""
-    if principal is not None and principal.is_operator:
-        return None
-    if principal is not None and principal.organization_id is not None:
-        return or_(is_public(), Listing.seller_org_id == principal.organization_id)
-    return is_public()
-
-
-async def get_visible(
-    session: AsyncSession, principal: Principal | None, listing_id: uuid.UUID, *, for_update: bool = False
-) -> Listing | None:
-    query = select(Listing).where(Listing.id == listing_id)
-    condition = visible_to(principal)
-    if condition is not None:
-        query = query.where(condition)
-    if for_update:
-        query = query.with_for_update()
-    result: Listing | None = await session.scalar(query)
-    return result
 
 
 async def patents_by_id(
@@ -86,27 +56,6 @@ async def patents_by_id(
         query = query.with_for_update(read=True)
     rows = await session.scalars(query)
     return {p.id: p for p in rows}
-
-
-async def listed_elsewhere(
-    session: AsyncSession, patent_ids: Sequence[uuid.UUID], exclude_listing_id: uuid.UUID | None
-) -> list[uuid.UUID]:
-    """Patents of ``patent_ids`` held by another active assignment/exclusive/sole listing (SPEC §5), or by a trial's
-    conversion deal of such a kind until it is settled, cancelled or defaulted (§18.3)."""
-    query = (
-        select(ListingPatent.patent_id)
-        .join(Listing, Listing.id == ListingPatent.listing_id)
-        .where(
-            ListingPatent.patent_id.in_(list(patent_ids)),
-            Listing.status.in_([s.value for s in ACTIVE_STATUSES]),
-            Listing.transaction_kind.in_([k.value for k in EXCLUSIVE_KINDS]),
-        )
-        .distinct()
-    )
-    if exclude_listing_id is not None:
-        query = query.where(Listing.id != exclude_listing_id)
-    taken = set((await session.scalars(query)).all()) | set(await trials.converting(session, patent_ids))
-    return [p for p in dict.fromkeys(patent_ids) if p in taken]
 
 
 async def set_patents(session: AsyncSession, listing_id: uuid.UUID, patent_ids: Sequence[uuid.UUID]) -> None:

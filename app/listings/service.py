@@ -22,7 +22,7 @@ from app.kit.security import Principal
 from app.kit.workdays import SHANGHAI, WorkdayCalendar
 from app.ledger import deposits
 from app.licensing import queries as open_licences
-from app.listings import chain, rules, schemas
+from app.listings import chain, queries, rules, schemas
 from app.listings import repository as repo
 from app.models.listings import EXCLUSIVE_KINDS, Listing, ListingStatus, PricingMode, TransactionKind
 from app.models.owners import ConsentSubject
@@ -121,7 +121,7 @@ async def check_patents(
             code="patent_not_transferable",
         )
     await owners.check_same_owners(session, patent_ids)
-    taken = await repo.listed_elsewhere(session, patent_ids, listing_id)
+    taken = await queries.listed_elsewhere(session, patent_ids, listing_id)
     if taken:
         raise Conflict(
             "Already in another active assignment or exclusive/sole licence listing: "
@@ -165,7 +165,7 @@ async def patent_refusals(
         if _not_transferable(patents.get(pid), pid in owned, kind, today)
     }
     rest = [pid for pid in patent_ids if pid not in refused]
-    for pid in await repo.listed_elsewhere(session, rest, None):
+    for pid in await queries.listed_elsewhere(session, rest, None):
         refused.setdefault(pid, "patent_already_listed")
     if kind in (TransactionKind.exclusive_license, TransactionKind.sole_license):
         for pid in await _open_license_conflicts(session, rest):
@@ -179,7 +179,7 @@ async def patent_refusals(
 
 
 async def get_listing(session: AsyncSession, principal: Principal | None, listing_id: uuid.UUID) -> Listing:
-    listing = await repo.get_visible(session, principal, listing_id)
+    listing = await queries.get_visible(session, principal, listing_id)
     if listing is None:
         raise NotFound("No such listing.")
     return listing
@@ -340,7 +340,7 @@ _COLUMN_OF = {"license": "license_terms", "auction": "auction_terms"}
 
 async def _load_for_seller(session: AsyncSession, principal: Principal, listing_id: uuid.UUID) -> Listing:
     """The listing locked for a seller action: 404 if the caller may not see it, 403 if not the seller."""
-    listing = await repo.get_visible(session, principal, listing_id, for_update=True)
+    listing = await queries.get_visible(session, principal, listing_id, for_update=True)
     if listing is None:
         raise NotFound("No such listing.")
     if principal.is_operator or principal.organization_id != listing.seller_org_id:
@@ -351,7 +351,7 @@ async def _load_for_seller(session: AsyncSession, principal: Principal, listing_
 async def _load_for_operator(session: AsyncSession, principal: Principal, listing_id: uuid.UUID) -> Listing:
     if not principal.is_operator:
         raise Forbidden("Only exchange operators may do this.")
-    listing = await repo.get_visible(session, principal, listing_id, for_update=True)
+    listing = await queries.get_visible(session, principal, listing_id, for_update=True)
     if listing is None:
         raise NotFound("No such listing.")
     return listing

@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 
 from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.kit.security import Principal
-from app.listings.repository import visible_to
+from app.listings.queries import visible_to
 from app.models.listings import Listing, ListingStatus, PricingMode
 from app.models.trading import Offer, OfferStatus
 

@@ -27,6 +27,7 @@ from app.kit.errors import Forbidden, NotFound, Unprocessable
 from app.kit.money import format_fen
 from app.kit.pagination import datetime_key, keyset_query, page_of, uuid_key
 from app.kit.security import Principal
+from app.listings import queries as listing_queries
 from app.listings import repository as listings
 from app.models.contracts import Objection
 from app.models.listings import Listing, PricingMode, TransactionKind
@@ -58,7 +59,7 @@ async def watch(session: AsyncSession, principal: Principal, listing_id: uuid.UU
     """Put a listing the caller may see on its organization's watchlist (404 for one it may not see); a listing
     already there stays as it was."""
     org = _organization(principal)
-    if await listings.get_visible(session, principal, listing_id) is None:
+    if await listing_queries.get_visible(session, principal, listing_id) is None:
         raise NotFound("No such listing.")
     existing = await session.get(Watch, (org, listing_id))
     if existing is not None:
@@ -91,7 +92,7 @@ async def watchlist(
         .join(Listing, Listing.id == Watch.listing_id)
         .where(Watch.organization_id == org)
     )
-    visible = listings.visible_to(principal)
+    visible = listing_queries.visible_to(principal)
     if visible is not None:
         query = query.where(visible)
     keys = [datetime_key(Watch.created_at, descending=True), uuid_key(Watch.listing_id, descending=True)]

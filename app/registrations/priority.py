@@ -34,7 +34,7 @@ from app.kit.clock import Clock
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
 from app.kit.pagination import datetime_key, keyset_query, page_of, uuid_key
 from app.kit.security import Principal
-from app.listings import repository as listings_repo
+from app.listings import queries as listing_queries
 from app.models.listings import AuctionFormat, Listing, PricingMode, PriorityHolder
 from app.models.trading import Registration, RegistrationStatus
 from app.registrations import schemas
@@ -107,7 +107,7 @@ async def list_holders(
     cursor: str | None,
 ) -> tuple[list[schemas.PriorityHolderOut], str | None]:
     """The listing's priority holders in force, newest first, to whoever may see the listing (404 else)."""
-    listing = await listings_repo.get_visible(session, principal, listing_id)
+    listing = await listing_queries.get_visible(session, principal, listing_id)
     if listing is None:
         raise NotFound("No such listing.")
     query: Any = (
@@ -181,7 +181,7 @@ async def designate(
     _require_operator(principal)
     # Locked in the order of the listing-end resolution (listing, then registrations): a designation racing
     # the end of the period either lands before it, and counts, or sees the period over.
-    listing = await listings_repo.get_visible(session, principal, listing_id, for_update=True)
+    listing = await listing_queries.get_visible(session, principal, listing_id, for_update=True)
     if listing is None:
         raise NotFound("No such listing.")
     if not takes_priority(listing.pricing_mode, listing.auction_terms):

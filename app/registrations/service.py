@@ -41,7 +41,7 @@ from app.kit.pagination import datetime_key, keyset_query, page_of, uuid_key
 from app.kit.security import Principal
 from app.ledger import deposits
 from app.listings import chain
-from app.listings import repository as listings_repo
+from app.listings import queries as listing_queries
 from app.models.listings import Listing, ListingStatus, PricingMode
 from app.models.trading import DepositStatus, Registration, RegistrationStatus
 from app.registrations import schemas
@@ -129,7 +129,7 @@ async def register(
     org_id = principal.verified_org_id("Only members of a buyer organization may register.")
     # The listing row is locked: state checks and bidder codes are race-free (PostgreSQL row lock; SQLite
     # serialises write transactions with BEGIN IMMEDIATE).
-    listing = await listings_repo.get_visible(session, principal, listing_id, for_update=True)
+    listing = await listing_queries.get_visible(session, principal, listing_id, for_update=True)
     if listing is None:
         raise NotFound("No such listing.")
     if listing.seller_org_id == org_id:
@@ -217,7 +217,7 @@ async def list_registrations(
 ) -> tuple[list[Registration], str | None]:
     """Operators and the seller see every registration of the listing, a buyer only its own; in registration
     order. 404 when the caller may not see the listing."""
-    listing = await listings_repo.get_visible(session, principal, listing_id)
+    listing = await listing_queries.get_visible(session, principal, listing_id)
     if listing is None:
         raise NotFound("No such listing.")
     query = select(Registration).where(Registration.listing_id == listing.id)

@@ -42,7 +42,7 @@ from app.kit.workdays import SHANGHAI, WorkdayCalendar
 from app.licensing import queries as open_licences
 from app.licensing import rules as licensing_rules
 from app.licensing.service import exclusive_licence_active
-from app.listings import repository as listings
+from app.listings import queries as listings
 from app.models.accounts import Organization, OrgKind
 from app.models.listings import EXCLUSIVE_KINDS
 from app.models.patents import Patent
