@@ -14,7 +14,9 @@
 #    (scripts/clients.sh: the generators in their own venv and npx; node >= 20 and npm needed)
 # 6. Debian's Chromium for the browser tests of the web client (scripts/chromium.sh installs it when missing)
 # 7. pytest, every database test on SQLite and PostgreSQL (EXCHANGE_TEST_BACKENDS), the browser tests
-#    (tests/web/, Playwright driving that Chromium against a server of their own) among them
+#    (tests/web/, Playwright driving that Chromium against a server of their own) among them; spread over
+#    one worker process per core (pytest-xdist, EXCHANGE_TEST_WORKERS: a number, `auto`, or 0 for one
+#    process), each test file in one worker, each worker with databases and servers of its own
 # 8. without pytest arguments: the business-day tests again on pinned days (EXCHANGE_TEST_PINNED_DAYS,
 #    space-separated ISO instants; empty to skip)
 #
@@ -94,9 +96,15 @@ bash scripts/clients.sh
 section "Chromium for the browser tests (scripts/chromium.sh)"
 bash scripts/chromium.sh
 
-section "pytest $*"
+workers=${EXCHANGE_TEST_WORKERS:-auto}
+parallel=()
+if [ "$workers" != 0 ]; then
+    parallel=(-n "$workers" --dist loadfile)
+fi
+
+section "pytest ${parallel[*]} $*"
 rc=0
-"$BIN/pytest" "$@" || rc=$?
+"$BIN/pytest" "${parallel[@]}" "$@" || rc=$?
 printf '\n==> pytest exit code %d\n' "$rc"
 if [ "$rc" != 0 ] || [ $# -gt 0 ]; then
     exit "$rc"
@@ -110,7 +118,7 @@ section "pytest -m business_calendar on pinned business days"
 for day in ${EXCHANGE_TEST_PINNED_DAYS-2026-12-05T10:00:00+08:00 2026-12-31T22:30:00+08:00 2026-02-16T09:00:00+08:00}; do
     echo "==> business clock pinned to $day"
     EXCHANGE_TEST_BUSINESS_TIME=$day EXCHANGE_TEST_BACKENDS=sqlite \
-        "$BIN/pytest" -q -m business_calendar || { rc=$?; break; }
+        "$BIN/pytest" "${parallel[@]}" -q -m business_calendar || { rc=$?; break; }
 done
 printf '\n==> pinned-day pytest exit code %d\n' "$rc"
 exit "$rc"
