@@ -8,7 +8,8 @@
  *
  * A page form with ``data-confirm-title`` (and ``data-confirm-lines``, a JSON list of lines, and optionally
  * ``data-confirm-ok`` and ``data-confirm-amount``, the name of a field whose amount the dialog shows) is posted
- * only after the dialog's OK; without JavaScript it posts at once.
+ * only after the dialog's OK; without JavaScript it posts at once. A page script that handles the submit
+ * itself (preventDefault in a listener on the document) keeps it.
  */
 (function () {
   "use strict";
@@ -121,6 +122,7 @@
 
   function confirmForm(event) {
     var form = event.target;
+    if (event.defaultPrevented) return;  // a page's own script confirmed or handled it
     if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm-title")) return;
     var lines = [];
     try { lines = JSON.parse(form.getAttribute("data-confirm-lines") || "[]"); } catch (e) { lines = []; }
@@ -144,7 +146,8 @@
       form.submit();
     });
   }
-  document.addEventListener("submit", confirmForm);
+  // On the window, so it runs after the listeners of the document (a page's own script) have had their turn.
+  window.addEventListener("submit", confirmForm);
 
   window.Exchange = { money: money, confirm: confirm, confirmNote: confirmNote, confirmOpen: function () { return pending !== null; } };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", install);
