@@ -101,7 +101,9 @@ async def test_dashboard_rows_and_paying_a_deal(client: httpx.AsyncClient, db) -
     assert (
         f'data-testid="pay-button" data-deal-id="{deal["id"]}" data-amount-due="{deal["amount_due"]}"' in row
     )
-    assert f'<a href="/contracts/{deal["contract_id"]}" data-testid="contract-link">' in row  # open the contract
+    assert (
+        f'<a href="/contracts/{deal["contract_id"]}" data-testid="contract-link">' in row
+    )  # open the contract
     for raw in (">awaiting_payment<", ">pending_review<", ">open<", ">assignment<", ">held<"):
         assert raw not in r.text
 
