@@ -72,17 +72,18 @@ INTERNAL_ERROR = "internal_error"
 # --- the outbox -------------------------------------------------------------------------------------------
 
 
+# Built once: it runs on every bid that outbids someone, where building the statement cost several times more
+# CPU than running it.
+_ACTIVE_HOOKS = select(Webhook.id, Webhook.organization_id, Webhook.event_kinds).where(
+    Webhook.organization_id.in_(bindparam("p_orgs", expanding=True)), Webhook.status == WebhookStatus.active
+)
+
+
 async def on_notifications(session: AsyncSession, rows: list[Notification]) -> None:
     """One pending delivery per notification and subscribed active webhook of its organization, in the
     notification's transaction (``notify`` calls this)."""
-    orgs = {row.organization_id for row in rows}
-    hooks = (
-        await session.execute(
-            select(Webhook.id, Webhook.organization_id, Webhook.event_kinds).where(
-                Webhook.organization_id.in_(orgs), Webhook.status == WebhookStatus.active
-            )
-        )
-    ).all()
+    orgs = list({row.organization_id for row in rows})
+    hooks = (await (await session.connection()).execute(_ACTIVE_HOOKS, {"p_orgs": orgs})).all()
     if not hooks:
         return
     by_org: dict[uuid.UUID, list[Any]] = defaultdict(list)
