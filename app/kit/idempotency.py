@@ -39,11 +39,14 @@ REPLAYED = "Idempotent-Replayed"
 
 class Idempotency:
     def __init__(
-        self, session: AsyncSession, request: Request, principal: str, key: str | None, table: Table
+        self, session: AsyncSession, request: Request, caller: Principal, key: str | None, table: Table
     ) -> None:
         self.session = session
         self.request = request
-        self.principal = principal
+        # The request's session and caller, as this dependency was given them: a hot route may take them
+        # from here instead of declaring them again (FastAPI walks every declared dependency's tree anew).
+        self.caller = caller
+        self.principal = caller.label
         self.key = key
         self.table = table
 
@@ -141,7 +144,7 @@ def dependency(
             ),
         ] = None,
     ) -> Idempotency:
-        return Idempotency(session, request, principal.label, idempotency_key, table)
+        return Idempotency(session, request, principal, idempotency_key, table)
 
     document_dependency(idempotency, {409: ("idempotency_in_progress",), 422: ("idempotency_key_reused",)})
     return idempotency
