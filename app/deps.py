@@ -214,9 +214,10 @@ async def optional_principal(request: Request, session: SessionDep) -> Principal
     return await _load_principal(request, session, request.app.state.settings)
 
 
-async def current_principal(
-    principal: Annotated[Principal | None, Depends(optional_principal)],
-) -> Principal:
+async def current_principal(request: Request, session: SessionDep) -> Principal:
+    """The signed-in caller, else 401. Not a dependent of ``optional_principal``: FastAPI walks a dependency's
+    whole tree again on every request, and every level of it cost more CPU than this function."""
+    principal = await _load_principal(request, session, request.app.state.settings)
     if principal is None:
         raise Unauthorized("Sign in: send a bearer token or an operator API key.")
     return principal
@@ -235,13 +236,13 @@ async def verified_member(principal: Annotated[Principal, Depends(current_princi
 
 
 document_dependency(optional_principal, {401: ("invalid_token",)})  # a token or key not (or no longer) valid
-document_dependency(current_principal, {401: ("unauthorized",)})  # none at all
+document_dependency(current_principal, {401: ("unauthorized", "invalid_token")})  # none at all, or not valid
 document_dependency(operator_principal, {403: ("forbidden",)})
 document_dependency(verified_member, {403: ("forbidden", "organization_not_verified")})
 
 OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
 # What the OpenAPI document says of the routes that read the principal (``app.kit.openapi``).
-SECURITY = SecurityDocs(optional_principal, (_bearer, _api_key))
+SECURITY = SecurityDocs((optional_principal, current_principal), (_bearer, _api_key))
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 OperatorDep = Annotated[Principal, Depends(operator_principal)]
 VerifiedMemberDep = Annotated[Principal, Depends(verified_member)]

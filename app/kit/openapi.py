@@ -8,8 +8,8 @@ generators (openapi-python-client, openapi-typescript) can trust it (SPEC §21).
   those of the shared dependencies it uses (``document_dependency``) and of the server itself (validation, body
   size, malformed ids, the database: ``_generic_codes``).
 - Every route that reads the database documents its 503 ``database_unavailable`` with ``Retry-After``.
-- Routes that read the caller (``SecurityDocs.dependency`` in their dependencies) name the security schemes
-  (``SecurityDocs.schemes``), as FastAPI would had the schemes been dependencies of their own; routes on the
+- Routes that read the caller (one of ``SecurityDocs.dependencies`` in their dependencies) name the security
+  schemes (``SecurityDocs.schemes``), as FastAPI would had the schemes been dependencies of their own; routes on the
   public list accept an anonymous call: their security requirement gets the empty alternative (``{}``), which
   is how OpenAPI says "authentication optional".
 - Component names are readable: ``Page[ListingOut]`` is ``ListingOutPage``, FastAPI's form body of the
@@ -231,10 +231,10 @@ def _problem_schema() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SecurityDocs:
-    """The dependency that authenticates the caller, and the security schemes it accepts (read by it from
-    the request, not declared as dependencies of their own)."""
+    """The dependencies that authenticate the caller, and the security schemes they accept (read by them
+    from the request, not declared as dependencies of their own)."""
 
-    dependency: Callable[..., Any]
+    dependencies: tuple[Callable[..., Any], ...]
     schemes: tuple[SecurityBase, ...]
 
     def requirement(self) -> list[dict[str, list[str]]]:
@@ -247,8 +247,8 @@ class SecurityDocs:
         }
 
 
-def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
-    return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
+def _depends_on(dependant: Dependant, calls: tuple[Callable[..., Any], ...]) -> bool:
+    return any(d.call in calls or _depends_on(d, calls) for d in dependant.dependencies)
 
 
 def refine(
@@ -293,7 +293,7 @@ def refine(
             if (
                 security is not None
                 and route is not None
-                and _depends_on(route.dependant, security.dependency)
+                and _depends_on(route.dependant, security.dependencies)
             ):
                 operation["security"] = security.requirement()
             if (method.upper(), path) in public and operation.get("security"):
