@@ -33,10 +33,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import importlib.util
 import json
 import logging
 import os
+import pstats
 import sys
 import tempfile
 import time
@@ -157,6 +159,7 @@ async def measure(
     requests: int,
     rounds: int,
     expect: int,
+    calls: int = 0,
 ) -> dict[str, Any]:
     """Best round's µs of CPU (and of wall time) per request; every status must be ``expect``."""
     counter = 0
@@ -176,7 +179,14 @@ async def measure(
         await run(requests)
         cpus.append(round((time.process_time() - cpu) / requests * 1e6, 1))
         walls.append(round((time.perf_counter() - wall) / requests * 1e6, 1))
-    return {"cpu_us": min(cpus), "wall_us": min(walls), "rounds_cpu_us": cpus}
+    result: dict[str, Any] = {"cpu_us": min(cpus), "wall_us": min(walls), "rounds_cpu_us": cpus}
+    if calls:  # Python function calls per request: deterministic, whatever else the machine is doing
+        profile = cProfile.Profile()
+        profile.enable()
+        await run(calls)
+        profile.disable()
+        result["calls"] = round(pstats.Stats(profile).total_calls / calls)  # type: ignore[attr-defined]
+    return result
 
 
 # --- the product ----------------------------------------------------------------------------------------------
@@ -341,7 +351,7 @@ def _getter(driver: Driver, path: str) -> Any:
 
 async def run_product(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    kw = {"warmup": args.warmup, "requests": args.requests, "rounds": args.rounds}
+    kw = {"warmup": args.warmup, "requests": args.requests, "rounds": args.rounds, "calls": args.calls}
     app = _product(url, sandbox=True, log_file=tmp / "requests.log")
     async with lifespan(app):
         auction_id, tokens = await setup_market(app, bidders=args.bidders, listings=args.listings)
@@ -373,7 +383,7 @@ async def run_bare(bare_db: str, args: argparse.Namespace, tmp: Path) -> dict[st
 
     bare = _yardstick("bare_bid_server")
     out: dict[str, dict[str, Any]] = {}
-    kw = {"warmup": args.warmup, "requests": args.requests, "rounds": args.rounds}
+    kw = {"warmup": args.warmup, "requests": args.requests, "rounds": args.rounds, "calls": args.calls}
     # seed() runs its own event loop for PostgreSQL: in a thread of its own, beside this one
     ids = await asyncio.to_thread(bare.seed, bare_db, 1)
     tokens = {uuid.uuid4().hex: f"bidder-{i}" for i in range(args.bidders)}
@@ -423,6 +433,13 @@ def main() -> None:
     ap.add_argument("--bidders", type=int, default=16)
     ap.add_argument("--listings", type=int, default=25)
     ap.add_argument("--only", nargs="+", choices=ROUTES, default=list(ROUTES))
+    ap.add_argument(
+        "--calls",
+        type=int,
+        default=200,
+        help="count Python function calls per request over this many more requests (0: skip): a figure that "
+        "other load on the machine does not change, to compare two versions on a busy machine",
+    )
     ap.add_argument("--no-bare", action="store_true", help="measure the product alone (for a profile)")
     args = ap.parse_args()
     backend = "postgresql" if (args.database_url or "").startswith("postgresql") else "sqlite"
@@ -434,7 +451,10 @@ def main() -> None:
                 bare = asyncio.run(run_bare(bare_db, args, tmp))
         with fresh_database(args.database_url, "cost") as url:
             product = asyncio.run(run_product(url, args, tmp))
-    print(f"{'route':<10} {'product µs CPU':>15} {'bare µs CPU':>12} {'bare/product':>13}   ({backend})")
+    head = (
+        f"{'route':<10} {'product µs CPU':>15} {'bare µs CPU':>12} {'bare/product':>13} {'calls/request':>14}"
+    )
+    print(f"{head}   ({backend})")
     result: dict[str, Any] = {"db": backend, "requests": args.requests, "rounds": args.rounds}
     for name in ROUTES:
         if name not in product:
@@ -443,7 +463,8 @@ def main() -> None:
         ratio = round(b["cpu_us"] / p["cpu_us"], 3) if b else None
         bare_text = f"{b['cpu_us']:>12.1f}" if b else f"{'—':>12}"
         ratio_text = f"{ratio:>13.3f}" if ratio is not None else f"{'—':>13}"
-        print(f"{name:<10} {p['cpu_us']:>15.1f} {bare_text} {ratio_text}")
+        calls_text = f"{p['calls']:>14}" if "calls" in p else f"{'—':>14}"
+        print(f"{name:<10} {p['cpu_us']:>15.1f} {bare_text} {ratio_text} {calls_text}")
         result[name] = {"product": p, "bare": b, "ratio": ratio}
     print(json.dumps(result))
 
