@@ -3,7 +3,7 @@ trial balance and the audit verification. Operators only: signed out → the sig
 page. Every action is a plain form (POST with the session's hidden ``csrf_token``, checked by
 ``app.web.security``) that calls the service the API's route calls, with the same principal, then goes back to
 its desk with a message (303); a refusal shows the desk again with the reason (``role="alert"``, the
-problem's code) and the problem's status. ``operator.js`` asks for confirmation first where SPEC §19.1 wants
+problem's code) and the problem's status. ``confirm.js`` asks for confirmation first where SPEC §19.1 wants
 it; without JavaScript the forms still work."""
 
 from __future__ import annotations
