@@ -121,7 +121,9 @@ async def outbid(
     registrations = {r for r in led if r is not None} - {state.leader_registration_id}
     if not registrations:
         return
-    rows = (await session.execute(_OUTBID, {"p_ids": list(registrations)})).all()
+    # Core on the session's connection: this runs on every bid that outbids someone, where the ORM session's
+    # execute cost more than the statement.
+    rows = (await (await session.connection()).execute(_OUTBID, {"p_ids": list(registrations)})).all()
     for row in rows:
         await notify(
             session,
