@@ -12,7 +12,8 @@ from app.audit import service
 from app.audit.access import Concealed
 from app.kit.db import Database
 
-ORG, USER = str(uuid.uuid4()), str(uuid.uuid4())
+# Fixed ids: test ids name them, and every worker of a parallel run must collect the same tests.
+ORG, USER = "5b0c1c9e-2f4e-4d0a-9a51-6f1f0e3c7a01", "0d6a3b52-8e71-4c2f-b1d4-3a9e7c5f2b10"
 HIDDEN = Concealed(
     tokens=frozenset(
         t.casefold() for t in (ORG, USER, "竞买方甲科技有限公司", "91330000700000001N", "Buyer@Example.cn")
@@ -43,7 +44,10 @@ def test_an_event_names_a_concealed_organization(actor: str, data: dict[str, obj
     ("actor", "data"),
     [
         ("system", {}),
-        (f"user:{uuid.uuid4()}", {"organization_id": str(uuid.uuid4()), "bidder_code": "B01"}),
+        (
+            "user:7e9d2c41-0b3a-4f65-8d17-c2a4e6f80b93",
+            {"organization_id": "a3f1e8b2-6c5d-4e70-9b2a-1d4c7e9f0a36", "bidder_code": "B01"},
+        ),
         ("system", {ORG: 1}),  # keys are field names, not values
         ("system", {"reason": "王明提出的方案"}),  # a personal name counts only as a whole value
         ("system", {"amount": 1000000, "extended": True, "ends_at": None}),
