@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from app.kit.db import is_unavailable, warn_unavailable
 from app.kit.errors import PROBLEM_CODE, DatabaseUnavailable, ExchangeError
 from app.kit.logging import request_id_var
+from app.web.security import live_session
 from app.web.templating import render_template
 
 log = logging.getLogger("app.web")
@@ -53,16 +54,21 @@ class SignInRequired(Exception):
         self.next_path = next_path
 
 
-def error_page(status: int, *, code: str, detail: str | None = None, headers: Any = None) -> HTMLResponse:
+def error_page(
+    status: int, *, code: str, detail: str | None = None, headers: Any = None, request: Request | None = None
+) -> HTMLResponse:
+    """The error page; given the page's ``request``, its layout shows who is signed in (name, sign-out), as
+    every other page's does."""
+    live = live_session(request) if request is not None else None
     context = {
         "status": status,
         "title": TITLES.get(status, HTTPStatus(status).phrase),
         "message": detail or MESSAGES.get(code, TITLES.get(status, "出错了")),
         "code": code,
         "request_id": request_id_var.get() if status >= 500 else None,
-        "user": None,
-        "csrf_token": None,
-        "current_path": "/",
+        "user": live,
+        "csrf_token": live.csrf_token if live else None,
+        "current_path": request.url.path if request is not None else "/",
         "flash": None,
     }
     return HTMLResponse(render_template("error.html", context), status_code=status, headers=headers)
@@ -78,12 +84,12 @@ def install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(ExchangeError)
     async def _exchange_error(request: Request, exc: ExchangeError) -> Response:
         request.scope[PROBLEM_CODE] = exc.code
-        return error_page(exc.status, code=exc.code, headers=exc.headers)
+        return error_page(exc.status, code=exc.code, headers=exc.headers, request=request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         request.scope[PROBLEM_CODE] = "validation_error"
-        return error_page(422, code="validation_error")
+        return error_page(422, code="validation_error", request=request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -91,14 +97,14 @@ def install_error_pages(app: FastAPI) -> None:
             exc.status_code, "error"
         )
         request.scope[PROBLEM_CODE] = code
-        return error_page(exc.status_code, code=code)
+        return error_page(exc.status_code, code=code, request=request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         if is_unavailable(exc):
             warn_unavailable(log, "pages answered 503", exc)
             unavailable = DatabaseUnavailable()
-            return error_page(503, code=unavailable.code, headers=unavailable.headers)
+            return error_page(503, code=unavailable.code, headers=unavailable.headers, request=request)
         # Not logged here: Starlette raises the error again after this page is sent, and the application the
         # pages are mounted in logs it with its traceback (app.kit.errors), once, as for the API.
-        return error_page(500, code="internal_error")
+        return error_page(500, code="internal_error", request=request)
