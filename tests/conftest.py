@@ -82,12 +82,31 @@ BUSINESS_CALENDAR_TESTS = (
 )
 
 
+# The longest test files (``--durations``), longest first: they start first, so that a parallel run (each file in
+# one worker, scripts/test.sh) does not end with one worker alone on one of them while the others are idle.
+LONGEST_FIRST = (
+    "tests/test_api_schema.py",
+    "tests/accounts/test_refresh_tokens.py",
+    "tests/auctions/test_concurrency.py",
+    "tests/auctions/test_closing.py",
+    "tests/trials/test_offers.py",
+    "tests/auctions/test_fanout.py",
+    "tests/auctions/test_english.py",
+    "tests/web/test_sessions.py",
+    "tests/test_hostile_queries.py",
+    "tests/listings/test_search.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(str(config.rootpath))
+    rank: dict[pytest.Item, int] = {}
     for item in items:
         where = Path(str(item.path)).relative_to(root).as_posix()
         if where.startswith(BUSINESS_CALENDAR_TESTS):
             item.add_marker(pytest.mark.business_calendar)
+        rank[item] = LONGEST_FIRST.index(where) if where in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank.__getitem__)  # stable: the rest keep their order
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -171,26 +190,47 @@ async def _drop_pg_database(admin_url: str, name: str) -> None:
     await engine.dispose()
 
 
+class Backends:
+    """Each backend's database, made on first use and kept for the whole session. pytest keeps one value of a
+    parametrized session fixture at a time and remakes it whenever the parameter changes; a parallel run sends
+    each worker whole files, whose tests alternate SQLite and PostgreSQL, so ``backend`` must be cheap to remake."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.made: dict[str, Backend] = {}
+        self.pg_name = f"exchange_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+    async def get(self, name: str) -> Backend:
+        if name not in self.made:
+            if name == "sqlite":
+                path: Path = self.tmp_path_factory.mktemp("sqlite") / "exchange.db"
+                url = f"sqlite+aiosqlite:///{path}"
+            else:
+                assert PG_ADMIN_URL
+                url = await _create_pg_database(PG_ADMIN_URL, self.pg_name)
+            await asyncio.to_thread(upgrade, url)
+            tables = [t.name for t in Base.metadata.sorted_tables]
+            self.made[name] = Backend(name=name, url=url, db=create_database(url), tables=tables)
+        return self.made[name]
+
+    async def close(self) -> None:
+        for made in self.made.values():
+            await made.db.dispose()
+        if "postgresql" in self.made:
+            assert PG_ADMIN_URL
+            await _drop_pg_database(PG_ADMIN_URL, self.pg_name)
+
+
+@pytest.fixture(scope="session")
+async def backends(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Backends]:
+    made = Backends(tmp_path_factory)
+    yield made
+    await made.close()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
-async def backend(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Backend]:
-    name: str = request.param
-    pg_name = f"exchange_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    if name == "sqlite":
-        path: Path = tmp_path_factory.mktemp("sqlite") / "exchange.db"
-        url = f"sqlite+aiosqlite:///{path}"
-    else:
-        assert PG_ADMIN_URL
-        url = await _create_pg_database(PG_ADMIN_URL, pg_name)
-    await asyncio.to_thread(upgrade, url)
-    db = create_database(url)
-    tables = [t.name for t in Base.metadata.sorted_tables]
-    yield Backend(name=name, url=url, db=db, tables=tables)
-    await db.dispose()
-    if name == "postgresql":
-        assert PG_ADMIN_URL
-        await _drop_pg_database(PG_ADMIN_URL, pg_name)
+async def backend(request: pytest.FixtureRequest, backends: Backends) -> Backend:
+    return await backends.get(request.param)
 
 
 @pytest.fixture
