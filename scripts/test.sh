@@ -101,10 +101,12 @@ parallel=()
 if [ "$workers" != 0 ]; then
     parallel=(-n "$workers" --dist loadfile)
 fi
+# The slowest tests are listed at the end of the main run: the suite has a time budget (25 min in CI).
+slowest=(--durations=30)
 
 section "pytest ${parallel[*]} $*"
 rc=0
-"$BIN/pytest" "${parallel[@]}" "$@" || rc=$?
+"$BIN/pytest" "${parallel[@]}" "${slowest[@]}" "$@" || rc=$?
 printf '\n==> pytest exit code %d\n' "$rc"
 if [ "$rc" != 0 ] || [ $# -gt 0 ]; then
     exit "$rc"
