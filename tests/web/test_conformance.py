@@ -27,6 +27,7 @@ import pytest
 from app.kit.workdays import SHANGHAI
 from app.web.labels import LABELS
 from app.web.security import CSP
+from app.web.templating import STATIC_DIR
 from tests import factories as f
 from tests import trading as t
 from tests.auctions import helpers as a
@@ -35,17 +36,7 @@ from tests.web import helpers as w
 
 # The enum values §19.1 wants shown as Chinese labels (never raw): none may appear as visible text.
 RAW_ENUMS = sorted(
-    {
-        value
-        for kind in (
-            "listing_status",
-            "pricing_mode",
-            "transaction_kind",
-            "deal_status",
-            "registration_status",
-        )
-        for value in LABELS[kind]
-    },
+    {value for kind in LABELS if kind not in ("sort", "role") for value in LABELS[kind]},
     key=len,
     reverse=True,
 )
@@ -177,6 +168,10 @@ class PageAudit(HTMLParser):
                 self.texts.extend(_Text(str(line), False, False) for line in lines)
         if "data-testid" in values:
             self.testids.append((values["data-testid"], values))
+            # A refusal (its problem code shown) is an alert (§19.6); a failed import row is a table row.
+            refusal = values.get("data-code") and not values["data-testid"].endswith("-row")
+            if refusal and values.get("role") != "alert":
+                self.found.append(f"a refusal without role=alert: {where}")
         if tag == "form" and values.get("method", "").lower() == "post":
             path = values.get("action", "").split("?")[0].strip("/").split("/")
             verb = path[-1] if len(path) > 1 else ""  # /register alone is the sign-up, not a listing's
@@ -289,7 +284,8 @@ def test_the_audit_finds_what_it_looks_for() -> None:
         "<p>published · 1250000.00 · ¥1250000.00 · 2026-11-25 10:00</p>"
         '<p data-testid="listing-price">价格：¥1.00</p><time datetime="2026-11-25T02:00:00Z">2026-11-25 02:00</time>'
         '<div data-testid="listing-card"></div>'
-        '<form method="post" action="/operator/deals/1/settle?q="><button>结算</button></form></body></html>'
+        '<form method="post" action="/operator/deals/1/settle?q="><button>结算</button></form>'
+        '<p data-testid="sign-message" data-code="contract_changed">合同已变更</p></body></html>'
     )
     found = "\n".join(audit(bad, {"next-page"}))
     for expected in (
@@ -310,6 +306,7 @@ def test_the_audit_finds_what_it_looks_for() -> None:
         "test id 'next-page' missing",
         "row 'listing-card' without data-id",
         "a settle form without the confirm dialog",
+        "a refusal without role=alert",
     ):
         assert expected in found, (expected, found)
 
@@ -638,13 +635,14 @@ async def test_every_page_for_each_audience(
     await sweep.page(
         buyer,
         f"/listings/{licensed['id']}/offers",
-        detail | {"offer-form"},
+        detail | {"offer-form", "action-error"},
         status=422,
         data={"csrf_token": w.csrf_of(html), "price": "abc"},
     )
     await sweep.page(
         anyone,
         "/register",
+        {"register-error", "field-error"},
         status=422,
         data={
             "name": "",
@@ -670,7 +668,7 @@ async def test_every_page_for_each_audience(
     await sweep.page(
         seller,
         "/seller/listings/new",
-        {"listing-form"},
+        {"listing-form", "field-error"},
         status=422,
         data={
             "csrf_token": w.csrf_of(html),
@@ -728,7 +726,7 @@ async def test_every_page_for_each_audience(
     await sweep.page(
         op,
         "/operator/payments",
-        {"payment-form"},
+        {"payment-form", "operator-message"},
         status=422,
         data={
             "csrf_token": w.csrf_of(html),
@@ -743,3 +741,13 @@ async def test_every_page_for_each_audience(
     await sweep.page(op, "/dashboard", status=403)
 
     assert sweep.findings == [], "\n".join(sweep.findings)
+
+
+def test_focus_is_visible_on_every_control() -> None:
+    """SPEC §19.6: focus is visible: the stylesheet draws the focus ring on every kind of control."""
+    css = (STATIC_DIR / "app.css").read_text(encoding="utf-8")
+    rule = re.search(r"([^{}]*:focus-visible[^{}]*)\{([^}]*)\}", css)
+    assert rule and "outline" in rule.group(2), css
+    selectors = {part.strip().split(":")[0] for part in rule.group(1).split(",")}
+    assert {"a", "button", "input", "select", "textarea"} <= selectors, selectors
+    assert not re.search(r"outline\s*:\s*(none|0)", css)
