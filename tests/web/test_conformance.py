@@ -60,6 +60,26 @@ MONEY_TESTIDS = {
     "my-sealed-bid",
     "my-proxy",
 }
+
+
+def _one_of(kind: str) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(v) for v in LABELS[kind].values()))
+
+
+VALUE_TESTIDS = {
+    "listing-status": _one_of("listing_status"),
+    "registration-status": _one_of("registration_status"),
+    "bidder-code": re.compile(r"[A-Z0-9-]+"),
+    "contract-sha256": re.compile(r"[0-9a-f]{64}"),
+    "certificate-number": re.compile(r"[A-Z0-9-]+"),
+    "import-created": re.compile(r"\d+"),
+    "import-updated": re.compile(r"\d+"),
+    "countdown": re.compile(r"(\d+天 )?\d{2}:\d{2}:\d{2}|—"),
+    "leader": re.compile(r"您|[A-Z0-9-]+|—|密封报价，结束后公布"),
+    "current-price": re.compile(r"¥\d{1,3}(,\d{3})*\.\d{2}|—|密封报价，结束后公布"),
+    "phase": re.compile("未开始|自由报价期|限时报价期|已结束|流拍|已取消"),
+    "nav-user": re.compile(r"\S.*"),
+}
 TIME_TESTIDS = {"listing-ends-at", "ends-at"}
 # Rows carry data-id = the resource id (§19.4).
 ROW_TESTIDS = {
@@ -119,7 +139,8 @@ class PageAudit(HTMLParser):
     testids: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     texts: list[_Text] = field(default_factory=list)
     times: list[tuple[str, list[str]]] = field(default_factory=list)  # (datetime, its text)
-    testid_text: dict[int, list[str]] = field(default_factory=dict)
+    text_by_element: dict[int, list[str]] = field(default_factory=dict)  # by id() of an element's attributes
+    elements: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         HTMLParser.__init__(self, convert_charrefs=True)
@@ -143,6 +164,8 @@ class PageAudit(HTMLParser):
             self.charset = values["charset"]
         elif tag == "link" and "icon" in values.get("rel", "").split():
             self.icons.append(values.get("href", ""))
+        elif tag == "img" and "alt" not in values:
+            self.found.append(f"an image without alt: {where}")
         elif tag == "style":
             self.found.append("a <style> element (the CSP forbids inline styles)")
         elif tag == "script" and not values.get("src"):
@@ -181,12 +204,16 @@ class PageAudit(HTMLParser):
             self.times.append((values.get("datetime", ""), []))
         if tag not in _VOID:
             self.stack.append((tag, values))
+            self.elements.append(values)  # kept, so that id(values) names this element only
 
     def handle_endtag(self, tag: str) -> None:
         if not any(name == tag for name, _ in self.stack):
             return
         while self.stack:
-            name, _ = self.stack.pop()
+            name, values = self.stack.pop()
+            named = values.get("aria-label") or values.get("aria-labelledby") or self.text_of(values)
+            if name in ("a", "button", "title") and not named:
+                self.found.append(f"a <{name}> without text: {values}")
             if name == tag:
                 break
 
@@ -202,12 +229,11 @@ class PageAudit(HTMLParser):
         self.texts.append(_Text(data, self._inside("time"), exempt))
         if self._inside("time") and self.times:
             self.times[-1][1].append(data)
-        for name, values in self.stack:
-            if "data-testid" in values:
-                self.testid_text.setdefault(id(values), []).append(data)
+        for _, values in self.stack:
+            self.text_by_element.setdefault(id(values), []).append(data)
 
     def text_of(self, values: dict[str, str]) -> str:
-        return "".join(self.testid_text.get(id(values), [])).strip()
+        return "".join(self.text_by_element.get(id(values), [])).strip()
 
     def problems(self, expected: set[str]) -> list[str]:
         out = list(self.found)
@@ -258,6 +284,9 @@ class PageAudit(HTMLParser):
                     out.append(f"{name} holds {shown!r}, not an amount alone")
             if name in TIME_TESTIDS and not self.text_of(values):
                 out.append(f"{name} holds no time")
+            rule = VALUE_TESTIDS.get(name)
+            if rule is not None and not rule.fullmatch(self.text_of(values)):
+                out.append(f"{name} holds {self.text_of(values)!r}, not its value alone")
         return out
 
 
@@ -285,7 +314,9 @@ def test_the_audit_finds_what_it_looks_for() -> None:
         '<p data-testid="listing-price">价格：¥1.00</p><time datetime="2026-11-25T02:00:00Z">2026-11-25 02:00</time>'
         '<div data-testid="listing-card"></div>'
         '<form method="post" action="/operator/deals/1/settle?q="><button>结算</button></form>'
-        '<p data-testid="sign-message" data-code="contract_changed">合同已变更</p></body></html>'
+        '<p data-testid="sign-message" data-code="contract_changed">合同已变更</p>'
+        '<button type="button"></button><img src="/static/x.svg"><span data-testid="phase">阶段：未开始</span>'
+        "</body></html>"
     )
     found = "\n".join(audit(bad, {"next-page"}))
     for expected in (
@@ -307,6 +338,9 @@ def test_the_audit_finds_what_it_looks_for() -> None:
         "row 'listing-card' without data-id",
         "a settle form without the confirm dialog",
         "a refusal without role=alert",
+        "a <button> without text",
+        "an image without alt",
+        "phase holds '阶段：未开始'",
     ):
         assert expected in found, (expected, found)
 
