@@ -19,7 +19,6 @@ from app.deadlines.kinds import load as load_deadline_kinds
 from app.deadlines.sweeper import business_now, sweep_context, sweep_loop
 from app.deals.fees import load_schedule
 from app.deps import PUBLIC_ROUTES, SECURITY
-from app.kit import docs
 from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database, create_database
 from app.kit.errors import install_error_handlers
@@ -28,6 +27,7 @@ from app.kit.middleware import RequestContextMiddleware, RequestGuardMiddleware
 from app.kit.openapi import install as install_openapi
 from app.kit.security import use_fast_password_hashing
 from app.kit.workdays import WorkdayCalendar
+from app.web import docs
 from app.webhooks.deliveries import run_worker as run_webhook_worker
 
 API_PREFIX = "/api/v1"
@@ -165,7 +165,7 @@ def create_app(
         # FastAPI's built-in OpenTelemetry instrumentation, off: the exchange exports Prometheus metrics
         # (app.kit.metrics), and even idle it asked the environment for providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
-        docs_url=None,  # served from this server's own assets: app.kit.docs
+        docs_url=None,  # served from this server's own assets: app.web.docs
         redoc_url=None,
     )
     app.state.settings = settings

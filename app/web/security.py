@@ -38,8 +38,11 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
+# The interactive documentation (/docs, /redoc: app.web.docs), and it alone, lets styles be injected (Swagger UI
+# and ReDoc insert <style> elements) and runs a worker from a blob: URL (ReDoc's search); SPEC §19.1.
+DOCS_CSP = CSP.replace("style-src 'self';", "style-src 'self' 'unsafe-inline';") + "; worker-src 'self' blob:"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# The interactive documentation and its assets keep their own CSP (app.kit.docs); operations' routes are JSON.
+# The interactive documentation sets its own headers (app.web.docs); operations' routes are JSON.
 _NOT_PAGES = ("/api/", "/docs", "/redoc", "/openapi.json", "/healthz", "/readyz", "/metrics")
 WEB_SESSION = "exchange.web_session"  # scope: the LiveSession of a page request
 DEAD_COOKIE = "exchange.dead_cookie"  # scope: a session cookie came, but its session is dead

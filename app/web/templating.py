@@ -101,7 +101,7 @@ def _manifest() -> tuple[dict[str, str], dict[str, StaticFile]]:
             continue
         relative = path.relative_to(STATIC_DIR).as_posix()
         if relative.startswith("vendor/"):
-            if not relative.endswith(".js"):
+            if not relative.endswith((".js", ".css")):
                 continue  # VENDOR.md, SHA256SUMS: the listing, not assets
             name = relative
         else:

@@ -89,15 +89,15 @@ async def test_requests_by_route_template_with_a_histogram_that_agrees(client: h
 
 
 async def test_the_documentation_routes_have_their_own_templates(client: httpx.AsyncClient) -> None:
-    """The docs pages and their assets are Starlette routes and a mount, not FastAPI routes: labelled by their
-    templates too, an asset by its mount's (``/docs-assets/{path}``), found or not."""
+    """The docs pages are Starlette routes, not FastAPI routes: labelled by their templates too; their assets are
+    the web client's static files, labelled by its route (``/static/{name:path}``), found or not."""
     before = await scrape(client)
     asked = {
         "/docs": 200,
         "/redoc": 200,
         "/openapi.json": 200,
-        "/docs-assets/swagger-ui.css": 200,
-        f"/docs-assets/{uuid.uuid4()}.js": 404,
+        "/static/vendor/swagger-ui-5.35.0.css": 200,
+        f"/static/vendor/{uuid.uuid4()}.js": 404,
     }
     for path, status in asked.items():
         assert (await client.get(path)).status_code == status, path
@@ -110,7 +110,7 @@ async def test_the_documentation_routes_have_their_own_templates(client: httpx.A
         )
 
     assert delta("/docs", "200") == 1 and delta("/redoc", "200") == 1 and delta("/openapi.json", "200") == 1
-    assert delta("/docs-assets/{path}", "200") == 1 and delta("/docs-assets/{path}", "404") == 1
+    assert delta("/static/{name:path}", "200") == 1 and delta("/static/{name:path}", "404") == 1
     assert delta("unmatched", "200") == 0 and delta("unmatched", "404") == 0
 
 
