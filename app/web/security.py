@@ -191,10 +191,12 @@ class WebSecurityMiddleware:
         if method not in SAFE_METHODS:
             if page or live is not None:
                 if not origin_allowed(scope, headers, settings):
-                    await self._refuse(scope, receive, send, page, "The request's Origin is not this site.")
+                    await self._refuse(
+                        scope, receive, send, page, "The request's Origin is not this site.", live
+                    )
                     return
                 if headers.get("sec-fetch-site", "").lower() == "cross-site":
-                    await self._refuse(scope, receive, send, page, "A cross-site request.")
+                    await self._refuse(scope, receive, send, page, "A cross-site request.", live)
                     return
             if live is not None and not (page and method == "POST" and path == "/login"):
                 token = headers.get(sessions.CSRF_HEADER)
@@ -208,7 +210,9 @@ class WebSecurityMiddleware:
                     token = await _form_token(scope, body, original, headers)
                     receive = _replay(body, original)
                 if not live.token_matches(token):
-                    await self._refuse(scope, receive, send, page, "The CSRF token is missing or wrong.")
+                    await self._refuse(
+                        scope, receive, send, page, "The CSRF token is missing or wrong.", live
+                    )
                     return
         if live is not None:
             if page:
@@ -247,16 +251,23 @@ class WebSecurityMiddleware:
         await response(scope, receive, send)
 
     @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, page: bool, detail: str) -> None:
+    async def _refuse(
+        scope: Scope, receive: Receive, send: Send, page: bool, detail: str, live: LiveSession | None = None
+    ) -> None:
         scope[PROBLEM_CODE] = CSRF_FAILED
         response: Any
         if page:
             from app.web.errors import error_page
 
-            response = error_page(403, code=CSRF_FAILED)
+            if live is not None:
+                scope[WEB_SESSION] = live  # the page shows who is signed in, as every page does
+            response = error_page(403, code=CSRF_FAILED, request=Request(scope))
             response.headers["Content-Security-Policy"] = CSP
             response.headers["X-Content-Type-Options"] = "nosniff"
             response.headers["Referrer-Policy"] = "same-origin"
+            if live is not None:
+                response.headers["Cache-Control"] = "no-store"
+                response.headers["Vary"] = "Cookie"
         else:
             response = problem_response(403, CSRF_FAILED, detail)
         await response(scope, receive, send)

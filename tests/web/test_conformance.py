@@ -654,6 +654,7 @@ async def test_every_page_for_each_audience(
     await sweep.page(buyer, "/seller")
     await sweep.page(buyer, f"/certificates/{certificate}", {"certificate-result"})
     await sweep.page(buyer, "/operator", status=403)
+    await sweep.page(buyer, "/logout", status=403, data={})  # no CSRF token: refused
 
     # The bidders of the sealed and the Dutch auctions; anyone watching them.
     sealed_room = f"/auctions/{world['sealed'].id}"
