@@ -212,7 +212,7 @@ class PageAudit(HTMLParser):
         while self.stack:
             name, values = self.stack.pop()
             named = values.get("aria-label") or values.get("aria-labelledby") or self.text_of(values)
-            if name in ("a", "button", "title") and not named:
+            if name in ("a", "button", "title", "label") and not named:
                 self.found.append(f"a <{name}> without text: {values}")
             if name == tag:
                 break
@@ -315,7 +315,7 @@ def test_the_audit_finds_what_it_looks_for() -> None:
         '<div data-testid="listing-card"></div>'
         '<form method="post" action="/operator/deals/1/settle?q="><button>结算</button></form>'
         '<p data-testid="sign-message" data-code="contract_changed">合同已变更</p>'
-        '<button type="button"></button><img src="/static/x.svg"><span data-testid="phase">阶段：未开始</span>'
+        '<button type="button"></button><label for="x"> </label><img src="/static/x.svg"><span data-testid="phase">阶段：未开始</span>'
         "</body></html>"
     )
     found = "\n".join(audit(bad, {"next-page"}))
@@ -339,6 +339,7 @@ def test_the_audit_finds_what_it_looks_for() -> None:
         "a settle form without the confirm dialog",
         "a refusal without role=alert",
         "a <button> without text",
+        "a <label> without text",
         "an image without alt",
         "phase holds '阶段：未开始'",
     ):
