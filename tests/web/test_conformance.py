@@ -135,6 +135,7 @@ class PageAudit(HTMLParser):
     found: list[str] = field(default_factory=list)
     controls: list[tuple[str, str | None, bool]] = field(default_factory=list)  # (what, id, labelled)
     label_for: list[str] = field(default_factory=list)
+    references: list[tuple[str, str]] = field(default_factory=list)  # (aria-describedby/-labelledby, id)
     ids: Counter[str] = field(default_factory=Counter)
     testids: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     texts: list[_Text] = field(default_factory=list)
@@ -174,6 +175,8 @@ class PageAudit(HTMLParser):
             self.ids[values["id"]] += 1
         if tag == "label" and values.get("for"):
             self.label_for.append(values["for"])
+        for attr in ("aria-describedby", "aria-labelledby"):
+            self.references += [(attr, target) for target in values.get(attr, "").split()]
         if tag in ("input", "select", "textarea") and values.get("type", "").lower() not in _UNLABELLED_TYPES:
             labelled = bool(values.get("aria-label") or values.get("aria-labelledby")) or self._inside(
                 "label"
@@ -250,6 +253,11 @@ class PageAudit(HTMLParser):
         for target in self.label_for:
             if target not in self.ids:
                 out.append(f'<label for="{target}"> names no element')
+        out += [
+            f'{attr}="{target}" names no element'
+            for attr, target in self.references
+            if target not in self.ids
+        ]
         out += [f'id "{i}" appears {n} times' for i, n in self.ids.items() if n > 1]
         for piece in self.texts:
             raw = _RAW.search(piece.text)
@@ -315,7 +323,7 @@ def test_the_audit_finds_what_it_looks_for() -> None:
         '<div data-testid="listing-card"></div>'
         '<form method="post" action="/operator/deals/1/settle?q="><button>结算</button></form>'
         '<p data-testid="sign-message" data-code="contract_changed">合同已变更</p>'
-        '<button type="button"></button><label for="x"> </label><img src="/static/x.svg"><span data-testid="phase">阶段：未开始</span>'
+        '<button type="button"></button><label for="x"> </label><input aria-describedby="nowhere" aria-label="a"><img src="/static/x.svg"><span data-testid="phase">阶段：未开始</span>'
         "</body></html>"
     )
     found = "\n".join(audit(bad, {"next-page"}))
@@ -340,6 +348,7 @@ def test_the_audit_finds_what_it_looks_for() -> None:
         "a refusal without role=alert",
         "a <button> without text",
         "a <label> without text",
+        'aria-describedby="nowhere" names no element',
         "an image without alt",
         "phase holds '阶段：未开始'",
     ):
