@@ -1,16 +1,19 @@
 """The listings a caller may see and the patents an active listing holds: read-only queries that other domains
-use (offers, registrations, demands, watch lists, trials) without the listings repository."""
+use (offers, registrations, demands, watch lists, trials) without the listings repository, and the facts of a
+listing's patents that its page shows."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import date
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kit.security import Principal
 from app.models.listings import ACTIVE_STATUSES, EXCLUSIVE_KINDS, PUBLIC_STATUSES, Listing, ListingPatent
+from app.models.patents import Patent
 from app.trials import queries as trials
 
 
@@ -60,3 +63,16 @@ async def listed_elsewhere(
         query = query.where(Listing.id != exclude_listing_id)
     taken = set((await session.scalars(query)).all()) | set(await trials.converting(session, patent_ids))
     return [p for p in dict.fromkeys(patent_ids) if p in taken]
+
+
+async def patent_facts(
+    session: AsyncSession, listing_id: uuid.UUID
+) -> dict[uuid.UUID, tuple[list[str], date]]:
+    """The IPC codes and the expiry of each patent of a listing, which its page shows beside the API's brief
+    (SPEC §19.4); the caller has checked that the listing is visible."""
+    rows = await session.execute(
+        select(Patent.id, Patent.ipc_codes, Patent.expires_on)
+        .join(ListingPatent, ListingPatent.patent_id == Patent.id)
+        .where(ListingPatent.listing_id == listing_id)
+    )
+    return {patent_id: (list(codes), expires_on) for patent_id, codes, expires_on in rows}

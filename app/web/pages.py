@@ -28,6 +28,7 @@ from app.kit.proxies import client_address
 from app.kit.schemas import contains_nul
 from app.kit.security import Principal
 from app.ledger import service as ledger
+from app.listings import queries as listing_queries
 from app.listings import service as listings
 from app.listings.repository import ListFilters
 from app.listings.schemas import ListingSort
@@ -240,6 +241,7 @@ async def _listing_page(
     public notice; a login link when signed out. ``refusal``: what the service refused of an action."""
     row = await listings.get_listing(session, principal, listing_id)
     listing = (await listings.present(session, [row], clock))[0]
+    patent_facts = await listing_queries.patent_facts(session, row.id)
     now = clock.now()
     member = (
         principal is not None
@@ -282,6 +284,7 @@ async def _listing_page(
         "listing.html",
         status=status,
         listing=listing,
+        patent_facts=patent_facts,
         registration=registration,
         registration_open=registration_open,
         may_register=may_register,

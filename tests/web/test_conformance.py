@@ -785,6 +785,17 @@ async def test_every_page_for_each_audience(
     await sweep.page(op, "/listings", search)
     await sweep.page(op, "/dashboard", status=403)
 
+    # The detail's patents show their IPC codes and expiry too (§19.4).
+    html = (await viewers["anyone"].get(f"/listings/{listed['id']}")).text
+    patent = await _ok(
+        await client.get(f"/api/v1/patents/{listed['patents'][0]['id']}", headers=world["op"].headers)
+    )
+    row = re.search(rf'<tr data-testid="patent-row" data-id="{patent["id"]}".*?</tr>', html, re.S)
+    shown = row.group(0) if row else ""
+    for fact in (*patent["ipc_codes"], patent["expires_on"]):
+        if fact not in shown:
+            sweep.findings.append(f"GET /listings/{listed['id']}: the patent row lacks {fact!r}: {shown}")
+
     assert sweep.findings == [], "\n".join(sweep.findings)
 
 
