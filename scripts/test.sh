@@ -99,7 +99,9 @@ bash scripts/chromium.sh
 workers=${EXCHANGE_TEST_WORKERS:-auto}
 parallel=()
 if [ "$workers" != 0 ]; then
-    parallel=(-n "$workers" --dist loadfile)
+    # Files in collection order, where tests/conftest.py puts the longest first (xdist would otherwise send
+    # the files with most tests first, and the two-test schema file last).
+    parallel=(-n "$workers" --dist loadfile --no-loadscope-reorder)
 fi
 # The slowest tests are listed at the end of the main run: the suite has a time budget (25 min in CI).
 slowest=(--durations=30)
