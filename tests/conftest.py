@@ -80,6 +80,14 @@ BUSINESS_CALENDAR_TESTS = (
     "tests/auctions/test_end_to_end.py",
     "tests/test_end_to_end.py",
 )
+# Files under those directories that no business day can change (pure rules with explicit dates, search
+# relevance, capital numerals, the fonts of a PDF): the pinned days skip them.
+DAY_INDEPENDENT_TESTS = (
+    "tests/listings/test_rules.py",
+    "tests/listings/test_search.py",
+    "tests/contracts/test_capital_numerals.py",
+    "tests/contracts/test_pdf.py",
+)
 
 
 # The longest test files (``--durations``), longest first: they start first, so that a parallel run (each file in
@@ -103,7 +111,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     rank: dict[pytest.Item, int] = {}
     for item in items:
         where = Path(str(item.path)).relative_to(root).as_posix()
-        if where.startswith(BUSINESS_CALENDAR_TESTS):
+        if where.startswith(BUSINESS_CALENDAR_TESTS) and where not in DAY_INDEPENDENT_TESTS:
             item.add_marker(pytest.mark.business_calendar)
         rank[item] = LONGEST_FIRST.index(where) if where in LONGEST_FIRST else len(LONGEST_FIRST)
     items.sort(key=rank.__getitem__)  # stable: the rest keep their order
