@@ -5,7 +5,7 @@ the close). ``outbid`` is written by the bid path itself (``service``). Bidders 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -115,24 +115,29 @@ async def outbid(
     *,
     leader_code: str | None,
     at: datetime,
+    known: Mapping[uuid.UUID, tuple[uuid.UUID, str]] | None = None,
 ) -> None:
     """``outbid`` (SPEC §17.4) to each organization that led before or during the transaction (``led``: their
-    registrations) and does not lead after it (``state.leader_registration_id``), with its own bidder code."""
+    registrations) and does not lead after it (``state.leader_registration_id``), with its own bidder code.
+    ``known``: (organization, bidder code) of registrations the caller has read already."""
     registrations = {r for r in led if r is not None} - {state.leader_registration_id}
     if not registrations:
         return
-    # Core on the session's connection: this runs on every bid that outbids someone, where the ORM session's
-    # execute cost more than the statement.
-    rows = (await (await session.connection()).execute(_OUTBID, {"p_ids": list(registrations)})).all()
-    for row in rows:
+    facts = {r: known[r] for r in registrations if known and r in known}
+    if missing := registrations - facts.keys():
+        # Core on the session's connection: this runs on bids that outbid someone, where the ORM session's
+        # execute cost more than the statement.
+        rows = (await (await session.connection()).execute(_OUTBID, {"p_ids": list(missing)})).all()
+        facts |= {row.id: (row.organization_id, row.bidder_code) for row in rows}
+    for organization_id, bidder_code in facts.values():
         await notify(
             session,
             "outbid",
-            [row.organization_id],
+            [organization_id],
             {
                 "auction_id": str(state.id),
                 "listing_id": str(state.listing_id),
-                "bidder_code": row.bidder_code,
+                "bidder_code": bidder_code,
                 "current_price": format_fen(state.current_price),
                 "leading_bidder_code": leader_code,
             },

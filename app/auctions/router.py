@@ -20,6 +20,7 @@ from app.deps import (
     OptionalPrincipalDep,
     PrincipalDep,
     SessionDep,
+    get_clock,
     get_database,
 )
 from app.kit.errors import ExchangeError, NotFound, error_responses
@@ -112,13 +113,14 @@ async def place_bid(
     auction_id: uuid.UUID,
     body: BidCreate,
     request: Request,
-    idem: IdempotencyDep,  # before the clock: the principal's statement reads the sandbox offset too
-    clock: ClockDep,
+    idem: IdempotencyDep,
 ) -> Response:
-    # The request's session and caller come with ``idem``, whose dependency was given them: FastAPI solves
+    # The request's session and caller come with ``idem``, whose dependency was given them, and the clock is
+    # asked directly (after the principal's statement, which read the sandbox offset too): FastAPI solves
     # each declared dependency's whole tree again, and on the hottest route that walk cost more CPU than the
     # principal's statement.
     session, principal = idem.session, idem.caller
+    clock = await get_clock(request)
 
     async def act() -> BidPlaced:
         try:

@@ -302,8 +302,25 @@ def _build_english_update() -> Any:
             event_seq=Auction.event_seq + 1 + extension,
             updated_at=placed_at,
         )
-        .returning(*STATE_COLUMNS, *BID_EXTRAS)
+        .returning(*STATE_COLUMNS, *BID_EXTRAS, *_previous_leader())
         .execution_options(synchronize_session=False)
+    )
+
+
+def _previous_leader() -> tuple[Any, ...]:
+    """The outbid leader's organization and bidder code, read in the bid's own statement (a registration's
+    organization and code never change): the outbid notice needs no statement of its own."""
+
+    def column(name: str) -> Any:
+        return (
+            select(getattr(Registration, name))
+            .where(Registration.id == Auction.previous_leader_registration_id)
+            .scalar_subquery()
+        )
+
+    return (
+        column("organization_id").label("previous_leader_org_id"),
+        column("bidder_code").label("previous_leader_code"),
     )
 
 
@@ -500,7 +517,13 @@ async def place_bid(
         bidder.registration_id,
         *(b.registration_id for b in automatic),
     ]
-    await notices.outbid(session, state, led, leader_code=leader_code, at=now)
+    known = {}
+    if state.previous_leader_org_id is not None:
+        known[state.previous_leader_registration_id] = (
+            state.previous_leader_org_id,
+            state.previous_leader_code,
+        )
+    await notices.outbid(session, state, led, leader_code=leader_code, at=now, known=known)
     return BidPlaced(
         id=bid_id,
         amount=amount,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +15,19 @@ from app.models.notifications import Notification
 from app.notifications.kinds import KINDS
 
 _INSERT = insert(cast(Table, Notification.__table__))
-Subscriber = Callable[[AsyncSession, list[Notification]], Awaitable[None]]
+
+
+class Written(NamedTuple):
+    """A notification as ``notify`` wrote it (a plain row: an ORM object per row cost more than the INSERT)."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    kind: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+Subscriber = Callable[[AsyncSession, list[Written]], Awaitable[None]]
 _SUBSCRIBERS: list[Subscriber] = []
 
 
@@ -32,7 +44,7 @@ async def notify(
     data: Mapping[str, Any],
     *,
     at: datetime,
-) -> list[Notification]:
+) -> list[Written]:
     """Tell each organization of ``recipients`` once (duplicates and ``None`` dropped) about a change of
     ``kind``; ``at`` is the change's business time. ``data`` must be JSON-ready and must never carry what
     SPEC §17.4 keeps secret (sealed amounts, reserves, proxy maxima, who is behind a bidder code)."""
@@ -41,13 +53,9 @@ async def notify(
     orgs = list(dict.fromkeys(org for org in recipients if org is not None))
     if not orgs:
         return []
-    values = [
-        {"id": uuid.uuid4(), "organization_id": org, "kind": kind, "data": dict(data), "created_at": at}
-        for org in orgs
-    ]
+    rows = [Written(uuid.uuid4(), org, kind, dict(data), at) for org in orgs]
     # Core: notices are written on the bid path, where an ORM unit of work per row costs more than the INSERT.
-    await (await session.connection()).execute(_INSERT, values)
-    rows = [Notification(**v) for v in values]  # detached copies of what was written, for the subscribers
+    await (await session.connection()).execute(_INSERT, [row._asdict() for row in rows])
     for subscriber in _SUBSCRIBERS:
         await subscriber(session, rows)
     return rows

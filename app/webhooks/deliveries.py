@@ -41,9 +41,8 @@ from sqlalchemy.orm import Session
 
 from app.config import Environment
 from app.kit.db import Database, is_unavailable, warn_unavailable
-from app.models.notifications import Notification
 from app.models.webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookStatus
-from app.notifications.outbox import subscribe
+from app.notifications.outbox import Written, subscribe
 from app.webhooks import net
 from app.webhooks.rules import after_failure, all_allowed, event_body, signature, split_url
 
@@ -79,7 +78,7 @@ _ACTIVE_HOOKS = select(Webhook.id, Webhook.organization_id, Webhook.event_kinds)
 )
 
 
-async def on_notifications(session: AsyncSession, rows: list[Notification]) -> None:
+async def on_notifications(session: AsyncSession, rows: list[Written]) -> None:
     """One pending delivery per notification and subscribed active webhook of its organization, in the
     notification's transaction (``notify`` calls this)."""
     orgs = list({row.organization_id for row in rows})

@@ -8,8 +8,7 @@ from typing import Any
 import httpx
 
 from app.kit.db import Database
-from app.models.notifications import Notification
-from app.notifications.outbox import notify
+from app.notifications.outbox import Written, notify
 from tests import factories as f
 from tests.sandbox import business_now
 
@@ -31,7 +30,7 @@ async def subscribe(
 
 async def notify_org(
     db: Database, org_id: str, kind: str = "offer_received", data: dict[str, Any] | None = None
-) -> Notification:
+) -> Written:
     """A committed notification of ``kind`` to the organization, as a change's transaction writes it."""
     payload = (
         data
