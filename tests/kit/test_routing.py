@@ -80,3 +80,54 @@ def test_every_router_of_the_exchange_can_rule_itself_out() -> None:
     routers = [r for r in included if r is not None]
     assert routers, "the application includes no routers"
     assert all(isinstance(r, ExchangeRouter) for r in routers), [type(r).__name__ for r in routers]
+
+
+async def test_a_router_of_routers_rules_itself_out_for_its_children() -> None:
+    things, other = ExchangeRouter(), ExchangeRouter()
+
+    @things.get("/things/{thing_id}")
+    async def get_thing(thing_id: int) -> dict[str, int]:
+        return {"thing": thing_id}
+
+    @other.get("/others")
+    async def others() -> list[str]:
+        return []
+
+    parent = ExchangeRouter()
+    parent.include_router(things)
+    parent.include_router(other, prefix="/more")
+    assert parent._route_heads() == {"things", "more"}
+    app = FastAPI()
+    app.include_router(parent, prefix="/api/v1")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    asked: list[ExchangeRouter] = []
+    original = ExchangeRouter.matches
+
+    def counting(self: ExchangeRouter, scope: Scope) -> tuple[Match, Scope]:
+        asked.append(self)
+        return original(self, scope)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ExchangeRouter, "matches", counting)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            assert (await client.get("/healthz")).json() == {"status": "ok"}
+            assert asked == [parent]  # the children were never asked
+            assert (await client.get("/api/v1/things/7")).json() == {"thing": 7}
+            assert (await client.get("/api/v1/more/others")).json() == []
+            assert (await client.get("/api/v1/things")).status_code == 404
+
+
+def test_the_api_routers_are_asked_as_one_router() -> None:
+    """``/healthz`` and the pages are not asked of every API router in turn: one router holds them all."""
+    app = create_app()
+    included = [
+        r for route in app.router.routes if (r := getattr(route, "original_router", None)) is not None
+    ]
+    heads = [r._route_heads() for r in included if isinstance(r, ExchangeRouter)]
+    api = [h for h in heads if h is not None and "auctions" in h]
+    assert len(api) == 1 and {"listings", "auctions", "deals"} <= api[0]
+    assert len(included) <= 3, len(included)
