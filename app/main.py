@@ -25,7 +25,6 @@ from app.kit.errors import install_error_handlers
 from app.kit.logging import configure_logging
 from app.kit.middleware import RequestContextMiddleware, RequestGuardMiddleware
 from app.kit.openapi import install as install_openapi
-from app.kit.routing import ExchangeRouter
 from app.kit.security import use_fast_password_hashing
 from app.kit.workdays import WorkdayCalendar
 from app.web import docs
@@ -226,9 +225,7 @@ def create_app(
     from app.webhooks.router import router as webhooks_router
 
     # Routes are matched in this order, one by one: the live market's hottest routes (bids, auction reads)
-    # come first. The documentation groups them by the ``TAGS`` order, not by this one. They are one router
-    # to the application, so ``/healthz`` and the pages are not asked of each of them (app.kit.routing).
-    api = ExchangeRouter()
+    # come first. The documentation groups them by the ``TAGS`` order, not by this one.
     for router in (
         auctions_router,
         accounts_router,
@@ -261,8 +258,7 @@ def create_app(
         calendar_router,
         sandbox_router,
     ):
-        api.include_router(router)
-    app.include_router(api, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops_router)
     install_openapi(app, PUBLIC_ROUTES, SECURITY)
     docs.install(app)

@@ -31,23 +31,9 @@ class ExchangeRouter(APIRouter):
         self._heads_of = -1
 
     def _route_heads(self) -> frozenset[str] | None:
-        """The first literal segments of this router's routes; None if any route could match any path. A
-        router included here counts with the first segment of its prefix, or without one, with its own heads:
-        a router of routers rules itself out at once where each of them would have been asked in turn."""
+        """The first literal segments of this router's routes; None if any route could match any path."""
         if self._heads_of != len(self.routes):
-            heads: set[str | None] = set()
-            for route in self.routes:
-                # FastAPI's wrapper of an included router: the router and how it was included
-                included = getattr(route, "original_router", None)
-                prefix = getattr(getattr(route, "include_context", None), "prefix", "")
-                if included is None:
-                    heads.add(first_literal_segment(getattr(route, "path", "/")))
-                elif prefix:
-                    heads.add(first_literal_segment(prefix))
-                elif isinstance(included, ExchangeRouter) and (inner := included._route_heads()) is not None:
-                    heads |= inner
-                else:
-                    heads.add(None)
+            heads = [first_literal_segment(getattr(route, "path", "/")) for route in self.routes]
             self._heads = None if None in heads else frozenset(h for h in heads if h is not None)
             self._heads_of = len(self.routes)
         return self._heads
