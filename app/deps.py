@@ -16,7 +16,7 @@ from app.config import Settings
 from app.deals.fees import FeeSchedule
 from app.kit import idempotency
 from app.kit.clock import Clock, SystemClock
-from app.kit.db import Database, holds_connection, reading
+from app.kit.db import Database, connection_of, holds_connection, reading
 from app.kit.errors import Forbidden, Unauthorized
 from app.kit.openapi import SecurityDocs, document_dependency
 from app.kit.security import Principal, decode_access_token, hash_api_key
@@ -204,7 +204,7 @@ async def _lookup(request: Request, session: AsyncSession, statement: Any, param
     its first change, and no request holds two connections). Core on a bare connection: this runs on every
     request, so it skips the ORM session's layers."""
     if holds_connection(session):
-        return (await (await session.connection()).execute(statement, params)).first()
+        return (await (await connection_of(session)).execute(statement, params)).first()
     async with get_database(request).read_connection() as conn:
         return (await conn.execute(statement, params)).first()
 

@@ -55,7 +55,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from app.kit.db import Database, is_unavailable, warn_unavailable
+from app.kit.db import Database, connection_of, is_unavailable, warn_unavailable
 from app.kit.errors import ExchangeError
 from app.kit.metrics import SSE_CONNECTIONS
 from app.models.platform import SandboxClock
@@ -146,7 +146,7 @@ async def append(
     same transaction (on PostgreSQL the table's trigger notifies the listeners on commit)."""
     if not batch:
         return
-    await (await session.connection()).execute(
+    await (await connection_of(session)).execute(
         _INSERT,
         [
             {"auction_id": auction_id, "seq": seq, "event": name, "at": at, "data": data}

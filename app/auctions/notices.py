@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kit.db import connection_of
 from app.kit.money import format_fen
 from app.models.trading import Auction, AuctionStatus, Registration, RegistrationStatus
 from app.notifications.outbox import notify
@@ -127,7 +128,7 @@ async def outbid(
     if missing := registrations - facts.keys():
         # Core on the session's connection: this runs on bids that outbid someone, where the ORM session's
         # execute cost more than the statement.
-        rows = (await (await session.connection()).execute(_OUTBID, {"p_ids": list(missing)})).all()
+        rows = (await (await connection_of(session)).execute(_OUTBID, {"p_ids": list(missing)})).all()
         facts |= {row.id: (row.organization_id, row.bidder_code) for row in rows}
     for organization_id, bidder_code in facts.values():
         await notify(

@@ -27,6 +27,7 @@ from app.auctions import events, notices, rules, views
 from app.auctions.rules import Contender
 from app.audit.access import register_parties, seal_from_operators
 from app.audit.service import SYSTEM_ACTOR, record, record_series
+from app.kit.db import connection_of
 from app.kit.errors import Conflict, NotFound
 from app.kit.money import format_fen
 from app.kit.types import UTCDateTime
@@ -115,7 +116,7 @@ async def answer(
     ``views.STATE_COLUMNS`` and ``views.BID_EXTRAS``; updated in place) for the ``leader`` at its
     bid. Returns the bids and the leader's code afterwards. Their audit events are appended to ``audit`` when
     given (the caller writes its own event and these with one ``record_series``), else written here."""
-    conn = await session.connection()
+    conn = await connection_of(session)
     proxies = (await conn.execute(_ACTIVE, {"p_auction": state.id})).all()
     if not proxies:
         return [], leader_code
@@ -294,7 +295,7 @@ _OPENING_STATE = select(*views.STATE_COLUMNS, *views.BID_EXTRAS, Auction.countdo
 async def answer_opening(session: AsyncSession, auction_id: uuid.UUID, *, at: datetime) -> None:
     """At the opening the proxies set before it bid (SPEC §17.1): a lone one the start price, placed at
     ``starts_at``. The caller has just opened the auction in this transaction."""
-    conn = await session.connection()
+    conn = await connection_of(session)
     row = (await conn.execute(_OPENING_STATE, {"p_id": auction_id})).one()
     state = SimpleNamespace(**row._mapping)
     automatic, leader_code = await answer(

@@ -42,7 +42,7 @@ from app.auctions.schemas import AuctionOut, BidPlaced, ProxyOut
 from app.auctions.views import BID_EXTRAS, LIVE, STATE_COLUMNS, auction_view, bid_object, event_data
 from app.audit.service import SYSTEM_ACTOR, record, record_series
 from app.deals.fees import FeeSchedule
-from app.kit.db import holds_connection
+from app.kit.db import connection_of, holds_connection
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
 from app.kit.money import format_fen
 from app.kit.pagination import SortKey, keyset_query, page_of
@@ -220,7 +220,7 @@ async def _bidder(
         return known
     params = {"p_org": org, "p_auction": auction_id}
     if reader is None or holds_connection(session):
-        row = (await (await session.connection()).execute(_BIDDER, params)).first()
+        row = (await (await connection_of(session)).execute(_BIDDER, params)).first()
     else:  # before the write transaction starts, never as a second connection
         async with reader() as reading:
             row = (await (await reading.connection()).execute(_BIDDER, params)).first()
@@ -381,7 +381,7 @@ async def _explain_refusal(
     """The UPDATE matched no row: re-read the auction (and the registration) and raise the reason. Returns
     only if the bid would now be valid (the row changed between the two statements), and the caller tries
     again."""
-    conn = await session.connection()
+    conn = await connection_of(session)
     a = (await conn.execute(_REFUSAL, {"p_id": auction_id, "p_reg": bidder.registration_id})).one()
     if a.registration_status != RegistrationStatus.qualified:
         raise NotQualified("Only qualified registrants of this listing may bid.")
@@ -449,7 +449,7 @@ async def place_bid(
     }
     if statement is _SEALED_UPDATE:
         del params["p_end"], params["p_rank"]
-    conn = await session.connection()  # Core: the hot paths skip the ORM's compile and loading layers
+    conn = await connection_of(session)  # Core: the hot paths skip the ORM's compile and loading layers
     for _ in range(MAX_BID_ATTEMPTS):
         row = (await conn.execute(statement, params)).first()
         if row is not None:
@@ -622,7 +622,7 @@ async def accept_dutch_price(
         session, [auction_id], now=now, fees=fees, calendar=calendar, actor=SYSTEM_ACTOR
     )
     assert closed == [auction_id]  # this transaction holds the row it just claimed
-    view, _ = await read_auction(await session.connection(), auction_id, now)
+    view, _ = await read_auction(await connection_of(session), auction_id, now)
     return view
 
 
@@ -651,7 +651,7 @@ async def set_proxy(
     transaction under the auction row. Returns the proxy and whether it was created."""
     bidder = await _bidder(session, principal, auction_id, cached=False)
     proxies.format_supported(bidder.format)
-    conn = await session.connection()
+    conn = await connection_of(session)
     row = (await conn.execute(_LOCK_STATE.with_for_update(), {"p_id": auction_id})).one()
     state = SimpleNamespace(**row._mapping)
     if state.status not in proxies.OPEN_FOR_PROXIES or (state.ends_at is not None and state.ends_at <= now):

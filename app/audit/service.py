@@ -12,6 +12,7 @@ from sqlalchemy import String, Table, and_, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain import GENESIS, event_hash, next_row
+from app.kit.db import connection_of
 from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.models.audit import AuditEvent
 
@@ -47,7 +48,7 @@ async def record(
     The row is written with a Core INSERT (the returned ``AuditEvent`` is a detached copy of it); pending
     ORM changes are flushed first, as the ORM flush that used to write the row did."""
     await session.flush()
-    conn = await session.connection()  # Core: every state change writes here, so skip the ORM layers
+    conn = await connection_of(session)  # Core: every state change writes here, so skip the ORM layers
     entity_key = str(entity_id)
     last = (await conn.execute(_LAST_OF_CHAIN, {"p_type": entity_type, "p_id": entity_key})).first()
     values = next_row(
@@ -75,7 +76,7 @@ async def record_series(
     if not events:
         return
     await session.flush()
-    conn = await session.connection()
+    conn = await connection_of(session)
     entity_key = str(entity_id)
     last = (await conn.execute(_LAST_OF_CHAIN, {"p_type": entity_type, "p_id": entity_key})).first()
     head = (last[0], last[1]) if last else None

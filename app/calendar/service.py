@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.calendar.schemas import CalendarYearIn, CalendarYearOut
 from app.kit.clock import Clock
+from app.kit.db import connection_of
 from app.kit.errors import Conflict, Unprocessable
 from app.kit.security import Principal
 from app.kit.workdays import SHANGHAI, WorkdayCalendar, YearDays, bundled, year_problems
@@ -31,7 +32,7 @@ _GENERATION = select(func.count(), func.max(CalendarYear.updated_at))
 
 async def refresh(session: AsyncSession, calendar: WorkdayCalendar) -> WorkdayCalendar:
     """Load the operator years into ``calendar`` when the table changed since the last load."""
-    conn = await session.connection()
+    conn = await connection_of(session)
     generation = tuple((await conn.execute(_GENERATION)).one())
     if generation != calendar.generation:
         rows = (

@@ -458,6 +458,22 @@ def _mark_connected(session: Session, _transaction: Any, _connection: Any) -> No
     session.info[_CONNECTED] = True
 
 
+_CONNECTION = "connection"
+
+
+async def connection_of(session: AsyncSession) -> AsyncConnection:
+    """``session.connection()``, remembered with the transaction it belongs to: the bid path asks for it in
+    six places, and each ask walks the session's transaction state through a greenlet switch."""
+    transaction = session.sync_session.get_transaction()
+    remembered = session.info.get(_CONNECTION)
+    if transaction is not None and remembered is not None and remembered[0] is transaction:
+        conn: AsyncConnection = remembered[1]
+        return conn
+    conn = await session.connection()
+    session.info[_CONNECTION] = (session.sync_session.get_transaction(), conn)
+    return conn
+
+
 def holds_connection(session: AsyncSession) -> bool:
     """Whether ``session``'s transaction has begun on a connection (a statement has run)."""
     return bool(session.info.get(_CONNECTED))

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kit.db import connection_of
 from app.models.notifications import Notification
 from app.notifications.kinds import KINDS
 
@@ -55,7 +56,7 @@ async def notify(
         return []
     rows = [Written(uuid.uuid4(), org, kind, dict(data), at) for org in orgs]
     # Core: notices are written on the bid path, where an ORM unit of work per row costs more than the INSERT.
-    await (await session.connection()).execute(_INSERT, [row._asdict() for row in rows])
+    await (await connection_of(session)).execute(_INSERT, [row._asdict() for row in rows])
     for subscriber in _SUBSCRIBERS:
         await subscriber(session, rows)
     return rows

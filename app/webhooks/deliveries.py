@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.config import Environment
-from app.kit.db import Database, is_unavailable, warn_unavailable
+from app.kit.db import Database, connection_of, is_unavailable, warn_unavailable
 from app.models.webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookStatus
 from app.notifications.outbox import Written, subscribe
 from app.webhooks import net
@@ -82,7 +82,7 @@ async def on_notifications(session: AsyncSession, rows: list[Written]) -> None:
     """One pending delivery per notification and subscribed active webhook of its organization, in the
     notification's transaction (``notify`` calls this)."""
     orgs = list({row.organization_id for row in rows})
-    hooks = (await (await session.connection()).execute(_ACTIVE_HOOKS, {"p_orgs": orgs})).all()
+    hooks = (await (await connection_of(session)).execute(_ACTIVE_HOOKS, {"p_orgs": orgs})).all()
     if not hooks:
         return
     by_org: dict[uuid.UUID, list[Any]] = defaultdict(list)
@@ -283,7 +283,7 @@ async def record(db: Database, results: Sequence[Result]) -> None:
             }
         )
     async with db.transaction() as session:
-        await (await session.connection()).execute(_RECORD, rows)
+        await (await connection_of(session)).execute(_RECORD, rows)
 
 
 # --- one attempt -------------------------------------------------------------------------------------------
