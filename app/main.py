@@ -224,8 +224,11 @@ def create_app(
     from app.trials.router import router as trials_router
     from app.webhooks.router import router as webhooks_router
 
-    # Routes are matched in this order, one by one: the live market's hottest routes (bids, auction reads)
-    # come first. The documentation groups them by the ``TAGS`` order, not by this one.
+    # Routes are matched in this order, one router after another: the health checks first (a load balancer
+    # asks them every few seconds, and each router a request passes costs it a match; the API's requests
+    # pass them with one look at the path), then the live market's hottest routes (bids, auction reads).
+    # The documentation groups them by the ``TAGS`` order, not by this one.
+    app.include_router(ops_router)
     for router in (
         auctions_router,
         accounts_router,
@@ -259,7 +262,6 @@ def create_app(
         sandbox_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
-    app.include_router(ops_router)
     install_openapi(app, PUBLIC_ROUTES, SECURITY)
     docs.install(app)
     web.mount(app)  # the pages (SPEC §19): last, every path outside /api

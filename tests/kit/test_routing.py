@@ -80,3 +80,14 @@ def test_every_router_of_the_exchange_can_rule_itself_out() -> None:
     routers = [r for r in included if r is not None]
     assert routers, "the application includes no routers"
     assert all(isinstance(r, ExchangeRouter) for r in routers), [type(r).__name__ for r in routers]
+
+
+def test_the_health_checks_are_matched_first() -> None:
+    """A load balancer's ``/healthz`` every few seconds passes no API router (each would cost it a match)."""
+    from app.ops.router import router as ops_router
+
+    app = create_app()
+    first = next(
+        r for route in app.router.routes if (r := getattr(route, "original_router", None)) is not None
+    )
+    assert first is ops_router
