@@ -11,7 +11,8 @@ a scope, a receive that hands over the body, a send that keeps the status. After
   the shared ``bidstorm.py`` does (organizations verified, funded, registered, the sandbox clock moved past the
   listing period); each bid is accepted (one increment over the last, the bidders taking turns). The sandbox
   is on here, as in ``perfpair.sh`` (its offset is read in the principal's statement).
-- reads: ``GET /api/v1/auctions/{id}``, ``GET /api/v1/listings?limit=20`` (25 listings), ``GET /healthz``, on
+- reads: ``GET /api/v1/auctions/{id}``, ``GET /api/v1/listings?limit=20`` (25 listings),
+  ``GET /api/v1/listings/{id}`` (the hot auction's listing), ``GET /healthz``, on
   a second app over the same database in production mode (sandbox off), as ``bench/perfread.sh`` serves them.
 - baseline: the shared yardstick's bare endpoint (``bare_bid_server.py``: raw driver, conditional UPDATE and
   INSERT, tokens in memory) for the bid and the auction read, plus a bare ``/healthz`` route, run the same
@@ -56,7 +57,7 @@ from bench._setup import SECRET, _pg_admin, fresh_database  # noqa: E402
 YARDSTICK = Path(os.environ.get("PERF_YARDSTICK", ROOT.parent / "shared" / "bench"))
 PASSWORD = "bench-password-123"
 OPERATOR_EMAIL = "ops@cost.example.cn"
-ROUTES = ("healthz", "auction", "listings", "bid")
+ROUTES = ("healthz", "auction", "listings", "listing", "bid")
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -230,10 +231,11 @@ async def _create_operator(app: Any) -> None:
         await create_operator(session, OPERATOR_EMAIL, PASSWORD, "ops", SystemClock())
 
 
-async def setup_market(app: Any, *, bidders: int, listings: int) -> tuple[str, list[str]]:
+async def setup_market(app: Any, *, bidders: int, listings: int) -> tuple[str, str, list[str]]:
     """Through the API, as the shared ``bidstorm.py`` sets up its hot scenario: a verified seller, ``listings``
     approved English auction listings (the first one hot), ``bidders`` verified, funded organizations
-    registered for the hot one, the sandbox clock moved past the listing period. (hot auction id, tokens)"""
+    registered for the hot one, the sandbox clock moved past the listing period. (hot auction id, hot listing
+    id, tokens)"""
     import httpx
 
     storm = _yardstick("bidstorm")
@@ -323,7 +325,7 @@ async def setup_market(app: Any, *, bidders: int, listings: int) -> tuple[str, l
         end = max(storm.datetime_parse(m["listing_ends_at"]) for m in made)
         now = storm.datetime_parse((await call("GET", "/sandbox/clock", op))["now"])
         await call("POST", "/sandbox/clock", op, json={"advance_seconds": (end - now).total_seconds() + 2})
-    return hot["auction_id"], tokens
+    return hot["auction_id"], hot["id"], tokens
 
 
 def _bidder(driver: Driver, path: str, tokens: list[str], first_fen: int, step_fen: int) -> Any:
@@ -354,7 +356,7 @@ async def run_product(url: str, args: argparse.Namespace, tmp: Path) -> dict[str
     kw = {"warmup": args.warmup, "requests": args.requests, "rounds": args.rounds, "calls": args.calls}
     app = _product(url, sandbox=True, log_file=tmp / "requests.log")
     async with lifespan(app):
-        auction_id, tokens = await setup_market(app, bidders=args.bidders, listings=args.listings)
+        auction_id, listing_id, tokens = await setup_market(app, bidders=args.bidders, listings=args.listings)
         if "bid" in args.only:
             bid = _bidder(Driver(app), f"/api/v1/auctions/{auction_id}/bids", tokens, 10_000_00, 100)
             out["bid"] = await measure("product bid", bid, expect=201, **kw)
@@ -367,6 +369,7 @@ async def run_product(url: str, args: argparse.Namespace, tmp: Path) -> dict[str
             "healthz": "/healthz",
             "auction": f"/api/v1/auctions/{auction_id}",
             "listings": "/api/v1/listings?limit=20",
+            "listing": f"/api/v1/listings/{listing_id}",
         }
         for name, path in paths.items():
             if name in args.only:

@@ -29,7 +29,7 @@ class BidderBarred(Conflict):
     code = "bidder_barred"
 
 
-def ended_at(listing: Listing) -> datetime | None:
+def ended_at(listing: Listing | repo.AnyRow) -> datetime | None:
     """The instant a ``failed`` or ``expired`` listing became so. A listing that an auction's close failed
     before that instant was stored took its last change then: a terminal listing changes no more (the relist
     itself stores the instant before it links the listings)."""
@@ -38,7 +38,7 @@ def ended_at(listing: Listing) -> datetime | None:
     return listing.ended_at if listing.ended_at is not None else listing.updated_at
 
 
-def relist_by(listing: Listing) -> datetime | None:
+def relist_by(listing: Listing | repo.AnyRow) -> datetime | None:
     """Until when the listing may be relisted (null unless ``failed`` or ``expired``)."""
     return rules.relist_by(listing.status, ended_at(listing))
 

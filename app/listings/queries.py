@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date
+from enum import Enum
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,13 +24,36 @@ def is_public() -> ColumnElement[bool]:
     return and_(Listing.status.in_([s.value for s in PUBLIC_STATUSES]), Listing.published_at.is_not(None))
 
 
+class Audience(Enum):
+    """Who sees which listings: the public (anonymous callers and users without an organization) the
+    public listings, a member of an organization also its own, operators everything."""
+
+    public = "public"
+    member = "member"
+    operator = "operator"
+
+
+def audience(principal: Principal | None) -> Audience:
+    if principal is not None and principal.is_operator:
+        return Audience.operator
+    if principal is not None and principal.organization_id is not None:
+        return Audience.member
+    return Audience.public
+
+
+def visibility(who: Audience, organization: Any) -> ColumnElement[bool] | None:
+    """The condition of what ``who`` may see; ``organization``: the member's organization id, or a bind
+    parameter for it in a statement built once."""
+    if who is Audience.operator:
+        return None
+    if who is Audience.member:
+        return or_(is_public(), Listing.seller_org_id == organization)
+    return is_public()
+
+
 def visible_to(principal: Principal | None) -> ColumnElement[bool] | None:
     """What a caller may see: everyone the public listings, the seller its own, operators everything."""
-    if principal is not None and principal.is_operator:
-        return None
-    if principal is not None and principal.organization_id is not None:
-        return or_(is_public(), Listing.seller_org_id == principal.organization_id)
-    return is_public()
+    return visibility(audience(principal), principal.organization_id if principal is not None else None)
 
 
 async def get_visible(

@@ -6,10 +6,22 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, delete, func, literal, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Table,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.kit.errors import Unprocessable
 from app.kit.pagination import (
@@ -25,7 +37,7 @@ from app.kit.pagination import (
 from app.kit.security import Principal
 from app.kit.types import UTCDateTime
 from app.listings import search
-from app.listings.queries import visible_to
+from app.listings.queries import Audience, audience, visibility
 from app.listings.schemas import ListingSort
 from app.models.accounts import Organization
 from app.models.listings import (
@@ -42,8 +54,63 @@ _MAX_BIGINT = 2**63 - 1
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
-def dialect_of(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
+# Where the reads run: a request's session, or a pooled read connection (``Database.read_connection``) for the
+# public reads, which skip the ORM's layers (``list_ids``, ``briefs``, ``brief``).
+Reader = AsyncSession | AsyncConnection
+AnyRow = Row[*tuple[Any, ...]]  # a Core row of any columns
+# The caller's organization in statements built once (``queries.visibility`` of a member).
+_ORG = bindparam("p_org", type_=Uuid())
+
+# What a listing's response shows of its row (``service.present``), read with Core: rows that have the
+# attributes of a ``Listing`` that ``present`` reads, without the ORM's loading. The table's own columns, not
+# the model's attributes: a cached statement's result is matched to a new statement's columns by hashing them,
+# and the model's annotated copies hash like the table's but compare by building SQL (``==``), ~40 per request.
+_LISTINGS = cast(Table, Listing.__table__).c
+LISTING_COLUMNS = tuple(
+    _LISTINGS[name]
+    for name in (
+        "id",
+        "seller_org_id",
+        "title",
+        "summary",
+        "transaction_kind",
+        "pricing_mode",
+        "price",
+        "deposit",
+        "listing_days",
+        "extension_days",
+        "max_extensions",
+        "min_bidders_for_auction",
+        "requires_qualification_review",
+        "license_terms",
+        "auction_terms",
+        "status",
+        "rejection_reason",
+        "status_reason",
+        "published_at",
+        "listing_ends_at",
+        "extensions_used",
+        "auction_id",
+        "previous_listing_id",
+        "next_listing_id",
+        "ended_at",
+        "created_at",
+        "updated_at",
+    )
+)
+
+
+def dialect_of(reader: Reader) -> str:
+    if isinstance(reader, AsyncConnection):
+        return reader.dialect.name
+    return reader.get_bind().dialect.name
+
+
+async def _connection(reader: Reader) -> AsyncConnection:
+    """Core statements run on a bare connection: the session's own (in its transaction) or the one given."""
+    if isinstance(reader, AsyncSession):
+        return await reader.connection()
+    return reader
 
 
 async def patents_by_id(
@@ -93,9 +160,67 @@ async def patents_of(
     return result
 
 
-async def organizations(session: AsyncSession, org_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Organization]:
-    rows = await session.scalars(select(Organization).where(Organization.id.in_(set(org_ids))))
-    return {o.id: o for o in rows}
+# A listing as its response shows it (``service.present``), in one statement: the listing's columns, its
+# seller's and its patents', a row per patent in the seller's order (a listing without patents still gives
+# one, its patent columns null). Built once, the ids as parameters: a statement executed as it was compiled
+# skips computing its cache key and matching its result's columns to the compiled ones.
+_PATENTS_TABLE = cast(Table, Patent.__table__)
+_PATENTS = _PATENTS_TABLE.c
+_LISTING_PATENTS_TABLE = cast(Table, ListingPatent.__table__)
+_LISTING_PATENTS = _LISTING_PATENTS_TABLE.c
+_ORGANIZATIONS_TABLE = cast(Table, Organization.__table__)
+_ORGANIZATIONS = _ORGANIZATIONS_TABLE.c
+_BRIEF = (
+    select(
+        *LISTING_COLUMNS,
+        _ORGANIZATIONS.name.label("seller_name"),
+        _ORGANIZATIONS.kind.label("seller_kind"),
+        _PATENTS.id.label("patent_id"),
+        _PATENTS.application_number,
+        _PATENTS.title.label("patent_title"),
+        _PATENTS.kind.label("patent_kind"),
+        _PATENTS.grant_date,
+        _PATENTS.expires_on,
+        _PATENTS.status_override,
+    )
+    .select_from(cast(Table, Listing.__table__))
+    .join(_ORGANIZATIONS_TABLE, _ORGANIZATIONS.id == _LISTINGS.seller_org_id)
+    .outerjoin(_LISTING_PATENTS_TABLE, _LISTING_PATENTS.listing_id == _LISTINGS.id)
+    .outerjoin(_PATENTS_TABLE, _PATENTS.id == _LISTING_PATENTS.patent_id)
+)
+_BRIEFS = _BRIEF.where(_LISTINGS.id.in_(bindparam("p_ids", expanding=True))).order_by(
+    _LISTING_PATENTS.position
+)
+
+
+def _brief_of(who: Audience) -> Any:
+    query = _BRIEF.where(_LISTINGS.id == bindparam("p_id", type_=Uuid()))
+    condition = visibility(who, _ORG)
+    if condition is not None:
+        query = query.where(condition)
+    return query.order_by(_LISTING_PATENTS.position)
+
+
+_BRIEF_OF = {who: _brief_of(who) for who in Audience}
+
+
+async def briefs(reader: Reader, listing_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[AnyRow]]:
+    """Each listing's rows of ``_BRIEF``: ``LISTING_COLUMNS``, the seller's name and kind (``seller_name``,
+    ``seller_kind``) and a patent (``patent_id`` ... ``status_override``, null when it has none)."""
+    result: dict[uuid.UUID, list[AnyRow]] = {i: [] for i in listing_ids}
+    if not listing_ids:
+        return result
+    conn = await _connection(reader)
+    for row in await conn.execute(_BRIEFS, {"p_ids": list(result)}):
+        result[row.id].append(row)
+    return result
+
+
+async def brief(reader: Reader, principal: Principal | None, listing_id: uuid.UUID) -> list[AnyRow]:
+    """The listing's rows of ``_BRIEF`` if the caller may see it (``queries.visibility``), else none."""
+    params = {"p_id": listing_id, "p_org": principal.organization_id if principal is not None else None}
+    conn = await _connection(reader)
+    return list((await conn.execute(_BRIEF_OF[audience(principal)], params)).all())
 
 
 async def write_search_document(session: AsyncSession, listing: Listing, patents: Sequence[Patent]) -> None:
@@ -168,7 +293,7 @@ def _sort_keys(filters: ListFilters, public_only: bool) -> list[SortKey]:
 WALK_FROM_HITS = 1000
 
 
-async def _many_hits(session: AsyncSession, q: str, *, title: bool) -> bool:
+async def _many_hits(session: Reader, q: str, *, title: bool) -> bool:
     """Whether the text index has at least ``WALK_FROM_HITS`` candidates for the phase; counting stops there."""
     dialect = dialect_of(session)
     if dialect == "sqlite":
@@ -200,19 +325,20 @@ def _invalid_cursor() -> Unprocessable:
 
 
 async def _by_relevance(
-    session: AsyncSession,
+    session: Reader,
     query: Any,
     filters: ListFilters,
     newest: list[SortKey],
     *,
     public_only: bool,
     limit: int,
+    params: dict[str, Any],
     cursor: str | None,
 ) -> list[Any]:
     """The default order with ``q`` — rank (title contains the query: 0, else 1), then newest, then id — in
     two phases: the rank-0 listings newest first, then, if the page is not full, the rank-1 ones. Each phase
     is ordered by ``(published_at, id)`` alone, so the database can walk an index and stop after a page
-    instead of sorting every match. Rows are ``(Listing, rank, published, id)``, the cursor the same
+    instead of sorting every match. Rows are ``(*selected, rank, published, id)``, the cursor the same
     ``[rank, published, id]`` as a single ``ORDER BY rank, published DESC, id DESC`` would give."""
     assert filters.q is not None
     values = decode_cursor(cursor, size=3)
@@ -243,7 +369,8 @@ async def _by_relevance(
         )
         phase_cursor = encode_cursor(values[1:]) if values is not None and rank == after_rank else None
         wanted = limit + 1 - len(rows)
-        rows += (await session.execute(keyset_query(phase, newest, phase_cursor).limit(wanted))).all()
+        statement = keyset_query(phase, newest, phase_cursor).limit(wanted)
+        rows += (await session.execute(statement, params)).all()
         if len(rows) > limit:
             break
     return rows
@@ -294,23 +421,87 @@ async def list_listings(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Listing], str | None]:
-    condition = visible_to(principal)
-    public_only = principal is None or (not principal.is_operator and principal.organization_id is None)
-    keys = _sort_keys(filters, public_only)
-    query: Any = select(Listing)
-    if condition is not None:
-        query = query.where(condition)
-    query = query.where(*filter_conditions(filters))
+    """A page of the search as ``Listing`` objects (for callers that go on to use the model)."""
+    rows, next_cursor = await _search(session, (Listing,), principal, filters, limit=limit, cursor=cursor)
+    return [r[0] for r in rows], next_cursor
+
+
+async def list_ids(
+    reader: Reader,
+    principal: Principal | None,
+    filters: ListFilters,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[uuid.UUID], str | None]:
+    """The ids of the same page as ``list_listings``, read with Core (the public API reads the rest with
+    ``briefs``: a statement built once). Only the sort keys are read: every order ends with the id."""
+    rows, next_cursor = await _search(
+        await _connection(reader), (), principal, filters, limit=limit, cursor=cursor
+    )
+    return [r[-1] for r in rows], next_cursor
+
+
+# The first page of the list without filters, per audience, order and columns: the most frequent search (a
+# market's front page), built once with the caller's organization and the page's size as parameters, so that
+# SQLAlchemy neither builds it nor computes its cache key again (~200 µs of a request).
+_FIRST_PAGES: dict[tuple[Any, ...], Any] = {}
+_LIMIT = bindparam("p_limit", type_=Integer())
+
+
+async def _search(
+    reader: Reader,
+    selected: Sequence[Any],
+    principal: Principal | None,
+    filters: ListFilters,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[AnyRow], str | None]:
+    """The one reading of the public search (SPEC §5): visibility, filters, ``q``, order and keyset cursor.
+    Rows are ``selected`` followed by the sort keys, from which the cursor of the last one is made."""
+    who = audience(principal)
+    params = {"p_org": principal.organization_id if principal is not None else None, "p_limit": limit + 1}
+    rows: Sequence[Any]
     if filters.q and filters.sort is None:
+        public_only = who is Audience.public
+        newest = _sort_keys(filters, public_only)[1:]
+        query = _filtered(selected, who, filters)
         rows = await _by_relevance(
-            session, query, filters, keys[1:], public_only=public_only, limit=limit, cursor=cursor
+            reader, query, filters, newest, public_only=public_only, limit=limit, params=params, cursor=cursor
         )
     else:
-        if filters.q:
-            query = query.join(ListingSearch, ListingSearch.listing_id == Listing.id).where(
-                search.match_condition(dialect_of(session), filters.q)
-            )
-        query = query.add_columns(*[k.column for k in keys])
-        rows = (await session.execute(keyset_query(query, keys, cursor).limit(limit + 1))).all()
-    items, next_cursor = page_of(rows, limit, lambda r: tuple(r[1:]))
-    return [r[0] for r in items], next_cursor
+        rows = (await reader.execute(_ordered(reader, selected, who, filters, cursor), params)).all()
+    width = len(selected)
+    return page_of(rows, limit, lambda r: tuple(r[width:]))
+
+
+def _filtered(selected: Sequence[Any], who: Audience, filters: ListFilters) -> Any:
+    """``selected`` of the listings ``who`` may see that meet the filters but ``q``."""
+    query: Any = select(*selected)
+    condition = visibility(who, _ORG)
+    if condition is not None:
+        query = query.where(condition)
+    return query.where(*filter_conditions(filters))
+
+
+def _ordered(
+    reader: Reader, selected: Sequence[Any], who: Audience, filters: ListFilters, cursor: str | None
+) -> Any:
+    """The statement of a page in an explicit order (or the default one without ``q``)."""
+    first_page = None
+    if cursor is None and filters == ListFilters(sort=filters.sort):
+        first_page = (who, filters.sort, *selected)
+        if (statement := _FIRST_PAGES.get(first_page)) is not None:
+            return statement
+    keys = _sort_keys(filters, who is Audience.public)
+    query = _filtered(selected, who, filters)
+    if filters.q:
+        query = query.join(ListingSearch, ListingSearch.listing_id == Listing.id).where(
+            search.match_condition(dialect_of(reader), filters.q)
+        )
+    query = query.add_columns(*[k.column for k in keys])
+    statement = keyset_query(query, keys, cursor).limit(_LIMIT)
+    if first_page is not None:
+        _FIRST_PAGES[first_page] = statement
+    return statement

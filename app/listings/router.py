@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Query, Response, status
+from fastapi import Depends, Query, Request, Response, status
+from pydantic import BaseModel
 
 from app.deps import (
     CalendarDep,
@@ -15,6 +16,8 @@ from app.deps import (
     OptionalPrincipalDep,
     PrincipalDep,
     SessionDep,
+    get_clock,
+    get_database,
 )
 from app.kit.errors import error_responses
 from app.kit.money import MoneyIn
@@ -62,9 +65,8 @@ async def create_listing(
     summary="Search listings (public; sellers also see their drafts, operators everything)",
 )
 async def list_listings(
-    session: SessionDep,
+    request: Request,
     principal: OptionalPrincipalDep,
-    clock: ClockDep,
     page: Annotated[PageParams, Depends(page_params)],
     q: Annotated[str | None, Query(max_length=200, description="Full text, Chinese or Latin")] = None,
     pricing_mode: PricingMode | None = None,
@@ -80,7 +82,7 @@ async def list_listings(
             description="Default `-published_at`; with `q` and no sort, by relevance (title matches first)"
         ),
     ] = None,
-) -> Page[Out]:
+) -> Response:
     filters = ListFilters(
         q=q.strip() if q and q.strip() else None,
         pricing_mode=pricing_mode,
@@ -92,18 +94,26 @@ async def list_listings(
         max_price=max_price,
         sort=sort,
     )
-    rows, cursor = await service.list_listings(
-        session, principal, filters, limit=page.limit, cursor=page.cursor
-    )
-    return Page(items=await service.present(session, rows, clock), next_cursor=cursor)
+    clock = await get_clock(request)
+    async with get_database(request).read_connection() as conn:
+        items, cursor = await service.read_listings(
+            conn, principal, filters, limit=page.limit, cursor=page.cursor, clock=clock
+        )
+    return _json(Page[Out](items=items, next_cursor=cursor))
 
 
 @router.get("/listings/{listing_id:uuid}", response_model=Out, responses=error_responses(401, 404))
-async def get_listing(
-    listing_id: uuid.UUID, session: SessionDep, principal: OptionalPrincipalDep, clock: ClockDep
-) -> Out:
-    listing = await service.get_listing(session, principal, listing_id)
-    return (await service.present(session, [listing], clock))[0]
+async def get_listing(listing_id: uuid.UUID, request: Request, principal: OptionalPrincipalDep) -> Response:
+    clock = await get_clock(request)
+    async with get_database(request).read_connection() as conn:
+        listing = await service.read_listing(conn, principal, listing_id, clock)
+    return _json(listing)
+
+
+def _json(model: BaseModel) -> Response:
+    """The public reads are serialised by pydantic-core directly instead of being validated again against
+    ``response_model``, which only documents them (as ``GET /auctions/{id}``)."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 @router.patch(

@@ -167,12 +167,16 @@ class AuctionTermsOut(ResponseModel):
     step_seconds: int | None = None
     floor_price: MoneyOut | None = None
 
-    @classmethod
-    def public(cls, terms: dict[str, Any] | None) -> AuctionTermsOut | None:
+    @staticmethod
+    def public_terms(terms: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The stored settings (defaults filled in) without what the public may not see: the reserve."""
         if terms is None:
             return None
         stored = rules.auction_defaults(terms) or {}
-        return cls.model_validate({k: v for k, v in stored.items() if k in cls.model_fields})
+        return {k: v for k, v in stored.items() if k in _PUBLIC_AUCTION_FIELDS}
+
+
+_PUBLIC_AUCTION_FIELDS = frozenset(AuctionTermsOut.model_fields)
 
 
 class ListingOut(ResponseModel):

@@ -9,9 +9,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from operator import attrgetter
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from pydantic import TypeAdapter
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auctions import lifecycle
@@ -196,59 +198,73 @@ async def list_listings(
     return await repo.list_listings(session, principal, filters, limit=limit, cursor=cursor)
 
 
-async def present(
-    session: AsyncSession, listings: Sequence[Listing], clock: Clock
-) -> list[schemas.ListingOut]:
-    """Response models for listings, with their patents and sellers loaded in two queries."""
-    patents = await repo.patents_of(session, [x.id for x in listings])
-    sellers = await repo.organizations(session, [x.seller_org_id for x in listings])
+# The public reads (``GET /listings``, ``GET /listings/{id}``): the same listings as ``list_listings`` and
+# ``get_listing`` with Core on a pooled read connection, no ``Listing`` objects, validated in one call.
+
+
+async def read_listing(
+    reader: repo.Reader, principal: Principal | None, listing_id: uuid.UUID, clock: Clock
+) -> schemas.ListingOut:
+    rows = await repo.brief(reader, principal, listing_id)
+    if not rows:
+        raise NotFound("No such listing.")
+    return _LISTINGS_OUT.validate_python([_brief(rows[0], rows, _today(clock))])[0]
+
+
+async def read_listings(
+    reader: repo.Reader,
+    principal: Principal | None,
+    filters: repo.ListFilters,
+    *,
+    limit: int,
+    cursor: str | None,
+    clock: Clock,
+) -> tuple[list[schemas.ListingOut], str | None]:
+    """The search's page of ids, then the listings by id in one statement built once."""
+    ids, next_cursor = await repo.list_ids(reader, principal, filters, limit=limit, cursor=cursor)
+    details = await repo.briefs(reader, ids)
     today = _today(clock)
-    out = []
-    for x in listings:
-        seller = sellers[x.seller_org_id]
-        out.append(
-            schemas.ListingOut(
-                id=x.id,
-                title=x.title,
-                summary=x.summary,
-                transaction_kind=x.transaction_kind,
-                pricing_mode=x.pricing_mode,
-                price=x.price,
-                deposit=x.deposit,
-                listing_days=x.listing_days,
-                extension_days=x.extension_days,
-                max_extensions=x.max_extensions,
-                min_bidders_for_auction=x.min_bidders_for_auction,
-                requires_qualification_review=x.requires_qualification_review,
-                license=schemas.LicenseTermsOut.model_validate(x.license_terms) if x.license_terms else None,
-                auction=schemas.AuctionTermsOut.public(x.auction_terms),
-                status=x.status,
-                rejection_reason=x.rejection_reason,
-                status_reason=x.status_reason,
-                published_at=x.published_at,
-                listing_ends_at=x.listing_ends_at,
-                extensions_used=x.extensions_used,
-                auction_id=x.auction_id,
-                previous_listing_id=x.previous_listing_id,
-                next_listing_id=x.next_listing_id,
-                relist_by=chain.relist_by(x),
-                seller=schemas.SellerBrief(id=seller.id, name=seller.name, kind=seller.kind),
-                patents=[
-                    schemas.PatentBrief(
-                        id=p.id,
-                        application_number=p.application_number,
-                        patent_number=f"ZL{p.application_number}" if p.grant_date is not None else None,
-                        title=p.title,
-                        kind=p.kind,
-                        legal_status=p.legal_status(today),
-                    )
-                    for p in patents[x.id]
-                ],
-                created_at=x.created_at,
-                updated_at=x.updated_at,
-            )
-        )
-    return out
+    shown = [_brief(rows[0], rows, today) for rows in (details[i] for i in ids) if rows]
+    return _LISTINGS_OUT.validate_python(shown), next_cursor
+
+
+_LISTINGS_OUT = TypeAdapter(list[schemas.ListingOut])
+_COLUMNS = tuple(c.key for c in repo.LISTING_COLUMNS)
+_ATTRIBUTES = attrgetter(*_COLUMNS)
+
+
+def _brief(x: Listing | repo.AnyRow, details: Sequence[repo.AnyRow], today: date) -> dict[str, Any]:
+    """What ``ListingOut`` validates, from a ``Listing`` or a row of ``repo.briefs`` alike, and the listing's
+    rows of seller and patents: the columns it shows as they are (validation keeps the model's fields
+    alone), and the rest derived here."""
+    values = dict(zip(_COLUMNS, x if isinstance(x, Row) else _ATTRIBUTES(x), strict=False))
+    license_terms, auction_terms = values.pop("license_terms"), values.pop("auction_terms")
+    values["license"] = license_terms or None
+    values["auction"] = schemas.AuctionTermsOut.public_terms(auction_terms)  # never the reserve
+    values["relist_by"] = chain.relist_by(x)
+    first = details[0]
+    values["seller"] = {"id": values["seller_org_id"], "name": first.seller_name, "kind": first.seller_kind}
+    values["patents"] = [
+        {
+            "id": p.patent_id,
+            "application_number": p.application_number,
+            "patent_number": f"ZL{p.application_number}" if p.grant_date is not None else None,
+            "title": p.patent_title,
+            "kind": p.patent_kind,
+            # the rule reads status_override, expires_on and grant_date, which the row has
+            "legal_status": Patent.legal_status(cast(Patent, p), today),
+        }
+        for p in details
+        if p.patent_id is not None
+    ]
+    return values
+
+
+async def present(reader: repo.Reader, listings: Sequence[Listing], clock: Clock) -> list[schemas.ListingOut]:
+    """Response models for listings, with their sellers and patents read in one statement."""
+    details = await repo.briefs(reader, [x.id for x in listings])
+    today = _today(clock)
+    return _LISTINGS_OUT.validate_python([_brief(x, details[x.id], today) for x in listings])
 
 
 # --- drafting ---------------------------------------------------------------------------------------------
