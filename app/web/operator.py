@@ -9,7 +9,7 @@ it; without JavaScript the forms still work."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -140,31 +140,57 @@ def _done(request: Request) -> str | None:
     return DONE.get(request.query_params.get("done", ""))
 
 
+Reader = Callable[[str | None, str | None], Awaitable[tuple[Sequence[Any], str | None]]]
+
+
+async def _desk(
+    request: Request,
+    *,
+    path: str,
+    template: str,
+    read: Reader,
+    message: dict[str, Any] | None = None,
+    keep: tuple[str, ...] = ("q", "cursor"),
+    **context: Any,
+) -> HTMLResponse:
+    """A desk's page: its rows as ``read(q, cursor)`` gives them (``?q=`` and ``?cursor=`` checked first),
+    the link to the next page, the query its forms keep, and ``message``, a refusal to show with its status
+    (a refusal of the query itself shows the desk empty)."""
+    status = message["status"] if message else 200
+    rows: Sequence[Any] = []
+    next_cursor = None
+    try:
+        q, cursor = _listing_query(request)
+        rows, next_cursor = await read(q or None, cursor)
+    except ExchangeError as exc:
+        message, status = _message(exc), exc.status
+        q = ""
+    return page(
+        request,
+        template,
+        status=status,
+        q=q,
+        rows=rows,
+        next_url=_next_url(path, request, next_cursor),
+        action_query=urlencode(_kept(request, *keep)),
+        message=message,
+        **context,
+    )
+
+
 # --- the review queue ---------------------------------------------------------------------------------------
 
 
 async def _queue_page(
     request: Request, session: AsyncSession, message: dict[str, Any] | None = None
 ) -> HTMLResponse:
-    status = message["status"] if message else 200
-    items: list[reads.QueueItem] = []
-    next_cursor = None
-    try:
-        q, cursor = _listing_query(request)
-        items, next_cursor = await reads.review_queue(session, q=q or None, cursor=cursor)
-    except ExchangeError as exc:
-        message, status = _message(exc), exc.status
-        q = ""
-    return page(
+    return await _desk(
         request,
-        "operator.html",
-        status=status,
-        desk="queue",
-        q=q,
-        items=items,
-        next_url=_next_url("/operator", request, next_cursor),
-        action_query=urlencode(_kept(request, "q", "cursor")),
+        path="/operator",
+        template="operator.html",
+        read=lambda q, cursor: reads.review_queue(session, q=q, cursor=cursor),
         message=message,
+        desk="queue",
         flash=_done(request),
     )
 
@@ -316,25 +342,13 @@ async def _payments_page(
     message: dict[str, Any] | None = None,
     form: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    status = message["status"] if message else 200
-    rows: list[reads.PaymentRow] = []
-    next_cursor = None
-    try:
-        q, cursor = _listing_query(request)
-        rows, next_cursor = await reads.recent_payments(session, q=q or None, cursor=cursor)
-    except ExchangeError as exc:
-        message, status = _message(exc), exc.status
-        q = ""
-    return page(
+    return await _desk(
         request,
-        "operator_payments.html",
-        status=status,
-        desk="payments",
-        q=q,
-        rows=rows,
-        next_url=_next_url("/operator/payments", request, next_cursor),
-        action_query=urlencode(_kept(request, "q", "cursor")),
+        path="/operator/payments",
+        template="operator_payments.html",
+        read=lambda q, cursor: reads.recent_payments(session, q=q, cursor=cursor),
         message=message,
+        desk="payments",
         form=form or {"organization": "", "amount": "", "bank_reference": ""},
         flash=_done(request),
     )
@@ -412,40 +426,30 @@ async def record_payment(
 async def _deals_page(
     request: Request, session: AsyncSession, message: dict[str, Any] | None = None
 ) -> HTMLResponse:
-    status = message["status"] if message else 200
-    rows: list[reads.DealRow] = []
-    next_cursor = None
     wanted = request.query_params.get("status", "")
-    settled = None
-    try:
-        q, cursor = _listing_query(request)
+
+    async def read(q: str | None, cursor: str | None) -> tuple[Sequence[Any], str | None]:
         try:
             deal_status = DealStatus(wanted) if wanted else None
         except ValueError:
             raise DeskRefusal("invalid_status") from None
-        rows, next_cursor = await reads.deals_for_settlement(
-            session, status=deal_status, q=q or None, cursor=cursor
-        )
-    except ExchangeError as exc:
-        message, status = _message(exc), exc.status
-        q = ""
+        return await reads.deals_for_settlement(session, status=deal_status, q=q, cursor=cursor)
+
     flash = _done(request)
     if flash and request.query_params.get("done") == "settled":
         settled = await _settled(session, request.query_params.get("deal", ""))
         flash = f"{flash}，交易凭证编号 {settled.certificate_number}" if settled else flash
-    return page(
+    return await _desk(
         request,
-        "operator_deals.html",
-        status=status,
+        path="/operator/deals",
+        template="operator_deals.html",
+        read=read,
+        message=message,
+        keep=("q", "cursor", "status"),
         desk="deals",
-        q=q,
         status_filter=wanted,
         statuses=list(DealStatus),
-        rows=rows,
         paid=DealStatus.paid,
-        next_url=_next_url("/operator/deals", request, next_cursor),
-        action_query=urlencode(_kept(request, "q", "cursor", "status")),
-        message=message,
         flash=flash,
     )
 
