@@ -25,8 +25,9 @@ def _route_template(scope: Scope) -> str:
     ``unmatched`` for a path no route matched.
 
     FastAPI puts the route as its router declared it in ``scope["route"]`` (without the include prefix), so
-    map it to its effective path once per app. Starlette's own routes (the docs pages) and mounts (their
-    assets) only leave their ``endpoint`` in the scope: a route's path, a mount's ``<prefix>/{path}``.
+    map it to its effective path once per app. Starlette's own routes (the docs pages) and mounts (the web
+    pages' mount, whose own routes name themselves) only leave their ``endpoint`` in the scope: a route's
+    path, a mount's ``<prefix>/{path}``.
     """
     matched = scope.get("route") or scope.get("endpoint")
     if matched is None:
