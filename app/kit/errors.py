@@ -16,6 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
+from app.kit.logging import mark_logged
+
 log = logging.getLogger("app.errors")
 PROBLEM_JSON = "application/problem+json"
 
@@ -232,6 +234,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
+        mark_logged(exc)
         return problem_response(500, "internal_error", "An internal error occurred; it has been logged.")
 
     # A database that went away is a 503 on every route, handled here once. Registered for the database

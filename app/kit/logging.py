@@ -37,6 +37,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+_LOGGED = "_exchange_logged"
+
+
+def mark_logged(exc: BaseException) -> None:
+    """Note that ``exc`` and its traceback have been logged (``configure_logging`` drops the server's copy)."""
+    setattr(exc, _LOGGED, True)
+
+
+def _not_logged_before(record: logging.LogRecord) -> bool:
+    """Starlette re-raises the exception of a 500 after the application's handler has logged it and answered;
+    the server would log the same traceback again as "Exception in ASGI application"."""
+    return not (record.exc_info and getattr(record.exc_info[1], _LOGGED, False))
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         rid = request_id_var.get()
@@ -59,3 +73,6 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
     root.setLevel(level)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    server = logging.getLogger("uvicorn.error")
+    if _not_logged_before not in server.filters:
+        server.addFilter(_not_logged_before)

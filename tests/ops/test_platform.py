@@ -163,3 +163,30 @@ async def test_one_log_line_per_request_with_the_problem_code(
     lines = [r for r in caplog.records if r.getMessage() == "request"]
     assert [(r.status, getattr(r, "code", None)) for r in lines] == [(404, "not_found"), (200, None)]  # type: ignore[attr-defined]
     assert [r for r in caplog.records if r.name == "app.errors"] == []
+
+
+async def test_an_unhandled_error_is_logged_once(app, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    """The 500's traceback is logged by the application's handler; Starlette then re-raises the exception to
+    the server, whose "Exception in ASGI application" (the same traceback again) is dropped."""
+
+    @app.get("/api/v1/boom", include_in_schema=False)
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    raised: list[BaseException] = []
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        with caplog.at_level(logging.INFO):
+            try:
+                await client.get("/api/v1/boom")
+            except RuntimeError as exc:  # what reaches the server
+                raised.append(exc)
+                # uvicorn's protocols log it like this (uvicorn/protocols/http/httptools_impl.py)
+                logging.getLogger("uvicorn.error").error("Exception in ASGI application\n", exc_info=exc)
+    assert raised, "Starlette no longer re-raises: the server would not log it"
+    tracebacks = [r for r in caplog.records if r.exc_info and r.exc_info[1] is raised[0]]
+    assert [r.name for r in tracebacks] == ["app.errors"]
+    other = RuntimeError("not answered by the application")
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("uvicorn.error").error("Exception in ASGI application\n", exc_info=other)
+    assert any(r.exc_info and r.exc_info[1] is other for r in caplog.records)  # the server's own still logged
