@@ -426,20 +426,55 @@ async def list_listings(
     return [r[0] for r in rows], next_cursor
 
 
-async def list_ids(
+async def listing_page(
     reader: Reader,
     principal: Principal | None,
     filters: ListFilters,
     *,
     limit: int,
     cursor: str | None,
-) -> tuple[list[uuid.UUID], str | None]:
-    """The ids of the same page as ``list_listings``, read with Core (the public API reads the rest with
-    ``briefs``: a statement built once). Only the sort keys are read: every order ends with the id."""
-    rows, next_cursor = await _search(
-        await _connection(reader), (), principal, filters, limit=limit, cursor=cursor
+) -> tuple[list[list[AnyRow]], str | None]:
+    """The same page as ``list_listings``, each listing as its rows of ``_BRIEF``, read with Core (the public
+    API): the first page without filters in one statement built once (``_FIRST_PAGES``), any other as the
+    search's sort keys (every order ends with the id), then ``briefs`` by id."""
+    conn = await _connection(reader)
+    who = audience(principal)
+    params = _params(principal, limit)
+    if cursor is None and filters == ListFilters(sort=filters.sort):
+        statement = _FIRST_PAGES.get((who, filters.sort, _BRIEF))
+        if statement is None:
+            statement = _FIRST_PAGES[(who, filters.sort, _BRIEF)] = _first_page_briefs(who, filters)
+        groups: dict[uuid.UUID, list[AnyRow]] = {}
+        for row in await conn.execute(statement, params):
+            groups.setdefault(row.id, []).append(row)
+        width = len(_sort_keys(filters, who is Audience.public))
+        return page_of(list(groups.values()), limit, lambda rows: tuple(rows[0][-width:]))
+    rows, next_cursor = await _search(conn, (), principal, filters, limit=limit, cursor=cursor)
+    details = await briefs(conn, [r[-1] for r in rows])
+    return [details[r[-1]] for r in rows if details[r[-1]]], next_cursor
+
+
+def _first_page_briefs(who: Audience, filters: ListFilters) -> Any:
+    """``_BRIEF`` of the first page's listings (the search's statement as a subquery of its sort keys), in
+    its order, then the seller's order of patents; each row ends with the listing's sort keys."""
+    keys = _sort_keys(filters, who is Audience.public)
+    labels = [f"sort_key_{i}" for i in range(len(keys))]
+    query = _filtered((), who, filters).add_columns(
+        *[k.column.label(n) for k, n in zip(keys, labels, strict=True)]
     )
-    return [r[-1] for r in rows], next_cursor
+    page = keyset_query(query, keys, None).limit(_LIMIT).subquery("page")
+    columns = [page.c[n] for n in labels]
+    order = [c.desc() if k.descending else c.asc() for k, c in zip(keys, columns, strict=True)]
+    return (
+        _BRIEF.add_columns(*columns)
+        .join(page, columns[-1] == _LISTINGS.id)
+        .order_by(*order, _LISTING_PATENTS.position)
+    )
+
+
+def _params(principal: Principal | None, limit: int) -> dict[str, Any]:
+    """The parameters of the search's statements: the member's organization, the page's size and one more."""
+    return {"p_org": principal.organization_id if principal is not None else None, "p_limit": limit + 1}
 
 
 # The first page of the list without filters, per audience, order and columns: the most frequent search (a
@@ -461,7 +496,7 @@ async def _search(
     """The one reading of the public search (SPEC §5): visibility, filters, ``q``, order and keyset cursor.
     Rows are ``selected`` followed by the sort keys, from which the cursor of the last one is made."""
     who = audience(principal)
-    params = {"p_org": principal.organization_id if principal is not None else None, "p_limit": limit + 1}
+    params = _params(principal, limit)
     rows: Sequence[Any]
     if filters.q and filters.sort is None:
         public_only = who is Audience.public

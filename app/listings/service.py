@@ -220,12 +220,9 @@ async def read_listings(
     cursor: str | None,
     clock: Clock,
 ) -> tuple[list[schemas.ListingOut], str | None]:
-    """The search's page of ids, then the listings by id in one statement built once."""
-    ids, next_cursor = await repo.list_ids(reader, principal, filters, limit=limit, cursor=cursor)
-    details = await repo.briefs(reader, ids)
+    page, next_cursor = await repo.listing_page(reader, principal, filters, limit=limit, cursor=cursor)
     today = _today(clock)
-    shown = [_brief(rows[0], rows, today) for rows in (details[i] for i in ids) if rows]
-    return _LISTINGS_OUT.validate_python(shown), next_cursor
+    return _LISTINGS_OUT.validate_python([_brief(rows[0], rows, today) for rows in page]), next_cursor
 
 
 _LISTINGS_OUT = TypeAdapter(list[schemas.ListingOut])
