@@ -9,6 +9,8 @@ the text's SHA-256 so a printed copy can be matched to what was signed.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fpdf import FPDF
 
 from app.kit import printing
@@ -25,12 +27,11 @@ class _ContractPDF(FPDF):
         self.cell(0, 5, f"SHA-256: {self.sha256}    第 {self.page_no()} 页", align="C")
 
 
-def render_pdf(text: str, sha256: str, *, title: str = "") -> bytes:
-    """A4 pages of the contract text; the first line (the contract's name) as a centred heading."""
+def render_pdf(text: str, sha256: str, *, created: datetime, title: str = "") -> bytes:
+    """A4 pages of the contract text; the first line (the contract's name) as a centred heading. ``created``:
+    the contract's creation, the document's date."""
     pdf = _ContractPDF(sha256)
-    font = printing.add_fonts(pdf, text + title)
-    pdf.set_title(title or text.split("\n", 1)[0])
-    pdf.set_creator("patent-exchange")
+    font = printing.start_document(pdf, text + title, title=title or text.split("\n", 1)[0], created=created)
     pdf.set_auto_page_break(auto=True, margin=18)
     pdf.set_margins(20, 18, 20)
     pdf.add_page()

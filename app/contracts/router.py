@@ -112,7 +112,9 @@ async def sign_contract(
 )
 async def get_contract_pdf(contract_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
     contract, _, _ = await service.get_contract(session, principal, contract_id)
-    content = await asyncio.to_thread(pdf.render_pdf, contract.text, contract.sha256)
+    content = await asyncio.to_thread(
+        pdf.render_pdf, contract.text, contract.sha256, created=contract.created_at
+    )
     return Response(
         content,
         media_type="application/pdf",

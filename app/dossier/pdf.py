@@ -88,9 +88,8 @@ def dossier_pdf(
 ) -> bytes:
     lines = _lines(deal_id, generated_at, items, digest, chain_ok)
     pdf = FPDF(format="A4")
-    font = printing.add_fonts(pdf, "".join(text for _, text in lines))
-    pdf.set_title(f"交易档案 {deal_id}")
-    pdf.set_creator("Patent Exchange")
+    text = "".join(text for _, text in lines)
+    font = printing.start_document(pdf, text, title=f"交易档案 {deal_id}", created=generated_at)
     pdf.set_auto_page_break(auto=True, margin=20)
     pdf.add_page()
     width = pdf.epw

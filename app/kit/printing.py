@@ -24,6 +24,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -183,6 +184,17 @@ def add_fonts(pdf: FPDF, text: str) -> str:
     if fallbacks:
         pdf.set_fallback_fonts(fallbacks)
     return PRIMARY
+
+
+def start_document(pdf: FPDF, text: str, *, title: str, created: datetime) -> str:
+    """The fonts ``text`` needs (``add_fonts``), the document's title and creator, and its creation date:
+    the document's own (fpdf2 would write the time of rendering), so that it renders to the same bytes each
+    time. The primary font's family name, for ``set_font``."""
+    font = add_fonts(pdf, text)
+    pdf.set_title(title)
+    pdf.set_creator("Patent Exchange")
+    pdf.set_creation_date(created)
+    return font
 
 
 _OPENING = set("（《〈「『【〔〖“‘([{<")

@@ -84,14 +84,15 @@ def _lines(number: str, content: dict[str, Any], public_url: str | None) -> list
     return out
 
 
-def certificate_pdf(number: str, content: dict[str, Any], *, public_url: str | None = None) -> bytes:
-    """Render a certificate from its stored snapshot (``Certificate.content``); ``public_url`` is the
-    exchange's external base URL (``EXCHANGE_PUBLIC_URL``)."""
+def certificate_pdf(
+    number: str, content: dict[str, Any], *, issued_at: datetime, public_url: str | None = None
+) -> bytes:
+    """Render a certificate from its stored snapshot (``Certificate.content``), dated ``issued_at``;
+    ``public_url`` is the exchange's external base URL (``EXCHANGE_PUBLIC_URL``)."""
     lines = _lines(number, content, public_url)
     pdf = FPDF(format="A4")
-    font = printing.add_fonts(pdf, "".join(text for _, text in lines))
-    pdf.set_title(f"交易凭证 {number}")
-    pdf.set_creator("Patent Exchange")
+    text = "".join(text for _, text in lines)
+    font = printing.start_document(pdf, text, title=f"交易凭证 {number}", created=issued_at)
     pdf.set_auto_page_break(auto=True, margin=20)
     pdf.add_page()
     width = pdf.epw

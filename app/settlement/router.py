@@ -111,7 +111,11 @@ async def get_certificate_pdf(
     certificate = await service.get_certificate(session, number)
     # The verification URL is built from EXCHANGE_PUBLIC_URL, never from the request's Host (SPEC §21).
     content = await asyncio.to_thread(
-        certificate_pdf, certificate.number, certificate.content, public_url=settings.public_url
+        certificate_pdf,
+        certificate.number,
+        certificate.content,
+        issued_at=certificate.issued_at,
+        public_url=settings.public_url,
     )
     return Response(
         content,

@@ -218,7 +218,9 @@ async def contract_pdf(
     """The API's PDF (``GET /api/v1/contracts/{id}/pdf``): the same reader, the same rendering."""
     who = require_signed_in(request, principal)
     contract, _, _ = await contracts.get_contract(session, who, contract_id)
-    content = await asyncio.to_thread(pdf.render_pdf, contract.text, contract.sha256)
+    content = await asyncio.to_thread(
+        pdf.render_pdf, contract.text, contract.sha256, created=contract.created_at
+    )
     return Response(
         content,
         media_type="application/pdf",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,6 +23,7 @@ SELLER = "浙江䶮𠮷研究院"  # U+4DAE (Extension A), U+20BB7 (Extension B)
 BUYER = "Acme（杭州）新材料有限公司"
 TITLE = "一种α-淀粉酶的制备方法：pH 6.5，2μm（Ⅱ型）"
 TERRITORY = "中国大陆及“一带一路”沿线"
+MADE = datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)  # a contract's creation
 
 
 def _text(pdf: bytes) -> str:
@@ -104,7 +107,7 @@ def test_contract_lines_are_left_aligned_and_wrapped_between_words() -> None:
         "甲乙双方经专利交易所公开交易达成一致，依据《中华人民共和国民法典》 Latin words stay whole "
         "人民币 1,000,000.00 元（大写：人民币壹佰万元整），" * 4
     )
-    pdf = render_pdf(f"专利权转让合同\n\n{line}\n", "0" * 64)
+    pdf = render_pdf(f"专利权转让合同\n\n{line}\n", "0" * 64, created=MADE)
     assert_left_aligned(pdf)
     text = _text(pdf)
     lines = [x.strip() for x in text.split("\n") if x.strip()]
@@ -116,7 +119,7 @@ def test_contract_lines_are_left_aligned_and_wrapped_between_words() -> None:
 
 
 def test_an_ordinary_contract_embeds_no_fallback_font() -> None:
-    pdf = render_pdf("专利权转让合同\n\n甲方：杭州卖方科技有限公司 Acme 1,000.00\n", "0" * 64)
+    pdf = render_pdf("专利权转让合同\n\n甲方：杭州卖方科技有限公司 Acme 1,000.00\n", "0" * 64, created=MADE)
     assert {name.split("+", 1)[1] for name in _base_fonts(pdf)} == {"WenQuanYiMicroHei"}
 
 
@@ -187,3 +190,13 @@ def test_every_fixed_text_of_the_templates_is_printable() -> None:
             }
             lines = _lines("JZ2026-000123-7", content, "https://ip.example.cn")
             assert unsupported_characters("".join(text for _, text in lines)) == []
+
+
+def test_a_document_renders_to_the_same_bytes_dated_by_itself() -> None:
+    """The PDF's creation date is the contract's own (fpdf2 writes the time of rendering otherwise), so two
+    downloads of one contract are the same file."""
+    text = "专利权转让合同\n\n甲方：杭州卖方科技有限公司\n"
+    first = render_pdf(text, "0" * 64, created=MADE)
+    time.sleep(1.1)  # the PDF's dates have whole seconds
+    assert render_pdf(text, "0" * 64, created=MADE) == first
+    assert b"/CreationDate (D:20200102030405Z" in first
