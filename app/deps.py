@@ -16,7 +16,7 @@ from app.config import Settings
 from app.deals.fees import FeeSchedule
 from app.kit import idempotency
 from app.kit.clock import Clock, SystemClock
-from app.kit.db import Database, connection_of, holds_connection, reading
+from app.kit.db import Database, reading
 from app.kit.errors import Forbidden, Unauthorized
 from app.kit.openapi import SecurityDocs, document_dependency
 from app.kit.security import Principal, decode_access_token, hash_api_key
@@ -160,28 +160,28 @@ def _credentials(request: Request) -> tuple[str | None, str | None]:
     return bearer, headers.get("x-api-key") or None
 
 
-async def _load_principal(request: Request, session: AsyncSession, settings: Settings) -> Principal | None:
+async def _load_principal(request: Request, settings: Settings) -> Principal | None:
     bearer, api_key = _credentials(request)
     via_key = False
     row: Any = None
     if api_key:
-        key_row = await _lookup(request, session, _API_KEY_USER, {"p_hash": hash_api_key(api_key)})
+        key_row = await _lookup(request, _API_KEY_USER, {"p_hash": hash_api_key(api_key)})
         if key_row is not None:
-            row = await _lookup(request, session, _PRINCIPAL, {"p_user": key_row.user_id})
+            row = await _lookup(request, _PRINCIPAL, {"p_user": key_row.user_id})
         via_key = True
     elif bearer:
         claims = decode_access_token(bearer, settings.secret_key)
         if claims is not None:
             params = {"p_user": claims.user_id, "p_family": claims.family_id}
             statement = _PRINCIPAL_BY_TOKEN_SANDBOX if settings.sandbox else _PRINCIPAL_BY_TOKEN
-            row = await _lookup(request, session, statement, params)
+            row = await _lookup(request, statement, params)
             if row is not None and settings.sandbox:
                 setattr(request.state, _OFFSET_STATE, _offset(row.sandbox_offset))
     else:
         session_user = request.scope.get(SESSION_USER)
         if session_user is None:
             return None
-        row = await _lookup(request, session, _PRINCIPAL, {"p_user": session_user})
+        row = await _lookup(request, _PRINCIPAL, {"p_user": session_user})
         if row is None:  # the user went with its session: signed out
             return None
     if row is None:
@@ -198,26 +198,25 @@ async def _load_principal(request: Request, session: AsyncSession, settings: Set
     )
 
 
-async def _lookup(request: Request, session: AsyncSession, statement: Any, params: dict[str, Any]) -> Any:
-    """One row read before the request's own work: on the request's session once it holds a connection,
-    else on a pooled read connection of its own (``app.kit.db.reading``: a write transaction then starts with
-    its first change, and no request holds two connections). Core on a bare connection: this runs on every
-    request, so it skips the ORM session's layers."""
-    if holds_connection(session):
-        return (await (await connection_of(session)).execute(statement, params)).first()
+async def _lookup(request: Request, statement: Any, params: dict[str, Any]) -> Any:
+    """One row read before the request's own work, on a pooled read connection of its own: the dependencies
+    are solved before the endpoint runs, when the request's session holds no connection yet (a write
+    transaction then starts with its first change, and no request holds two connections at once). Core on a
+    bare connection, and no session: this runs on every request that names its caller."""
     async with get_database(request).read_connection() as conn:
         return (await conn.execute(statement, params)).first()
 
 
-async def optional_principal(request: Request, session: SessionDep) -> Principal | None:
-    """For public routes that show more to a signed-in caller (e.g. a seller's own drafts)."""
-    return await _load_principal(request, session, request.app.state.settings)
+async def optional_principal(request: Request) -> Principal | None:
+    """For public routes that show more to a signed-in caller (e.g. a seller's own drafts). No session: a
+    public read that needs none opens none (FastAPI solves a dependency's whole tree on every request)."""
+    return await _load_principal(request, request.app.state.settings)
 
 
-async def current_principal(request: Request, session: SessionDep) -> Principal:
+async def current_principal(request: Request) -> Principal:
     """The signed-in caller, else 401. Not a dependent of ``optional_principal``: FastAPI walks a dependency's
     whole tree again on every request, and every level of it cost more CPU than this function."""
-    principal = await _load_principal(request, session, request.app.state.settings)
+    principal = await _load_principal(request, request.app.state.settings)
     if principal is None:
         raise Unauthorized("Sign in: send a bearer token or an operator API key.")
     return principal
