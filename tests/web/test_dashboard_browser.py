@@ -34,6 +34,23 @@ def _fen(shown: str) -> int:
     return parse_yuan(shown.replace("¥", "").replace(",", ""))
 
 
+def test_the_actions_wait_for_their_script(
+    page: Any, site: Site, watch: Watch, payer: dict[str, Any]
+) -> None:
+    """The dashboard's actions work only through dashboard.js: until it has run they are disabled, so a click
+    made while the page still loads waits for them instead of doing nothing."""
+    watch.allow("net::ERR_FAILED")
+    page.route("**/static/dashboard*.js", lambda route: route.abort())
+    sign_in(page, site, payer["payer"].email)
+    expect(page).to_have_url(site.url("/dashboard"))
+    for testid in ("pay-button", "withdraw-button", "offer-accept", "offer-counter"):
+        expect(page.get_by_test_id(testid).first).to_be_disabled()
+    page.unroute("**/static/dashboard*.js")
+    page.reload()
+    for testid in ("pay-button", "withdraw-button", "offer-accept", "offer-counter"):
+        expect(page.get_by_test_id(testid).first).to_be_enabled()
+
+
 def test_paying_a_deal_through_the_dialog(page: Any, site: Site, watch: Watch, payer: dict[str, Any]) -> None:
     deal = payer["unpaid_deal"]
     sign_in(page, site, payer["payer"].email)

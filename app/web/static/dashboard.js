@@ -4,7 +4,8 @@
  * price, then POST /api/v1/offers/{id}/{accept|reject|withdraw} (an acceptance reloads the page for its deal); a counter posts the amount typed beside it and reloads.
  * Each sends the page's CSRF token as X-CSRF-Token and an
  * Idempotency-Key (reused by a retry after a network error, so the action is done once); the row and the
- * account are updated in place, a refusal reads in Chinese with role=alert and data-code. */
+ * account are updated in place, a refusal reads in Chinese with role=alert and data-code. The buttons are
+ * rendered disabled (``data-scripted``) and enabled here, so none is clickable before it works. */
 (function () {
   "use strict";
 
@@ -204,6 +205,8 @@
   }
 
   function install() {
+    // Rendered disabled: a click made before this script has run would do nothing.
+    Array.prototype.forEach.call(document.querySelectorAll("button[data-scripted]"), function (b) { b.disabled = false; });
     document.addEventListener("click", function (event) {
       if (!event.target.closest) return;
       var button = event.target.closest("[data-testid=pay-button], [data-testid=withdraw-button], [data-testid^=offer-]");
