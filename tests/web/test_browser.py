@@ -21,7 +21,9 @@ def sign_in(page: Any, site: Site, email: str, password: str = f.PASSWORD, next_
     page.goto(site.url("/login" + (f"?next={next_path}" if next_path else "")))
     page.get_by_test_id("login-email").fill(email)
     page.get_by_test_id("login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
+    # Until the page it lands on has loaded, its deferred scripts may not have run: a click could miss them.
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_test_id("login-submit").click()
 
 
 def test_sign_in_and_sign_out(page: Any, site: Site, watch: Watch) -> None:
