@@ -20,29 +20,48 @@ log = logging.getLogger("app.request")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+# id of a FastAPI route → (the route, its full path template), for every app this process builds. The route is
+# kept with its id so that the id is never reused by another object; routes are module-level objects anyway, each
+# included at one prefix.
+_API_TEMPLATES: dict[int, tuple[APIRoute, str]] = {}
+
+
 def _route_template(scope: Scope) -> str:
     """The matched route's full path template (``/api/v1/listings/{listing_id}``), for bounded metric labels;
     ``unmatched`` for a path no route matched.
 
     FastAPI puts the route as its router declared it in ``scope["route"]`` (without the include prefix), so
-    map it to its effective path once per app. Starlette's own routes (the docs pages) and mounts (the web
-    pages' mount, whose own routes name themselves) only leave their ``endpoint`` in the scope: a route's
-    path, a mount's ``<prefix>/{path}``.
+    map it to its effective path: once per process, because that map costs FastAPI's effective route
+    contexts of every route of the app (~0.6 s), a price a process building an app per test would pay per test.
+    Starlette's own routes (the docs pages) and mounts (the web pages' mount, whose own routes name themselves)
+    only leave their ``endpoint`` in the scope: a route's path, a mount's ``<prefix>/{path}``, read from the
+    app's top level (cheap, and per app: those objects are made with the app).
     """
     matched = scope.get("route") or scope.get("endpoint")
     if matched is None:
         return "unmatched"
+    if (known := _API_TEMPLATES.get(id(matched))) is not None:
+        return known[1]
     app = scope.get("app")
-    templates: dict[int, str] | None = getattr(getattr(app, "state", None), "route_templates", None)
-    if templates is None and app is not None:
-        templates = {id(rc.original_route): rc.path_format or "" for rc in iter_route_contexts(app.routes)}
-        for route in app.routes:
+    routes = getattr(app, "routes", None)
+    if routes is None:
+        return getattr(scope.get("route"), "path", "unmatched")
+    if isinstance(matched, APIRoute):
+        for rc in iter_route_contexts(routes):
+            if isinstance(rc.original_route, APIRoute):
+                _API_TEMPLATES[id(rc.original_route)] = (rc.original_route, rc.path_format or "")
+        _API_TEMPLATES.setdefault(id(matched), (matched, matched.path))  # not among the app's: asked once
+        return _API_TEMPLATES[id(matched)][1]
+    local: dict[int, str] | None = getattr(app.state, "route_templates", None)  # type: ignore[union-attr]
+    if local is None:
+        local = {}
+        for route in routes:
             if isinstance(route, Mount):
-                templates[id(route.app)] = f"{route.path}/{{path}}"
-            elif isinstance(route, Route) and not isinstance(route, APIRoute):
-                templates[id(route.endpoint)] = route.path
-        app.state.route_templates = templates
-    return (templates or {}).get(id(matched), getattr(scope.get("route"), "path", "unmatched"))
+                local[id(route.app)] = f"{route.path}/{{path}}"
+            elif isinstance(route, Route):
+                local[id(route.endpoint)] = route.path
+        app.state.route_templates = local  # type: ignore[union-attr]
+    return local.get(id(matched), getattr(scope.get("route"), "path", "unmatched"))
 
 
 class RequestContextMiddleware:
