@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.demands import rules
 from app.demands.schemas import DemandSort
+from app.kit.db import dialect_name
 from app.kit.pagination import datetime_key, keyset_query, page_of, uuid_key
 from app.kit.security import Principal
 from app.listings import search
@@ -28,10 +29,6 @@ from app.models.demands import (
 )
 from app.models.listings import Listing, ListingPatent, ListingSearch, ListingStatus
 from app.models.patents import PatentIpc
-
-
-def dialect_of(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
 
 
 def published_now(now: datetime) -> ColumnElement[bool]:
@@ -229,7 +226,7 @@ async def _hits(session: AsyncSession, term: str) -> int:
     capped = (
         select(literal(1))
         .select_from(ListingSearch)
-        .where(search.any_term_condition(dialect_of(session), [term]))
+        .where(search.any_term_condition(dialect_name(session), [term]))
         .limit(HITS_CAP)
     )
     return int(await session.scalar(select(func.count()).select_from(capped.subquery())) or 0)
@@ -248,7 +245,7 @@ async def _text_candidates(session: AsyncSession, terms: Sequence[str]) -> Colum
         indexed = sorted(indexed, key=lambda t: (hits[t], t))[:size]
     lone = lone[: max(size - len(indexed), 0)]
     return or_(
-        search.any_term_condition(dialect_of(session), indexed),
+        search.any_term_condition(dialect_name(session), indexed),
         *[search.contains(ListingSearch.body, c) for c in lone],
     )
 

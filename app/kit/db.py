@@ -492,6 +492,8 @@ async def reading(db: Database, session: AsyncSession) -> AsyncIterator[AsyncSes
         yield own
 
 
-def dialect_name(session: AsyncSession) -> str:
-    """``"sqlite"`` or ``"postgresql"``: the dialect of the engine a session is bound to."""
-    return str(session.get_bind().dialect.name)
+def dialect_name(reader: AsyncSession | AsyncConnection) -> str:
+    """``"sqlite"`` or ``"postgresql"``: the dialect of the engine a session or connection is bound to."""
+    if isinstance(reader, AsyncConnection):
+        return str(reader.dialect.name)
+    return str(reader.get_bind().dialect.name)

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.kit.db import connection_of, dialect_name
 from app.kit.errors import Unprocessable
 from app.kit.pagination import (
     SortKey,
@@ -100,16 +101,10 @@ LISTING_COLUMNS = tuple(
 )
 
 
-def dialect_of(reader: Reader) -> str:
-    if isinstance(reader, AsyncConnection):
-        return reader.dialect.name
-    return reader.get_bind().dialect.name
-
-
 async def _connection(reader: Reader) -> AsyncConnection:
     """Core statements run on a bare connection: the session's own (in its transaction) or the one given."""
     if isinstance(reader, AsyncSession):
-        return await reader.connection()
+        return await connection_of(reader)
     return reader
 
 
@@ -295,7 +290,7 @@ WALK_FROM_HITS = 1000
 
 async def _many_hits(session: Reader, q: str, *, title: bool) -> bool:
     """Whether the text index has at least ``WALK_FROM_HITS`` candidates for the phase; counting stops there."""
-    dialect = dialect_of(session)
+    dialect = dialect_name(session)
     if dialect == "sqlite":
         match = search.fts5_estimate_match(q, title=title)
         if match is None:
@@ -348,7 +343,7 @@ async def _by_relevance(
             after_rank = parse_int_value(values[0])
         except (TypeError, ValueError):
             raise _invalid_cursor() from None
-    dialect = dialect_of(session)
+    dialect = dialect_name(session)
     # Walking (published_at, id) pays off only for the public order. Filters on the listing's own columns
     # are checked before its search row is read, so even a narrow price band costs little per walked row;
     # a seller or an IPC class can leave a handful of rows in 100,000 and is better served from the index.
@@ -408,7 +403,7 @@ async def meets(session: AsyncSession, listing_id: uuid.UUID, filters: ListFilte
     query: Any = select(Listing.id).where(Listing.id == listing_id, *filter_conditions(filters))
     if filters.q:
         query = query.join(ListingSearch, ListingSearch.listing_id == Listing.id).where(
-            search.match_condition(dialect_of(session), filters.q)
+            search.match_condition(dialect_name(session), filters.q)
         )
     return await session.scalar(query) is not None
 
@@ -533,7 +528,7 @@ def _ordered(
     query = _filtered(selected, who, filters)
     if filters.q:
         query = query.join(ListingSearch, ListingSearch.listing_id == Listing.id).where(
-            search.match_condition(dialect_of(reader), filters.q)
+            search.match_condition(dialect_name(reader), filters.q)
         )
     query = query.add_columns(*[k.column for k in keys])
     statement = keyset_query(query, keys, cursor).limit(_LIMIT)
