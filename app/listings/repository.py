@@ -155,6 +155,14 @@ async def patents_of(
     return result
 
 
+async def listings_of_patents(session: AsyncSession, patent_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """The listings, of any status, that offer any of these patents."""
+    rows = await session.scalars(
+        select(ListingPatent.listing_id).where(ListingPatent.patent_id.in_(list(patent_ids))).distinct()
+    )
+    return list(rows.all())
+
+
 # A listing as its response shows it (``service.present``), in one statement: the listing's columns, its
 # seller's and its patents', a row per patent in the seller's order (a listing without patents still gives
 # one, its patent columns null). Built once, the ids as parameters: a statement executed as it was compiled

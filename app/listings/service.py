@@ -34,6 +34,7 @@ from app.negotiation.repository import end_open_offers
 from app.notifications import service as notifications
 from app.owners import queries as owner_queries
 from app.owners import service as owners
+from app.patents import service as patent_registry
 from app.pledges import queries as pledges
 
 S = ListingStatus
@@ -707,8 +708,11 @@ async def extend_or_expire(
     return False
 
 
-async def refresh_search_documents(session: AsyncSession, listing_ids: Sequence[uuid.UUID]) -> None:
-    """Rebuild the search rows of listings whose patents' titles or abstracts changed (for the registry)."""
+@patent_registry.on_text_change
+async def refresh_search_documents(session: AsyncSession, patent_ids: Sequence[uuid.UUID]) -> None:
+    """Rebuild the search rows of the listings offering these patents, whose titles or abstracts changed (only
+    a patent its owner may edit changes: its listings are drafts or have ended, SPEC §20)."""
+    listing_ids = await repo.listings_of_patents(session, patent_ids)
     patents = await repo.patents_of(session, listing_ids)
     for listing_id in listing_ids:
         listing = await session.get(Listing, listing_id)

@@ -808,6 +808,9 @@ class _Writer:
         await self.session.execute(stmt, params)
         ids = [pid for pid, _ in changed]
         await self.session.execute(delete(PatentIpc).where(PatentIpc.patent_id.in_(ids)))
+        await service.text_changed(
+            self.session, ids
+        )  # the old text is not read: each changed one, to be sure
         heads = await _chain_heads(self.session, [str(pid) for pid in ids])
         events = []
         for pid, row in changed:

@@ -14,7 +14,7 @@ counterparties see what was offered. Operators may still set ``legal_status``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -52,6 +52,25 @@ DESCRIPTIVE_FIELDS = frozenset(
     }
 )
 OPERATOR_FIELDS = frozenset({"legal_status"})
+TEXT_FIELDS = frozenset({"title", "abstract"})  # what the listings offering a patent are searched by
+
+# Who keeps something in step with a patent's text: the listings' search rows (app.listings, a layer above this
+# one, registers at import). Each change of a patent's title or abstract calls them in the change's transaction.
+TextListener = Callable[[AsyncSession, Sequence[uuid.UUID]], Awaitable[None]]
+_TEXT_LISTENERS: list[TextListener] = []
+
+
+def on_text_change(listener: TextListener) -> TextListener:
+    """Register ``listener(session, patent_ids)``, called after those patents' title or abstract changed."""
+    _TEXT_LISTENERS.append(listener)
+    return listener
+
+
+async def text_changed(session: AsyncSession, patent_ids: Sequence[uuid.UUID]) -> None:
+    """Tell the listeners that these patents' text changed (the registry's PATCH, a CSV re-import)."""
+    if patent_ids:
+        for listener in _TEXT_LISTENERS:
+            await listener(session, patent_ids)
 
 
 def business_today(clock: Clock) -> date:
@@ -388,6 +407,8 @@ async def update_patent(
     await session.flush()
     if "ipc_codes" in changed:
         await _sync_ipc(session, patent.id, patent.ipc_codes, replace=True)
+    if TEXT_FIELDS & changed.keys():
+        await text_changed(session, [patent.id])
     await record(
         session,
         entity_type=ENTITY,
