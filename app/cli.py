@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
                 port=args.port,
                 workers=args.workers,
                 log_level="warning",
+                timeout_keep_alive=settings.keep_alive_seconds,
                 # The app reads X-Forwarded-For itself, from EXCHANGE_TRUSTED_PROXIES only (SPEC §20);
                 # uvicorn's own handling would trust any local peer's header and hide the real peer.
                 proxy_headers=False,

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
         description="Fee schedule JSON (default: the documented sample in app/data/fee_schedule.json)",
     )
     sweeper_interval_seconds: float = Field(default=1.0, gt=0)
+    keep_alive_seconds: int = Field(
+        default=75,
+        ge=1,
+        le=3600,
+        description="How long `serve` keeps an idle HTTP connection open: longer than the proxy's idle timeout "
+        "for its connections to the exchange, so that the proxy never sends a request (a bid) on a connection "
+        "the server is closing at that moment",
+    )
     webhook_worker: bool = Field(
         default=True,
         description="Deliver webhooks from this process (SPEC §17.5). Every process does by default; a "

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import make_url
 
+from app.config import Settings
 from tests.conftest import PG_ADMIN_URL, SECRET, _create_pg_database, _drop_pg_database
 from tests.factories import PASSWORD
 
@@ -102,7 +103,14 @@ def live_server(
         )
         port = free_port()
         output = open(log, "ab") if log is not None else None  # noqa: SIM115 (closed below)
-        command = ["app", "serve"] if serve_command else ["uvicorn", "app.asgi:app", "--log-level", "warning"]
+        # Directly, uvicorn would close an idle connection after 5 s, the very moment an httpx client (whose
+        # connections expire after 5 s too) may send on it: the keep-alive ``serve`` uses, well above that.
+        keep_alive = str(Settings.model_fields["keep_alive_seconds"].default)
+        command = (
+            ["app", "serve"]
+            if serve_command
+            else ["uvicorn", "app.asgi:app", "--log-level", "warning", "--timeout-keep-alive", keep_alive]
+        )
         proc = subprocess.Popen(
             [sys.executable, "-m", *command, "--port", str(port), "--workers", str(workers)],
             env=env,

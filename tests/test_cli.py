@@ -5,6 +5,7 @@ option of every command says what it is for."""
 from __future__ import annotations
 
 import argparse
+import http.client
 import io
 import os
 import pty
@@ -12,6 +13,7 @@ import select
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ import pytest
 from app import cli
 from app.kit.security import verify_password
 from tests.conftest import SECRET
+from tests.live import live_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -202,3 +205,23 @@ def test_every_command_and_option_has_help_text() -> None:
     assert missing == []
     password = next(a for a in commands["create-operator"]._actions if "--password" in a.option_strings)
     assert not password.required and "ps" in (password.help or "")
+
+
+def test_serve_keeps_an_idle_connection_as_long_as_configured(tmp_path: Path) -> None:
+    """``serve`` passes ``EXCHANGE_KEEP_ALIVE_SECONDS`` to uvicorn (whose own default, 5 s, is below any proxy's
+    idle timeout): a connection left idle for 6 s still answers its next request."""
+    with live_server("sqlite", tmp_path, serve_command=True, keep_alive_seconds="8") as live:
+        host, port = live.base.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            conn.request("GET", "/healthz")
+            first = conn.getresponse()
+            assert first.status == 200 and not first.will_close
+            first.read()
+            opened = conn.sock
+            time.sleep(6)
+            conn.request("GET", "/healthz")  # on the same socket: a closed one fails with RemoteDisconnected
+            assert conn.sock is opened
+            assert conn.getresponse().status == 200
+        finally:
+            conn.close()
