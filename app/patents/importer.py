@@ -808,9 +808,8 @@ class _Writer:
         await self.session.execute(stmt, params)
         ids = [pid for pid, _ in changed]
         await self.session.execute(delete(PatentIpc).where(PatentIpc.patent_id.in_(ids)))
-        await service.text_changed(
-            self.session, ids
-        )  # the old text is not read: each changed one, to be sure
+        # The old text is not read here: every changed patent counts as a change of text.
+        await service.text_changed(self.session, ids)
         heads = await _chain_heads(self.session, [str(pid) for pid in ids])
         events = []
         for pid, row in changed:
