@@ -8,15 +8,8 @@ import httpx
 
 from tests import factories as f
 from tests.listings import helpers as h
+from tests.listings.test_search import search
 from tests.patents.test_import import csv_bytes, row, upload
-
-
-async def search(
-    client: httpx.AsyncClient, headers: dict[str, str] | None = None, **params: object
-) -> list[str]:
-    r = await client.get("/api/v1/listings", params=params, headers=headers or {})
-    assert r.status_code == 200, r.text
-    return [x["id"] for x in r.json()["items"]]
 
 
 async def test_an_edited_patent_title_is_what_its_draft_and_then_its_listing_are_found_by(
