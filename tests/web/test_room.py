@@ -282,6 +282,26 @@ def test_live_outbid_on_postgresql_with_two_workers(browser: Any, pg_site: Site)
     watch.check()
 
 
+def test_the_bid_buttons_wait_for_the_room_script(
+    page: Any, site: Site, watch: Watch, rooms: dict[str, Any]
+) -> None:
+    """A bid is placed only through room.js: until it has run, the buttons are disabled (a form posted
+    without it would only reload the page, the amount in its URL)."""
+    watch.allow("net::ERR_FAILED")
+    page.route("**/static/room*.js", lambda route: route.abort())
+    for who, room, buttons in (
+        (site.data["buyer"], rooms["keyboard"], ("bid-submit", "proxy-submit")),
+        (site.data["buyer"], rooms["sealed"], ("sealed-submit",)),
+        (site.data["maker"], rooms["dutch"], ("dutch-accept",)),
+    ):
+        sign_in(page, site, who.email, next_path=f"/auctions/{room['id']}")
+        for testid in buttons:
+            expect(page.get_by_test_id(testid)).to_be_disabled()
+    page.unroute("**/static/room*.js")
+    sign_in(page, site, site.data["buyer"].email, next_path=f"/auctions/{rooms['keyboard']['id']}")
+    expect(page.get_by_test_id("proxy-submit")).to_be_enabled()
+
+
 def test_a_keyboard_only_bid(page: Any, site: Site, watch: Watch, rooms: dict[str, Any]) -> None:
     room = rooms["keyboard"]
     _sign_in(page, site, site.data["buyer"], room)

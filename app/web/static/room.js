@@ -539,7 +539,12 @@
       });
     }, function () { say(NETWORK, "network_error"); });
   }
-  if (el.proxyForm) el.proxyForm.addEventListener("submit", submitProxy);
+  // The room's buttons are rendered disabled (a form posted without this script would only reload the page):
+  // controls() enables the bid buttons by the room's state, the proxy's is enabled here.
+  if (el.proxyForm) {
+    el.proxyForm.addEventListener("submit", submitProxy);
+    el.proxyForm.querySelector("[type=submit]").disabled = false;
+  }
   if (el.sealedForm) el.sealedForm.addEventListener("submit", submitSealed);
   if (el.dutchAccept) el.dutchAccept.addEventListener("click", acceptDutch);
   if (el.form) {
