@@ -28,6 +28,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    false,
     func,
     insert,
     or_,
@@ -348,7 +349,31 @@ def _build_sealed_update() -> Any:
     )
 
 
+def _build_english_bid_postgresql() -> Any:
+    """PostgreSQL: the English UPDATE and the bid's INSERT in one statement (a data-modifying CTE), one round
+    trip fewer per bid. The INSERT takes its row from the UPDATE's: none when the UPDATE refused the bid. Its
+    own parameters: ``b_id`` and ``b_code`` (the bid's id and the bidder's code)."""
+    state = _build_english_update().cte("bid_state")
+    bids = cast(Table, Bid.__table__)
+    row = select(
+        bindparam("b_id", type_=Uuid()),
+        state.c.id,
+        bindparam("p_reg", type_=Uuid()),
+        bindparam("b_code", type_=bids.c.bidder_code.type),
+        bindparam("p_amount", type_=BigInteger()),
+        bindparam("p_now", type_=UTCDateTime()),
+        state.c.version,
+        false(),
+        false(),
+        bindparam("p_rank", type_=Integer()),
+    )
+    columns = ["id", "auction_id", "registration_id", "bidder_code", "amount", "placed_at", "seq"]
+    written = insert(bids).from_select([*columns, "sealed", "auto", "priority_rank"], row).cte("bid_row")
+    return select(state).add_cte(written)
+
+
 _ENGLISH_UPDATE = _build_english_update()
+_ENGLISH_BID_POSTGRESQL = _build_english_bid_postgresql()
 _SEALED_UPDATE = _build_sealed_update()
 _INSERT_BID = insert(cast(Table, Bid.__table__))
 _SEALED_BID_OF = select(Bid.id).where(
@@ -438,7 +463,8 @@ async def place_bid(
     bidder = await _bidder(session, principal, auction_id, reader=reader)
     if bidder.format == AuctionFormat.dutch:
         raise InvalidState("A Dutch auction is won by accepting its clock price (POST …/accept).")
-    statement = _ENGLISH_UPDATE if bidder.format == AuctionFormat.english else _SEALED_UPDATE
+    conn = await connection_of(session)  # Core: the hot paths skip the ORM's compile and loading layers
+    bid_id = uuid.uuid4()
     params = {
         "p_id": auction_id,
         "p_reg": bidder.registration_id,
@@ -447,9 +473,14 @@ async def place_bid(
         "p_end": now + timedelta(seconds=bidder.countdown_seconds),
         "p_rank": bidder.priority_rank,
     }
-    if statement is _SEALED_UPDATE:
+    if bidder.format == AuctionFormat.sealed:
+        statement = _SEALED_UPDATE
         del params["p_end"], params["p_rank"]
-    conn = await connection_of(session)  # Core: the hot paths skip the ORM's compile and loading layers
+    elif conn.dialect.name == "postgresql":
+        statement = _ENGLISH_BID_POSTGRESQL  # the bid's row is written by the same statement
+        params |= {"b_id": bid_id, "b_code": bidder.bidder_code}
+    else:
+        statement = _ENGLISH_UPDATE
     for _ in range(MAX_BID_ATTEMPTS):
         row = (await conn.execute(statement, params)).first()
         if row is not None:
@@ -462,23 +493,23 @@ async def place_bid(
     if sealed and await conn.scalar(_SEALED_BID_OF, {"p_id": auction_id, "p_reg": bidder.registration_id}):
         # Checked under the auction row, which the UPDATE above holds; the partial unique index backs it up.
         raise Conflict("A sealed auction takes one bid per bidder.", code="already_bid")
-    bid_id = uuid.uuid4()
     seq, rank = state.version, None if sealed else bidder.priority_rank
-    await conn.execute(
-        _INSERT_BID,
-        {
-            "id": bid_id,
-            "auction_id": auction_id,
-            "registration_id": bidder.registration_id,
-            "bidder_code": bidder.bidder_code,
-            "amount": amount,
-            "placed_at": now,
-            "seq": seq,
-            "sealed": sealed,
-            "auto": False,
-            "priority_rank": rank,
-        },
-    )
+    if statement is not _ENGLISH_BID_POSTGRESQL:
+        await conn.execute(
+            _INSERT_BID,
+            {
+                "id": bid_id,
+                "auction_id": auction_id,
+                "registration_id": bidder.registration_id,
+                "bidder_code": bidder.bidder_code,
+                "amount": amount,
+                "placed_at": now,
+                "seq": seq,
+                "sealed": sealed,
+                "auto": False,
+                "priority_rank": rank,
+            },
+        )
     extended = not sealed and state.ends_at == now + timedelta(seconds=bidder.countdown_seconds)
     data = event_data(state, leading_code=bidder.bidder_code, winner_code=None, at=now)
     first_seq = state.event_seq - (1 if extended else 0)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from app.models.trading import Registration, RegistrationStatus
 from tests import factories as f
@@ -65,6 +66,35 @@ async def test_bidding_rules_and_codes(client: httpx.AsyncClient, db) -> None:
     assert view["current_price"] == "104000.00" and view["leading_bidder_code"] == "B01"
     assert view["bid_count"] == 3 and view["status"] == "open"
     assert "reserve_price" not in view
+    await assert_invariants(db)
+
+
+async def test_an_accepted_bid_writes_its_row_with_the_auction_s_update(
+    client: httpx.AsyncClient, db
+) -> None:
+    """On PostgreSQL the conditional UPDATE and the bid's INSERT are one statement (a data-modifying CTE: one
+    round trip fewer while the auction's row is locked); SQLite, which has no such CTE, runs them one after
+    the other. Either way one bid row, numbered by the auction's version; a refused bid writes none."""
+    case = await h.open_auction(client, db, bidders=2)
+    b1, b2 = case.bidders
+    statements: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "INSERT INTO bids" in statement or statement.lstrip().upper().startswith("UPDATE AUCTIONS"):
+            statements.append(" ".join(statement.split())[:40])
+
+    event.listen(db.write_engine.sync_engine, "before_cursor_execute", listen)
+    try:
+        assert (await h.bid(client, case, b1, "100000.00")).status_code == 201
+        written = list(statements)
+        assert h.code_of(await h.bid(client, case, b2, "100000.00")) == "bid_too_low"
+    finally:
+        event.remove(db.write_engine.sync_engine, "before_cursor_execute", listen)
+    if db.write_engine.dialect.name == "postgresql":
+        assert len(written) == 1 and written[0].startswith("WITH bid_state AS (UPDATE auctions"), written
+    else:
+        assert len(written) == 2 and written[1].startswith("INSERT INTO bids"), written
+    assert [b["amount"] for b in await h.all_bids(client, case)] == ["100000.00"]
     await assert_invariants(db)
 
 
