@@ -140,7 +140,8 @@ async def patent_ids_of(session: AsyncSession, listing_id: uuid.UUID) -> list[uu
 async def patents_of(
     session: AsyncSession, listing_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Patent]]:
-    """The patents of each listing, in the seller's order; one query for a whole page."""
+    """The patents of each listing, in the seller's order; one query for a whole page. Read as the database has
+    them now, even for patents this session loaded before (the CSV importer changes patents with Core)."""
     result: dict[uuid.UUID, list[Patent]] = {i: [] for i in listing_ids}
     if not listing_ids:
         return result
@@ -149,6 +150,7 @@ async def patents_of(
         .join(Patent, Patent.id == ListingPatent.patent_id)
         .where(ListingPatent.listing_id.in_(list(listing_ids)))
         .order_by(ListingPatent.listing_id, ListingPatent.position)
+        .execution_options(populate_existing=True)
     )
     for listing_id, patent in rows:
         result[listing_id].append(patent)

@@ -741,7 +741,14 @@ class _Writer:
         existing = {
             e.application_number: e
             for e in await session.execute(
-                select(Patent.id, Patent.application_number, Patent.owner_org_id, Patent.import_fingerprint)
+                select(
+                    Patent.id,
+                    Patent.application_number,
+                    Patent.owner_org_id,
+                    Patent.import_fingerprint,
+                    Patent.title,
+                    Patent.abstract,
+                )
                 .where(Patent.application_number.in_([r.values["application_number"] for r in rows]))
                 .with_for_update()
             )
@@ -750,6 +757,7 @@ class _Writer:
         ipc: list[tuple[Any, ...]] = []
         events: list[tuple[Any, ...]] = []
         changed: list[tuple[uuid.UUID, Row]] = []
+        retitled: set[uuid.UUID] = set()  # changed patents whose title or abstract changes
         for row in rows:
             found = existing.get(row.values["application_number"]) if existing else None
             if found is None:
@@ -765,6 +773,8 @@ class _Writer:
                 )
             elif found.import_fingerprint != row.fingerprint:
                 changed.append((found.id, row))
+                if (found.title, found.abstract) != (row.values["title"], row.values["abstract"]):
+                    retitled.add(found.id)
         if changed:
             frozen = await service.locked(session, [pid for pid, _ in changed])
             for pid, row in changed:
@@ -775,6 +785,7 @@ class _Writer:
             ipc.extend(self.ipc.convert((pid, key)) for key in row.ipc_keys)
         if changed:
             events.extend(await self._update(changed))
+            await service.text_changed(session, [pid for pid, _ in changed if pid in retitled])
         await self.patents.execute(session, patents)
         await self.ipc.execute(session, ipc)
         await self.audit.execute(session, events)
@@ -808,8 +819,6 @@ class _Writer:
         await self.session.execute(stmt, params)
         ids = [pid for pid, _ in changed]
         await self.session.execute(delete(PatentIpc).where(PatentIpc.patent_id.in_(ids)))
-        # The old text is not read here: every changed patent counts as a change of text.
-        await service.text_changed(self.session, ids)
         heads = await _chain_heads(self.session, [str(pid) for pid in ids])
         events = []
         for pid, row in changed:

@@ -5,7 +5,10 @@ drafts or have ended) is found by its new title and no longer by its old one, af
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import select
 
+from app.models.patents import Patent
+from app.patents.importer import CHUNK_ROWS
 from tests import factories as f
 from tests.listings import helpers as h
 from tests.listings.test_search import search
@@ -48,3 +51,34 @@ async def test_a_reimported_patent_title_is_what_its_draft_is_found_by(client: h
     assert r.status_code == 200 and r.json()["updated"] == 1, r.text
     assert await search(client, uni.headers, q="有机光伏") == [draft["id"]]
     assert await search(client, uni.headers, q="钙钛矿") == []
+
+
+async def test_a_reimport_in_several_chunks_refreshes_with_each_chunk_s_text(
+    client: httpx.AsyncClient, db
+) -> None:
+    """A draft offers the first and the last patent of a re-import spanning two chunks: the first chunk's
+    refresh reads both, and the second chunk's still writes the last one's new title (not the one read then)."""
+    op = await f.operator(client, db)
+    uni = await f.organization(client, kind="university", verified_by=op)
+    last = CHUNK_ROWS + 1
+    r = await upload(client, uni, csv_bytes([row(n, title=f"一种导热材料{n}") for n in range(1, last + 1)]))
+    assert r.status_code == 200 and r.json()["created"] == last, r.text
+    numbers = [f.application_number(n, year=2019) for n in (1, last)]
+    async with db.read() as session:
+        ids = dict(
+            (
+                await session.execute(
+                    select(Patent.application_number, Patent.id).where(Patent.application_number.in_(numbers))
+                )
+            ).all()
+        )
+    draft = await h.create(
+        client, uni, h.body([str(ids[n]) for n in numbers], title="导热材料组合", summary="")
+    )
+
+    renamed = {1: "一种石墨烯导热膜", last: "一种氮化硼导热垫"}
+    rows = [row(n, title=renamed.get(n, f"一种导热材料{n}")) for n in range(1, last + 1)]
+    r = await upload(client, uni, csv_bytes(rows))
+    assert r.status_code == 200 and r.json()["updated"] == 2, r.text
+    assert await search(client, uni.headers, q="石墨烯") == [draft["id"]]
+    assert await search(client, uni.headers, q="氮化硼") == [draft["id"]]
