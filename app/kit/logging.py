@@ -6,8 +6,10 @@ import contextvars
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+import time
 from typing import Any
+
+import orjson
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -18,10 +20,35 @@ NOISY_LOGGERS = ("uvicorn.access", "sqlalchemy.engine", "aiosqlite", "fontTools"
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
+# Values JSON has no type for are written as ``str()`` gives them, datetimes included (orjson's own format
+# for them would differ from the standard library's, which wrote these lines before).
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _encode(entry: dict[str, Any]) -> str:
+    """``entry`` as one line of JSON: orjson, a tenth of the standard library's cost on every request's line;
+    what it refuses (an integer beyond 64 bits, say) goes through the standard library instead."""
+    try:
+        return orjson.dumps(entry, default=str, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``ts`` (UTC, milliseconds), ``level``, ``logger``, ``msg``, the request id
+    and the record's ``extra`` fields. It formats every request's line, so the second's text is kept."""
+
+    _second: tuple[int, str] = (-1, "")
+
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        second, millis = divmod(int(record.created * 1000), 1000)
+        if second != self._second[0]:
+            self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        return f"{self._second[1]}.{millis:03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self._timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -34,7 +61,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return _encode(entry)
 
 
 _LOGGED = "_exchange_logged"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from fastapi.routing import APIRoute, iter_route_contexts
+from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -64,6 +65,26 @@ def _route_template(scope: Scope) -> str:
     return local.get(id(matched), getattr(scope.get("route"), "path", "unmatched"))
 
 
+# The method label: HTTP's own methods by name, any other (a client's invention) as ``other``, so that the
+# number of series stays bounded whatever clients send.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+# (method label, route template, status) → the request counter's and latency histogram's series: the
+# metrics' own ``labels()`` takes a lock and builds a key on every call. Bounded as the labels are.
+_SERIES: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def _series(method: str, template: str, status: int) -> tuple[Counter, Histogram]:
+    key = (method if method in _METHODS else "other", template, status)
+    series = _SERIES.get(key)
+    if series is None:
+        series = _SERIES[key] = (
+            REQUESTS.labels(key[0], template, str(status)),
+            LATENCY.labels(key[0], template),
+        )
+    return series
+
+
 class RequestContextMiddleware:
     """Assigns ``X-Request-ID`` (kept from the client when well-formed), logs and measures each request."""
 
@@ -75,7 +96,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        rid = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(16)
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status = 500
@@ -92,9 +113,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
-            path_template = _route_template(scope)
-            REQUESTS.labels(scope["method"], path_template, str(status)).inc()
-            LATENCY.labels(scope["method"], path_template).observe(elapsed)
+            requests, latency = _series(scope["method"], _route_template(scope), status)
+            requests.inc()
+            latency.observe(elapsed)
             fields = {"method": scope["method"], "path": scope["path"], "status": status}
             if (code := scope.get(PROBLEM_CODE)) is not None:
                 fields["code"] = code

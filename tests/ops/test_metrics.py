@@ -114,6 +114,31 @@ async def test_the_documentation_routes_have_their_own_templates(client: httpx.A
     assert delta("unmatched", "200") == 0 and delta("unmatched", "404") == 0
 
 
+async def test_invented_methods_share_one_label(client: httpx.AsyncClient) -> None:
+    """The method is the client's word: a label per invented method would grow the series (and every scrape)
+    without bound. HTTP's own methods keep their names; any other is counted as ``other``."""
+    before = await scrape(client)
+    invented = [f"X{uuid.uuid4().hex[:8].upper()}" for _ in range(5)]
+    for method in invented:
+        assert (await client.request(method, "/healthz")).status_code == 405
+    assert (await client.request("DELETE", "/healthz")).status_code == 405
+    after = await scrape(client)
+
+    methods = {v for name, ls in after for k, v in ls if k == "method"}
+    assert not methods & set(invented)
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+
+    def delta(method: str) -> float:
+        labels = {"method": method, "route": "/healthz", "status": "405"}
+        return value(after, "exchange_http_requests_total", **labels) - value(
+            before, "exchange_http_requests_total", **labels
+        )
+
+    assert delta("other") == len(invented) and delta("DELETE") == 1
+    count = value(after, "exchange_http_request_seconds_count", method="other", route="/healthz")
+    assert count - value(before, "exchange_http_request_seconds_count", method="other", route="/healthz") == 5
+
+
 async def test_bids_accepted_and_refused_by_code(client: httpx.AsyncClient, db) -> None:  # type: ignore[no-untyped-def]
     case = await h.open_auction(client, db)
     b1, b2 = case.bidders

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import json
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from app.kit.clock import utcnow
+from app.kit.logging import JsonFormatter, request_id_var
 from app.main import create_app
 from tests import factories as f
 from tests.conftest import make_settings
@@ -163,6 +165,48 @@ async def test_one_log_line_per_request_with_the_problem_code(
     lines = [r for r in caplog.records if r.getMessage() == "request"]
     assert [(r.status, getattr(r, "code", None)) for r in lines] == [(404, "not_found"), (200, None)]  # type: ignore[attr-defined]
     assert [r for r in caplog.records if r.name == "app.errors"] == []
+
+
+def test_a_json_log_line() -> None:
+    """Each record is one JSON object: its UTC time to the millisecond (the second's text is kept between
+    records, and renewed when the second changes), level, logger, message, request id and extra fields."""
+    formatter = JsonFormatter()
+
+    def line(created: datetime, **extra: object) -> dict[str, object]:
+        record = logging.LogRecord("app.request", logging.INFO, "", 0, "request %s", ("答复",), None)
+        record.created = created.timestamp()
+        record.__dict__.update(extra)
+        return dict(json.loads(formatter.format(record)))
+
+    first = datetime(2026, 12, 31, 23, 59, 59, 998_700, tzinfo=UTC)
+    token = request_id_var.set("abc-123")
+    try:
+        entries = [line(first, status=201, path="/拍卖"), line(first + timedelta(milliseconds=2), ms=1.5)]
+    finally:
+        request_id_var.reset(token)
+    assert entries[0] == {
+        "ts": "2026-12-31T23:59:59.998+00:00",
+        "level": "info",
+        "logger": "app.request",
+        "msg": "request 答复",
+        "request_id": "abc-123",
+        "status": 201,
+        "path": "/拍卖",
+    }
+    assert entries[1]["ts"] == "2027-01-01T00:00:00.000+00:00" and entries[1]["ms"] == 1.5
+    assert "request_id" not in line(first)
+    assert line(first)["ts"] == first.isoformat(timespec="milliseconds")
+    # Values JSON has no type for are written as str() gives them; an integer beyond 64 bits is written whole.
+    auction = uuid.uuid4()
+    assert line(first, auction=auction, at=first, big=2**70) | {"ts": None} == {
+        "ts": None,
+        "level": "info",
+        "logger": "app.request",
+        "msg": "request 答复",
+        "auction": str(auction),
+        "at": str(first),
+        "big": 2**70,
+    }
 
 
 async def test_an_unhandled_error_is_logged_once(app, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
