@@ -3,8 +3,9 @@
 Every metric the exchange exports is declared here, so one file lists them all:
 
 - ``exchange_http_requests_total{method,route,status}`` and ``exchange_http_request_seconds{method,route}``
-  (``app.kit.middleware``): ``route`` is the matched route's template, ``unmatched`` for any other path, so
-  the number of series stays bounded whatever clients ask for;
+  (``app.kit.middleware``): ``route`` is the matched route's template, ``unmatched`` for any other path, and
+  ``method`` one of HTTP's own methods, ``other`` for any other, so the number of series stays bounded whatever
+  clients ask for;
 - ``exchange_bids_accepted_total`` and ``exchange_bids_refused_total{code}`` (the bid route), by the refusal's
   problem ``code``;
 - ``exchange_sweeper_lag_seconds``: how long the oldest due deadline had waited when a sweeper pass began
