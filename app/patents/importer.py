@@ -746,8 +746,7 @@ class _Writer:
                     Patent.application_number,
                     Patent.owner_org_id,
                     Patent.import_fingerprint,
-                    Patent.title,
-                    Patent.abstract,
+                    *(getattr(Patent, field) for field in sorted(service.TEXT_FIELDS)),
                 )
                 .where(Patent.application_number.in_([r.values["application_number"] for r in rows]))
                 .with_for_update()
@@ -757,7 +756,7 @@ class _Writer:
         ipc: list[tuple[Any, ...]] = []
         events: list[tuple[Any, ...]] = []
         changed: list[tuple[uuid.UUID, Row]] = []
-        retitled: set[uuid.UUID] = set()  # changed patents whose title or abstract changes
+        retitled: set[uuid.UUID] = set()  # changed patents whose text (service.TEXT_FIELDS) changes
         for row in rows:
             found = existing.get(row.values["application_number"]) if existing else None
             if found is None:
@@ -773,7 +772,7 @@ class _Writer:
                 )
             elif found.import_fingerprint != row.fingerprint:
                 changed.append((found.id, row))
-                if (found.title, found.abstract) != (row.values["title"], row.values["abstract"]):
+                if any(getattr(found, field) != row.values[field] for field in service.TEXT_FIELDS):
                     retitled.add(found.id)
         if changed:
             frozen = await service.locked(session, [pid for pid, _ in changed])
