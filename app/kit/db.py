@@ -23,7 +23,10 @@ aiosqlite's worker thread: a statement on a local WAL file takes microseconds, l
 switches (and GIL hand-overs) per call that the worker thread costs, four calls per statement. Nothing
 inline waits for a lock: readers never wait in WAL mode, and a writer holds the gate, taken without
 blocking the loop, before its ``BEGIN IMMEDIATE``. A write transaction so runs from BEGIN to COMMIT
-without giving the event loop away, holding the lock for its own work only. The price: a long statement
+without giving the event loop away, holding the lock for its own work only. SQLAlchemy's cursors over these
+connections call ``sqlite3`` directly (``_InlineCursor``), and Core statements on a connection of
+``Database.read_connection`` or ``connection_of`` run without the greenlet SQLAlchemy's asyncio API wraps
+around each one (``InlineAsyncConnection``), whenever nothing in them can wait. The price: a long statement
 (a search over a large table, a bulk import batch) occupies its process's loop while it runs, as Python
 code would; the other worker processes go on serving.
 
@@ -61,16 +64,22 @@ import os
 import select
 import sqlite3
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import ExceptionContext
 from sqlalchemy.ext.asyncio import (
@@ -82,6 +91,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.util import await_
+from sqlalchemy.util.concurrency import in_greenlet
 
 from app.kit.errors import DatabaseUnavailable
 
@@ -167,13 +177,112 @@ class InlineSQLite(aiosqlite.Connection):
         return fn(*args, **kwargs)
 
 
-def _inline_connector(database: str) -> Callable[[], Any]:
-    async def connect() -> aiosqlite.Connection:
-        conn = InlineSQLite(partial(sqlite3.connect, database, check_same_thread=False), 64)
-        conn._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
-        return await conn
+async def _nothing() -> None:
+    return None
 
-    return connect
+
+def _await_nothing() -> None:
+    """In a greenlet of SQLAlchemy's, one switch out and back: ``AsyncConnection.execute`` refuses a driver
+    that never awaited (it takes it for a synchronous one given by mistake)."""
+    if in_greenlet():
+        await_(_nothing())
+
+
+class _InlineCursor(AsyncAdapt_aiosqlite_cursor):
+    """SQLAlchemy's cursor over an ``InlineSQLite`` connection, calling its ``sqlite3`` cursor directly: the
+    aiosqlite adapter awaits every call (cursor, execute, fetchall, close), and each await is a greenlet
+    switch out to the event loop and back although nothing is waited for, which cost more CPU than the
+    statement. Rows are fetched at execute, as the adapter does."""
+
+    __slots__ = ()
+    _awaitable_cursor_close = False  # close() is sqlite3's own, a plain call
+
+    def _make_new_cursor(self, connection: Any) -> Any:
+        return connection._conn.cursor()
+
+    def _aenter_cursor(self, cursor: Any) -> Any:
+        return cursor
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        _await_nothing()
+        cursor: Any = self._cursor
+        try:
+            result = (
+                cursor.execute(operation) if parameters is None else cursor.execute(operation, parameters)
+            )
+            if cursor.description:
+                self._rows = deque(cursor.fetchall())
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+        return result
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        _await_nothing()
+        try:
+            return self._cursor.executemany(operation, seq_of_parameters)
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+
+class _InlineConnection(AsyncAdapt_aiosqlite_connection):
+    """SQLAlchemy's adapter of an ``InlineSQLite`` connection: its cursors, commits and rollbacks call
+    ``sqlite3`` directly (``_InlineCursor``)."""
+
+    __slots__ = ()
+    _cursor_cls = _InlineCursor
+
+    @property
+    def isolation_level(self) -> str | None:
+        return cast(str | None, self._connection._conn.isolation_level)
+
+    @isolation_level.setter
+    def isolation_level(self, value: str | None) -> None:
+        self._connection._conn.isolation_level = value
+
+    def commit(self) -> None:
+        try:
+            self._connection._conn.commit()
+        except Exception as error:
+            self._handle_exception(error)
+
+    def rollback(self) -> None:
+        try:
+            self._connection._conn.rollback()
+        except Exception as error:
+            self._handle_exception(error)
+
+
+class _InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    """The DB-API module SQLAlchemy's aiosqlite dialect is given for a file database (``module=``): its
+    connections are ``InlineSQLite``, adapted by ``_InlineConnection``."""
+
+    def __init__(self, database: str, *, gated: bool) -> None:
+        super().__init__(aiosqlite, sqlite3)
+        self.database = database
+        self.gated = gated  # the engine's BEGIN waits for the ``WriteGate``
+
+    def connect(self, *_arg: Any, **_kw: Any) -> _InlineConnection:
+        connection = InlineSQLite(partial(sqlite3.connect, self.database, check_same_thread=False), 64)
+        connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
+        return _InlineConnection(self, cast(Any, await_(connection)))
+
+
+class InlineAsyncConnection(AsyncConnection):
+    """An ``AsyncConnection`` whose statements on an ``InlineSQLite`` connection run in the calling coroutine
+    when nothing in them can wait: SQLAlchemy runs every statement of its asyncio API in a new greenlet, which
+    costs as much CPU as the statement itself, and is needed only to wait, here for the ``WriteGate`` at the
+    BEGIN of a write transaction. So: on a read connection (autocommit, no gate) always, on a write connection
+    once its transaction has begun; anywhere else (PostgreSQL, in-memory SQLite, options such as
+    ``stream_results``) as SQLAlchemy does. Had something in a statement run inline tried to wait, SQLAlchemy
+    would raise ``MissingGreenlet``: an error, never a silent wrong result."""
+
+    async def execute(self, statement: Any, parameters: Any = None, *, execution_options: Any = None) -> Any:
+        sync = self.sync_connection
+        if execution_options is None and sync is not None:
+            dbapi = sync.dialect.dbapi
+            if isinstance(dbapi, _InlineDBAPI) and (not dbapi.gated or sync.in_transaction()):
+                return sync.execute(statement, parameters)
+        return await super().execute(statement, parameters, execution_options=execution_options)
 
 
 def _sqlite_engine(
@@ -185,7 +294,7 @@ def _sqlite_engine(
     if begin is None:
         options = {"isolation_level": "AUTOCOMMIT", "skip_autocommit_rollback": True}
     if (database := _sqlite_file(url)) is not None:
-        options["async_creator"] = _inline_connector(database)
+        options["module"] = _InlineDBAPI(database, gated=gate is not None)
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60, **options)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -266,7 +375,7 @@ class Database:
         """A pooled read connection (autocommit) for Core statements: what ``read`` gives without the ORM
         session around it, which costs more CPU than a short statement (hot paths: the principal, the clock,
         an auction's state)."""
-        async with self.read_engine.connect() as conn:
+        async with InlineAsyncConnection(self.read_engine) as conn:
             yield conn
 
     async def dispose(self) -> None:
@@ -469,7 +578,8 @@ async def connection_of(session: AsyncSession) -> AsyncConnection:
     if transaction is not None and remembered is not None and remembered[0] is transaction:
         conn: AsyncConnection = remembered[1]
         return conn
-    conn = await session.connection()
+    proxy = await session.connection()
+    conn = InlineAsyncConnection(proxy.engine, proxy.sync_connection)
     session.info[_CONNECTION] = (session.sync_session.get_transaction(), conn)
     return conn
 

@@ -1,0 +1,88 @@
+"""SQLite statements without SQLAlchemy's greenlet (app.kit.db.InlineAsyncConnection): on a read connection
+always, on a write connection once its transaction has begun (its BEGIN may wait for the write gate, which
+needs the greenlet). Counted by wrapping the greenlet_spawn that SQLAlchemy's AsyncConnection calls."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import engine as async_engine
+
+from app.kit.db import Database, InlineAsyncConnection, WriteGate, connection_of, create_database
+
+
+@pytest.fixture
+async def file_db(tmp_path: Path) -> AsyncIterator[Database]:
+    db = create_database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    async with db.transaction() as session:
+        await session.execute(text("CREATE TABLE t (x INTEGER PRIMARY KEY)"))
+        await session.execute(text("INSERT INTO t VALUES (1), (2)"))
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+def spawns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the functions AsyncConnection ran in a greenlet, in order."""
+    seen: list[str] = []
+    real = async_engine.greenlet_spawn
+
+    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(getattr(fn, "__name__", repr(fn)))
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(async_engine, "greenlet_spawn", counting)
+    return seen
+
+
+async def test_reads_run_without_a_greenlet(file_db: Database, spawns: list[str]) -> None:
+    async with file_db.read_connection() as conn:
+        assert isinstance(conn, InlineAsyncConnection)
+        checked_out = len(spawns)  # the checkout may wait for the pool: in a greenlet
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
+        assert await conn.scalar(text("SELECT max(x) FROM t")) == 2
+        assert len(spawns) == checked_out
+
+
+async def test_a_write_transaction_runs_inline_once_begun(
+    file_db: Database, spawns: list[str], tmp_path: Path
+) -> None:
+    other_process = WriteGate(str(tmp_path / "x.db"), timeout=0.05)
+    async with file_db.transaction() as session:
+        conn = await connection_of(session)  # begins: takes the gate, in a greenlet
+        with pytest.raises(sqlite3.OperationalError):
+            await other_process.acquire()
+        begun = len(spawns)
+        await conn.execute(text("INSERT INTO t VALUES (3)"))
+        with pytest.raises(sa_exc.IntegrityError):  # the driver's error, wrapped as SQLAlchemy wraps it
+            await conn.execute(text("INSERT INTO t VALUES (3)"))
+        await conn.execute(text("INSERT INTO t VALUES (4)"))  # the transaction goes on
+        assert len(spawns) == begun
+    async with file_db.read_connection() as conn:
+        assert (await conn.execute(text("SELECT x FROM t ORDER BY x"))).scalars().all() == [1, 2, 3, 4]
+    await other_process.acquire()  # released with the connection
+    other_process.release()
+
+
+async def test_a_write_connection_not_yet_begun_begins_in_a_greenlet(
+    file_db: Database, spawns: list[str], tmp_path: Path
+) -> None:
+    """Its first statement emits BEGIN IMMEDIATE after taking the gate, which may wait."""
+    other_process = WriteGate(str(tmp_path / "x.db"), timeout=0.05)
+    async with InlineAsyncConnection(file_db.write_engine) as conn:
+        connected = len(spawns)
+        await conn.execute(text("INSERT INTO t VALUES (5)"))
+        assert spawns[connected:] == ["execute"]
+        with pytest.raises(sqlite3.OperationalError):
+            await other_process.acquire()
+        await conn.execute(text("INSERT INTO t VALUES (6)"))
+        assert spawns[connected:] == ["execute"]
+        await conn.rollback()
+    async with file_db.read_connection() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM t")) == 2
