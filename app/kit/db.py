@@ -90,6 +90,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import await_
 from sqlalchemy.util.concurrency import in_greenlet
 
@@ -252,6 +253,10 @@ class _InlineConnection(AsyncAdapt_aiosqlite_connection):
             self._handle_exception(error)
 
 
+class _NeedsGreenlet(Exception):
+    """A new connection was asked for inline (``InlineAsyncConnection.start``): opening one awaits."""
+
+
 class _InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
     """The DB-API module SQLAlchemy's aiosqlite dialect is given for a file database (``module=``): its
     connections are ``InlineSQLite``, adapted by ``_InlineConnection``."""
@@ -262,19 +267,46 @@ class _InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
         self.gated = gated  # the engine's BEGIN waits for the ``WriteGate``
 
     def connect(self, *_arg: Any, **_kw: Any) -> _InlineConnection:
+        if not in_greenlet():
+            raise _NeedsGreenlet()
         connection = InlineSQLite(partial(sqlite3.connect, self.database, check_same_thread=False), 64)
         connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
         return _InlineConnection(self, cast(Any, await_(connection)))
 
 
 class InlineAsyncConnection(AsyncConnection):
-    """An ``AsyncConnection`` whose statements on an ``InlineSQLite`` connection run in the calling coroutine
-    when nothing in them can wait: SQLAlchemy runs every statement of its asyncio API in a new greenlet, which
-    costs as much CPU as the statement itself, and is needed only to wait, here for the ``WriteGate`` at the
-    BEGIN of a write transaction. So: on a read connection (autocommit, no gate) always, on a write connection
-    once its transaction has begun; anywhere else (PostgreSQL, in-memory SQLite, options such as
-    ``stream_results``) as SQLAlchemy does. Had something in a statement run inline tried to wait, SQLAlchemy
-    would raise ``MissingGreenlet``: an error, never a silent wrong result."""
+    """An ``AsyncConnection`` that runs its work on an ``InlineSQLite`` connection in the calling coroutine
+    when nothing in it can wait. SQLAlchemy runs each call of its asyncio API in a new greenlet, which costs
+    as much CPU as a short statement, and closes a connection in a task of its own; both are needed only to
+    wait: here for a connection from an exhausted pool, for a new connection, or for the ``WriteGate`` at the
+    BEGIN of a write transaction. So, inline: a checkout while the pool has a connection idle (should it need
+    reconnecting, it goes through the greenlet after all, ``_NeedsGreenlet``), a statement on a read
+    connection (autocommit, no gate) or on a write connection once its transaction has begun, and the close
+    (rollback, reset and check-in are plain calls). Anywhere else (PostgreSQL, in-memory SQLite, options such
+    as ``stream_results``) as SQLAlchemy does. Had something run inline tried to wait, SQLAlchemy would raise
+    ``MissingGreenlet``: an error, never a silent wrong result."""
+
+    def _inline_dbapi(self) -> _InlineDBAPI | None:
+        dbapi = self.sync_engine.dialect.dbapi
+        return dbapi if isinstance(dbapi, _InlineDBAPI) else None
+
+    async def start(self, is_ctxmanager: bool = False) -> InlineAsyncConnection:
+        pool = self.sync_engine.pool
+        idle = isinstance(pool, QueuePool) and pool.checkedin() > 0
+        if self.sync_connection is None and idle and self._inline_dbapi():
+            try:
+                self.sync_connection = self._assign_proxied(self.sync_engine.connect())
+                return self
+            except _NeedsGreenlet:
+                pass
+        await super().start(is_ctxmanager)
+        return self
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        if self.sync_connection is not None and self._inline_dbapi():
+            self.sync_connection.close()
+            return
+        await super().__aexit__(type_, value, traceback)
 
     async def execute(self, statement: Any, parameters: Any = None, *, execution_options: Any = None) -> Any:
         sync = self.sync_connection

@@ -42,12 +42,24 @@ def spawns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 async def test_reads_run_without_a_greenlet(file_db: Database, spawns: list[str]) -> None:
-    async with file_db.read_connection() as conn:
+    async with file_db.read_connection() as conn:  # the pool's first: connecting awaits, in a greenlet
         assert isinstance(conn, InlineAsyncConnection)
-        checked_out = len(spawns)  # the checkout may wait for the pool: in a greenlet
+        assert spawns == ["connect"]
+    async with file_db.read_connection() as conn:  # checked out, used and returned inline
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
         assert await conn.scalar(text("SELECT max(x) FROM t")) == 2
-        assert len(spawns) == checked_out
+    assert spawns == ["connect"]
+    assert file_db.read_engine.sync_engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+
+
+async def test_a_pooled_connection_that_must_reconnect_does_so_in_a_greenlet(
+    file_db: Database, spawns: list[str]
+) -> None:
+    async with file_db.read_connection() as conn:
+        await conn.invalidate()  # as after a disconnect error: the pool reconnects at the next checkout
+    async with file_db.read_connection() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM t")) == 2
+    assert spawns.count("connect") == 2
 
 
 async def test_a_write_transaction_runs_inline_once_begun(
