@@ -86,12 +86,13 @@ from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
     AsyncSession,
+    AsyncSessionTransaction,
     async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
-from sqlalchemy.util import await_
+from sqlalchemy.util import EMPTY_DICT, await_, immutabledict
 from sqlalchemy.util.concurrency import in_greenlet
 
 from app.kit.errors import DatabaseUnavailable
@@ -317,6 +318,110 @@ class InlineAsyncConnection(AsyncConnection):
         return await super().execute(statement, parameters, execution_options=execution_options)
 
 
+_BUFFERED = immutabledict({"prebuffer_rows": True})  # as AsyncSession.execute asks for an ORM result
+
+
+class InlineAsyncSession(AsyncSession):
+    """An ``AsyncSession`` that, on an ``InlineSQLite`` engine, runs inline (see ``InlineAsyncConnection``)
+    what cannot wait: beginning (``Session.begin`` acquires no connection), closing (rollback and check-in),
+    and, once its transaction holds a begun connection, statements, flushes and the commit. Its first
+    statement (which checks a connection out and, writing, takes the gate before BEGIN) goes through
+    SQLAlchemy's greenlet, as does everything on PostgreSQL."""
+
+    def _on_inline_engine(self) -> bool:
+        bind = self.sync_session.bind
+        return bind is not None and isinstance(bind.dialect.dbapi, _InlineDBAPI)
+
+    def _holds_begun_connection(self) -> bool:
+        if not self._on_inline_engine():
+            return False
+        root = self.sync_session.get_transaction()
+        return root is not None and any(conn.in_transaction() for conn in root.connections)
+
+    def begin(self) -> AsyncSessionTransaction:
+        return _InlineSessionTransaction(self)
+
+    async def execute(
+        self,
+        statement: Any,
+        params: Any = None,
+        *,
+        execution_options: Any = EMPTY_DICT,
+        bind_arguments: Any = None,
+        **kw: Any,
+    ) -> Any:
+        if not execution_options and self._holds_begun_connection():
+            return self.sync_session.execute(
+                statement, params, execution_options=_BUFFERED, bind_arguments=bind_arguments, **kw
+            )
+        return await super().execute(
+            statement, params, execution_options=execution_options, bind_arguments=bind_arguments, **kw
+        )
+
+    async def scalar(
+        self,
+        statement: Any,
+        params: Any = None,
+        *,
+        execution_options: Any = EMPTY_DICT,
+        bind_arguments: Any = None,
+        **kw: Any,
+    ) -> Any:
+        if not execution_options and self._holds_begun_connection():
+            return self.sync_session.scalar(
+                statement, params, execution_options=_BUFFERED, bind_arguments=bind_arguments, **kw
+            )
+        return await super().scalar(
+            statement, params, execution_options=execution_options, bind_arguments=bind_arguments, **kw
+        )
+
+    async def flush(self, objects: Any = None) -> None:
+        if self._holds_begun_connection():
+            self.sync_session.flush(objects=objects)
+            return
+        await super().flush(objects)
+
+    async def commit(self) -> None:
+        if self._holds_begun_connection():
+            self.sync_session.commit()
+            return
+        await super().commit()
+
+    async def close(self) -> None:
+        if self._on_inline_engine():
+            self.sync_session.close()
+            return
+        await super().close()
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        if self._on_inline_engine():  # closed inline, not in a task of its own: nothing in it waits
+            self.sync_session.close()
+            return
+        await super().__aexit__(type_, value, traceback)
+
+
+class _InlineSessionTransaction(AsyncSessionTransaction):
+    """``InlineAsyncSession.begin()``: begun inline; committed or rolled back inline when it holds a begun
+    connection."""
+
+    __slots__ = ()
+
+    async def start(self, is_ctxmanager: bool = False) -> AsyncSessionTransaction:
+        session = cast(InlineAsyncSession, self.session)
+        if self.nested or not session._on_inline_engine():
+            return await super().start(is_ctxmanager)
+        self.sync_transaction = self._assign_proxied(session.sync_session.begin())
+        if is_ctxmanager:
+            self.sync_transaction.__enter__()
+        return self
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        if cast(InlineAsyncSession, self.session)._holds_begun_connection():
+            self._sync_transaction().__exit__(type_, value, traceback)
+            return
+        await super().__aexit__(type_, value, traceback)
+
+
 def _sqlite_engine(
     url: str, *, begin: str | None, pool_size: int, gate: WriteGate | None = None
 ) -> AsyncEngine:
@@ -430,8 +535,12 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
         url=url,
         write_engine=write,
         read_engine=read,
-        write_sessions=async_sessionmaker(write, expire_on_commit=False, autoflush=False),
-        read_sessions=async_sessionmaker(read, expire_on_commit=False, autoflush=False),
+        write_sessions=async_sessionmaker(
+            write, class_=InlineAsyncSession, expire_on_commit=False, autoflush=False
+        ),
+        read_sessions=async_sessionmaker(
+            read, class_=InlineAsyncSession, expire_on_commit=False, autoflush=False
+        ),
     )
 
 

@@ -1,4 +1,4 @@
-"""SQLite statements without SQLAlchemy's greenlet (app.kit.db.InlineAsyncConnection): on a read connection
+"""SQLite statements without SQLAlchemy's greenlet (app.kit.db.InlineAsyncConnection and InlineAsyncSession): on a read connection
 always, on a write connection once its transaction has begun (its BEGIN may wait for the write gate, which
 needs the greenlet). Counted by wrapping the greenlet_spawn that SQLAlchemy's AsyncConnection calls."""
 
@@ -13,8 +13,16 @@ import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import engine as async_engine
+from sqlalchemy.ext.asyncio import session as async_session
 
-from app.kit.db import Database, InlineAsyncConnection, WriteGate, connection_of, create_database
+from app.kit.db import (
+    Database,
+    InlineAsyncConnection,
+    InlineAsyncSession,
+    WriteGate,
+    connection_of,
+    create_database,
+)
 
 
 @pytest.fixture
@@ -29,7 +37,7 @@ async def file_db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def spawns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the functions AsyncConnection ran in a greenlet, in order."""
+    """The names of the functions AsyncConnection and AsyncSession ran in a greenlet, in order."""
     seen: list[str] = []
     real = async_engine.greenlet_spawn
 
@@ -38,6 +46,7 @@ def spawns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return await real(fn, *args, **kwargs)
 
     monkeypatch.setattr(async_engine, "greenlet_spawn", counting)
+    monkeypatch.setattr(async_session, "greenlet_spawn", counting)
     return seen
 
 
@@ -98,3 +107,32 @@ async def test_a_write_connection_not_yet_begun_begins_in_a_greenlet(
         await conn.rollback()
     async with file_db.read_connection() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM t")) == 2
+
+
+async def test_a_session_waits_in_a_greenlet_once_per_transaction(
+    file_db: Database, spawns: list[str], tmp_path: Path
+) -> None:
+    """Its first statement checks out and begins; the rest of the transaction, commit and close run inline."""
+    other_process = WriteGate(str(tmp_path / "x.db"), timeout=0.05)
+    async with file_db.write_sessions() as session, session.begin():
+        assert isinstance(session, InlineAsyncSession)
+        assert spawns == []  # begun without a connection
+        await session.execute(text("INSERT INTO t VALUES (7)"))
+        assert spawns == ["execute"]
+        with pytest.raises(sqlite3.OperationalError):
+            await other_process.acquire()
+        await session.execute(text("INSERT INTO t VALUES (8)"))
+        assert await session.scalar(text("SELECT count(*) FROM t")) == 4
+        await session.flush()
+    assert spawns == ["execute"]
+    await other_process.acquire()  # committed, closed and the gate released, inline
+    other_process.release()
+    with pytest.raises(RuntimeError):
+        async with file_db.write_sessions() as session, session.begin():
+            await session.execute(text("INSERT INTO t VALUES (9)"))
+            raise RuntimeError("the request failed")
+    assert spawns == ["execute", "execute"]
+    async with file_db.read() as session:  # rolled back, inline
+        assert await session.scalar(text("SELECT count(*) FROM t")) == 4
+    await other_process.acquire()
+    other_process.release()
