@@ -24,11 +24,12 @@ switches (and GIL hand-overs) per call that the worker thread costs, four calls 
 inline waits for a lock: readers never wait in WAL mode, and a writer holds the gate, taken without
 blocking the loop, before its ``BEGIN IMMEDIATE``. A write transaction so runs from BEGIN to COMMIT
 without giving the event loop away, holding the lock for its own work only. SQLAlchemy's cursors over these
-connections call ``sqlite3`` directly (``_InlineCursor``), and Core statements on a connection of
-``Database.read_connection`` or ``connection_of`` run without the greenlet SQLAlchemy's asyncio API wraps
-around each one (``InlineAsyncConnection``), whenever nothing in them can wait. The price: a long statement
-(a search over a large table, a bulk import batch) occupies its process's loop while it runs, as Python
-code would; the other worker processes go on serving.
+connections call ``sqlite3`` directly (``_InlineCursor``), and connections and sessions run their work
+without the greenlet SQLAlchemy's asyncio API wraps around each call, whenever nothing in it can wait
+(``InlineAsyncConnection``, ``InlineAsyncSession``): a request's transaction goes through SQLAlchemy's
+greenlet once, for its first statement, where it may wait for a connection and the gate. The price: a long
+statement (a search over a large table, a bulk import batch) occupies its process's loop while it runs, as
+Python code would; the other worker processes go on serving.
 
 PostgreSQL: one asyncpg pool, READ COMMITTED; hot paths rely on conditional UPDATEs and row locks.
 
