@@ -359,22 +359,8 @@ class InlineAsyncSession(AsyncSession):
             statement, params, execution_options=execution_options, bind_arguments=bind_arguments, **kw
         )
 
-    async def scalar(
-        self,
-        statement: Any,
-        params: Any = None,
-        *,
-        execution_options: Any = EMPTY_DICT,
-        bind_arguments: Any = None,
-        **kw: Any,
-    ) -> Any:
-        if not execution_options and self._holds_begun_connection():
-            return self.sync_session.scalar(
-                statement, params, execution_options=_BUFFERED, bind_arguments=bind_arguments, **kw
-            )
-        return await super().scalar(
-            statement, params, execution_options=execution_options, bind_arguments=bind_arguments, **kw
-        )
+    async def scalar(self, statement: Any, params: Any = None, **kw: Any) -> Any:
+        return (await self.execute(statement, params, **kw)).scalar()  # what Session.scalar returns
 
     async def flush(self, objects: Any = None) -> None:
         if self._holds_begun_connection():
