@@ -323,11 +323,12 @@ _BUFFERED = immutabledict({"prebuffer_rows": True})  # as AsyncSession.execute a
 
 
 class InlineAsyncSession(AsyncSession):
-    """An ``AsyncSession`` that, on an ``InlineSQLite`` engine, runs inline (see ``InlineAsyncConnection``)
-    what cannot wait: beginning (``Session.begin`` acquires no connection), closing (rollback and check-in),
-    and, once its transaction holds a begun connection, statements, flushes and the commit. Its first
-    statement (which checks a connection out and, writing, takes the gate before BEGIN) goes through
-    SQLAlchemy's greenlet, as does everything on PostgreSQL."""
+    """An ``AsyncSession`` that runs inline (see ``InlineAsyncConnection``) what cannot wait. On any engine:
+    beginning (``Session.begin`` acquires no connection) and closing a session whose transaction has ended
+    (a request's, committed or rolled back: nothing is left to release). On an ``InlineSQLite`` engine also
+    closing (rollback and check-in are plain calls) and, once its transaction holds a begun connection,
+    statements, flushes and the commit. Its first statement (which checks a connection out and, writing,
+    takes the gate before BEGIN) goes through SQLAlchemy's greenlet, as does the rest on PostgreSQL."""
 
     def _on_inline_engine(self) -> bool:
         bind = self.sync_session.bind
@@ -374,30 +375,32 @@ class InlineAsyncSession(AsyncSession):
             return
         await super().commit()
 
+    def _closes_inline(self) -> bool:
+        return self.sync_session.get_transaction() is None or self._on_inline_engine()
+
     async def close(self) -> None:
-        if self._on_inline_engine():
+        if self._closes_inline():
             self.sync_session.close()
             return
         await super().close()
 
     async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
-        if self._on_inline_engine():  # closed inline, not in a task of its own: nothing in it waits
+        if self._closes_inline():  # closed inline, not in a task of its own: nothing in it waits
             self.sync_session.close()
             return
         await super().__aexit__(type_, value, traceback)
 
 
 class _InlineSessionTransaction(AsyncSessionTransaction):
-    """``InlineAsyncSession.begin()``: begun inline; committed or rolled back inline when it holds a begun
-    connection."""
+    """``InlineAsyncSession.begin()``: begun inline on any engine; committed or rolled back inline when it
+    holds a begun connection of an ``InlineSQLite`` engine."""
 
     __slots__ = ()
 
     async def start(self, is_ctxmanager: bool = False) -> AsyncSessionTransaction:
-        session = cast(InlineAsyncSession, self.session)
-        if self.nested or not session._on_inline_engine():
+        if self.nested:  # a SAVEPOINT: a statement
             return await super().start(is_ctxmanager)
-        self.sync_transaction = self._assign_proxied(session.sync_session.begin())
+        self.sync_transaction = self._assign_proxied(self.session.sync_session.begin())
         if is_ctxmanager:
             self.sync_transaction.__enter__()
         return self

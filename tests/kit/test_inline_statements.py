@@ -136,3 +136,21 @@ async def test_a_session_waits_in_a_greenlet_once_per_transaction(
         assert await session.scalar(text("SELECT count(*) FROM t")) == 4
     await other_process.acquire()
     other_process.release()
+
+
+async def test_a_session_begins_and_closes_without_a_greenlet_on_either_database(
+    db: Database, spawns: list[str]
+) -> None:
+    """Beginning acquires no connection, and a session whose transaction has ended holds nothing to release:
+    neither waits, on PostgreSQL either (where the statements and the commit do go through the greenlet)."""
+    async with db.write_sessions() as session, session.begin():
+        assert spawns == []
+        assert await session.scalar(text("SELECT 1")) == 1
+    assert "begin" not in spawns and "close" not in spawns
+    with pytest.raises(RuntimeError):
+        async with db.write_sessions() as session, session.begin():
+            assert await session.scalar(text("SELECT 2")) == 2
+            raise RuntimeError("the request failed")
+    assert "begin" not in spawns and "close" not in spawns
+    async with db.read() as session:  # the session is usable after its transaction ended
+        assert await session.scalar(text("SELECT 3")) == 3
