@@ -20,6 +20,7 @@ from app.kit.db import Database, reading
 from app.kit.errors import Forbidden, Unauthorized
 from app.kit.openapi import SecurityDocs, document_dependency
 from app.kit.security import Principal, decode_access_token, hash_api_key
+from app.kit.statements import prepared
 from app.kit.workdays import WorkdayCalendar
 from app.models.accounts import ApiKey, Organization, OrgStatus, TokenFamily, User
 from app.models.platform import SandboxClock
@@ -120,7 +121,7 @@ _OFFSET = (
     select(SandboxClock.offset_seconds).where(SandboxClock.id == 1).scalar_subquery().label("sandbox_offset")
 )
 # For an API key: the key's user.
-_PRINCIPAL = (
+_PRINCIPAL = prepared(
     select(*_PRINCIPAL_COLUMNS)
     .outerjoin(Organization, Organization.id == User.organization_id)
     .where(User.id == bindparam("p_user", type_=Uuid()))
@@ -128,7 +129,7 @@ _PRINCIPAL = (
 # For an access token: its user, only while the token's family (SPEC §21) is the user's and not revoked. One
 # statement, as before families existed: the family is a primary-key join, not another round trip, and it is
 # asked on every request, so a revocation also refuses tokens whose signature check is remembered.
-_PRINCIPAL_BY_TOKEN = (
+_PRINCIPAL_BY_TOKEN = prepared(
     select(*_PRINCIPAL_COLUMNS)
     .join(TokenFamily, TokenFamily.user_id == User.id)
     .outerjoin(Organization, Organization.id == User.organization_id)
@@ -138,9 +139,11 @@ _PRINCIPAL_BY_TOKEN = (
         User.id == bindparam("p_user", type_=Uuid()),
     )
 )
-_PRINCIPAL_BY_TOKEN_SANDBOX = _PRINCIPAL_BY_TOKEN.add_columns(_OFFSET)
-_API_KEY_USER = select(ApiKey.user_id).where(
-    ApiKey.key_hash == bindparam("p_hash", type_=String()), ApiKey.revoked_at.is_(None)
+_PRINCIPAL_BY_TOKEN_SANDBOX = prepared(_PRINCIPAL_BY_TOKEN.add_columns(_OFFSET))
+_API_KEY_USER = prepared(
+    select(ApiKey.user_id).where(
+        ApiKey.key_hash == bindparam("p_hash", type_=String()), ApiKey.revoked_at.is_(None)
+    )
 )
 _OFFSET_STATE = "sandbox_offset"  # request.state: the offset read with the principal
 # The scope key where the web client's middleware (app.web.security) leaves the user of a live browser session

@@ -58,6 +58,7 @@ from starlette.types import Receive, Scope, Send
 from app.kit.db import Database, connection_of, is_unavailable, warn_unavailable
 from app.kit.errors import ExchangeError
 from app.kit.metrics import SSE_CONNECTIONS
+from app.kit.statements import prepared
 from app.models.platform import SandboxClock
 from app.models.trading import Auction, AuctionEvent, AuctionStatus
 
@@ -88,19 +89,21 @@ def sandbox_clock(offset: timedelta) -> datetime:
     return datetime.now(UTC) + offset
 
 
-_INSERT = insert(cast(Table, AuctionEvent.__table__))
+_INSERT = prepared(insert(cast(Table, AuctionEvent.__table__)))
 _OFFSET = select(SandboxClock.offset_seconds).where(SandboxClock.id == 1).scalar_subquery().label("offset")
-_LOOK = select(
-    Auction.status,
-    Auction.ends_at,
-    select(func.max(AuctionEvent.seq))
-    .where(AuctionEvent.auction_id == Auction.id)
-    .correlate(Auction)
-    .scalar_subquery()
-    .label("newest"),
-    _OFFSET,
-).where(Auction.id == bindparam("p_id"))
-_ROWS = (
+_LOOK = prepared(
+    select(
+        Auction.status,
+        Auction.ends_at,
+        select(func.max(AuctionEvent.seq))
+        .where(AuctionEvent.auction_id == Auction.id)
+        .correlate(Auction)
+        .scalar_subquery()
+        .label("newest"),
+        _OFFSET,
+    ).where(Auction.id == bindparam("p_id"))
+)
+_ROWS = prepared(
     select(AuctionEvent.seq, AuctionEvent.event, AuctionEvent.data, _OFFSET)
     .where(AuctionEvent.auction_id == bindparam("p_id"), AuctionEvent.seq > bindparam("p_after"))
     .order_by(AuctionEvent.seq)

@@ -48,6 +48,7 @@ from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
 from app.kit.money import format_fen
 from app.kit.pagination import SortKey, keyset_query, page_of
 from app.kit.security import Principal
+from app.kit.statements import prepared
 from app.kit.types import UTCDateTime
 from app.kit.workdays import WorkdayCalendar
 from app.models.listings import AuctionFormat, Listing, PriorityHolder
@@ -372,17 +373,19 @@ def _build_english_bid_postgresql() -> Any:
     return select(state).add_cte(written)
 
 
-_ENGLISH_UPDATE = _build_english_update()
+_ENGLISH_UPDATE = prepared(_build_english_update())
 _ENGLISH_BID_POSTGRESQL = _build_english_bid_postgresql()
-_SEALED_UPDATE = _build_sealed_update()
-_INSERT_BID = insert(cast(Table, Bid.__table__))
-_SEALED_BID_OF = select(Bid.id).where(
-    Bid.auction_id == bindparam("p_id", type_=Uuid()),
-    Bid.registration_id == bindparam("p_reg", type_=Uuid()),
+_SEALED_UPDATE = prepared(_build_sealed_update())
+_INSERT_BID = prepared(insert(cast(Table, Bid.__table__)))
+_SEALED_BID_OF = prepared(
+    select(Bid.id).where(
+        Bid.auction_id == bindparam("p_id", type_=Uuid()),
+        Bid.registration_id == bindparam("p_reg", type_=Uuid()),
+    )
 )
 
 
-_REFUSAL = (
+_REFUSAL = prepared(
     select(
         Auction.status,
         Auction.starts_at,

@@ -14,13 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.chain import GENESIS, event_hash, next_row
 from app.kit.db import connection_of
 from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
+from app.kit.statements import prepared
 from app.models.audit import AuditEvent
 
 SYSTEM_ACTOR = "system"
 _SCAN_BATCH = 200  # events read at a time when some are withheld from the reader
 
 
-_LAST_OF_CHAIN = (
+_LAST_OF_CHAIN = prepared(
     select(AuditEvent.seq, AuditEvent.hash)
     .where(
         AuditEvent.entity_type == bindparam("p_type", type_=String()),
@@ -29,7 +30,7 @@ _LAST_OF_CHAIN = (
     .order_by(AuditEvent.seq.desc())
     .limit(1)
 )
-_INSERT = insert(cast(Table, AuditEvent.__table__))
+_INSERT = prepared(insert(cast(Table, AuditEvent.__table__)))
 
 
 async def record(

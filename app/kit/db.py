@@ -96,6 +96,7 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import EMPTY_DICT, await_, immutabledict
 from sqlalchemy.util.concurrency import in_greenlet
 
+from app.kit import statements
 from app.kit.errors import DatabaseUnavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -315,7 +316,8 @@ class InlineAsyncConnection(AsyncConnection):
         if execution_options is None and sync is not None:
             dbapi = sync.dialect.dbapi
             if isinstance(dbapi, _InlineDBAPI) and (not dbapi.gated or sync.in_transaction()):
-                return sync.execute(statement, parameters)
+                result = statements.run(sync, statement, parameters)
+                return sync.execute(statement, parameters) if result is None else result
         return await super().execute(statement, parameters, execution_options=execution_options)
 
 

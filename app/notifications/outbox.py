@@ -12,10 +12,11 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kit.db import connection_of
+from app.kit.statements import prepared
 from app.models.notifications import Notification
 from app.notifications.kinds import KINDS
 
-_INSERT = insert(cast(Table, Notification.__table__))
+_INSERT = prepared(insert(cast(Table, Notification.__table__)))
 
 
 class Written(NamedTuple):
