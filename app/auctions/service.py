@@ -98,7 +98,7 @@ def _build_get_auction() -> Any:
     )
 
 
-_GET_AUCTION = _build_get_auction()
+_GET_AUCTION = prepared(_build_get_auction())
 
 
 async def read_auction(
