@@ -33,6 +33,10 @@ Python code would; the other worker processes go on serving.
 
 PostgreSQL: one asyncpg pool, READ COMMITTED; hot paths rely on conditional UPDATEs and row locks.
 
+On either database, a statement marked ``prepared`` (``app.kit.statements``: the few that run on every
+request) skips SQLAlchemy's per-call execution: ``InlineAsyncConnection`` runs it on ``sqlite3`` inline, or
+awaits it on asyncpg in the calling coroutine.
+
 Reads (GET requests, ``Database.read``) run in autocommit on both databases: no BEGIN and no COMMIT around
 them, which on PostgreSQL saves two round trips per request. It changes nothing they can see: under READ
 COMMITTED every statement takes its own snapshot anyway, and SQLite outside a transaction does the same
@@ -315,9 +319,12 @@ class InlineAsyncConnection(AsyncConnection):
         sync = self.sync_connection
         if execution_options is None and sync is not None:
             dbapi = sync.dialect.dbapi
-            if isinstance(dbapi, _InlineDBAPI) and (not dbapi.gated or sync.in_transaction()):
-                result = statements.run(sync, statement, parameters)
-                return sync.execute(statement, parameters) if result is None else result
+            if isinstance(dbapi, _InlineDBAPI):
+                if not dbapi.gated or sync.in_transaction():
+                    result = statements.run(sync, statement, parameters)
+                    return sync.execute(statement, parameters) if result is None else result
+            elif (awaited := await statements.run_on_asyncpg(sync, statement, parameters)) is not None:
+                return awaited
         return await super().execute(statement, parameters, execution_options=execution_options)
 
 

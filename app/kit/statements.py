@@ -7,35 +7,41 @@ request, four times what ``sqlite3`` took to run them. A statement that runs on 
 changes is therefore marked where it is built: ``prepared(statement)`` returns it unchanged, so it stays an
 ordinary Core statement that any connection or session runs as always, and registers it here.
 
-``run`` is the shortcut, taken by ``app.kit.db.InlineAsyncConnection`` for a prepared statement on a
-connection whose ``sqlite3`` runs in the calling coroutine (see that module). The statement is compiled
+``run`` is the shortcut on SQLite, taken by ``app.kit.db.InlineAsyncConnection`` for a prepared statement
+on a connection whose ``sqlite3`` runs in the calling coroutine (see that module); ``run_on_asyncpg`` the
+one on PostgreSQL, awaited in the calling coroutine instead of SQLAlchemy's greenlet (the greenlet spawn and
+SQLAlchemy's execution cost more CPU than asyncpg's own work for a short statement). The statement is compiled
 once per dialect (and, for an INSERT or UPDATE without fixed values, per set of parameter names, as
 SQLAlchemy compiles them) into its SQL, the order of its parameters with each one's bind processor (UUIDs,
 datetimes, JSON as SQLAlchemy stores them) and its result columns with their result processors; a call then
-orders and processes the parameters, runs ``sqlite3`` and returns SQLAlchemy's own ``Result`` over the rows
-(``first``, ``one``, ``scalar``, ``all``, attribute and ``_mapping`` access as before) with the
-``rowcount``. Errors are SQLAlchemy's (``DBAPIError.instance``), as ``Connection.execute`` raises them.
+orders and processes the parameters, runs the driver and returns SQLAlchemy's own ``Result`` over the
+rows (``first``, ``one``, ``scalar``, ``all``, attribute and ``_mapping`` access as before) with the
+``rowcount``. Errors are SQLAlchemy's, as ``Connection.execute`` raises them.
 
 What the shortcut cannot do as SQLAlchemy would, it leaves to SQLAlchemy, per call and never silently
-wrong: a statement with an expanding ``IN``, a literal-rendered parameter or a Python-side default or
-``onupdate`` to compute (``_Form`` is ``None``), execution options, and an engine with a
+wrong: a statement with an expanding ``IN``, a literal-rendered or computed parameter or a Python-side
+default or ``onupdate`` to compute (its form is ``None``), execution options, several parameter sets on
+PostgreSQL, a connection whose transaction SQLAlchemy has yet to begin, and an engine with a
 ``before_cursor_execute`` or ``after_cursor_execute`` listener (tests watch statements that way, and a
 listener must see every statement).
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection as _ASYNCPG
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import ValuesBase
+from sqlalchemy.util import greenlet_spawn
 
 _S = TypeVar("_S", bound=Executable)
 _REQUIRED = object()
@@ -48,13 +54,16 @@ class _Bind:
     process: Callable[[Any], Any] | None
 
 
-@dataclass(frozen=True, slots=True)
 class _Form:
     """A statement compiled for one dialect (and one set of parameter names)."""
 
-    sql: str
-    binds: tuple[_Bind, ...]
-    metadata: SimpleResultMetaData | None  # None: returns no rows
+    __slots__ = ("_metadata", "binds", "columns", "sql")
+
+    def __init__(self, sql: str, binds: tuple[_Bind, ...], columns: tuple[tuple[str, Any], ...]) -> None:
+        self.sql = sql
+        self.binds = binds
+        self.columns = columns  # (key, SQLAlchemy type) of each result column; none: returns no rows
+        self._metadata: dict[tuple[Any, ...], SimpleResultMetaData] = {}
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values = []
@@ -64,6 +73,20 @@ class _Form:
                 raise sa_exc.InvalidRequestError(f"A value is required for bind parameter {bind.key!r}")
             values.append(value if bind.process is None else bind.process(value))
         return values
+
+    def metadata(self, dialect: Dialect, coltypes: tuple[Any, ...]) -> SimpleResultMetaData:
+        """The rows' keys and result processors, for the column types the driver reported (SQLite: none;
+        asyncpg: type OIDs, on which some of its processors depend, as in SQLAlchemy's own results)."""
+        try:
+            return self._metadata[coltypes]
+        except KeyError:
+            processors = [
+                type_._cached_result_processor(dialect, coltype)
+                for (_key, type_), coltype in zip(self.columns, coltypes, strict=True)
+            ]
+            made = SimpleResultMetaData([key for key, _type in self.columns], _processors=processors)
+            self._metadata[coltypes] = made
+            return made
 
 
 class _Prepared:
@@ -126,16 +149,10 @@ def _compile(statement: Any, dialect: Dialect, column_keys: tuple[str, ...] | No
         if bind.callable or isinstance(process, tuple):  # a value computed per call, a tuple type's
             return None
         binds.append(_Bind(bind.key, _REQUIRED if bind.required else bind.value, cast(Any, process)))
-    metadata = None
-    if compiled._result_columns:
-        keys = [column.keyname for column in compiled._result_columns]
-        if len(set(keys)) != len(keys):
-            return None  # a name twice: SQLAlchemy's rows refuse it as ambiguous, these would not
-        result_processors = [
-            column.type._cached_result_processor(dialect, None) for column in compiled._result_columns
-        ]
-        metadata = SimpleResultMetaData(keys, _processors=result_processors)
-    return _Form(compiled.string, tuple(binds), metadata)
+    columns = tuple((column.keyname, column.type) for column in compiled._result_columns)
+    if len({key for key, _type in columns}) != len(columns):
+        return None  # a name twice: SQLAlchemy's rows refuse it as ambiguous, these would not
+    return _Form(compiled.string, tuple(binds), columns)
 
 
 class PreparedResult(IteratorResult[Any]):
@@ -144,12 +161,11 @@ class PreparedResult(IteratorResult[Any]):
     rowcount: int
 
 
-def run(
+def _plan(
     connection: Connection, statement: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
-) -> PreparedResult | None:
-    """Run a prepared ``statement`` on ``connection``'s ``sqlite3`` connection, in the calling thread; None
-    when it is not prepared or the shortcut does not apply (the caller then runs it through SQLAlchemy).
-    The caller has checked that the connection's statements may run inline now."""
+) -> tuple[_Form, list[list[Any]], bool] | None:
+    """(the statement's form, the arguments of each parameter set, whether there are several), or None when
+    it is not prepared or the shortcut does not apply."""
     entry = _PREPARED.get(id(statement))
     if entry is None or not entry.supported:
         return None
@@ -161,9 +177,29 @@ def run(
         return None
     rows_in: Sequence[Mapping[str, Any]] = params if many else [params or {}]  # type: ignore[assignment, list-item]
     form = entry.form(connection.dialect, list(rows_in[0]))
-    if form is None or (many and form.metadata is not None):
+    if form is None or (many and form.columns):
         return None
-    arguments = [form.arguments(row) for row in rows_in]
+    return form, [form.arguments(row) for row in rows_in], many
+
+
+def _result(metadata: SimpleResultMetaData | None, rows: Sequence[Any], rowcount: int) -> PreparedResult:
+    result = PreparedResult(metadata or _NO_COLUMNS, iter(rows))
+    result.rowcount = rowcount
+    if metadata is None:
+        result._soft_close()
+    return result
+
+
+def run(
+    connection: Connection, statement: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+) -> PreparedResult | None:
+    """Run a prepared ``statement`` on ``connection``'s ``sqlite3`` connection, in the calling thread; None
+    when it is not prepared or the shortcut does not apply (the caller then runs it through SQLAlchemy).
+    The caller has checked that the connection's statements may run inline now."""
+    plan = _plan(connection, statement, params)
+    if plan is None:
+        return None
+    form, arguments, many = plan
     raw: Any = connection.connection.driver_connection
     raw = raw._conn  # InlineSQLite's sqlite3 connection
     try:
@@ -174,7 +210,7 @@ def run(
                 cursor.executemany(form.sql, arguments)
             else:
                 cursor.execute(form.sql, arguments[0])
-                if form.metadata is not None:
+                if form.columns:
                     rows = cursor.fetchall()
             rowcount = cursor.rowcount
         finally:
@@ -183,11 +219,51 @@ def run(
         raise sa_exc.DBAPIError.instance(
             form.sql, arguments if many else arguments[0], error, sqlite3.Error, dialect=connection.dialect
         ) from error
-    result = PreparedResult(form.metadata or _NO_COLUMNS, iter(rows))
-    result.rowcount = rowcount
-    if form.metadata is None:
-        result._soft_close()
-    return result
+    metadata = form.metadata(connection.dialect, (None,) * len(form.columns)) if form.columns else None
+    return _result(metadata, rows, rowcount)
+
+
+_STATUS = re.compile(r"(?:SELECT|UPDATE|DELETE|INSERT \d+) (\d+)")
+
+
+async def run_on_asyncpg(
+    connection: Connection, statement: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+) -> PreparedResult | None:
+    """Run a prepared ``statement`` on ``connection``'s asyncpg connection, awaited in the calling coroutine
+    instead of in a greenlet of SQLAlchemy's; None when the shortcut does not apply. It does what
+    SQLAlchemy's asyncpg cursor does (the adapter's lock, its transaction begun on the first statement, its
+    cache of prepared statements, the rowcount from the status), and an error goes through SQLAlchemy's own
+    handling (translated, the ``handle_error`` listeners, a lost connection invalidated), in a greenlet."""
+    adapted = connection._dbapi_connection
+    if adapted is None or connection.invalidated or not isinstance(adapted.dbapi_connection, _ASYNCPG):
+        return None
+    if not connection.in_transaction() and not adapted.dbapi_connection.autocommit:
+        return None  # SQLAlchemy's autobegin first
+    plan = _plan(connection, statement, params)
+    if plan is None or len(plan[1]) > 1:
+        return None
+    form, (arguments,), _many = plan
+    adapt: Any = adapted.dbapi_connection
+    try:
+        async with adapt._execute_mutex:
+            if adapt._transaction is None:
+                await adapt._start_transaction()
+            try:
+                prepared_statement, attributes = await adapt._prepare(
+                    form.sql,
+                    connection.dialect._invalidate_schema_cache_asof,
+                )
+                rows = await prepared_statement.fetch(*arguments)
+            except Exception as error:
+                adapt._handle_exception(error)  # raises the DB-API error SQLAlchemy's cursor would
+            status = _STATUS.match(prepared_statement.get_statusmsg() or "")
+    except BaseException as error:
+        await greenlet_spawn(connection._handle_dbapi_exception, error, form.sql, arguments, None, None)
+        raise  # not reached: SQLAlchemy raised its own error
+    metadata = None
+    if form.columns:
+        metadata = form.metadata(connection.dialect, tuple(attribute.type.oid for attribute in attributes))
+    return _result(metadata, rows, int(status.group(1)) if status else -1)
 
 
 _NO_COLUMNS = SimpleResultMetaData([])
