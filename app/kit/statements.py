@@ -119,10 +119,6 @@ def prepared(statement: _S) -> _S:
     return statement
 
 
-def is_prepared(statement: Any) -> bool:
-    return id(statement) in _PREPARED
-
-
 def _has_values(statement: ValuesBase) -> bool:
     return bool(getattr(statement, "_values", None) or getattr(statement, "_multi_values", None))
 
