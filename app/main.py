@@ -25,12 +25,15 @@ from app.kit.errors import install_error_handlers
 from app.kit.logging import configure_logging
 from app.kit.middleware import RequestContextMiddleware, RequestGuardMiddleware
 from app.kit.openapi import install as install_openapi
+from app.kit.pagecache import VersionedCache
 from app.kit.security import use_fast_password_hashing
 from app.kit.workdays import WorkdayCalendar
 from app.web import docs
 from app.webhooks.deliveries import run_worker as run_webhook_worker
 
 API_PREFIX = "/api/v1"
+# Rendered pages of the public search each process keeps (a page of 100 listings is ~100 KB).
+LISTING_PAGES_KEPT = 256
 
 TAGS = [
     {"name": "auth", "description": "Tokens and the signed-in user."},
@@ -177,6 +180,9 @@ def create_app(
         load_schedule(settings.fee_schedule_file) if settings.fee_schedule_file else load_schedule()
     )
 
+    # The public search's pages as rendered, while what they show is unchanged (app.kit.pagecache): a market's
+    # front page is its most frequent read.
+    app.state.listing_pages = VersionedCache(LISTING_PAGES_KEPT)
     load_deadline_kinds()
     install_error_handlers(app)
     web.install_middleware(app)  # sessions, CSRF and the pages' headers (SPEC §19.2), inside the guard

@@ -36,6 +36,7 @@ from app.kit.pagination import (
     uuid_key,
 )
 from app.kit.security import Principal
+from app.kit.statements import prepared
 from app.kit.types import UTCDateTime
 from app.listings import search
 from app.listings.queries import Audience, audience, visibility
@@ -50,6 +51,7 @@ from app.models.listings import (
     TransactionKind,
 )
 from app.models.patents import Patent, PatentIpc
+from app.models.platform import ReadVersion
 
 _MAX_BIGINT = 2**63 - 1
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
@@ -99,6 +101,18 @@ LISTING_COLUMNS = tuple(
         "updated_at",
     )
 )
+
+
+# What the public search shows changes with the listings, their patents and their sellers; triggers count
+# those changes, committed, in ``read_versions`` (migration r3adv3rs10n1).
+_READ_VERSION = prepared(select(ReadVersion.version).where(ReadVersion.name == "listings"))
+
+
+async def read_version(reader: Reader) -> int | None:
+    """The count of committed changes of what the public search shows (``app.kit.pagecache``)."""
+    conn = await _connection(reader)
+    version: int | None = (await conn.execute(_READ_VERSION)).scalar()
+    return version
 
 
 async def _connection(reader: Reader) -> AsyncConnection:
@@ -245,7 +259,7 @@ async def write_search_document(session: AsyncSession, listing: Listing, patents
     await session.flush()
 
 
-@dataclass
+@dataclass(frozen=True)
 class ListFilters:
     q: str | None = None
     pricing_mode: PricingMode | None = None

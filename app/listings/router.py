@@ -96,10 +96,16 @@ async def list_listings(
     )
     clock = await get_clock(request)
     async with get_database(request).read_connection() as conn:
-        items, cursor = await service.read_listings(
-            conn, principal, filters, limit=page.limit, cursor=page.cursor, clock=clock
+        body = await service.listings_json(
+            conn,
+            principal,
+            filters,
+            limit=page.limit,
+            cursor=page.cursor,
+            clock=clock,
+            cache=request.app.state.listing_pages,
         )
-    return _json(Page[Out](items=items, next_cursor=cursor))
+    return Response(body, media_type="application/json")
 
 
 @router.get("/listings/{listing_id:uuid}", response_model=Out, responses=error_responses(401, 404))

@@ -20,6 +20,8 @@ from app.auctions import lifecycle
 from app.audit.service import record
 from app.kit.clock import Clock
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound, Unprocessable
+from app.kit.pagecache import VersionedCache
+from app.kit.pagination import Page
 from app.kit.security import Principal
 from app.kit.workdays import SHANGHAI, WorkdayCalendar
 from app.ledger import deposits
@@ -224,6 +226,36 @@ async def read_listings(
     page, next_cursor = await repo.listing_page(reader, principal, filters, limit=limit, cursor=cursor)
     today = _today(clock)
     return _LISTINGS_OUT.validate_python([_brief(rows[0], rows, today) for rows in page]), next_cursor
+
+
+async def listings_json(
+    reader: repo.Reader,
+    principal: Principal | None,
+    filters: repo.ListFilters,
+    *,
+    limit: int,
+    cursor: str | None,
+    clock: Clock,
+    cache: VersionedCache,
+) -> bytes:
+    """``read_listings``' page as the JSON of ``Page[ListingOut]``, kept in ``cache`` while nothing it shows
+    has changed. Full text and IPC filters read more than the version counts (the search terms, the IPC
+    codes): those pages are rendered every time."""
+    today = _today(clock)
+    key = None
+    if filters.q is None and filters.ipc is None:
+        who = queries.audience(principal)
+        member = principal.organization_id if who is queries.Audience.member and principal else None
+        key = (who, member, filters, limit, cursor, today)
+    version = await repo.read_version(reader) if key is not None else None
+    if (body := cache.get(key, version)) is not None:
+        return body
+    items, next_cursor = await read_listings(
+        reader, principal, filters, limit=limit, cursor=cursor, clock=clock
+    )
+    body = Page[schemas.ListingOut](items=items, next_cursor=next_cursor).model_dump_json().encode()
+    cache.put(key, version, body)
+    return body
 
 
 _LISTINGS_OUT = TypeAdapter(list[schemas.ListingOut])

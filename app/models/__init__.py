@@ -11,7 +11,7 @@ from app.models.listings import Listing, ListingPatent, ListingSearch, PriorityH
 from app.models.notifications import Notification
 from app.models.owners import Empowerment, InventorLine, OwnerConsent, PatentOwner
 from app.models.patents import Patent, PatentIpc
-from app.models.platform import CalendarYear, SandboxClock
+from app.models.platform import CalendarYear, ReadVersion, SandboxClock
 from app.models.policy import OpenLicense, OpenLicenseGrant, Pledge, PledgeConsent, RewardPlan
 from app.models.royalties import RoyaltyReport, RoyaltySchedule
 from app.models.settlement import Certificate, CertificateSequence, LicenceRecord, TransferTask
@@ -72,6 +72,7 @@ __all__ = [
     "PledgeConsent",
     "PriorityHolder",
     "ProxyBid",
+    "ReadVersion",
     "Registration",
     "RewardPlan",
     "RoyaltyReport",

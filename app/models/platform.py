@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, Integer, String
+from sqlalchemy import BigInteger, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, JSONType
@@ -28,3 +28,14 @@ class CalendarYear(Base):
     workdays: Mapped[list[str]] = mapped_column(JSONType, default=list)
     updated_at: Mapped[datetime]
     updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class ReadVersion(Base):
+    """A counter per public read kept rendered by the server processes (``app.kit.pagecache``): ``listings``
+    counts the committed changes of what the public search shows. Only database triggers write it
+    (migration ``r3adv3rs10n1``), so that no writer, however it writes, can forget to."""
+
+    __tablename__ = "read_versions"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
