@@ -23,7 +23,7 @@ from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database, create_database
 from app.kit.errors import install_error_handlers
 from app.kit.logging import configure_logging
-from app.kit.middleware import RequestContextMiddleware, RequestGuardMiddleware
+from app.kit.middleware import RequestContextMiddleware, RequestGuardMiddleware, index_route_templates
 from app.kit.openapi import install as install_openapi
 from app.kit.pagecache import VersionedCache
 from app.kit.security import use_fast_password_hashing
@@ -136,6 +136,7 @@ def create_app(
         webhooks = asyncio.create_task(
             run_webhook_worker(app) if settings.webhook_worker else asyncio.Event().wait()
         )
+        index_route_templates(app)  # the metrics' route labels, before the first request rather than in it
         # Everything built so far (routes, models, statements, schemas: most of the heap) lives as long as the
         # process: move it out of the garbage collector's generations, so that a full collection walks what
         # requests allocate, not the whole application.

@@ -6,6 +6,7 @@ import logging
 import re
 import secrets
 import time
+from typing import Any
 
 from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import Counter, Histogram
@@ -33,7 +34,8 @@ def _route_template(scope: Scope) -> str:
 
     FastAPI puts the route as its router declared it in ``scope["route"]`` (without the include prefix), so
     map it to its effective path: once per process, because that map costs FastAPI's effective route
-    contexts of every route of the app (~0.6 s), a price a process building an app per test would pay per test.
+    contexts of every route of the app (~0.6 s), a price a process building an app per test would pay per test
+    (a server pays it as it starts: ``index_route_templates``).
     Starlette's own routes (the docs pages) and mounts (the web pages' mount, whose own routes name themselves)
     only leave their ``endpoint`` in the scope: a route's path, a mount's ``<prefix>/{path}``, read from the
     app's top level (cheap, and per app: those objects are made with the app).
@@ -48,9 +50,7 @@ def _route_template(scope: Scope) -> str:
     if routes is None:
         return getattr(scope.get("route"), "path", "unmatched")
     if isinstance(matched, APIRoute):
-        for rc in iter_route_contexts(routes):
-            if isinstance(rc.original_route, APIRoute):
-                _API_TEMPLATES[id(rc.original_route)] = (rc.original_route, rc.path_format or "")
+        _index_api_routes(routes)
         _API_TEMPLATES.setdefault(id(matched), (matched, matched.path))  # not among the app's: asked once
         return _API_TEMPLATES[id(matched)][1]
     local: dict[int, str] | None = getattr(app.state, "route_templates", None)  # type: ignore[union-attr]
@@ -63,6 +63,20 @@ def _route_template(scope: Scope) -> str:
                 local[id(route.endpoint)] = route.path
         app.state.route_templates = local  # type: ignore[union-attr]
     return local.get(id(matched), getattr(scope.get("route"), "path", "unmatched"))
+
+
+def _index_api_routes(routes: Any) -> None:
+    for rc in iter_route_contexts(routes):
+        if isinstance(rc.original_route, APIRoute):
+            _API_TEMPLATES[id(rc.original_route)] = (rc.original_route, rc.path_format or "")
+
+
+def index_route_templates(app: Any) -> None:
+    """Map the app's API routes to their templates now, if this process has not yet: a server calls it at
+    start-up. Left to its first request, the ~0.6 s it takes would hold up every request arriving meanwhile
+    (the p99 of the first seconds after each start)."""
+    if not _API_TEMPLATES:
+        _index_api_routes(app.routes)
 
 
 # The method label: HTTP's own methods by name, any other (a client's invention) as ``other``, so that the
