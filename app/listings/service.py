@@ -243,10 +243,9 @@ async def listings_json(
     codes): those pages are rendered every time."""
     today = _today(clock)
     key = None
-    if filters.q is None and filters.ipc is None:
-        who = queries.audience(principal)
-        member = principal.organization_id if who is queries.Audience.member and principal else None
-        key = (who, member, filters, limit, cursor, today)
+    if filters.q is None and filters.ipc is None:  # keyed by what the page is rendered from
+        organization = principal.organization_id if principal is not None else None
+        key = (queries.audience(principal), organization, filters, limit, cursor, today)
     version = await repo.read_version(reader) if key is not None else None
     if (body := cache.get(key, version)) is not None:
         return body
