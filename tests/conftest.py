@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +29,8 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import engine as async_engine
+from sqlalchemy.ext.asyncio import session as async_session
 
 from app.audit import guards
 from app.config import Settings
@@ -273,6 +276,22 @@ async def client(app, db: Database) -> AsyncIterator[httpx.AsyncClient]:  # type
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         sandbox.use_database(c, db)  # moving the sandbox clock needs an operator (tests/sandbox.py)
         yield c
+
+
+@pytest.fixture
+def spawns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the functions SQLAlchemy's AsyncConnection and AsyncSession ran in a greenlet, in order:
+    a statement that took the hot path's shortcut (app.kit.statements) or ran inline adds none."""
+    seen: list[str] = []
+    real = async_engine.greenlet_spawn
+
+    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(getattr(fn, "__name__", repr(fn)))
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(async_engine, "greenlet_spawn", counting)
+    monkeypatch.setattr(async_session, "greenlet_spawn", counting)
+    return seen
 
 
 @pytest.fixture

@@ -374,7 +374,7 @@ def _build_english_bid_postgresql() -> Any:
 
 
 _ENGLISH_UPDATE = prepared(_build_english_update())
-_ENGLISH_BID_POSTGRESQL = _build_english_bid_postgresql()
+_ENGLISH_BID_POSTGRESQL = prepared(_build_english_bid_postgresql())
 _SEALED_UPDATE = prepared(_build_sealed_update())
 _INSERT_BID = prepared(insert(cast(Table, Bid.__table__)))
 _SEALED_BID_OF = prepared(

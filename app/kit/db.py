@@ -373,6 +373,8 @@ class InlineAsyncSession(AsyncSession):
         return (await self.execute(statement, params, **kw)).scalar()  # what Session.scalar returns
 
     async def flush(self, objects: Any = None) -> None:
+        if objects is None and self.sync_session._is_clean():
+            return  # what Session.flush checks first: nothing to flush, nothing that could wait
         if self._holds_begun_connection():
             self.sync_session.flush(objects=objects)
             return

@@ -20,8 +20,7 @@ rows (``first``, ``one``, ``scalar``, ``all``, attribute and ``_mapping`` access
 
 What the shortcut cannot do as SQLAlchemy would, it leaves to SQLAlchemy, per call and never silently
 wrong: a statement with an expanding ``IN``, a literal-rendered or computed parameter or a Python-side
-default or ``onupdate`` to compute (its form is ``None``), execution options, several parameter sets on
-PostgreSQL, a connection whose transaction SQLAlchemy has yet to begin, and an engine with a
+default or ``onupdate`` to compute (its form is ``None``), execution options, a connection whose transaction SQLAlchemy has yet to begin, and an engine with a
 ``before_cursor_execute`` or ``after_cursor_execute`` listener (tests watch statements that way, and a
 listener must see every statement).
 """
@@ -236,9 +235,9 @@ async def run_on_asyncpg(
     if not connection.in_transaction() and not adapted.dbapi_connection.autocommit:
         return None  # SQLAlchemy's autobegin first
     plan = _plan(connection, statement, params)
-    if plan is None or len(plan[1]) > 1:
+    if plan is None:
         return None
-    form, (arguments,), _many = plan
+    form, arguments, many = plan
     adapt: Any = adapted.dbapi_connection
     try:
         async with adapt._execute_mutex:
@@ -249,12 +248,19 @@ async def run_on_asyncpg(
                     form.sql,
                     connection.dialect._invalidate_schema_cache_asof,
                 )
-                rows = await prepared_statement.fetch(*arguments)
+                rows: list[Any] = []
+                several = len(arguments) > 1
+                if several:  # one round trip for them all: asyncpg pipelines them
+                    await prepared_statement.executemany(arguments)
+                else:
+                    rows = await prepared_statement.fetch(*arguments[0])
             except Exception as error:
                 adapt._handle_exception(error)  # raises the DB-API error SQLAlchemy's cursor would
-            status = _STATUS.match(prepared_statement.get_statusmsg() or "")
+            # Of several parameter sets asyncpg reports no count, nor does SQLAlchemy's cursor (-1).
+            status = None if several else _STATUS.match(prepared_statement.get_statusmsg() or "")
     except BaseException as error:
-        await greenlet_spawn(connection._handle_dbapi_exception, error, form.sql, arguments, None, None)
+        sent = arguments if many else arguments[0]
+        await greenlet_spawn(connection._handle_dbapi_exception, error, form.sql, sent, None, None)
         raise  # not reached: SQLAlchemy raised its own error
     metadata = None
     if form.columns:

@@ -1,19 +1,16 @@
 """SQLite statements without SQLAlchemy's greenlet (app.kit.db.InlineAsyncConnection and InlineAsyncSession): on a read connection
 always, on a write connection once its transaction has begun (its BEGIN may wait for the write gate, which
-needs the greenlet). Counted by wrapping the greenlet_spawn that SQLAlchemy's AsyncConnection calls."""
+needs the greenlet). Counted by the ``spawns`` fixture (tests/conftest.py)."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import engine as async_engine
-from sqlalchemy.ext.asyncio import session as async_session
 
 from app.kit.db import (
     Database,
@@ -33,21 +30,6 @@ async def file_db(tmp_path: Path) -> AsyncIterator[Database]:
         await session.execute(text("INSERT INTO t VALUES (1), (2)"))
     yield db
     await db.dispose()
-
-
-@pytest.fixture
-def spawns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the functions AsyncConnection and AsyncSession ran in a greenlet, in order."""
-    seen: list[str] = []
-    real = async_engine.greenlet_spawn
-
-    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append(getattr(fn, "__name__", repr(fn)))
-        return await real(fn, *args, **kwargs)
-
-    monkeypatch.setattr(async_engine, "greenlet_spawn", counting)
-    monkeypatch.setattr(async_session, "greenlet_spawn", counting)
-    return seen
 
 
 async def test_reads_run_without_a_greenlet(file_db: Database, spawns: list[str]) -> None:

@@ -87,6 +87,27 @@ async def test_prepared_statements_read_and_write_what_sqlalchemy_does(db: Datab
             (await conn.execute(_OF_ENTITY, {"p_id": "e1"})).one()
 
 
+async def test_several_parameter_sets_take_the_shortcut_as_one_statement(db: Database) -> None:
+    """A bid and the countdown's extension are two live events of one INSERT (asyncpg: one pipelined round
+    trip); a failing set fails the statement with SQLAlchemy's error, and the transaction writes nothing."""
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    async with db.transaction() as session:
+        conn = await connection_of(session)
+        await conn.execute(_INSERT_EVENTS, _event(1, at))
+        written = await conn.execute(_INSERT_EVENTS, [_event(seq, at) for seq in (2, 3, 4)])
+        assert isinstance(written, PreparedResult)
+    async with db.read() as session:
+        assert [r.seq for r in (await session.execute(_OF_ENTITY, {"p_id": "e1"})).all()] == [1, 2, 3, 4]
+    with pytest.raises(sa_exc.IntegrityError) as raised:
+        async with db.transaction() as session:
+            conn = await connection_of(session)
+            await conn.execute(_INSERT_EVENTS, _event(5, at))
+            await conn.execute(_INSERT_EVENTS, [_event(6, at), _event(2, at)])  # seq 2 is taken
+    assert "INSERT INTO audit_events" in str(raised.value.statement)
+    async with db.read() as session:
+        assert len((await session.execute(_OF_ENTITY, {"p_id": "e1"})).all()) == 4
+
+
 async def test_an_update_reports_its_rowcount(db: Database) -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     async with db.transaction() as session:

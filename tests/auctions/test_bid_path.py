@@ -1,0 +1,38 @@
+"""The bid's hot path: its statements run on the driver in the request's own coroutine (``app.kit.statements``),
+not through SQLAlchemy's per-call greenlet and execution, on both databases. A statement left out of that
+path still works, so only counting shows it: the ``spawns`` fixture (tests/conftest.py) counts the calls SQLAlchemy's
+asyncio API runs in a greenlet while bids are placed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import httpx
+
+from tests.auctions import helpers as h
+
+COUNTDOWN = timedelta(seconds=300)  # open_auction's
+
+
+async def test_a_bid_runs_no_statement_through_sqlalchemy_s_greenlet(
+    client: httpx.AsyncClient, db, spawns: list[str]
+) -> None:
+    case = await h.open_auction(client, db, bidders=2)
+    b1, b2 = case.bidders
+    for who, amount in ((b1, "100000.00"), (b2, "101000.00")):  # the pools and the bidders known
+        assert (await h.bid(client, case, who, amount)).status_code == 201
+    for who, amount in ((b1, "102000.00"), (b2, "103000.00"), (b1, "104000.00")):
+        spawns.clear()
+        r = await h.bid(client, case, who, amount)
+        assert r.status_code == 201, r.text
+        placed = r.json()
+        assert placed["leading"] is True
+        # Each bid extends the countdown: two live events, written by one statement.
+        assert (
+            datetime.fromisoformat(placed["ends_at"])
+            == datetime.fromisoformat(placed["placed_at"]) + COUNTDOWN
+        )
+        # The bid's transaction waits for its connection once (checkout and BEGIN: SQLite's write gate); its
+        # statements (the auction's UPDATE and the bid, the live events of the bid and the extension (two
+        # parameter sets), the audit chain and its flush of nothing, the outbid notice and its webhooks) do not.
+        assert "execute" not in spawns and "flush" not in spawns, spawns
