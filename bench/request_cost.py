@@ -11,12 +11,14 @@ a scope, a receive that hands over the body, a send that keeps the status. After
   the shared ``bidstorm.py`` does (organizations verified, funded, registered, the sandbox clock moved past the
   listing period); each bid is accepted (one increment over the last, the bidders taking turns). The sandbox
   is on here, as in ``perfpair.sh`` (its offset is read in the principal's statement).
+- refused: the same route, each bid refused (409 ``bid_too_low``, 1.00 yuan): most of ``perfpair.sh``'s hot
+  scenario is refusals, its connections outbidding each other with the same amounts.
 - reads: ``GET /api/v1/auctions/{id}``, ``GET /api/v1/listings?limit=20`` (25 listings),
   ``GET /api/v1/listings/{id}`` (the hot auction's listing), ``GET /healthz``, on
   a second app over the same database in production mode (sandbox off), as ``bench/perfread.sh`` serves them.
 - baseline: the shared yardstick's bare endpoint (``bare_bid_server.py``: raw driver, conditional UPDATE and
-  INSERT, tokens in memory) for the bid and the auction read, plus a bare ``/healthz`` route, run the same
-  way in the same process on a database of its own.
+  INSERT, tokens in memory) for the bid, the refusal and the auction read, plus a bare ``/healthz`` route, run
+  the same way in the same process on a database of its own.
 
 Prints one line per route: µs of CPU per request for the product and for the bare endpoint, and the ratio
 bare ÷ product (comparable to perfpair's product req/s ÷ bare req/s on one core), then one JSON line.
@@ -57,7 +59,7 @@ from bench._setup import SECRET, _pg_admin, fresh_database  # noqa: E402
 YARDSTICK = Path(os.environ.get("PERF_YARDSTICK", ROOT.parent / "shared" / "bench"))
 PASSWORD = "bench-password-123"
 OPERATOR_EMAIL = "ops@cost.example.cn"
-ROUTES = ("healthz", "auction", "listings", "listing", "bid")
+ROUTES = ("healthz", "auction", "listings", "listing", "bid", "refused")
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -357,10 +359,14 @@ async def run_product(url: str, args: argparse.Namespace, tmp: Path) -> dict[str
     app = _product(url, sandbox=True, log_file=tmp / "requests.log")
     async with lifespan(app):
         auction_id, listing_id, tokens = await setup_market(app, bidders=args.bidders, listings=args.listings)
+        bids = f"/api/v1/auctions/{auction_id}/bids"
         if "bid" in args.only:
-            bid = _bidder(Driver(app), f"/api/v1/auctions/{auction_id}/bids", tokens, 10_000_00, 100)
+            bid = _bidder(Driver(app), bids, tokens, 10_000_00, 100)
             out["bid"] = await measure("product bid", bid, expect=201, **kw)
-    if not set(args.only) - {"bid"}:
+        if "refused" in args.only:
+            refused = _bidder(Driver(app), bids, tokens, 1_00, 0)
+            out["refused"] = await measure("product refused", refused, expect=409, **kw)
+    if not set(args.only) - {"bid", "refused"}:
         return out
     app = _product(url, sandbox=False, log_file=tmp / "requests.log")
     async with lifespan(app):
@@ -401,6 +407,9 @@ async def run_bare(bare_db: str, args: argparse.Namespace, tmp: Path) -> dict[st
         if "bid" in args.only:
             bid = _bidder(driver, f"/api/v1/auctions/{ids[0]}/bids", list(tokens), 10_000_00, 100)
             out["bid"] = await measure("bare bid", bid, expect=201, **kw)
+        if "refused" in args.only:
+            refused = _bidder(driver, f"/api/v1/auctions/{ids[0]}/bids", list(tokens), 1_00, 0)
+            out["refused"] = await measure("bare refused", refused, expect=409, **kw)
         if "auction" in args.only:
             get = _getter(driver, f"/api/v1/auctions/{ids[0]}")
             out["auction"] = await measure("bare auction", get, expect=200, **kw)

@@ -399,8 +399,8 @@ _REFUSAL = prepared(
         .where(Registration.id == bindparam("p_reg", type_=Uuid()))
         .scalar_subquery()
         .label("registration_status"),
-    )
-).where(Auction.id == bindparam("p_id", type_=Uuid()))
+    ).where(Auction.id == bindparam("p_id", type_=Uuid()))
+)
 
 
 async def _explain_refusal(

@@ -35,7 +35,7 @@ PostgreSQL: one asyncpg pool, READ COMMITTED; hot paths rely on conditional UPDA
 
 On either database, a statement marked ``prepared`` (``app.kit.statements``: the few that run on every
 request) skips SQLAlchemy's per-call execution: ``InlineAsyncConnection`` runs it on ``sqlite3`` inline, or
-awaits it on asyncpg in the calling coroutine.
+awaits it on asyncpg in the calling coroutine, as a write session's COMMIT or ROLLBACK is on PostgreSQL.
 
 Reads (GET requests, ``Database.read``) run in autocommit on both databases: no BEGIN and no COMMIT around
 them, which on PostgreSQL saves two round trips per request. It changes nothing they can see: under READ
@@ -80,6 +80,7 @@ from typing import Any, cast
 import aiosqlite
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection as _ASYNCPG
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
@@ -97,7 +98,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
-from sqlalchemy.util import EMPTY_DICT, await_, immutabledict
+from sqlalchemy.util import EMPTY_DICT, await_, greenlet_spawn, immutabledict
 from sqlalchemy.util.concurrency import in_greenlet
 
 from app.kit import statements
@@ -337,7 +338,9 @@ class InlineAsyncSession(AsyncSession):
     (a request's, committed or rolled back: nothing is left to release). On an ``InlineSQLite`` engine also
     closing (rollback and check-in are plain calls) and, once its transaction holds a begun connection,
     statements, flushes and the commit. Its first statement (which checks a connection out and, writing,
-    takes the gate before BEGIN) goes through SQLAlchemy's greenlet, as does the rest on PostgreSQL."""
+    takes the gate before BEGIN) goes through SQLAlchemy's greenlet, as does the rest on PostgreSQL except
+    prepared statements (``InlineAsyncConnection``), a flush with nothing to flush and the end of its
+    transaction (``_InlineSessionTransaction``)."""
 
     def _on_inline_engine(self) -> bool:
         bind = self.sync_session.bind
@@ -404,7 +407,9 @@ class InlineAsyncSession(AsyncSession):
 
 class _InlineSessionTransaction(AsyncSessionTransaction):
     """``InlineAsyncSession.begin()``: begun inline on any engine; committed or rolled back inline when it
-    holds a begun connection of an ``InlineSQLite`` engine."""
+    holds a begun connection of an ``InlineSQLite`` engine; on asyncpg, the end of a transaction on one
+    connection is asyncpg's COMMIT (of a clean session) or ROLLBACK awaited in the calling coroutine (no
+    greenlet: SQLAlchemy's part of it then awaits nothing)."""
 
     __slots__ = ()
 
@@ -420,7 +425,51 @@ class _InlineSessionTransaction(AsyncSessionTransaction):
         if cast(InlineAsyncSession, self.session)._holds_begun_connection():
             self._sync_transaction().__exit__(type_, value, traceback)
             return
+        if not self.nested and (conn := self._asyncpg_to_end(commit=type_ is None)) is not None:
+            await self._end_on_asyncpg(conn, type_, value, traceback)
+            return
         await super().__aexit__(type_, value, traceback)
+
+    def _asyncpg_to_end(self, *, commit: bool) -> Any:
+        """The session's one connection, when it is an asyncpg connection in a transaction and, to commit, the
+        session has nothing left to flush: ending the transaction then awaits asyncpg's COMMIT or ROLLBACK
+        alone."""
+        sync_session = self.session.sync_session
+        root = sync_session.get_transaction()
+        if root is None or not root.is_active or (commit and not sync_session._is_clean()):
+            return None
+        connections = root.connections
+        if len(connections) != 1:
+            return None
+        conn = next(iter(connections))
+        adapted = conn._dbapi_connection
+        if conn.invalidated or adapted is None or not isinstance(adapted.dbapi_connection, _ASYNCPG):
+            return None
+        return conn if adapted.dbapi_connection._transaction is not None else None
+
+    async def _end_on_asyncpg(self, conn: Any, type_: Any, value: Any, traceback: Any) -> None:
+        """COMMIT (or, leaving on an exception, ROLLBACK) awaited on asyncpg in the calling coroutine, then
+        SQLAlchemy's own end of the session's transaction, inline: the driver's transaction is gone, so nothing
+        in it awaits (``after_commit`` and the other listeners run as always). A failed COMMIT or ROLLBACK goes
+        through SQLAlchemy's handling (translated, ``handle_error``, a lost connection invalidated) and the
+        session's rollback, in a greenlet, as SQLAlchemy's own would."""
+        adapt: Any = conn._dbapi_connection.dbapi_connection
+        end = adapt._transaction.commit if type_ is None else adapt._transaction.rollback
+        try:
+            try:
+                await adapt._call_and_discard(end)
+            except Exception as error:
+                adapt._handle_exception(error)  # raises the DB-API error SQLAlchemy's adapter would
+        except BaseException as error:
+            try:
+                await greenlet_spawn(conn._handle_dbapi_exception, error, None, None, None, None)
+            except BaseException as raised:
+                await greenlet_spawn(
+                    self._sync_transaction().__exit__, type(raised), raised, raised.__traceback__
+                )
+                raise
+            raise  # not reached: SQLAlchemy raised its own error
+        self._sync_transaction().__exit__(type_, value, traceback)
 
 
 def _sqlite_engine(

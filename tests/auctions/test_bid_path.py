@@ -36,3 +36,19 @@ async def test_a_bid_runs_no_statement_through_sqlalchemy_s_greenlet(
         # statements (the auction's UPDATE and the bid, the live events of the bid and the extension (two
         # parameter sets), the audit chain and its flush of nothing, the outbid notice and its webhooks) do not.
         assert "execute" not in spawns and "flush" not in spawns, spawns
+        assert "__exit__" not in spawns, spawns  # the commit
+
+
+async def test_a_refused_bid_runs_no_statement_through_sqlalchemy_s_greenlet(
+    client: httpx.AsyncClient, db, spawns: list[str]
+) -> None:
+    """Most bids of a busy auction are refused (another got there first): the UPDATE matches nothing, and the
+    reason is read by a second statement, on the same path."""
+    case = await h.open_auction(client, db, bidders=2)
+    b1, b2 = case.bidders
+    for who, amount in ((b1, "100000.00"), (b2, "101000.00")):
+        assert (await h.bid(client, case, who, amount)).status_code == 201
+    spawns.clear()
+    r = await h.bid(client, case, b1, "101000.00")
+    assert r.status_code == 409 and h.code_of(r) == "bid_too_low", r.text
+    assert "execute" not in spawns and "__exit__" not in spawns, spawns  # nor the rollback

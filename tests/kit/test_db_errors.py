@@ -259,6 +259,28 @@ async def test_connections_killed_by_the_server_are_replaced_without_an_error(
         await mine.dispose()
 
 
+async def test_a_connection_lost_before_commit_is_unavailable_and_replaced(
+    backend: Backend, db: Database
+) -> None:
+    """The COMMIT (awaited on asyncpg in the request's coroutine, app.kit.db) finds its connection gone: the
+    error is SQLAlchemy's, marks the database unavailable (503) and invalidates the connection, which the
+    pool replaces; nothing of the transaction was written."""
+    if backend.name != "postgresql":
+        pytest.skip("PostgreSQL's server-side connection kill")
+    mine = create_database(backend.url, pool_size=1)
+    try:
+        with pytest.raises(sa_exc.DBAPIError) as raised:
+            async with mine.transaction() as session:
+                await session.execute(text("CREATE TEMPORARY TABLE lost (x INTEGER)"))
+                pid = int(await session.scalar(text("SELECT pg_backend_pid()")))
+                await _terminate(backend.url, {pid})
+        assert is_unavailable(raised.value) and raised.value.connection_invalidated
+        async with mine.transaction() as session:
+            assert int(await session.scalar(text("SELECT pg_backend_pid()"))) != pid
+    finally:
+        await mine.dispose()
+
+
 async def test_a_closed_connection_is_seen_at_checkout_without_a_round_trip(backend: Backend) -> None:
     """Even before the event loop has read the server's goodbye: the socket has something to read."""
     if backend.name != "postgresql":

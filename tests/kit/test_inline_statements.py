@@ -7,10 +7,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 
 from app.kit.db import (
     Database,
@@ -124,7 +125,7 @@ async def test_a_session_begins_and_closes_without_a_greenlet_on_either_database
     db: Database, spawns: list[str]
 ) -> None:
     """Beginning acquires no connection, and a session whose transaction has ended holds nothing to release:
-    neither waits, on PostgreSQL either (where the statements and the commit do go through the greenlet)."""
+    neither waits, on PostgreSQL either (where unprepared statements do go through the greenlet)."""
     async with db.write_sessions() as session, session.begin():
         assert spawns == []
         assert await session.scalar(text("SELECT 1")) == 1
@@ -136,3 +137,52 @@ async def test_a_session_begins_and_closes_without_a_greenlet_on_either_database
     assert "begin" not in spawns and "close" not in spawns
     async with db.read() as session:  # the session is usable after its transaction ended
         assert await session.scalar(text("SELECT 3")) == 3
+
+
+async def test_commit_and_rollback_run_inline_and_a_failed_commit_raises_sqlalchemy_s_error(
+    db: Database, spawns: list[str]
+) -> None:
+    """The end of a session's transaction on one begun connection is the driver's COMMIT or ROLLBACK awaited
+    in the calling coroutine (SQLite: a plain call), with the session's ``after_commit`` listeners; a COMMIT
+    the database refuses (here a deferred foreign key) raises SQLAlchemy's error, leaves nothing written and
+    the connection back in the pool."""
+    async with db.transaction() as session:
+        await session.execute(text("DROP TABLE IF EXISTS deferred_ref"))
+        await session.execute(
+            text(
+                "CREATE TABLE deferred_ref (id INTEGER PRIMARY KEY,"
+                " ref INTEGER REFERENCES deferred_ref (id) DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+    committed: list[bool] = []
+    async with db.transaction() as session:
+        event.listen(session.sync_session, "after_commit", lambda _s: committed.append(True))
+        await session.execute(text("INSERT INTO deferred_ref VALUES (1, NULL)"))
+        spawns.clear()
+    assert committed == [True]
+    assert "__exit__" not in spawns, spawns
+    with pytest.raises(sa_exc.IntegrityError):
+        async with db.transaction() as session:
+            await session.execute(text("INSERT INTO deferred_ref VALUES (2, 99)"))  # checked at COMMIT
+            await session.execute(text("INSERT INTO deferred_ref VALUES (3, 1)"))
+    pool: Any = db.write_engine.sync_engine.pool
+    assert pool.checkedout() == 0
+    spawns.clear()
+    with pytest.raises(RuntimeError):  # a request that fails: rolled back, inline too
+        async with db.transaction() as session:
+            await session.execute(text("INSERT INTO deferred_ref VALUES (5, 1)"))
+            spawns.clear()
+            raise RuntimeError("refused")
+    assert "__exit__" not in spawns, spawns
+    with pytest.raises(sa_exc.IntegrityError):  # a statement the database refused, then the rollback
+        async with db.transaction() as session:
+            await session.execute(text("INSERT INTO deferred_ref VALUES (6, 1)"))
+            await session.execute(text("INSERT INTO deferred_ref VALUES (6, 1)"))
+    assert pool.checkedout() == 0
+    async with db.transaction() as session:  # the pool's connection is usable
+        await session.execute(text("INSERT INTO deferred_ref VALUES (4, 1)"))
+    async with db.read() as session:
+        ids = (await session.execute(text("SELECT id FROM deferred_ref ORDER BY id"))).scalars().all()
+    assert ids == [1, 4]
+    async with db.transaction() as session:
+        await session.execute(text("DROP TABLE deferred_ref"))
