@@ -202,12 +202,11 @@ async def _load_principal(request: Request, settings: Settings) -> Principal | N
 
 
 async def _lookup(request: Request, statement: Any, params: dict[str, Any]) -> Any:
-    """One row read before the request's own work, on a pooled read connection of its own: the dependencies
-    are solved before the endpoint runs, when the request's session holds no connection yet (a write
-    transaction then starts with its first change, and no request holds two connections at once). Core on a
-    bare connection, and no session: this runs on every request that names its caller."""
-    async with get_database(request).read_connection() as conn:
-        return (await conn.execute(statement, params)).first()
+    """One row read before the request's own work, outside its session: the dependencies are solved before
+    the endpoint runs, when the request's session holds no connection yet (a write transaction then starts
+    with its first change, and no request holds two connections at once). Core, and no session: this runs on
+    every request that names its caller."""
+    return await get_database(request).read_first(statement, params)
 
 
 async def optional_principal(request: Request) -> Principal | None:

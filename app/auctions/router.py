@@ -121,6 +121,7 @@ async def place_bid(
     # principal's statement.
     session, principal = idem.session, idem.caller
     clock = await get_clock(request)
+    db = get_database(request)
 
     async def act() -> BidPlaced:
         try:
@@ -130,7 +131,10 @@ async def place_bid(
                 auction_id,
                 body.amount,
                 now=clock.now(),
-                reader=get_database(request).read,
+                reader=db.read,
+                # SQLite: a refusal read on the shared connection costs little beside the write lock it spares
+                # (one writer at a time); PostgreSQL: a round trip and a checkout more for each accepted bid.
+                peek=db.read_first if db.is_sqlite else None,
             )
         except ExchangeError as exc:
             BIDS_REFUSED.labels(exc.code).inc()

@@ -13,7 +13,7 @@ audit record until its close.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -172,6 +172,7 @@ class _Bidder:
 
 
 Reader = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+Peek = Callable[[Any, dict[str, Any]], Awaitable[Any]]  # (statement, parameters) -> its first row or None
 
 # (auction, organization) -> _Bidder; bounded, emptied when full (a few hundred bytes per active bidder).
 _BIDDERS: dict[tuple[uuid.UUID, uuid.UUID], _Bidder] = {}
@@ -403,6 +404,20 @@ _REFUSAL = prepared(
 )
 
 
+async def _peek_refusal(
+    peek: Peek, auction_id: uuid.UUID, bidder: _Bidder, amount: int, placed_at: datetime
+) -> None:
+    """Refuse the bid if the auction's committed state, read now, refuses it. Most bids of a busy auction
+    are refused (another bidder got there first), and each refusal otherwise queued for the write lock,
+    began a transaction, ran the UPDATE that matched nothing, this read, and rolled back. A refusal decided
+    on this read is the one the write path would give at this instant, which lies within the request; a bid
+    it takes goes on to the UPDATE, which checks every rule again under the lock."""
+    a = await peek(_REFUSAL, {"p_id": auction_id, "p_reg": bidder.registration_id})
+    if a is None:
+        raise NotFound("No such auction.")
+    _refuse(a, bidder, amount, placed_at)
+
+
 async def _explain_refusal(
     session: AsyncSession, auction_id: uuid.UUID, bidder: _Bidder, amount: int, placed_at: datetime
 ) -> None:
@@ -411,6 +426,11 @@ async def _explain_refusal(
     again."""
     conn = await connection_of(session)
     a = (await conn.execute(_REFUSAL, {"p_id": auction_id, "p_reg": bidder.registration_id})).one()
+    _refuse(a, bidder, amount, placed_at)
+
+
+def _refuse(a: Any, bidder: _Bidder, amount: int, placed_at: datetime) -> None:
+    """Raise the reason the auction's state ``a`` (a ``_REFUSAL`` row) refuses the bid; return if it takes it."""
     if a.registration_status != RegistrationStatus.qualified:
         raise NotQualified("Only qualified registrants of this listing may bid.")
     if (
@@ -460,12 +480,17 @@ async def place_bid(
     *,
     now: datetime,
     reader: Reader | None = None,
+    peek: Peek | None = None,
 ) -> BidPlaced:
     """An English or sealed bid at the server's receive time ``now`` (SPEC §10). ``reader``: read sessions
-    for looking up a bidder this process does not know yet, outside the bid's write transaction."""
+    for looking up a bidder this process does not know yet, outside the bid's write transaction. ``peek``:
+    a cheap one-row read outside it (``Database.read_first`` on SQLite), to refuse a bid that the auction's
+    state refuses now without taking the write lock (see ``_peek_refusal``)."""
     bidder = await _bidder(session, principal, auction_id, reader=reader)
     if bidder.format == AuctionFormat.dutch:
         raise InvalidState("A Dutch auction is won by accepting its clock price (POST …/accept).")
+    if peek is not None and not holds_connection(session):
+        await _peek_refusal(peek, auction_id, bidder, amount, now)
     conn = await connection_of(session)  # Core: the hot paths skip the ORM's compile and loading layers
     bid_id = uuid.uuid4()
     params = {

@@ -37,6 +37,11 @@ On either database, a statement marked ``prepared`` (``app.kit.statements``: the
 request) skips SQLAlchemy's per-call execution: ``InlineAsyncConnection`` runs it on ``sqlite3`` inline, or
 awaits it on asyncpg in the calling coroutine, as a write session's COMMIT or ROLLBACK is on PostgreSQL.
 
+On a SQLite file, the one-row reads every request makes before its own work (the caller's lookup, a bid's
+refusal check) run on one connection each process keeps checked out for them (``Database.read_first``): an
+inline statement runs to its last row in one call, so concurrent requests never interleave on it, and a
+pool checkout and check-in cost more CPU than the read.
+
 Reads (GET requests, ``Database.read``) run in autocommit on both databases: no BEGIN and no COMMIT around
 them, which on PostgreSQL saves two round trips per request. It changes nothing they can see: under READ
 COMMITTED every statement takes its own snapshot anyway, and SQLite outside a transaction does the same
@@ -72,7 +77,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -86,7 +91,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.interfaces import ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -425,10 +430,25 @@ class _InlineSessionTransaction(AsyncSessionTransaction):
         if cast(InlineAsyncSession, self.session)._holds_begun_connection():
             self._sync_transaction().__exit__(type_, value, traceback)
             return
+        if not self.nested and self._holds_nothing(commit=type_ is None):
+            self._sync_transaction().__exit__(type_, value, traceback)  # no connection: nothing to await
+            return
         if not self.nested and (conn := self._asyncpg_to_end(commit=type_ is None)) is not None:
             await self._end_on_asyncpg(conn, type_, value, traceback)
             return
         await super().__aexit__(type_, value, traceback)
+
+    def _holds_nothing(self, *, commit: bool) -> bool:
+        """Whether the transaction never took a connection (a request refused before its first statement)
+        and, to commit, the session has nothing to flush: then it ends without touching a database."""
+        sync_session = self.session.sync_session
+        root = sync_session.get_transaction()
+        return (
+            root is not None
+            and root.is_active
+            and not root.connections
+            and (not commit or sync_session._is_clean())
+        )
 
     def _asyncpg_to_end(self, *, commit: bool) -> Any:
         """The session's one connection, when it is an asyncpg connection in a transaction and, to commit, the
@@ -450,9 +470,10 @@ class _InlineSessionTransaction(AsyncSessionTransaction):
     async def _end_on_asyncpg(self, conn: Any, type_: Any, value: Any, traceback: Any) -> None:
         """COMMIT (or, leaving on an exception, ROLLBACK) awaited on asyncpg in the calling coroutine, then
         SQLAlchemy's own end of the session's transaction, inline: the driver's transaction is gone, so nothing
-        in it awaits (``after_commit`` and the other listeners run as always). A failed COMMIT or ROLLBACK goes
-        through SQLAlchemy's handling (translated, ``handle_error``, a lost connection invalidated) and the
-        session's rollback, in a greenlet, as SQLAlchemy's own would."""
+        in it awaits (``after_commit`` and the other listeners run as always), unless the pool, full, is to
+        close the connection it gets back (asyncpg's close awaits: then in a greenlet). A failed COMMIT or
+        ROLLBACK goes through SQLAlchemy's handling (translated, ``handle_error``, a lost connection
+        invalidated) and the session's rollback, in a greenlet, as SQLAlchemy's own would."""
         adapt: Any = conn._dbapi_connection.dbapi_connection
         end = adapt._transaction.commit if type_ is None else adapt._transaction.rollback
         try:
@@ -469,7 +490,11 @@ class _InlineSessionTransaction(AsyncSessionTransaction):
                 )
                 raise
             raise  # not reached: SQLAlchemy raised its own error
-        self._sync_transaction().__exit__(type_, value, traceback)
+        pool: Any = conn.engine.pool
+        if pool.checkedin() < pool.size():  # the session's close queues the connection in the pool: inline
+            self._sync_transaction().__exit__(type_, value, traceback)
+        else:  # an overflow connection, closed on check-in: asyncpg's close awaits
+            await greenlet_spawn(self._sync_transaction().__exit__, type_, value, traceback)
 
 
 def _sqlite_engine(
@@ -537,6 +562,11 @@ class Database:
     read_engine: AsyncEngine
     write_sessions: async_sessionmaker[AsyncSession]
     read_sessions: async_sessionmaker[AsyncSession]
+    # SQLite file: the engine of the one connection ``read_first`` keeps checked out (a pool of its own, so
+    # it never takes one the read pool's other users wait for), and that connection with its process's pid.
+    lookup_engine: AsyncEngine | None = None
+    _shared: tuple[int, Connection] | None = field(default=None, init=False, repr=False, compare=False)
+    _opening: bool = field(default=False, init=False, repr=False, compare=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -565,19 +595,65 @@ class Database:
         async with InlineAsyncConnection(self.read_engine) as conn:
             yield conn
 
+    async def read_first(self, statement: Any, params: dict[str, Any]) -> Any:
+        """The first row of a read (autocommit), or None: what ``read_connection`` gives, for the one-row
+        reads every request makes (its caller). On a SQLite file a prepared statement (``app.kit.statements``)
+        runs on a connection this process keeps checked out for them (``lookup_engine``), with no checkout and
+        check-in around it (a third of such a read's CPU): it runs to its last row in one call, so reads of
+        concurrent requests never interleave on it. Anything else goes through ``read_connection``."""
+        shared = await self._shared_reader()
+        if shared is not None:
+            try:
+                result = statements.run(shared, statement, params)
+            except BaseException:
+                self._drop_shared_reader()  # a fresh one next time, should this one be broken
+                raise
+            if result is not None:
+                return result.first()
+        async with self.read_connection() as conn:
+            return (await conn.execute(statement, params)).first()
+
+    async def _shared_reader(self) -> Connection | None:
+        """The kept connection; None (read through the pool) while another request is opening it."""
+        if self.lookup_engine is None or self._opening:
+            return None
+        pid, held = os.getpid(), self._shared
+        if held is not None and held[0] == pid:
+            if not held[1].invalidated:
+                return held[1]
+            self._drop_shared_reader()
+        self._opening = True  # the engine's pool has the one connection: no second request waits for it
+        try:
+            conn = await InlineAsyncConnection(self.lookup_engine).start()
+        finally:
+            self._opening = False
+        self._shared = (pid, cast(Connection, conn.sync_connection))
+        return self._shared[1]
+
+    def _drop_shared_reader(self) -> None:
+        held, self._shared = self._shared, None
+        if held is not None and held[0] == os.getpid():
+            held[1].close()  # inline: a read connection's check-in is a plain call
+
     async def dispose(self) -> None:
+        self._drop_shared_reader()
+        if self.lookup_engine is not None:
+            await self.lookup_engine.dispose()
         await self.write_engine.dispose()
         if self.read_engine.sync_engine.pool is not self.write_engine.sync_engine.pool:
             await self.read_engine.dispose()
 
 
 def create_database(url: str, *, pool_size: int = 10) -> Database:
+    lookup = None
     if url.startswith("sqlite"):
         ensure_sqlite_directory(url)
         database = _sqlite_file(url)
         gate = WriteGate(database, SQLITE_BUSY_TIMEOUT_MS / 1000) if database is not None else None
         write = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=SQLITE_WRITE_POOL_SIZE, gate=gate)
         read = _sqlite_engine(url, begin=None, pool_size=pool_size)
+        if database is not None:
+            lookup = _sqlite_engine(url, begin=None, pool_size=1)
     else:
         write = _postgres_engine(url, pool_size=pool_size)
         read = write.execution_options(isolation_level="AUTOCOMMIT")
@@ -591,6 +667,7 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
         read_sessions=async_sessionmaker(
             read, class_=InlineAsyncSession, expire_on_commit=False, autoflush=False
         ),
+        lookup_engine=lookup,
     )
 
 

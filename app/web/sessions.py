@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from app.config import Settings
 from app.kit.clock import utcnow
 from app.kit.db import Database
+from app.kit.statements import prepared
 from app.models.accounts import User
 from app.models.web import WebSession
 
@@ -71,7 +72,7 @@ def touch_due(last_seen_at: datetime, now: datetime, settings: Settings) -> bool
     return now - last_seen_at >= min(TOUCH_EVERY, timedelta(minutes=settings.session_idle_minutes) / 4)
 
 
-_LOOKUP = (
+_LOOKUP = prepared(  # on every request of a signed-in browser
     select(
         WebSession.id,
         WebSession.user_id,
@@ -91,8 +92,7 @@ async def lookup(db: Database, cookie: str | None, settings: Settings) -> LiveSe
     """The live session of a cookie value, or None. A dead session found on the way is deleted."""
     if not cookie or len(cookie) > MAX_COOKIE_LENGTH:
         return None
-    async with db.read_connection() as conn:
-        row = (await conn.execute(_LOOKUP, {"p_hash": hash_session_id(cookie)})).first()
+    row = await db.read_first(_LOOKUP, {"p_hash": hash_session_id(cookie)})
     if row is None:
         return None
     now = utcnow()

@@ -5,10 +5,14 @@ asyncio API runs in a greenlet while bids are placed."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 import httpx
+import pytest
+from sqlalchemy.engine import make_url
 
+from app.kit.db import Database, WriteGate
 from tests.auctions import helpers as h
 
 COUNTDOWN = timedelta(seconds=300)  # open_auction's
@@ -52,3 +56,34 @@ async def test_a_refused_bid_runs_no_statement_through_sqlalchemy_s_greenlet(
     r = await h.bid(client, case, b1, "101000.00")
     assert r.status_code == 409 and h.code_of(r) == "bid_too_low", r.text
     assert "execute" not in spawns and "__exit__" not in spawns, spawns  # nor the rollback
+    if db.is_sqlite:  # refused on a read: no write connection, no write lock
+        assert "connection" not in spawns, spawns
+
+
+async def test_sqlite_refuses_a_bid_without_waiting_for_the_write_lock(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """While another process writes (it holds the write gate), a bid the auction's state refuses is answered
+    at once; a bid it takes waits for the lock as before, and is accepted once the lock is free."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's one writer at a time")
+    case = await h.open_auction(client, db, bidders=2)
+    b1, b2 = case.bidders
+    assert (await h.bid(client, case, b1, "100000.00")).status_code == 201
+    other_process = WriteGate(str(make_url(db.url).database), timeout=1)
+    await other_process.acquire()
+    try:
+        refusals = [
+            (b2, "100000.00", "bid_too_low"),
+            (b2, "100500.00", "bid_too_low"),
+            (b1, "102000.00", "already_leading"),
+        ]
+        for who, amount, code in refusals:
+            r = await asyncio.wait_for(h.bid(client, case, who, amount), timeout=5)
+            assert r.status_code == 409 and h.code_of(r) == code, r.text
+        waiting = asyncio.create_task(h.bid(client, case, b2, "101000.00"))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+    finally:
+        other_process.release()
+    assert (await asyncio.wait_for(waiting, timeout=10)).status_code == 201

@@ -4,13 +4,14 @@ needs the greenlet). Counted by the ``spawns`` fixture (tests/conftest.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import bindparam, event, literal, literal_column, select, table, text
 from sqlalchemy import exc as sa_exc
 
 from app.kit.db import (
@@ -21,6 +22,7 @@ from app.kit.db import (
     connection_of,
     create_database,
 )
+from app.kit.statements import prepared
 
 
 @pytest.fixture
@@ -186,3 +188,70 @@ async def test_commit_and_rollback_run_inline_and_a_failed_commit_raises_sqlalch
     assert ids == [1, 4]
     async with db.transaction() as session:
         await session.execute(text("DROP TABLE deferred_ref"))
+
+
+_X_OF = prepared(
+    select(literal_column("x")).select_from(table("t")).where(literal_column("x") == bindparam("p"))
+)
+
+
+async def test_one_row_reads_share_a_connection_without_checkouts(
+    file_db: Database, spawns: list[str]
+) -> None:
+    """``read_first`` (the caller's principal on every request): on a SQLite file one connection stays checked
+    out for it, each read runs to its end in one call, and anything it cannot run goes through the pool."""
+    assert file_db.lookup_engine is not None
+    pool: Any = file_db.lookup_engine.sync_engine.pool
+    assert (await file_db.read_first(_X_OF, {"p": 2})).x == 2
+    assert pool.checkedout() == 1
+    spawns.clear()
+    rows = await asyncio.gather(*[file_db.read_first(_X_OF, {"p": p}) for p in (1, 2, 3)] * 10)
+    assert [row.x if row else None for row in rows] == [1, 2, None] * 10
+    assert spawns == [] and pool.checkedout() == 1
+    async with file_db.transaction() as session:  # a write another connection commits is seen at once
+        await session.execute(text("INSERT INTO t VALUES (3)"))
+    assert (await file_db.read_first(_X_OF, {"p": 3})).x == 3
+    unprepared = select(literal_column("x")).select_from(table("t")).where(literal_column("x") == 1)
+    assert (await file_db.read_first(unprepared, {})).x == 1  # through the read pool
+    assert pool.checkedout() == 1
+    read_pool: Any = file_db.read_engine.sync_engine.pool
+    assert read_pool.checkedout() == 0  # none of the read pool's connections is kept from its other users
+    with pytest.raises(sa_exc.OperationalError):
+        await file_db.read_first(prepared(select(literal_column("y")).select_from(table("t"))), {})
+    assert pool.checkedout() == 0  # a failed read drops it: the next read has a fresh one
+    assert (await file_db.read_first(_X_OF, {"p": 1})).x == 1
+    await file_db.dispose()
+    assert pool.checkedout() == 0
+
+
+async def test_one_row_reads_share_a_connection_on_sqlite_only(db: Database) -> None:
+    """On PostgreSQL ``read_first`` is ``read_connection``'s first row, through the pool."""
+    assert (db.lookup_engine is not None) == db.is_sqlite
+    row = await db.read_first(prepared(select(literal(7).label("seven"))), {})
+    assert row.seven == 7
+    assert db.read_engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_an_overflow_connection_is_closed_when_its_transaction_ends(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL's pool lends connections beyond its size; one returned to a full pool is closed, and
+    asyncpg's close awaits: that end of a transaction goes through the greenlet (inline, SQLAlchemy logged
+    MissingGreenlet and left the connection unclosed)."""
+    if db.is_sqlite:
+        pytest.skip("SQLite's pools lend no overflow connection")
+    mine = create_database(db.url, pool_size=1)  # and one overflow connection
+    pool: Any = mine.write_engine.sync_engine.pool
+    try:
+        for failing in (False, True):
+            first, second = mine.transaction(), mine.transaction()
+            for session in (await first.__aenter__(), await second.__aenter__()):
+                assert await session.scalar(text("SELECT 1")) == 1
+            assert pool.checkedout() == 2
+            error = RuntimeError("the request failed") if failing else None
+            for transaction in (first, second):
+                await transaction.__aexit__(type(error) if error else None, error, None)
+            assert pool.checkedout() == 0 and pool.checkedin() == 1
+        assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    finally:
+        await mine.dispose()
