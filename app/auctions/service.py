@@ -430,7 +430,8 @@ async def _explain_refusal(
 
 
 def _refuse(a: Any, bidder: _Bidder, amount: int, placed_at: datetime) -> None:
-    """Raise the reason the auction's state ``a`` (a ``_REFUSAL`` row) refuses the bid; return if it takes it."""
+    """Raise the reason the auction's state ``a`` (a ``_REFUSAL`` row) refuses the bid; return if it takes
+    it."""
     if a.registration_status != RegistrationStatus.qualified:
         raise NotQualified("Only qualified registrants of this listing may bid.")
     if (

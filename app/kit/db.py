@@ -469,10 +469,10 @@ class _InlineSessionTransaction(AsyncSessionTransaction):
 
     async def _end_on_asyncpg(self, conn: Any, type_: Any, value: Any, traceback: Any) -> None:
         """COMMIT (or, leaving on an exception, ROLLBACK) awaited on asyncpg in the calling coroutine, then
-        SQLAlchemy's own end of the session's transaction, inline: the driver's transaction is gone, so nothing
-        in it awaits (``after_commit`` and the other listeners run as always), unless the pool, full, is to
-        close the connection it gets back (asyncpg's close awaits: then in a greenlet). A failed COMMIT or
-        ROLLBACK goes through SQLAlchemy's handling (translated, ``handle_error``, a lost connection
+        SQLAlchemy's own end of the session's transaction, inline: the driver's transaction is gone, so
+        nothing in it awaits (``after_commit`` and the other listeners run as always), unless the pool, full,
+        is to close the connection it gets back (asyncpg's close awaits: then in a greenlet). A failed COMMIT
+        or ROLLBACK goes through SQLAlchemy's handling (translated, ``handle_error``, a lost connection
         invalidated) and the session's rollback, in a greenlet, as SQLAlchemy's own would."""
         adapt: Any = conn._dbapi_connection.dbapi_connection
         end = adapt._transaction.commit if type_ is None else adapt._transaction.rollback

@@ -20,9 +20,10 @@ rows (``first``, ``one``, ``scalar``, ``all``, attribute and ``_mapping`` access
 
 What the shortcut cannot do as SQLAlchemy would, it leaves to SQLAlchemy, per call and never silently
 wrong: a statement with an expanding ``IN``, a literal-rendered or computed parameter or a Python-side
-default or ``onupdate`` to compute (its form is ``None``), execution options, a connection whose transaction SQLAlchemy has yet to begin, and an engine with a
-``before_cursor_execute`` or ``after_cursor_execute`` listener (tests watch statements that way, and a
-listener must see every statement).
+default or ``onupdate`` to compute (its form is ``None``), execution options, a connection whose
+transaction SQLAlchemy has yet to begin, and an engine with a ``before_cursor_execute`` or
+``after_cursor_execute`` listener (tests watch statements that way, and a listener must see every
+statement). Several parameter sets are one ``executemany`` on either driver.
 """
 
 from __future__ import annotations

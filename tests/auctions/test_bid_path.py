@@ -1,7 +1,7 @@
-"""The bid's hot path: its statements run on the driver in the request's own coroutine (``app.kit.statements``),
-not through SQLAlchemy's per-call greenlet and execution, on both databases. A statement left out of that
-path still works, so only counting shows it: the ``spawns`` fixture (tests/conftest.py) counts the calls SQLAlchemy's
-asyncio API runs in a greenlet while bids are placed."""
+"""The bid's hot path: its statements run on the driver in the request's own coroutine
+(``app.kit.statements``), not through SQLAlchemy's per-call greenlet and execution, on both databases. A
+statement left out of that path still works, so only counting shows it: the ``spawns`` fixture
+(tests/conftest.py) counts the calls SQLAlchemy's asyncio API runs in a greenlet while bids are placed."""
 
 from __future__ import annotations
 
@@ -36,9 +36,10 @@ async def test_a_bid_runs_no_statement_through_sqlalchemy_s_greenlet(
             datetime.fromisoformat(placed["ends_at"])
             == datetime.fromisoformat(placed["placed_at"]) + COUNTDOWN
         )
-        # The bid's transaction waits for its connection once (checkout and BEGIN: SQLite's write gate); its
-        # statements (the auction's UPDATE and the bid, the live events of the bid and the extension (two
-        # parameter sets), the audit chain and its flush of nothing, the outbid notice and its webhooks) do not.
+        # The bid's transaction waits for its connection once (checkout and BEGIN: SQLite's write gate);
+        # its statements (the auction's UPDATE and the bid, the live events of the bid and the extension
+        # (two parameter sets), the audit chain and its flush of nothing, the outbid notice and its
+        # webhooks) do not.
         assert "execute" not in spawns and "flush" not in spawns, spawns
         assert "__exit__" not in spawns, spawns  # the commit
 
