@@ -331,7 +331,8 @@ async def setup_market(app: Any, *, bidders: int, listings: int) -> tuple[str, s
 
 
 def _bidder(driver: Driver, path: str, tokens: list[str], first_fen: int, step_fen: int) -> Any:
-    """Bids of one increment over the last, the bidders taking turns (never the leader again): all accepted."""
+    """Bids of ``step_fen`` over the last from ``first_fen``, the bidders taking turns (never the leader again):
+    with one increment, all accepted; with a step of 0 below the start price, all refused."""
     auths = [
         [(b"authorization", f"Bearer {t}".encode()), (b"content-type", b"application/json")] for t in tokens
     ]

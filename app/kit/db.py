@@ -438,30 +438,28 @@ class _InlineSessionTransaction(AsyncSessionTransaction):
             return
         await super().__aexit__(type_, value, traceback)
 
-    def _holds_nothing(self, *, commit: bool) -> bool:
-        """Whether the transaction never took a connection (a request refused before its first statement)
-        and, to commit, the session has nothing to flush: then it ends without touching a database."""
-        sync_session = self.session.sync_session
-        root = sync_session.get_transaction()
-        return (
-            root is not None
-            and root.is_active
-            and not root.connections
-            and (not commit or sync_session._is_clean())
-        )
-
-    def _asyncpg_to_end(self, *, commit: bool) -> Any:
-        """The session's one connection, when it is an asyncpg connection in a transaction and, to commit, the
-        session has nothing left to flush: ending the transaction then awaits asyncpg's COMMIT or ROLLBACK
-        alone."""
+    def _root_to_end(self, *, commit: bool) -> Any:
+        """The session's root transaction when it is active and, to commit, the session has nothing left to
+        flush (a flush may need the greenlet); else None."""
         sync_session = self.session.sync_session
         root = sync_session.get_transaction()
         if root is None or not root.is_active or (commit and not sync_session._is_clean()):
             return None
-        connections = root.connections
-        if len(connections) != 1:
+        return root
+
+    def _holds_nothing(self, *, commit: bool) -> bool:
+        """Whether the transaction never took a connection (a request refused before its first statement):
+        then it ends without touching a database."""
+        root = self._root_to_end(commit=commit)
+        return root is not None and not root.connections
+
+    def _asyncpg_to_end(self, *, commit: bool) -> Any:
+        """The session's one connection, when it is an asyncpg connection in a transaction: ending the
+        transaction then awaits asyncpg's COMMIT or ROLLBACK alone."""
+        root = self._root_to_end(commit=commit)
+        if root is None or len(root.connections) != 1:
             return None
-        conn = next(iter(connections))
+        conn = next(iter(root.connections))
         adapted = conn._dbapi_connection
         if conn.invalidated or adapted is None or not isinstance(adapted.dbapi_connection, _ASYNCPG):
             return None
