@@ -57,13 +57,13 @@ class _Bind:
 class _Form:
     """A statement compiled for one dialect (and one set of parameter names)."""
 
-    __slots__ = ("_metadata", "binds", "columns", "sql")
+    __slots__ = ("_shapes", "binds", "columns", "sql")
 
     def __init__(self, sql: str, binds: tuple[_Bind, ...], columns: tuple[tuple[str, Any], ...]) -> None:
         self.sql = sql
         self.binds = binds
         self.columns = columns  # (key, SQLAlchemy type) of each result column; none: returns no rows
-        self._metadata: dict[tuple[Any, ...], SimpleResultMetaData] = {}
+        self._shapes: dict[tuple[Any, ...], _Shape] = {}
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values = []
@@ -74,19 +74,43 @@ class _Form:
             values.append(value if bind.process is None else bind.process(value))
         return values
 
-    def metadata(self, dialect: Dialect, coltypes: tuple[Any, ...]) -> SimpleResultMetaData:
+    def shape(self, dialect: Dialect, coltypes: tuple[Any, ...]) -> _Shape:
         """The rows' keys and result processors, for the column types the driver reported (SQLite: none;
         asyncpg: type OIDs, on which some of its processors depend, as in SQLAlchemy's own results)."""
         try:
-            return self._metadata[coltypes]
+            return self._shapes[coltypes]
         except KeyError:
             processors = [
                 type_._cached_result_processor(dialect, coltype)
                 for (_key, type_), coltype in zip(self.columns, coltypes, strict=True)
             ]
             made = SimpleResultMetaData([key for key, _type in self.columns], _processors=processors)
-            self._metadata[coltypes] = made
-            return made
+            shape = self._shapes[coltypes] = _Shape(made)
+            return shape
+
+
+class _Shape:
+    """A form's result metadata for one set of column types, and the row maker SQLAlchemy builds from it.
+
+    A ``Result`` builds its row maker (closures over the metadata's processors) on its first row and keeps
+    it for its own lifetime: about 2% of a bid's CPU went into building the same ones again. A fresh result
+    over the same metadata builds the same maker, so it is given the first one, as SQLAlchemy's memoization
+    would have kept it: anything that reshapes a result (``columns``, ``unique``) drops it as before."""
+
+    __slots__ = ("metadata", "row_getter")
+
+    def __init__(self, metadata: SimpleResultMetaData) -> None:
+        self.metadata = metadata
+        self.row_getter: Any = None
+
+    def result(self, rows: Sequence[Any], rowcount: int) -> PreparedResult:
+        result = PreparedResult(self.metadata, iter(rows))
+        result.rowcount = rowcount
+        if self.row_getter is None:
+            self.row_getter = result._row_getter
+        else:
+            result._set_memoized_attribute("_row_getter", self.row_getter)
+        return result
 
 
 class _Prepared:
@@ -178,11 +202,11 @@ def _plan(
     return form, [form.arguments(row) for row in rows_in], many
 
 
-def _result(metadata: SimpleResultMetaData | None, rows: Sequence[Any], rowcount: int) -> PreparedResult:
-    result = PreparedResult(metadata or _NO_COLUMNS, iter(rows))
+def _no_rows(rowcount: int) -> PreparedResult:
+    """The result of a statement that returns no rows (it has no result columns)."""
+    result = PreparedResult(_NO_COLUMNS, iter(()))
     result.rowcount = rowcount
-    if metadata is None:
-        result._soft_close()
+    result._soft_close()
     return result
 
 
@@ -215,8 +239,9 @@ def run(
         raise sa_exc.DBAPIError.instance(
             form.sql, arguments if many else arguments[0], error, sqlite3.Error, dialect=connection.dialect
         ) from error
-    metadata = form.metadata(connection.dialect, (None,) * len(form.columns)) if form.columns else None
-    return _result(metadata, rows, rowcount)
+    if not form.columns:
+        return _no_rows(rowcount)
+    return form.shape(connection.dialect, (None,) * len(form.columns)).result(rows, rowcount)
 
 
 _STATUS = re.compile(r"(?:SELECT|UPDATE|DELETE|INSERT \d+) (\d+)")
@@ -263,10 +288,10 @@ async def run_on_asyncpg(
         sent = arguments if many else arguments[0]
         await greenlet_spawn(connection._handle_dbapi_exception, error, form.sql, sent, None, None)
         raise  # not reached: SQLAlchemy raised its own error
-    metadata = None
-    if form.columns:
-        metadata = form.metadata(connection.dialect, tuple(attribute.type.oid for attribute in attributes))
-    return _result(metadata, rows, int(status.group(1)) if status else -1)
+    rowcount = int(status.group(1)) if status else -1
+    if not form.columns:
+        return _no_rows(rowcount)
+    return form.shape(connection.dialect, tuple(a.type.oid for a in attributes)).result(rows, rowcount)
 
 
 _NO_COLUMNS = SimpleResultMetaData([])

@@ -6,8 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+# SQLAlchemy's text for a datetime on SQLite: "YYYY-MM-DD HH:MM:SS.ffffff" (its DATETIME's storage format).
+_SQLITE_TEXT = sqlite.DATETIME._storage_format
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -29,6 +33,23 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """On SQLite, ``process_bind_param`` and SQLAlchemy's text in one step: the same text, from
+        ``isoformat`` instead of a format over a dictionary of the value's fields, for a third of the CPU (a
+        bid binds five datetimes). Elsewhere, or with another storage format, SQLAlchemy's own chain."""
+        impl = self.impl_instance.dialect_impl(dialect)
+        if dialect.name != "sqlite" or getattr(impl, "_storage_format", None) != _SQLITE_TEXT:
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -90,6 +90,27 @@ async def test_prepared_statements_read_and_write_what_sqlalchemy_does(db: Datab
             (await conn.execute(_OF_ENTITY, {"p_id": "e1"})).one()
 
 
+async def test_results_of_one_statement_share_a_row_maker_and_stay_their_own(db: Database) -> None:
+    """Each result of a prepared statement is given the row maker the first one built (not built again per
+    result); reshaping one result (``columns``, ``scalars``, ``mappings``) leaves the next one whole."""
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    async with db.transaction() as session:
+        conn = await connection_of(session)
+        rows = [_event(seq, at) for seq in (1, 2)]
+        await conn.execute(_INSERT_EVENTS, rows)
+        first = await conn.execute(_OF_ENTITY, {"p_id": "e1"})
+        second = await conn.execute(_OF_ENTITY, {"p_id": "e1"})
+        assert isinstance(first, PreparedResult) and isinstance(second, PreparedResult)
+        assert second._row_getter is first._row_getter
+        assert [(r.seq, r.tag) for r in first.columns("seq", "tag").all()] == [(1, "fixed"), (2, "fixed")]
+        assert [r.actor for r in second.all()] == ["actor 1", "actor 2"]
+        assert (await conn.execute(_OF_ENTITY, {"p_id": "e1"})).scalars().all() == [r["id"] for r in rows]
+        mapped = (await conn.execute(_OF_ENTITY, {"p_id": "e1"})).mappings().first()
+        assert mapped is not None and mapped["seq"] == 1 and mapped["at"] == at
+        third = (await conn.execute(_OF_ENTITY, {"p_id": "e1"})).first()
+        assert third is not None and tuple(third)[1:3] == (1, at)
+
+
 async def test_several_parameter_sets_take_the_shortcut_as_one_statement(db: Database) -> None:
     """A bid and the countdown's extension are two live events of one INSERT (asyncpg: one pipelined round
     trip); a failing set fails the statement with SQLAlchemy's error, and the transaction writes nothing."""
