@@ -19,6 +19,7 @@ from app.deadlines.kinds import load as load_deadline_kinds
 from app.deadlines.sweeper import business_now, sweep_context, sweep_loop
 from app.deals.fees import load_schedule
 from app.deps import PUBLIC_ROUTES, SECURITY
+from app.kit import param_fields
 from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database, create_database
 from app.kit.errors import install_error_handlers
@@ -119,6 +120,7 @@ def create_app(
     """Build the app. Tests pass their own ``db`` (shared across apps, disposed by them)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
+    param_fields.install()  # FastAPI reads each parameter's declaration once, not on every request
     if settings.fast_password_hashing:
         use_fast_password_hashing()
 
