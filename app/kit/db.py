@@ -481,7 +481,7 @@ class _InlineSessionTransaction(AsyncSessionTransaction):
                 adapt._handle_exception(error)  # raises the DB-API error SQLAlchemy's adapter would
         except BaseException as error:
             try:
-                await greenlet_spawn(conn._handle_dbapi_exception, error, None, None, None, None)
+                await greenlet_spawn(statements.handle_dbapi_error, conn, error, None, None)
             except BaseException as raised:
                 await greenlet_spawn(
                     self._sync_transaction().__exit__, type(raised), raised, raised.__traceback__

@@ -244,6 +244,22 @@ def run(
     return form.shape(connection.dialect, (None,) * len(form.columns)).result(rows, rowcount)
 
 
+def handle_dbapi_error(
+    connection: Connection, error: BaseException, statement: str | None, parameters: Any
+) -> None:
+    """SQLAlchemy's handling of ``error``, raised by the driver outside SQLAlchemy's execution (translated,
+    ``handle_error``, a lost connection invalidated), to run in a greenlet of SQLAlchemy's; it raises.
+
+    SQLAlchemy re-raises what it does not translate (a cancellation, say) from ``sys.exc_info()``, which a new
+    greenlet does not have: the error is raised again here first, or it would become an ``AssertionError`` (a
+    cancelled task's worker took that for a failed pass and never stopped)."""
+    try:
+        raise error
+    except BaseException:
+        connection._handle_dbapi_exception(error, statement, parameters, None, None)
+    raise error  # not reached: SQLAlchemy raised
+
+
 _STATUS = re.compile(r"(?:SELECT|UPDATE|DELETE|INSERT \d+) (\d+)")
 
 
@@ -286,7 +302,7 @@ async def run_on_asyncpg(
             status = None if several else _STATUS.match(prepared_statement.get_statusmsg() or "")
     except BaseException as error:
         sent = arguments if many else arguments[0]
-        await greenlet_spawn(connection._handle_dbapi_exception, error, form.sql, sent, None, None)
+        await greenlet_spawn(handle_dbapi_error, connection, error, form.sql, sent)
         raise  # not reached: SQLAlchemy raised its own error
     rowcount = int(status.group(1)) if status else -1
     if not form.columns:

@@ -21,16 +21,17 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import Float, bindparam, func, select, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.auctions import events
 from app.deadlines import sweeper
 from app.kit import db as kit_db
-from app.kit.db import Database, create_database, is_unavailable
+from app.kit.db import Database, connection_of, create_database, is_unavailable
 from app.kit.errors import DatabaseUnavailable
+from app.kit.statements import prepared
 from app.main import create_app
 from tests import factories as f
 from tests.auctions import helpers as h
@@ -278,6 +279,58 @@ async def test_a_connection_lost_before_commit_is_unavailable_and_replaced(
         async with mine.transaction() as session:
             assert int(await session.scalar(text("SELECT pg_backend_pid()"))) != pid
     finally:
+        await mine.dispose()
+
+
+_SLEEP = prepared(select(func.pg_sleep(bindparam("p_seconds", type_=Float()))))
+
+
+async def test_a_task_cancelled_in_a_commit_or_a_statement_ends_cancelled(backend: Backend) -> None:
+    """A task cancelled while its COMMIT or one of its prepared statements is awaited on asyncpg in its own
+    coroutine (app.kit.db, app.kit.statements) ends with ``CancelledError``, as under SQLAlchemy's own
+    execution: the cancellation is not turned into another error (a worker that retries on errors would
+    take it for one and never stop), and the connection, whose state is unknown, is dropped and replaced."""
+    if backend.name != "postgresql":
+        pytest.skip("PostgreSQL's COMMIT and statements awaited in the calling coroutine")
+    mine = create_database(backend.url, pool_size=1)
+    try:
+        async with mine.transaction() as session:  # COMMIT runs the deferred trigger, which sleeps
+            await session.execute(text("CREATE TABLE slow_commit (x INTEGER)"))
+            await session.execute(
+                text(
+                    "CREATE FUNCTION slow_commit_sleep() RETURNS trigger LANGUAGE plpgsql AS"
+                    " $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$"
+                )
+            )
+            await session.execute(
+                text(
+                    "CREATE CONSTRAINT TRIGGER slow_commit_t AFTER INSERT ON slow_commit"
+                    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit_sleep()"
+                )
+            )
+
+        async def commit_slowly() -> None:
+            async with mine.transaction() as session:
+                await session.execute(text("INSERT INTO slow_commit VALUES (1)"))
+
+        async def sleep_in_a_statement() -> None:
+            async with mine.transaction() as session:
+                await (await connection_of(session)).execute(_SLEEP, {"p_seconds": 1.0})
+
+        pool: Any = mine.write_engine.sync_engine.pool
+        for work in (commit_slowly, sleep_in_a_statement):
+            task = asyncio.create_task(work())
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert pool.checkedout() == 0, work.__name__
+            async with mine.transaction() as session:  # the pool's connection works
+                assert await session.scalar(text("SELECT 1")) == 1
+    finally:
+        async with mine.transaction() as session:
+            await session.execute(text("DROP TABLE IF EXISTS slow_commit"))
+            await session.execute(text("DROP FUNCTION IF EXISTS slow_commit_sleep()"))
         await mine.dispose()
 
 
