@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any, cast
 
@@ -19,6 +18,7 @@ from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database, reading
 from app.kit.errors import Forbidden, Unauthorized
 from app.kit.openapi import SecurityDocs, document_dependency
+from app.kit.routing import end_before_response
 from app.kit.security import Principal, decode_access_token, hash_api_key
 from app.kit.statements import prepared
 from app.kit.workdays import WorkdayCalendar
@@ -48,16 +48,30 @@ async def database_dep(request: Request) -> Database:
 DatabaseDep = Annotated[Database, Depends(database_dep)]
 
 
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+async def _session(request: Request) -> AsyncSession:
     """One transaction per request, committed when the endpoint returns and before the response is sent
-    (``scope="function"``), so a 2xx is never sent for a commit that then fails. Reads use the read engine."""
+    (``end_before_response``: the routes are ``ExchangeRoute``s), so a 2xx is never sent for a commit that then
+    fails; rolled back when the endpoint raises. Reads use the read engine."""
     db = get_database(request)
     factory = db.read_sessions if request.method in READ_METHODS else db.write_sessions
-    async with factory() as session, session.begin():
-        yield session
+    session = factory()
+    transaction = await session.begin().__aenter__()
+
+    async def end(error: BaseException | None) -> None:
+        # What ``async with factory() as session, session.begin():`` does on leaving.
+        exc_info = (None, None, None) if error is None else (type(error), error, error.__traceback__)
+        try:
+            await transaction.__aexit__(*exc_info)
+        except BaseException as failed:
+            await session.__aexit__(type(failed), failed, failed.__traceback__)
+            raise
+        await session.__aexit__(*exc_info)
+
+    end_before_response(request, end)
+    return session
 
 
-SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+SessionDep = Annotated[AsyncSession, Depends(_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 

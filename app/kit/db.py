@@ -414,19 +414,36 @@ class _InlineSessionTransaction(AsyncSessionTransaction):
     """``InlineAsyncSession.begin()``: begun inline on any engine; committed or rolled back inline when it
     holds a begun connection of an ``InlineSQLite`` engine; on asyncpg, the end of a transaction on one
     connection is asyncpg's COMMIT (of a clean session) or ROLLBACK awaited in the calling coroutine (no
-    greenlet: SQLAlchemy's part of it then awaits nothing)."""
+    greenlet: SQLAlchemy's part of it then awaits nothing).
+
+    As a context manager (``async with session.begin():``) it begins lazily: the session's transaction starts
+    with its first use, as SQLAlchemy's autobegin starts it, and the context ends whatever transaction the
+    session then has. A context in which nothing used the session ends without one: a request refused before
+    its first statement (most refused bids) skipped beginning and rolling back a transaction that held
+    nothing, a twentieth of its CPU."""
 
     __slots__ = ()
 
     async def start(self, is_ctxmanager: bool = False) -> AsyncSessionTransaction:
         if self.nested:  # a SAVEPOINT: a statement
             return await super().start(is_ctxmanager)
-        self.sync_transaction = self._assign_proxied(self.session.sync_session.begin())
+        sync_session = self.session.sync_session
+        if is_ctxmanager and sync_session.get_transaction() is None:
+            return self  # begun by the session's first use; ended in __aexit__
+        self.sync_transaction = self._assign_proxied(sync_session.begin())
         if is_ctxmanager:
             self.sync_transaction.__enter__()
         return self
 
     async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        if not self.nested and self.sync_transaction is None:  # begun lazily, if at all
+            sync_session = self.session.sync_session
+            root = sync_session.get_transaction()
+            if root is None:
+                if sync_session._is_clean():
+                    return  # nothing used the session: no transaction to end
+                root = sync_session.begin()  # objects added and not yet flushed: committed as ever
+            self.sync_transaction = root  # ended "out of band" (never entered), as SQLAlchemy allows
         if cast(InlineAsyncSession, self.session)._holds_begun_connection():
             self._sync_transaction().__exit__(type_, value, traceback)
             return

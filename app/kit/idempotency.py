@@ -128,12 +128,12 @@ def dependency(
     principal_dependency: Callable[..., Awaitable[Principal]],
 ) -> Callable[..., Awaitable[Idempotency]]:
     """The FastAPI dependency that gives a route its ``Idempotency``: the request's session (``session_dependency``,
-    run with ``scope="function"``: committed before the response), its authenticated principal and the
+    committed before the response), its authenticated principal and the
     ``Idempotency-Key`` header, with the responses stored in ``table``."""
 
     async def idempotency(
         request: Request,
-        session: Annotated[AsyncSession, Depends(session_dependency, scope="function")],
+        session: Annotated[AsyncSession, Depends(session_dependency)],
         principal: Annotated[Principal, Depends(principal_dependency)],
         idempotency_key: Annotated[
             str | None,

@@ -1,4 +1,5 @@
-"""Routers that rule themselves out of a request cheaply.
+"""Routers that rule themselves out of a request cheaply, and routes that end what a request opened before
+its response.
 
 FastAPI matches a request by asking every included router in turn, and each router asks every one of its
 routes (regular expression, method, scope bookkeeping), so a request for a route of the last router paid for
@@ -7,15 +8,72 @@ request path's segments: when none of them is the first literal segment of one o
 for ``/auctions/{auction_id}/bids``), none of its routes can match, and it says so at once. Otherwise, and
 for a router with a route that starts with a parameter, FastAPI's own matching decides as before: the check
 only ever skips routers that could not have matched.
+
+Their routes are ``ExchangeRoute``s: what a dependency opens for the request (its database session) is ended
+by the route when the endpoint is done and before the response is sent (``end_before_response``), as a
+FastAPI dependency with ``yield`` and ``scope="function"`` would end it, without that machinery's cost (two
+context managers, an exit stack and a shielded cancel scope per dependency and request: about a tenth of a
+refused bid's CPU).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
 from starlette.routing import Match
 from starlette.types import Scope
+
+# What ends with the request's endpoint: called with None when the endpoint gave a response (an exception it
+# raises then ends the request instead, as a failed commit must), or with the exception that ends it.
+Ending = Callable[[BaseException | None], Awaitable[None]]
+_ENDINGS = "exchange.endings"  # the request scope's list of them, in the order they were registered
+
+
+def end_before_response(request: Request, ending: Ending) -> None:
+    """Have ``ending`` called when the route's endpoint is done, before its response is sent; the last one
+    registered ends first. Only an ``ExchangeRoute`` ends what its request opened: anywhere else this
+    refuses, rather than leave a transaction open that nothing would commit."""
+    endings: list[Ending] | None = request.scope.get(_ENDINGS)
+    if endings is None:
+        raise RuntimeError(f"{request.url.path}: only an ExchangeRoute ends what a dependency opens for it")
+    endings.append(ending)
+
+
+async def _end(endings: list[Ending], error: BaseException | None) -> None:
+    """Call each ending, the last registered first, with ``error``; an ending that raises passes its
+    exception on to the rest and it is raised at the end."""
+    failure: BaseException | None = None
+    while endings:
+        try:
+            await endings.pop()(error)
+        except BaseException as exc:
+            failure = error = exc
+    if failure is not None:
+        raise failure
+
+
+class ExchangeRoute(APIRoute):
+    """An API route that ends what its request's dependencies opened before the response is sent."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            endings: list[Ending] = []
+            request.scope[_ENDINGS] = endings
+            try:
+                response = await handle(request)
+            except BaseException as error:
+                await _end(endings, error)
+                raise
+            if endings:
+                await _end(endings, None)
+            return response
+
+        return handler
 
 
 def first_literal_segment(path: str) -> str | None:
@@ -26,6 +84,7 @@ def first_literal_segment(path: str) -> str | None:
 
 class ExchangeRouter(APIRouter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("route_class", ExchangeRoute)
         super().__init__(*args, **kwargs)
         self._heads: frozenset[str] | None = None
         self._heads_of = -1

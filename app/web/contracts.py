@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,13 +23,14 @@ from app.contracts import service as contracts
 from app.deals.schemas import DealOut
 from app.deps import CalendarDep, ClockDep, OptionalPrincipalDep, SessionDep
 from app.kit.errors import ExchangeError
+from app.kit.routing import ExchangeRouter
 from app.kit.security import Principal
 from app.models.accounts import Organization, User
 from app.models.contracts import Contract, ContractSignature, Party
 from app.models.trading import Deal, DealStatus
 from app.web.pages import page, require_signed_in
 
-router = APIRouter()
+router = ExchangeRouter()
 
 # What a refused signature reads (SPEC §11, §18.2); the page then shows the contract as it is now.
 SIGN_REFUSALS = {

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -24,6 +24,7 @@ from app.contracts import service as contracts
 from app.deps import CalendarDep, ClockDep, OptionalPrincipalDep, SessionDep
 from app.kit.errors import ExchangeError, Forbidden
 from app.kit.money import format_fen
+from app.kit.routing import ExchangeRouter
 from app.kit.schemas import contains_nul
 from app.kit.security import Principal
 from app.ledger import service as ledger
@@ -40,7 +41,7 @@ from app.web import operator_queries as reads
 from app.web.errors import MESSAGES, SignInRequired
 from app.web.pages import page, parse_amount
 
-router = APIRouter()
+router = ExchangeRouter()
 
 # What a refusal reads on a desk, by the problem's code (else the problem's own detail).
 REFUSALS = {

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -25,6 +25,7 @@ from app.kit.clock import Clock
 from app.kit.errors import ExchangeError, Forbidden, NotFound, RateLimited, Unauthorized, Unprocessable
 from app.kit.money import format_fen, parse_yuan
 from app.kit.proxies import client_address
+from app.kit.routing import ExchangeRouter
 from app.kit.schemas import contains_nul
 from app.kit.security import Principal
 from app.ledger import service as ledger
@@ -47,7 +48,7 @@ from app.web.labels import LABELS
 from app.web.security import had_dead_cookie, live_session
 from app.web.templating import STATIC_FILES, STATIC_URLS, render_template
 
-router = APIRouter()
+router = ExchangeRouter()
 
 PAGE_SIZE = 20
 IMMUTABLE = "public, max-age=31536000, immutable"

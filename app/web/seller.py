@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import File, Form, Request, UploadFile
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -27,6 +27,7 @@ from app.deals.schemas import DealOut
 from app.deps import CalendarDep, ClockDep, FeesDep, OptionalPrincipalDep, SessionDep
 from app.kit.errors import CodedValueError, ExchangeError, Forbidden, Unprocessable
 from app.kit.money import format_fen
+from app.kit.routing import ExchangeRouter
 from app.kit.security import Principal
 from app.listings import service as listings
 from app.listings.repository import ListFilters
@@ -40,7 +41,7 @@ from app.patents import service as patents
 from app.web.labels import label
 from app.web.pages import page, parse_amount, require_signed_in
 
-router = APIRouter()
+router = ExchangeRouter()
 
 ROWS = 50  # rows of each table of the desk, and patents offered by the form
 SHOWN_FAILURES = 200  # failed rows of an import listed on the page (the counts cover all)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from pydantic import ValidationError
 from starlette.responses import HTMLResponse
 
@@ -15,10 +15,11 @@ from app.accounts.rules import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from app.accounts.schemas import OrganizationCreate
 from app.deps import ClockDep, SessionDep
 from app.kit.errors import CodedValueError, ExchangeError
+from app.kit.routing import ExchangeRouter
 from app.models.accounts import OrgKind
 from app.web.pages import page
 
-router = APIRouter()
+router = ExchangeRouter()
 
 # The form's fields → the request model's location of each.
 FIELDS: dict[str, tuple[str, ...]] = {

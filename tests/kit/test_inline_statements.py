@@ -5,13 +5,15 @@ needs the greenlet). Counted by the ``spawns`` fixture (tests/conftest.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, literal, literal_column, select, table, text
+from sqlalchemy import bindparam, delete, event, literal, literal_column, select, table, text, update
 from sqlalchemy import exc as sa_exc
 
 from app.kit.db import (
@@ -23,6 +25,7 @@ from app.kit.db import (
     create_database,
 )
 from app.kit.statements import prepared
+from app.models.platform import ReadVersion
 
 
 @pytest.fixture
@@ -139,6 +142,54 @@ async def test_a_session_begins_and_closes_without_a_greenlet_on_either_database
     assert "begin" not in spawns and "close" not in spawns
     async with db.read() as session:  # the session is usable after its transaction ended
         assert await session.scalar(text("SELECT 3")) == 3
+
+
+async def test_a_transaction_context_begins_with_the_session_s_first_use(db: Database) -> None:
+    """``async with session.begin():`` begins nothing until the session is used (a request refused before its
+    first statement ends without a transaction); what is used in it is committed or rolled back at its end
+    as before, objects added and never flushed included; an explicit ``await session.begin()`` and a second
+    begin on a begun session behave as SQLAlchemy's."""
+    created: list[object] = []
+    pool: Any = db.write_engine.sync_engine.pool
+    before = pool.checkedout()
+    for failure in (None, RuntimeError("refused before its first statement")):
+        with contextlib.suppress(RuntimeError):
+            async with db.write_sessions() as session, session.begin():
+                event.listen(
+                    session.sync_session, "after_transaction_create", lambda _s, t: created.append(t)
+                )
+                assert not session.in_transaction()
+                if failure is not None:
+                    raise failure
+    assert created == [] and pool.checkedout() == before
+
+    version = f"v-{uuid.uuid4().hex[:8]}"
+    async with db.write_sessions() as session, session.begin():
+        session.add(ReadVersion(name=version, version=1))  # never flushed in the context: its end does
+    with pytest.raises(RuntimeError):
+        async with db.write_sessions() as session, session.begin():
+            await session.execute(update(ReadVersion).where(ReadVersion.name == version).values(version=2))
+            assert session.in_transaction()
+            raise RuntimeError("rolled back")
+    async with db.write_sessions() as session, session.begin():
+        await session.execute(update(ReadVersion).where(ReadVersion.name == version).values(version=3))
+        await session.rollback()  # a service's own rollback, then another statement: committed at the end
+        await session.execute(update(ReadVersion).where(ReadVersion.name == version).values(version=4))
+    async with db.write_sessions() as session:
+        transaction = await session.begin()  # not a context: begun at once, ended by the caller
+        assert session.in_transaction()
+        await session.execute(update(ReadVersion).where(ReadVersion.name == version).values(version=5))
+        await transaction.commit()
+    async with db.write_sessions() as session:
+        await session.scalar(text("SELECT 1"))  # begun by its use
+        with pytest.raises(sa_exc.InvalidRequestError):
+            async with session.begin():
+                pass
+    async with db.read() as session:
+        assert await session.scalar(select(ReadVersion.version).where(ReadVersion.name == version)) == 5
+    assert pool.checkedout() == before
+    async with db.transaction() as session:
+        await session.execute(delete(ReadVersion).where(ReadVersion.name == version))
 
 
 async def test_commit_and_rollback_run_inline_and_a_failed_commit_raises_sqlalchemy_s_error(

@@ -1,16 +1,18 @@
 """ExchangeRouter: a router whose routes cannot match a path rules itself out without matching them; it never
-changes which route answers."""
+changes which route answers. Its routes end what their requests' dependencies opened before the response."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
-from fastapi import FastAPI
-from fastapi.routing import APIRoute
-from starlette.routing import Match
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import Match, Mount
 from starlette.types import Scope
 
-from app.kit.routing import ExchangeRouter, first_literal_segment
+from app.kit.routing import ExchangeRoute, ExchangeRouter, end_before_response, first_literal_segment
 from app.main import create_app
 
 
@@ -91,3 +93,100 @@ def test_the_health_checks_are_matched_first() -> None:
         r for route in app.router.routes if (r := getattr(route, "original_router", None)) is not None
     )
     assert first is ops_router
+
+
+def _ending_app() -> tuple[FastAPI, list[tuple[str, str | None]]]:
+    """Routes whose dependencies open two things that the route ends: ``first`` and ``second``."""
+    ended: list[tuple[str, str | None]] = []
+    router = ExchangeRouter()
+
+    def opener(name: str, *, fails: bool = False) -> Any:
+        async def open_it(request: Request) -> str:
+            async def end(error: BaseException | None) -> None:
+                ended.append((name, None if error is None else type(error).__name__))
+                if fails and error is None:
+                    raise RuntimeError(f"{name} could not be ended (a commit that fails)")
+
+            end_before_response(request, end)
+            return name
+
+        return open_it
+
+    # Defaults, not ``Annotated`` aliases: this module's annotations are strings, resolved in its globals.
+    first, second, failing = opener("first"), opener("second"), opener("failing", fails=True)
+
+    @router.get("/ok")
+    async def ok(one: str = Depends(first), two: str = Depends(second)) -> dict[str, list[str]]:
+        return {"opened": [one, two], "ended": [name for name, _ in ended]}
+
+    @router.get("/refused", dependencies=[Depends(first), Depends(second)])
+    async def refused() -> None:
+        raise HTTPException(409, "refused")
+
+    @router.get("/unfinished", dependencies=[Depends(first), Depends(failing)])
+    async def unfinished() -> dict[str, str]:
+        return {"sent": "never"}
+
+    app = FastAPI()
+    app.include_router(router)
+    return app, ended
+
+
+async def test_a_route_ends_what_its_request_opened_before_the_response_is_sent() -> None:
+    """Last opened, first ended; with None after a response, with the exception that ends the request
+    otherwise; an ending that fails (a commit) fails the request instead of its response being sent."""
+    app, ended = _ending_app()
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answer = await client.get("/ok")
+        assert answer.status_code == 200
+        assert answer.json() == {"opened": ["first", "second"], "ended": []}  # ended after the endpoint
+        assert ended == [("second", None), ("first", None)]
+        ended.clear()
+        assert (await client.get("/refused")).status_code == 409
+        assert ended == [("second", "HTTPException"), ("first", "HTTPException")]
+        ended.clear()
+        assert (await client.get("/unfinished")).status_code == 500  # never the endpoint's 200
+        assert ended == [("failing", None), ("first", "RuntimeError")]
+
+
+async def test_what_a_dependency_opens_is_refused_on_a_route_that_would_not_end_it() -> None:
+    router = APIRouter()
+
+    async def opens(request: Request) -> None:
+        async def end(error: BaseException | None) -> None:
+            pass
+
+        end_before_response(request, end)
+
+    @router.get("/plain", dependencies=[Depends(opens)])
+    async def plain() -> None:
+        pass
+
+    app = FastAPI()
+    app.include_router(router)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        with pytest.raises(RuntimeError, match="only an ExchangeRoute"):
+            await client.get("/plain")
+
+
+def _api_routes(routes: Any) -> list[APIRoute]:
+    """Every API route under ``routes``, the mounted pages' application's included."""
+    found: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, Mount):
+            inner = getattr(route.app, "web", route.app)  # the pages' application behind its scope keeper
+            found += _api_routes(getattr(inner, "routes", ()))
+    for rc in iter_route_contexts(routes):
+        if isinstance(rc.original_route, APIRoute):
+            found.append(rc.original_route)
+    return found
+
+
+def test_every_route_of_the_exchange_and_of_its_pages_ends_what_its_request_opened() -> None:
+    """The request's session is committed by its route (``app.deps``): a route of another class would
+    refuse it, so every route is an ``ExchangeRoute``, the pages' too."""
+    routes = _api_routes(create_app().routes)
+    pages = [r for r in routes if not r.path.startswith(("/api", "/healthz", "/readyz", "/metrics"))]
+    assert len(routes) > 100 and len(pages) > 10, (len(routes), len(pages))
+    assert [r.path for r in routes if not isinstance(r, ExchangeRoute)] == []
