@@ -56,6 +56,29 @@ def test_every_parameter_of_the_exchange_gets_fastapi_s_answers() -> None:
             assert aliases(field) == aliases.__wrapped__(field)
 
 
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
+    for sub in dependant.dependencies:
+        yield from _dependants(sub)
+
+
+def test_every_dependency_of_the_exchange_gets_fastapi_s_cache_key() -> None:
+    """The key under which a request keeps a solved dependency (its session, its caller: one of each however
+    many dependencies ask for them)."""
+    app = create_app()
+    dependants = {
+        id(d): d
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+        for d in _dependants(context.original_route.dependant)
+    }
+    assert len(dependants) > 300
+    key = fastapi_utils._get_cache_key
+    for _ in range(2):
+        for dependant in dependants.values():
+            assert key(dependant=dependant, uses_scopes_cache={}) == key.__wrapped__(dependant=dependant)
+
+
 def test_each_object_is_asked_once() -> None:
     calls: list[object] = []
 
