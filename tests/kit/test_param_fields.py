@@ -5,7 +5,6 @@ that renames what is memoized fails here."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import fastapi.dependencies.utils as fastapi_utils
 import httpx
@@ -16,12 +15,21 @@ from app.kit import param_fields
 from app.main import create_app
 
 
-def _parameters(dependant: Dependant) -> Iterator[Any]:
-    """Every parameter field of a dependant and of its dependencies, as FastAPI reads them per request."""
-    yield from (*dependant.path_params, *dependant.query_params, *dependant.header_params)
-    yield from dependant.cookie_params
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
     for sub in dependant.dependencies:
-        yield from _parameters(sub)
+        yield from _dependants(sub)
+
+
+def _exchange_dependants() -> dict[int, Dependant]:
+    """Every dependant of every route of the exchange, and of their dependencies, by id."""
+    app = create_app()
+    return {
+        id(d): d
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+        for d in _dependants(context.original_route.dependant)
+    }
 
 
 def test_the_memos_are_in_place_after_the_app_is_built() -> None:
@@ -33,12 +41,10 @@ def test_the_memos_are_in_place_after_the_app_is_built() -> None:
 
 
 def test_every_parameter_of_the_exchange_gets_fastapi_s_answers() -> None:
-    app = create_app()
     fields = {
         id(field): field
-        for context in iter_route_contexts(app.routes)
-        if isinstance(context.original_route, APIRoute)
-        for field in _parameters(context.original_route.dependant)
+        for d in _exchange_dependants().values()
+        for field in (*d.path_params, *d.query_params, *d.header_params, *d.cookie_params)
     }
     assert len(fields) > 100  # the whole API, not a corner of it
     memo = {name: getattr(fastapi_utils, name) for name in param_fields.MEMOIZED}
@@ -56,22 +62,10 @@ def test_every_parameter_of_the_exchange_gets_fastapi_s_answers() -> None:
             assert aliases(field) == aliases.__wrapped__(field)
 
 
-def _dependants(dependant: Dependant) -> Iterator[Dependant]:
-    yield dependant
-    for sub in dependant.dependencies:
-        yield from _dependants(sub)
-
-
 def test_every_dependency_of_the_exchange_gets_fastapi_s_cache_key() -> None:
     """The key under which a request keeps a solved dependency (its session, its caller: one of each however
     many dependencies ask for them)."""
-    app = create_app()
-    dependants = {
-        id(d): d
-        for context in iter_route_contexts(app.routes)
-        if isinstance(context.original_route, APIRoute)
-        for d in _dependants(context.original_route.dependant)
-    }
+    dependants = _exchange_dependants()
     assert len(dependants) > 300
     key = fastapi_utils._get_cache_key
     for _ in range(2):
