@@ -38,31 +38,20 @@ MEMOIZED = (
 _LIMIT = 4096  # objects remembered per function before it starts afresh (a process has a few hundred)
 
 
-class _Seen:
-    """Answers by (the object asked about, the rest of the question), bounded."""
-
-    def __init__(self) -> None:
-        self.answers: dict[tuple[Any, ...], tuple[Any, Any]] = {}
-
-    def ask(self, subject: Any, rest: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-        key = (id(subject), *rest)
-        hit = self.answers.get(key)
-        if hit is not None and hit[0] is subject:
-            return hit[1]
-        answer = compute()
-        if len(self.answers) >= _LIMIT:
-            self.answers.clear()
-        self.answers[key] = (subject, answer)
-        return answer
-
-
 def _memo(function: Callable[..., Any]) -> Callable[..., Any]:
-    seen = _Seen()
+    seen: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
     @functools.wraps(function)
     def memoized(subject: Any, *args: Any, **options: Any) -> Any:
-        rest = (args, tuple(options.items()))
-        return seen.ask(subject, rest, lambda: function(subject, *args, **options))
+        key = (id(subject), args, tuple(options.items()))
+        hit = seen.get(key)
+        if hit is not None and hit[0] is subject:
+            return hit[1]
+        answer = function(subject, *args, **options)
+        if len(seen) >= _LIMIT:
+            seen.clear()
+        seen[key] = (subject, answer)
+        return answer
 
     memoized.memoized = True  # type: ignore[attr-defined]
     return memoized
@@ -70,12 +59,12 @@ def _memo(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _memo_by_dependant(function: Callable[..., Any]) -> Callable[..., Any]:
     """For ``_get_cache_key(dependant=..., uses_scopes_cache=...)``: the answer is the dependant's alone (the
-    other argument only spares FastAPI walking a tree twice in one request)."""
-    seen = _Seen()
+    other argument only spares FastAPI walking a tree twice in one request, and is not passed on)."""
+    of_dependant = _memo(lambda dependant: function(dependant=dependant))
 
     @functools.wraps(function)
-    def memoized(*, dependant: Any, **options: Any) -> Any:
-        return seen.ask(dependant, (), lambda: function(dependant=dependant, **options))
+    def memoized(*, dependant: Any, **_options: Any) -> Any:
+        return of_dependant(dependant)
 
     memoized.memoized = True  # type: ignore[attr-defined]
     return memoized
