@@ -128,8 +128,8 @@ def dependency(
     principal_dependency: Callable[..., Awaitable[Principal]],
 ) -> Callable[..., Awaitable[Idempotency]]:
     """The FastAPI dependency that gives a route its ``Idempotency``: the request's session (``session_dependency``,
-    committed before the response), its authenticated principal and the
-    ``Idempotency-Key`` header, with the responses stored in ``table``."""
+    committed before the response), its authenticated principal and the ``Idempotency-Key`` header, with the
+    responses stored in ``table``."""
 
     async def idempotency(
         request: Request,
