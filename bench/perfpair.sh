@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The shared bid-path yardstick (../shared/bench/perfpair.sh, its README), run against this checkout.
 #   bench/perfpair.sh sqlite|postgres [SECONDS]
+# PERF_CHECKOUT: the checkout to measure, if not this one (bench/ab.sh compares two versions this way).
 # One change, made in a copy: the product runs with EXCHANGE_ENV=test instead of production, because
 # production refuses the sandbox clock the set-up needs (SPEC §20). Nothing on the request path reads
 # the environment's name (app/config.py only validates settings with it), so the figures are production's.
 set -eu
-proj=$(cd "$(dirname "$0")/.." && pwd)
-shared=${PERF_YARDSTICK:-$proj/../shared/bench}
+proj=$(cd "${PERF_CHECKOUT:-$(dirname "$0")/..}" && pwd)
+shared=${PERF_YARDSTICK:-$(cd "$(dirname "$0")/.." && pwd)/../shared/bench}
 [[ -f $shared/perfpair.sh ]] || { echo "the yardstick is missing: $shared/perfpair.sh (set PERF_YARDSTICK)"; exit 2; }
 copy=$(mktemp -d "${TMPDIR:-/tmp}/yardstick-XXXX")
 trap 'rm -rf "$copy"' EXIT

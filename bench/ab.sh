@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Two versions of the exchange through the bid-path yardstick, interleaved, so the host's drift falls on both:
+#   bench/ab.sh sqlite|postgres BEFORE AFTER [ROUNDS] [SECONDS]
+# BEFORE and AFTER: git revisions of this repository (checked out in temporary worktrees) or directories
+# holding a checkout. Runs this checkout's bench/perfpair.sh against each version (PERF_CHECKOUT), in the
+# order AFTER BEFORE BEFORE AFTER AFTER BEFORE ... (ROUNDS runs of each, default 3; SECONDS per wrk run,
+# default 10), and prints each run's product req/s and ratio to the bare endpoint of the same run, then per
+# scenario the median ratio of each version and AFTER / BEFORE. One run's ratio moves by 10-20% on a 2-core
+# host with other work on it: compare medians, never a single pair.
+set -eu
+proj=$(cd "$(dirname "$0")/.." && pwd)
+db=${1:?sqlite or postgres}
+before=${2:?BEFORE: a revision or a directory}
+after=${3:?AFTER: a revision or a directory}
+rounds=${4:-3}
+secs=${5:-10}
+work=$(mktemp -d "${TMPDIR:-/tmp}/ab-XXXX")
+trees=()
+cleanup() {
+  for t in "${trees[@]}"; do git -C "$proj" worktree remove --force "$t" >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+checkout() { # revision or directory -> $checked (a directory)
+  if [[ -d $1 ]]; then checked=$(cd "$1" && pwd); return; fi
+  checked="$work/tree-$(git -C "$proj" rev-parse --short "$1^{commit}")"
+  [[ -d $checked ]] || { git -C "$proj" worktree add -q --detach "$checked" "$1" && trees+=("$checked"); }
+}
+checkout "$before"; dir_before=$checked
+checkout "$after"; dir_after=$checked
+[[ -f $dir_before/pyproject.toml && -f $dir_after/pyproject.toml ]] || { echo "not a checkout"; exit 2; }
+
+order=()
+for ((i = 0; i < rounds; i++)); do
+  if ((i % 2 == 0)); then order+=(after before); else order+=(before after); fi
+done
+n=0
+for which in "${order[@]}"; do
+  n=$((n + 1))
+  if [[ $which == before ]]; then dir=$dir_before; else dir=$dir_after; fi
+  out="$work/$n-$which.txt"
+  PERF_CHECKOUT=$dir bash "$proj/bench/perfpair.sh" "$db" "$secs" >"$out" 2>&1 || { tail -5 "$out"; exit 1; }
+  echo "run $n ($which): $(grep -c '"target"' "$out") lines, $(tail -1 "$out")"
+done
+python3 - "$work" <<'EOF'
+import json, pathlib, statistics, sys
+
+runs = sorted(pathlib.Path(sys.argv[1]).glob("*-*.txt"), key=lambda p: int(p.name.split("-")[0]))
+ratios = {}
+for path in runs:
+    which = path.stem.split("-", 1)[1]
+    lines = [json.loads(l) for l in path.read_text().splitlines() if l.startswith("{")]
+    bare = {l["scenario"]: l["rps"] for l in lines if l["target"] == "bare"}
+    for l in lines:
+        if l["target"] != "product":
+            continue
+        ratio = l["rps"] / bare[l["scenario"]]
+        ratios.setdefault((l["scenario"], which), []).append(ratio)
+        print(f'{path.stem:>10} {l["scenario"]:>6}: {l["rps"]:7.1f} req/s (bare {bare[l["scenario"]]:7.1f}), '
+              f'ratio {ratio:.3f}, p99 {l["p99_ms"]:.0f} ms')
+for scenario in ("hot", "spread"):
+    b, a = (statistics.median(ratios.get((scenario, w), [float("nan")])) for w in ("before", "after"))
+    print(f"{scenario}: median ratio before {b:.3f}, after {a:.3f}, after/before {a / b:.2f}")
+EOF
