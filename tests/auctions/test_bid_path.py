@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.kit.db import Database, WriteGate
@@ -59,6 +61,36 @@ async def test_a_refused_bid_runs_no_statement_through_sqlalchemy_s_greenlet(
     assert "execute" not in spawns and "__exit__" not in spawns, spawns  # nor the rollback
     if db.is_sqlite:  # refused on a read: no write connection, no write lock
         assert "connection" not in spawns, spawns
+
+
+async def test_a_bid_that_waited_for_another_s_lock_is_refused_for_what_that_one_did(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """PostgreSQL: the bid's UPDATE matches the auction as its statement began, waits for a transaction that
+    holds the row, and no longer matches the row that transaction commits: the bid is refused with the
+    reason the committed row gives (DESIGN.md: zero rows, then re-read the row to explain why). When the
+    other transaction rolls back instead, the waiting bid is taken."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's row locks (SQLite refuses on a read outside its one writer)")
+    case = await h.open_auction(client, db, bidders=2)
+    b1, b2 = case.bidders
+    assert (await h.bid(client, case, b1, "100000.00")).status_code == 201
+    raise_price = text("UPDATE auctions SET current_price = :fen WHERE id = :id")
+
+    async def bid_behind_another(who: Any, amount: str, end: str) -> httpx.Response:
+        async with db.write_engine.connect() as other:
+            await other.execute(raise_price, {"fen": 10_200_000, "id": case.id})  # 102,000.00, uncommitted
+            waiting = asyncio.create_task(h.bid(client, case, who, amount))
+            await asyncio.sleep(0.3)
+            assert not waiting.done()  # its UPDATE waits for the row
+            await (other.commit() if end == "commit" else other.rollback())
+        return await asyncio.wait_for(waiting, timeout=10)
+
+    r = await bid_behind_another(b2, "101000.00", "rollback")
+    assert r.status_code == 201, r.text
+    r = await bid_behind_another(b1, "102000.00", "commit")  # valid at 101,000.00, not at 102,000.00
+    assert r.status_code == 409 and h.code_of(r) == "bid_too_low", r.text
+    assert "103000.00" in r.json()["detail"], r.text
 
 
 async def test_sqlite_refuses_a_bid_without_waiting_for_the_write_lock(
