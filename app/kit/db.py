@@ -35,7 +35,10 @@ PostgreSQL: one asyncpg pool, READ COMMITTED; hot paths rely on conditional UPDA
 
 On either database, a statement marked ``prepared`` (``app.kit.statements``: the few that run on every
 request) skips SQLAlchemy's per-call execution: ``InlineAsyncConnection`` runs it on ``sqlite3`` inline, or
-awaits it on asyncpg in the calling coroutine, as a write session's COMMIT or ROLLBACK is on PostgreSQL.
+awaits it on asyncpg in the calling coroutine, as a write session's COMMIT or ROLLBACK is on PostgreSQL. On
+PostgreSQL a read connection is also checked out of the pool and back in without SQLAlchemy's greenlet and
+task when neither waits (a connection idle in the pool, no transaction to roll back, room to keep it): two
+greenlets and a task were a sixth of an auction read's CPU.
 
 On a SQLite file, the one-row reads every request makes before its own work (the caller's lookup, a bid's
 refusal check) run on one connection each process keeps checked out for them (``Database.read_first``): an
@@ -288,25 +291,33 @@ class _InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
 
 
 class InlineAsyncConnection(AsyncConnection):
-    """An ``AsyncConnection`` that runs its work on an ``InlineSQLite`` connection in the calling coroutine
-    when nothing in it can wait. SQLAlchemy runs each call of its asyncio API in a new greenlet, which costs
-    as much CPU as a short statement, and closes a connection in a task of its own; both are needed only to
-    wait: here for a connection from an exhausted pool, for a new connection, or for the ``WriteGate`` at the
-    BEGIN of a write transaction. So, inline: a checkout while the pool has a connection idle (should it need
-    reconnecting, it goes through the greenlet after all, ``_NeedsGreenlet``), a statement on a read
-    connection (autocommit, no gate) or on a write connection once its transaction has begun, and the close
-    (rollback, reset and check-in are plain calls). Anywhere else (PostgreSQL, in-memory SQLite, options such
-    as ``stream_results``) as SQLAlchemy does. Had something run inline tried to wait, SQLAlchemy would raise
+    """An ``AsyncConnection`` that runs its work in the calling coroutine when nothing in it can wait.
+    SQLAlchemy runs each call of its asyncio API in a new greenlet, which costs as much CPU as a short
+    statement, and closes a connection in a task of its own; both are needed only to wait: for a connection
+    from an exhausted pool, for a new connection, for the ``WriteGate`` at the BEGIN of a SQLite write
+    transaction, for asyncpg's ROLLBACK or close.
+
+    So, inline, on an ``InlineSQLite`` engine: a checkout while the pool has a connection idle, a statement on
+    a read connection (autocommit, no gate) or on a write connection once its transaction has begun, and the
+    close (rollback, reset and check-in are plain calls). On asyncpg: the same checkout, and the close of a
+    connection with no transaction on the driver (a read's, in autocommit) that the pool takes back (its reset
+    and check-in are plain calls then; one returned to a full pool is closed, which awaits); its prepared
+    statements are awaited on asyncpg directly (``app.kit.statements``). A checkout that must reconnect goes
+    through the greenlet after all (``_NeedsGreenlet``). Anywhere else (in-memory SQLite, options such as
+    ``stream_results``) as SQLAlchemy does. Had something run inline tried to wait, SQLAlchemy would raise
     ``MissingGreenlet``: an error, never a silent wrong result."""
 
     def _inline_dbapi(self) -> _InlineDBAPI | None:
         dbapi = self.sync_engine.dialect.dbapi
         return dbapi if isinstance(dbapi, _InlineDBAPI) else None
 
+    def _on_asyncpg(self) -> bool:
+        return self.sync_engine.dialect.driver == "asyncpg"
+
     async def start(self, is_ctxmanager: bool = False) -> InlineAsyncConnection:
         pool = self.sync_engine.pool
         idle = isinstance(pool, QueuePool) and pool.checkedin() > 0
-        if self.sync_connection is None and idle and self._inline_dbapi():
+        if self.sync_connection is None and idle and (self._inline_dbapi() or self._on_asyncpg()):
             try:
                 self.sync_connection = self._assign_proxied(self.sync_engine.connect())
                 return self
@@ -315,9 +326,22 @@ class InlineAsyncConnection(AsyncConnection):
         await super().start(is_ctxmanager)
         return self
 
+    def _closes_inline(self, sync: Connection) -> bool:
+        if self._inline_dbapi():
+            return True
+        if not self._on_asyncpg():
+            return False
+        pool = self.sync_engine.pool
+        if not isinstance(pool, QueuePool) or pool.checkedin() >= pool.size():
+            return False  # the pool closes what it cannot keep: asyncpg's close awaits
+        adapted = sync._dbapi_connection
+        driver: Any = adapted.dbapi_connection if adapted is not None else None
+        return driver is None or driver._transaction is None  # nothing to roll back, which would await
+
     async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
-        if self.sync_connection is not None and self._inline_dbapi():
-            self.sync_connection.close()
+        sync = self.sync_connection
+        if sync is not None and self._closes_inline(sync):
+            sync.close()
             return
         await super().__aexit__(type_, value, traceback)
 
@@ -703,6 +727,8 @@ def _postgres_engine(url: str, *, pool_size: int) -> AsyncEngine:
 
     @event.listens_for(sync_engine, "do_connect")
     def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        if not in_greenlet():
+            raise _NeedsGreenlet()  # asked by an inline checkout (InlineAsyncConnection.start): connecting awaits
         try:
             return dialect.connect(*cargs, **cparams)
         except OSError as error:  # refused, unreachable, timed out: asyncpg's, untranslated by SQLAlchemy

@@ -306,3 +306,59 @@ async def test_an_overflow_connection_is_closed_when_its_transaction_ends(
         assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
     finally:
         await mine.dispose()
+
+
+async def test_a_read_connection_is_checked_out_and_returned_without_a_greenlet_on_either_database(
+    db: Database, spawns: list[str]
+) -> None:
+    """A pooled connection idle in the pool is lent and taken back inline on PostgreSQL too (two greenlets
+    and a task per read there before): only connecting awaits."""
+    async with db.read_connection() as conn:
+        assert await conn.scalar(select(literal(1))) == 1
+    spawns.clear()
+    for _ in range(3):
+        async with db.read_connection() as conn:
+            assert await conn.scalar(prepared(select(literal(2).label("two")))) == 2
+    assert spawns == []
+    assert db.read_engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_read_connection_that_must_reconnect_does_so_in_a_greenlet_on_either_database(
+    db: Database, spawns: list[str]
+) -> None:
+    pool: Any = db.read_engine.sync_engine.pool
+    async with db.read_connection() as conn:
+        await conn.invalidate()  # as after a disconnect error: the pool reconnects at the next checkout
+    idle = pool.checkedin()
+    spawns.clear()
+    for _ in range(idle + 1):  # whichever idle connection the pool lends, the invalidated one among them
+        async with db.read_connection() as conn:
+            assert await conn.scalar(select(literal(3))) == 3
+    assert spawns.count("connect") == 1
+    assert pool.checkedout() == 0
+
+
+async def test_an_overflow_read_connection_is_closed_in_a_greenlet(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One returned to a full pool is closed, and asyncpg's close awaits: through the greenlet (inline,
+    SQLAlchemy would log MissingGreenlet and leave the connection open)."""
+    if db.is_sqlite:
+        pytest.skip("SQLite's pools lend no overflow connection")
+    mine = create_database(db.url, pool_size=1)  # and one overflow connection
+    pool: Any = mine.read_engine.sync_engine.pool
+    try:
+        async with mine.read_connection() as warm:
+            await warm.scalar(select(literal(1)))
+        first, second = mine.read_connection(), mine.read_connection()
+        held = [await first.__aenter__(), await second.__aenter__()]
+        drivers = [(await conn.get_raw_connection()).driver_connection for conn in held]
+        assert pool.checkedout() == 2
+        await first.__aexit__(None, None, None)
+        await second.__aexit__(None, None, None)
+        assert pool.checkedout() == 0 and pool.checkedin() == 1
+        assert sum(driver.is_closed() for driver in drivers) == 1
+        assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    finally:
+        await mine.dispose()
+
