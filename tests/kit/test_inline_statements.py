@@ -361,4 +361,3 @@ async def test_an_overflow_read_connection_is_closed_in_a_greenlet(
         assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
     finally:
         await mine.dispose()
-
