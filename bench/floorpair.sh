@@ -15,30 +15,8 @@ db=${1:?sqlite or postgres}
 secs=${2:-10}
 rounds=${3:-3}
 work=${PERF_WORK:-/tmp/perf}
-mkdir -p "$work"
-tv=$work/toolsvenv
-pv=$work/venv-$(sha256sum "$proj/pyproject.toml" | cut -c1-12)
-[[ -x $tv/bin/uvicorn ]] || { python3 -m venv "$tv" && "$tv/bin/pip" install -q starlette uvicorn httpx asyncpg aiosqlite >/dev/null; }
-[[ -x $pv/bin/python ]] || { python3 -m venv "$pv" && "$pv/bin/pip" install -q -e "$proj" asyncpg aiosqlite >/dev/null; }
-command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)"; exit 2; }
-run=$(mktemp -d "$work/floor-XXXX")
-pids=()
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  sleep 1
-  [[ $db == postgres ]] && runuser -u accpg -- "$pgbin/pg_ctl" -D "$run/pg" -m fast stop >/dev/null 2>&1
-}
-trap cleanup EXIT
-if [[ $db == postgres ]]; then
-  id accpg >/dev/null 2>&1 || useradd -m accpg
-  chown accpg "$run"
-  pgport=$(( 30000 + RANDOM % 10000 ))
-  runuser -u accpg -- "$pgbin/initdb" -D "$run/pg" -A trust -U accpg --encoding=UTF8 --locale=C.UTF-8 >/dev/null
-  runuser -u accpg -- "$pgbin/pg_ctl" -D "$run/pg" -o "-p $pgport -k $run -c listen_addresses=127.0.0.1" \
-    -l "$run/pg.log" -w start >/dev/null
-fi
-pg_url() { runuser -u accpg -- "$pgbin/createdb" -h 127.0.0.1 -p "$pgport" -U accpg "$1"; echo "accpg@127.0.0.1:$pgport/$1"; }
+run_prefix=floor
+source "$proj/bench/_servers.sh"
 
 measure() { # target scenario round
   local name="$1_$2_$3" na=1 conns=16 port url python script

@@ -17,34 +17,13 @@ shared=${PERF_YARDSTICK:-$proj/../shared/bench}
 db=${1:?sqlite or postgres}
 secs=${2:-10}
 work=${PERF_WORK:-/tmp/perf}
-tv=$work/toolsvenv
-pv=$work/venv-$(sha256sum "$proj/pyproject.toml" | cut -c1-12)
-[[ -x $tv/bin/uvicorn ]] || { python3 -m venv "$tv" && "$tv/bin/pip" install -q starlette uvicorn httpx asyncpg aiosqlite >/dev/null; }
-[[ -x $pv/bin/python ]] || { python3 -m venv "$pv" && "$pv/bin/pip" install -q -e "$proj" asyncpg aiosqlite >/dev/null; }
-command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)"; exit 2; }
-"$pv/bin/pip" install -q --no-deps -e "$proj" >/dev/null 2>&1
-run=$(mktemp -d "$work/proxy-XXXX")
-pids=()
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  sleep 1
-  [[ $db == postgres ]] && runuser -u accpg -- "$pgbin/pg_ctl" -D "$run/pg" -m fast stop >/dev/null 2>&1
-}
-trap cleanup EXIT
+run_prefix=proxy
+source "$proj/bench/_servers.sh"
 if [[ $db == postgres ]]; then
-  id accpg >/dev/null 2>&1 || useradd -m accpg
-  chown accpg "$run"
-  pgport=$(( 30000 + RANDOM % 10000 ))
-  runuser -u accpg -- "$pgbin/initdb" -D "$run/pg" -A trust -U accpg --encoding=UTF8 --locale=C.UTF-8 >/dev/null
-  runuser -u accpg -- "$pgbin/pg_ctl" -D "$run/pg" -o "-p $pgport -k $run -c listen_addresses=127.0.0.1" \
-    -l "$run/pg.log" -w start >/dev/null
-  runuser -u accpg -- "$pgbin/createdb" -h 127.0.0.1 -p "$pgport" -U accpg proxy_cost
-  dburl="postgresql+asyncpg://accpg@127.0.0.1:$pgport/proxy_cost"
+  dburl="postgresql+asyncpg://$(pg_url proxy_cost)"
 else
   dburl="sqlite+aiosqlite:///$run/product.db"
 fi
-wait_up() { for _ in $(seq 120); do curl -sf "$1" >/dev/null && return 0; sleep 0.5; done; return 1; }
 
 rport=$(( 20000 + RANDOM % 10000 ))
 taskset -c 1 "$tv/bin/python" "$proj/bench/_proxy_setup.py" receive "$rport" >"$run/receiver.log" 2>&1 &
