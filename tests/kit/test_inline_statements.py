@@ -308,6 +308,9 @@ async def test_an_overflow_connection_is_closed_when_its_transaction_ends(
         await mine.dispose()
 
 
+_TWO = prepared(select(literal(2).label("two")))  # built once, as the hot paths' statements are
+
+
 async def test_a_read_connection_is_checked_out_and_returned_without_a_greenlet_on_either_database(
     db: Database, spawns: list[str]
 ) -> None:
@@ -318,7 +321,7 @@ async def test_a_read_connection_is_checked_out_and_returned_without_a_greenlet_
     spawns.clear()
     for _ in range(3):
         async with db.read_connection() as conn:
-            assert await conn.scalar(prepared(select(literal(2).label("two")))) == 2
+            assert await conn.scalar(_TWO) == 2
     assert spawns == []
     assert db.read_engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
