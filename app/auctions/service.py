@@ -485,7 +485,7 @@ async def place_bid(
 ) -> BidPlaced:
     """An English or sealed bid at the server's receive time ``now`` (SPEC §10). ``reader``: read sessions
     for looking up a bidder this process does not know yet, outside the bid's write transaction. ``peek``:
-    a cheap one-row read outside it (``Database.read_first``), to refuse a bid that the auction's
+    a cheap one-row read outside it (``Database.read_first`` on SQLite), to refuse a bid that the auction's
     state refuses now without taking the write lock (see ``_peek_refusal``)."""
     bidder = await _bidder(session, principal, auction_id, reader=reader)
     if bidder.format == AuctionFormat.dutch:
