@@ -133,7 +133,9 @@ async def place_bid(
                 now=clock.now(),
                 reader=db.read,
                 # SQLite: a refusal read on the shared connection costs little beside the write lock it spares
-                # (one writer at a time); PostgreSQL: a round trip and a checkout more for each accepted bid.
+                # (one writer at a time). PostgreSQL: nearly every refusal of a busy auction queues behind the
+                # row lock of a bid not yet committed, so the committed state passes it and the read is one
+                # round trip more for nearly every bid (measured: 0.83x on the hot auction).
                 peek=db.read_first if db.is_sqlite else None,
             )
         except ExchangeError as exc:
