@@ -5,8 +5,10 @@
 # holding a checkout. Runs this checkout's bench/perfpair.sh against each version (PERF_CHECKOUT), in the
 # order AFTER BEFORE BEFORE AFTER AFTER BEFORE ... (ROUNDS runs of each, default 3; SECONDS per wrk run,
 # default 10), and prints each run's product req/s and ratio to the bare endpoint of the same run, then per
-# scenario the median ratio of each version and AFTER / BEFORE. One run's ratio moves by 10-20% on a 2-core
-# host with other work on it: compare medians, never a single pair.
+# scenario the median ratio of each version and AFTER / BEFORE, and the bids taken (201) per second. One run's
+# ratio moves by 10-20% on a 2-core host with other work on it: compare medians, never a single pair. A
+# change that moves the mix of taken and refused bids moves req/s for that alone (a refusal costs less): the
+# bids taken per second tell it apart.
 set -eu
 proj=$(cd "$(dirname "$0")/.." && pwd)
 db=${1:?sqlite or postgres}
@@ -47,7 +49,7 @@ python3 - "$work" <<'EOF'
 import json, pathlib, statistics, sys
 
 runs = sorted(pathlib.Path(sys.argv[1]).glob("*-*.txt"), key=lambda p: int(p.name.split("-")[0]))
-ratios = {}
+ratios, taken = {}, {}
 for path in runs:
     which = path.stem.split("-", 1)[1]
     lines = [json.loads(l) for l in path.read_text().splitlines() if l.startswith("{")]
@@ -57,9 +59,12 @@ for path in runs:
             continue
         ratio = l["rps"] / bare[l["scenario"]]
         ratios.setdefault((l["scenario"], which), []).append(ratio)
+        taken.setdefault((l["scenario"], which), []).append(l["created_per_s"])
         print(f'{path.stem:>10} {l["scenario"]:>6}: {l["rps"]:7.1f} req/s (bare {bare[l["scenario"]]:7.1f}), '
-              f'ratio {ratio:.3f}, p99 {l["p99_ms"]:.0f} ms')
+              f'ratio {ratio:.3f}, p99 {l["p99_ms"]:.0f} ms, bids taken {l["created_per_s"]:.0f}/s')
 for scenario in ("hot", "spread"):
     b, a = (statistics.median(ratios.get((scenario, w), [float("nan")])) for w in ("before", "after"))
-    print(f"{scenario}: median ratio before {b:.3f}, after {a:.3f}, after/before {a / b:.2f}")
+    tb, ta = (statistics.median(taken.get((scenario, w), [float("nan")])) for w in ("before", "after"))
+    print(f"{scenario}: median ratio before {b:.3f}, after {a:.3f}, after/before {a / b:.2f}; "
+          f"bids taken per second before {tb:.0f}, after {ta:.0f}")
 EOF
