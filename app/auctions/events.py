@@ -55,6 +55,8 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from app.kit import compose
+from app.kit.compose import Write
 from app.kit.db import Database, connection_of, is_unavailable, warn_unavailable
 from app.kit.errors import ExchangeError
 from app.kit.metrics import SSE_CONNECTIONS
@@ -149,14 +151,26 @@ async def append(
     same transaction (on PostgreSQL the table's trigger notifies the listeners on commit)."""
     if not batch:
         return
-    await (await connection_of(session)).execute(
-        _INSERT,
-        [
-            {"auction_id": auction_id, "seq": seq, "event": name, "at": at, "data": data}
-            for seq, name, data in batch
-        ],
-    )
+    await (await connection_of(session)).execute(_INSERT, event_rows(auction_id, batch, at=at))
     written(session, [auction_id])
+
+
+def event_rows(
+    auction_id: uuid.UUID, batch: Sequence[tuple[int, str, dict[str, Any]]], *, at: datetime
+) -> list[dict[str, Any]]:
+    """The ``auction_events`` rows of events ``(seq, event, data)``: what ``append`` writes, for a caller that
+    writes them in a statement of its own (then it calls ``wake`` once that has committed)."""
+    return [
+        {"auction_id": auction_id, "seq": seq, "event": name, "at": at, "data": data}
+        for seq, name, data in batch
+    ]
+
+
+def insert_after(
+    auction_id: uuid.UUID, batch: Sequence[tuple[int, str, dict[str, Any]]], *, at: datetime
+) -> Write:
+    """``append`` as a write of a composed statement (``app.kit.compose``); ``wake`` once it committed."""
+    return compose.rows("ev", cast(Table, AuctionEvent.__table__), event_rows(auction_id, batch, at=at))
 
 
 _WRITTEN = "auction_events_written"  # session.info: auctions whose events the transaction wrote
@@ -171,8 +185,13 @@ def written(session: AsyncSession, auction_ids: Iterable[uuid.UUID]) -> None:
 @event.listens_for(Session, "after_commit")
 def _wake_after_commit(session: Session) -> None:
     auctions = session.info.pop(_WRITTEN, None)
-    if not auctions:
-        return
+    if auctions:
+        wake(auctions)
+
+
+def wake(auction_ids: Iterable[uuid.UUID]) -> None:
+    """Wake this process's feeds of these auctions: events of theirs have just committed."""
+    auctions = set(auction_ids)
     try:
         loop_id = id(asyncio.get_running_loop())
     except RuntimeError:  # committed outside an event loop: no feed of this thread to wake

@@ -130,9 +130,17 @@ async def outbid(
         # execute cost more than the statement.
         rows = (await (await connection_of(session)).execute(_OUTBID, {"p_ids": list(missing)})).all()
         facts |= {row.id: (row.organization_id, row.bidder_code) for row in rows}
-    for organization_id, bidder_code in facts.values():
-        await notify(
-            session,
+    for kind, told, data in outbid_notices(state, facts.values(), leader_code=leader_code):
+        await notify(session, kind, told, data, at=at)
+
+
+def outbid_notices(
+    state: Any, outbid: Iterable[tuple[uuid.UUID, str]], *, leader_code: str | None
+) -> list[tuple[str, list[uuid.UUID], dict[str, Any]]]:
+    """The ``outbid`` notices ``(kind, recipients, data)`` to the organizations ``outbid`` (with their
+    bidder codes) by the auction's ``state``, which ``leader_code`` leads."""
+    return [
+        (
             "outbid",
             [organization_id],
             {
@@ -142,5 +150,6 @@ async def outbid(
                 "current_price": format_fen(state.current_price),
                 "leading_bidder_code": leader_code,
             },
-            at=at,
         )
+        for organization_id, bidder_code in outbid
+    ]

@@ -4,7 +4,8 @@ The bid is one conditional UPDATE of the auction row with every rule in its WHER
 the bid (DESIGN.md "The bid"): on PostgreSQL a concurrent UPDATE waits for the row and re-checks the WHERE
 against the committed row; on SQLite write transactions run one at a time (``BEGIN IMMEDIATE``). Zero rows
 means the bid lost, and a re-read of the row says why. ``seq = version`` numbers the accepted bids without
-gaps, and ``UNIQUE(auction_id, seq)`` backs that up.
+gaps, and ``UNIQUE(auction_id, seq)`` backs that up. On PostgreSQL an English bid is decided on a read and
+written by one statement in autocommit, that UPDATE guarded by the state read (``_english_bid_alone``).
 
 Nothing here reveals the reserve price, and a sealed auction's amounts stay out of every response, event and
 audit record until its close.
@@ -23,6 +24,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Integer,
+    String,
     Table,
     Uuid,
     and_,
@@ -35,20 +37,23 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.auctions import closing, events, notices, proxies, rules
 from app.auctions.schemas import AuctionOut, BidPlaced, ProxyOut
 from app.auctions.views import BID_EXTRAS, LIVE, STATE_COLUMNS, auction_view, bid_object, event_data
-from app.audit.service import SYSTEM_ACTOR, record, record_series
+from app.audit.service import SYSTEM_ACTOR, chain_head, record, record_series, series_after
 from app.deals.fees import FeeSchedule
+from app.kit import compose
 from app.kit.db import connection_of, holds_connection
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
 from app.kit.money import format_fen
 from app.kit.pagination import SortKey, keyset_query, page_of
 from app.kit.security import Principal
 from app.kit.statements import prepared
+from app.kit.turns import Turns
 from app.kit.types import UTCDateTime
 from app.kit.workdays import WorkdayCalendar
 from app.models.listings import AuctionFormat, Listing, PriorityHolder
@@ -61,6 +66,7 @@ from app.models.trading import (
     Registration,
     RegistrationStatus,
 )
+from app.notifications import outbox
 
 MAX_BID_ATTEMPTS = 3
 
@@ -482,14 +488,21 @@ async def place_bid(
     now: datetime,
     reader: Reader | None = None,
     peek: Peek | None = None,
+    alone: Peek | None = None,
 ) -> BidPlaced:
     """An English or sealed bid at the server's receive time ``now`` (SPEC §10). ``reader``: read sessions
     for looking up a bidder this process does not know yet, outside the bid's write transaction. ``peek``:
     a cheap one-row read outside it (``Database.read_first`` on SQLite), to refuse a bid that the auction's
-    state refuses now without taking the write lock (see ``_peek_refusal``)."""
+    state refuses now without taking the write lock (see ``_peek_refusal``). ``alone``: a statement run
+    alone in autocommit (``Database.run_alone``, PostgreSQL), for an English bid written by one statement
+    (``_english_bid_alone``) instead of in ``session``'s transaction."""
     bidder = await _bidder(session, principal, auction_id, reader=reader)
     if bidder.format == AuctionFormat.dutch:
         raise InvalidState("A Dutch auction is won by accepting its clock price (POST …/accept).")
+    if alone is not None and bidder.format == AuctionFormat.english and not holds_connection(session):
+        placed = await _english_bid_alone(alone, principal, auction_id, bidder, amount, now)
+        if placed is not None:
+            return placed
     if peek is not None and not holds_connection(session):
         await _peek_refusal(peek, auction_id, bidder, amount, now)
     conn = await connection_of(session)  # Core: the hot paths skip the ORM's compile and loading layers
@@ -522,38 +535,10 @@ async def place_bid(
     if sealed and await conn.scalar(_SEALED_BID_OF, {"p_id": auction_id, "p_reg": bidder.registration_id}):
         # Checked under the auction row, which the UPDATE above holds; the partial unique index backs it up.
         raise Conflict("A sealed auction takes one bid per bidder.", code="already_bid")
-    seq, rank = state.version, None if sealed else bidder.priority_rank
+    bid_row, batch, trail = _records(state, bidder, bid_id, amount, principal.label, now, sealed=sealed)
     if statement is not _ENGLISH_BID_POSTGRESQL:
-        await conn.execute(
-            _INSERT_BID,
-            {
-                "id": bid_id,
-                "auction_id": auction_id,
-                "registration_id": bidder.registration_id,
-                "bidder_code": bidder.bidder_code,
-                "amount": amount,
-                "placed_at": now,
-                "seq": seq,
-                "sealed": sealed,
-                "auto": False,
-                "priority_rank": rank,
-            },
-        )
-    extended = not sealed and state.ends_at == now + timedelta(seconds=bidder.countdown_seconds)
-    data = event_data(state, leading_code=bidder.bidder_code, winner_code=None, at=now)
-    first_seq = state.event_seq - (1 if extended else 0)
-    bid_data = data
-    if not sealed:
-        bid_data = data | {
-            "bid": bid_object(bid_id, seq, amount, bidder.bidder_code, auto=False, rank=rank, placed_at=now)
-        }
-    batch = [(first_seq, "bid", bid_data)] + ([(state.event_seq, "extended", data)] if extended else [])
+        await conn.execute(_INSERT_BID, bid_row)
     await events.append(session, auction_id, batch, at=now)
-    audit: dict[str, Any] = {"bid_id": bid_id, "seq": seq, "bidder_code": bidder.bidder_code}
-    if not sealed:  # a sealed amount is recorded at the close, never before
-        audit |= {"amount": amount, "ends_at": state.ends_at, "extended": extended, "auto": False}
-        audit |= {"priority_rank": rank}
-    trail: list[proxies.AuditItem] = [("bid_accepted", principal.label, now, audit)]
     if sealed:
         await record_series(session, entity_type="auction", entity_id=auction_id, events=trail)
         return BidPlaced(
@@ -565,7 +550,7 @@ async def place_bid(
         automatic, leader_code = await proxies.answer(
             session,
             state,
-            rules.Contender(bidder.registration_id, amount, now, rank),
+            rules.Contender(bidder.registration_id, amount, now, bidder.priority_rank),
             countdown_seconds=bidder.countdown_seconds,
             now=now,
             leader_code=leader_code,
@@ -584,6 +569,46 @@ async def place_bid(
             state.previous_leader_code,
         )
     await notices.outbid(session, state, led, leader_code=leader_code, at=now, known=known)
+    return _placed(state, bidder, bid_id, amount, now, leader_code)
+
+
+def _records(
+    state: Any, bidder: _Bidder, bid_id: uuid.UUID, amount: int, actor: str, now: datetime, *, sealed: bool
+) -> tuple[dict[str, Any], list[tuple[int, str, dict[str, Any]]], list[proxies.AuditItem]]:
+    """What an accepted bid writes besides the auction row, given the row ``state`` after it: the bid's row,
+    its live events (``bid``, and ``extended`` when it moved the close) and its audit event."""
+    seq, rank = state.version, None if sealed else bidder.priority_rank
+    bid_row = {
+        "id": bid_id,
+        "auction_id": state.id,
+        "registration_id": bidder.registration_id,
+        "bidder_code": bidder.bidder_code,
+        "amount": amount,
+        "placed_at": now,
+        "seq": seq,
+        "sealed": sealed,
+        "auto": False,
+        "priority_rank": rank,
+    }
+    extended = not sealed and state.ends_at == now + timedelta(seconds=bidder.countdown_seconds)
+    data = event_data(state, leading_code=bidder.bidder_code, winner_code=None, at=now)
+    first_seq = state.event_seq - (1 if extended else 0)
+    bid_data = data
+    if not sealed:
+        bid_data = data | {
+            "bid": bid_object(bid_id, seq, amount, bidder.bidder_code, auto=False, rank=rank, placed_at=now)
+        }
+    batch = [(first_seq, "bid", bid_data)] + ([(state.event_seq, "extended", data)] if extended else [])
+    audit: dict[str, Any] = {"bid_id": bid_id, "seq": seq, "bidder_code": bidder.bidder_code}
+    if not sealed:  # a sealed amount is recorded at the close, never before
+        audit |= {"amount": amount, "ends_at": state.ends_at, "extended": extended, "auto": False}
+        audit |= {"priority_rank": rank}
+    return bid_row, batch, [("bid_accepted", actor, now, audit)]
+
+
+def _placed(
+    state: Any, bidder: _Bidder, bid_id: uuid.UUID, amount: int, now: datetime, leader_code: str | None
+) -> BidPlaced:
     return BidPlaced(
         id=bid_id,
         amount=amount,
@@ -594,6 +619,171 @@ async def place_bid(
         current_price=state.current_price,
         leading_bidder_code=leader_code,
     )
+
+
+def _build_english_seen() -> Any:
+    """PostgreSQL: what ``_english_bid_alone`` decides on, in one read: the auction's state, who leads it (to
+    tell them they were outbid), the bidder's registration status and the head of the auction's audit chain.
+    Parameters: ``p_id``, ``p_reg`` and ``p_key`` (the auction's id as its chain's entity id)."""
+
+    def of_leader(name: str) -> Any:
+        column = getattr(Registration, name)
+        return select(column).where(Registration.id == Auction.leader_registration_id).scalar_subquery()
+
+    return select(
+        *STATE_COLUMNS,
+        *BID_EXTRAS,
+        select(Registration.status)
+        .where(Registration.id == bindparam("p_reg", type_=Uuid()))
+        .scalar_subquery()
+        .label("registration_status"),
+        of_leader("organization_id").label("leader_org_id"),
+        of_leader("bidder_code").label("leader_code"),
+        *chain_head("auction", bindparam("p_key", type_=String())),
+    ).where(Auction.id == bindparam("p_id", type_=Uuid()))
+
+
+def _build_english_guard() -> Any:
+    """The English UPDATE (every rule in its WHERE clause), only if the row is still as ``_ENGLISH_SEEN`` read
+    it: ``p_version``, ``p_event_seq`` and ``p_ends_at``, the columns its SET moves beyond the bid's own, and
+    still without proxies."""
+    return _build_english_update().where(
+        Auction.has_proxies.is_(False),  # a proxy set since the read answers the bid in a transaction
+        Auction.version == bindparam("p_version", type_=Integer()),
+        Auction.event_seq == bindparam("p_event_seq", type_=Integer()),
+        Auction.ends_at == bindparam("p_ends_at", type_=UTCDateTime()),
+    )
+
+
+_ENGLISH_SEEN = prepared(_build_english_seen())
+
+
+# PostgreSQL: an English bid's write waits for this process's write on the same auction (``_english_bid_alone``),
+# and the state the last one committed is kept, so that the next bid decides on it rather than on a read that
+# the write has overtaken (a write decided on that read would lose). Bounded as ``_BIDDERS`` is.
+_WRITE_TURNS = Turns()
+_COMMITTED: dict[uuid.UUID, SimpleNamespace] = {}
+_COMMITTED_MAX = 10_000
+
+
+async def _english_bid_alone(
+    run: Peek, principal: Principal, auction_id: uuid.UUID, bidder: _Bidder, amount: int, now: datetime
+) -> BidPlaced | None:
+    """PostgreSQL, an English bid as a compare-and-set (DESIGN.md "The bid"): read the auction's state
+    (``_ENGLISH_SEEN``) and decide in Python; a refusal writes nothing. An accepted bid is ONE statement run
+    alone in autocommit (``app.kit.compose``): the English UPDATE guarded by the state it was decided on,
+    and after it the bid, its live events, its audit event, the outbid notice and its webhook deliveries,
+    each written only if the UPDATE was. Three round trips with the caller's, where a transaction took nine;
+    its row lock lasts one statement.
+
+    Of a busy auction's bids, many pass the read together and only one write can win. So a bid the read
+    takes waits for its turn behind this process's other writes on the auction (``_WRITE_TURNS``), then
+    decides again on the state the last of them committed (``_COMMITTED``) when that is newer than its read:
+    committed after the read, it is a state the auction had during the request. Most such bids are refused
+    there, without a statement. Should the row have moved anyway (another process's write: the UPDATE matched
+    nothing) or the audit chain grown (its unique key failed the statement), nothing was written, and the
+    bid is decided again on a fresh read. None: leave the bid to the transaction (the auction's proxies
+    answer bids there, and a bid that lost the race ``MAX_BID_ATTEMPTS`` times waits its turn on the row
+    lock)."""
+    seen_params = {"p_id": auction_id, "p_reg": bidder.registration_id, "p_key": str(auction_id)}
+    for _ in range(MAX_BID_ATTEMPTS):
+        seen = await run(_ENGLISH_SEEN, seen_params)
+        if seen is None:
+            raise NotFound("No such auction.")
+        _refuse(seen, bidder, amount, now)
+        if seen.has_proxies:
+            return None
+        async with _WRITE_TURNS.turn(auction_id):
+            committed = _COMMITTED.get(auction_id)
+            if committed is not None and committed.version > seen.version:
+                seen = SimpleNamespace(**vars(committed), registration_status=seen.registration_status)
+                _refuse(seen, bidder, amount, now)
+            placed = await _write_english_bid(run, principal, seen, bidder, amount, now)
+        if placed is not None:
+            return placed
+    return None
+
+
+async def _write_english_bid(
+    run: Peek, principal: Principal, seen: Any, bidder: _Bidder, amount: int, now: datetime
+) -> BidPlaced | None:
+    """The compare-and-set of ``_english_bid_alone`` on the state ``seen``; None: the row had moved."""
+    state = _after_english_bid(seen, bidder, amount, now)
+    bid_id = uuid.uuid4()
+    bid_row, batch, trail = _records(state, bidder, bid_id, amount, principal.label, now, sealed=False)
+    audit, state.audit_seq_hash = series_after(
+        None if seen.audit_seq is None else (seen.audit_seq, seen.audit_hash),
+        entity_type="auction",
+        entity_id=state.id,
+        events=trail,
+    )
+    told, told_committed = outbox.notices_after(
+        notices.outbid_notices(state, _outbid(seen), leader_code=bidder.bidder_code), at=now
+    )
+    writes = [
+        compose.rows("bid", cast(Table, Bid.__table__), [bid_row]),
+        events.insert_after(state.id, batch, at=now),
+        audit,
+        *told,
+    ]
+    guard = {
+        "p_id": state.id,
+        "p_reg": bidder.registration_id,
+        "p_amount": amount,
+        "p_now": now,
+        "p_end": now + timedelta(seconds=bidder.countdown_seconds),
+        "p_rank": bidder.priority_rank,
+        "p_version": seen.version,
+        "p_event_seq": seen.event_seq,
+        "p_ends_at": seen.ends_at,
+    }
+    statement = compose.compose("bid_state", _build_english_guard, writes)
+    try:
+        row = await run(statement, compose.params(guard, writes))
+    except IntegrityError:  # a unique key: another event joined the auction's chain meanwhile
+        return None
+    if row is None:
+        return None
+    events.wake([state.id])
+    told_committed(row)
+    if len(_COMMITTED) >= _COMMITTED_MAX:
+        _COMMITTED.clear()
+    _COMMITTED[state.id] = _as_seen(state, principal, bidder)
+    return _placed(state, bidder, bid_id, amount, now, bidder.bidder_code)
+
+
+def _as_seen(state: SimpleNamespace, principal: Principal, bidder: _Bidder) -> SimpleNamespace:
+    """The auction as ``_ENGLISH_SEEN`` would read it right after the bid that left it in ``state``, but for
+    the registration status, which is the next bidder's own."""
+    seen = SimpleNamespace(**vars(state))
+    del seen.registration_status
+    seen.leader_org_id, seen.leader_code = principal.organization_id, bidder.bidder_code
+    (seen.audit_seq, seen.audit_hash) = seen.audit_seq_hash
+    del seen.audit_seq_hash
+    return seen
+
+
+def _after_english_bid(seen: Any, bidder: _Bidder, amount: int, now: datetime) -> SimpleNamespace:
+    """The auction's state after ``_build_english_guard`` takes the bid from the state ``seen``: what its SET
+    writes and its RETURNING gives."""
+    state = SimpleNamespace(**(vars(seen) if isinstance(seen, SimpleNamespace) else seen._mapping))
+    new_end = now + timedelta(seconds=bidder.countdown_seconds)
+    moves = rules.extends(seen.ends_at, now, bidder.countdown_seconds)
+    state.previous_leader_registration_id = seen.leader_registration_id
+    state.current_price = amount
+    state.leader_registration_id = bidder.registration_id
+    state.leader_priority_rank = bidder.priority_rank
+    state.bid_count += 1
+    state.version += 1
+    state.ends_at = new_end if moves else seen.ends_at
+    state.extensions += 1 if moves else 0
+    state.event_seq += 2 if moves else 1
+    return state
+
+
+def _outbid(seen: Any) -> list[tuple[uuid.UUID, str]]:
+    """The organization and bidder code of the leader the bid outbids (none before the first bid)."""
+    return [] if seen.leader_org_id is None else [(seen.leader_org_id, seen.leader_code)]
 
 
 async def accept_dutch_price(

@@ -12,6 +12,8 @@ from sqlalchemy import String, Table, and_, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain import GENESIS, event_hash, next_row
+from app.kit import compose
+from app.kit.compose import Write
 from app.kit.db import connection_of
 from app.kit.pagination import SortKey, datetime_key, keyset_query, page_of
 from app.kit.statements import prepared
@@ -81,6 +83,16 @@ async def record_series(
     entity_key = str(entity_id)
     last = (await conn.execute(_LAST_OF_CHAIN, {"p_type": entity_type, "p_id": entity_key})).first()
     head = (last[0], last[1]) if last else None
+    await conn.execute(_INSERT, _chain_rows(head, entity_type, entity_key, events))
+
+
+def _chain_rows(
+    head: tuple[int, str] | None,
+    entity_type: str,
+    entity_key: str,
+    events: Sequence[tuple[str, str, datetime, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """The rows that continue the chain whose last event is ``head`` ``(seq, hash)`` with ``events``."""
     rows = []
     for action, actor, at, data in events:
         row = next_row(
@@ -94,7 +106,37 @@ async def record_series(
         )
         rows.append(row)
         head = (row["seq"], row["hash"])
-    await conn.execute(_INSERT, rows)
+    return rows
+
+
+def chain_head(entity_type: str, entity_id: Any) -> tuple[Any, Any]:
+    """The ``seq`` and ``hash`` of the last event of an entity's chain as two scalar subqueries, to be read
+    with the entity's own row (``entity_id``: a bind parameter or a column of the entity's id, as text)."""
+
+    def last(column: Any) -> Any:
+        return (
+            select(column)
+            .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    return last(AuditEvent.seq).label("audit_seq"), last(AuditEvent.hash).label("audit_hash")
+
+
+def series_after(
+    head: tuple[int, str] | None,
+    *,
+    entity_type: str,
+    entity_id: uuid.UUID | str,
+    events: Sequence[tuple[str, str, datetime, dict[str, Any]]],
+) -> tuple[Write, tuple[int, str]]:
+    """``record_series`` as a write of a composed statement (``app.kit.compose``), for a chain whose last
+    event was read as ``head`` (``chain_head``), and the chain's head after it. Should another event have
+    joined the chain since, the unique (entity, seq) key fails the statement, and nothing of it is written."""
+    rows = _chain_rows(head, entity_type, str(entity_id), events)
+    return compose.rows("au", cast(Table, AuditEvent.__table__), rows), (rows[-1]["seq"], rows[-1]["hash"])
 
 
 @dataclass

@@ -652,6 +652,14 @@ class Database:
         async with self.read_connection() as conn:
             return (await conn.execute(statement, params)).first()
 
+    async def run_alone(self, statement: Any, params: dict[str, Any]) -> Any:
+        """PostgreSQL: run one statement alone in autocommit, a transaction of its own (a read, or a write
+        composed to need no other, ``app.kit.compose``), on a pooled connection; its first row, or None."""
+        if self.is_sqlite:
+            raise NotImplementedError("SQLite writes in BEGIN IMMEDIATE transactions (Database.transaction)")
+        async with self.read_connection() as conn:
+            return (await conn.execute(statement, params)).first()
+
     async def _shared_reader(self) -> Connection | None:
         """The kept connection; None (read through the pool) while another request is opening it."""
         if self.lookup_engine is None or self._opening:

@@ -50,6 +50,12 @@ class Idempotency:
         self.key = key
         self.table = table
 
+    @property
+    def keyed(self) -> bool:
+        """Whether the request has a key: then its response is stored in the request's own transaction, and
+        the action must write there too (a write that commits apart from it could outlive a lost response)."""
+        return self.key is not None
+
     async def run(self, action: Callable[[], Awaitable[Any]], *, status_code: int = 201) -> Response:
         """Run ``action`` once per key; its result (a Pydantic model) becomes the JSON response."""
         if self.key is None:

@@ -32,14 +32,30 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, cast
 
 import httpx
-from sqlalchemy import Table, Uuid, bindparam, event, or_, select, update
+from sqlalchemy import (
+    CTE,
+    Insert,
+    Table,
+    Uuid,
+    bindparam,
+    event,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.config import Environment
+from app.kit.compose import Write
 from app.kit.db import Database, connection_of, is_unavailable, warn_unavailable
 from app.kit.statements import prepared
 from app.models.webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookStatus
@@ -111,7 +127,71 @@ async def on_notifications(session: AsyncSession, rows: list[Written]) -> None:
     wake_after_commit(session)
 
 
-subscribe(on_notifications)
+def deliveries_after(rows: list[Written]) -> tuple[list[Write], Callable[[Any], None]]:
+    """``on_notifications`` for notifications written by a composed statement (``app.kit.compose``,
+    PostgreSQL): per notification, one INSERT … SELECT of a pending delivery per subscribed active webhook of
+    its organization, read by the statement itself; the workers are woken once it has written any."""
+    writes = []
+    for i, row in enumerate(rows):
+        name = f"wh{i}"
+        params = {
+            f"{name}_event": row.id,
+            f"{name}_kind": row.kind,
+            f"{name}_org": row.organization_id,
+            f"{name}_body": event_body(row.id, row.kind, row.organization_id, row.created_at, row.data),
+            f"{name}_status": DeliveryStatus.pending.value,
+            f"{name}_at": row.created_at,
+        }
+        writes.append(Write(name, "webhook_deliveries", partial(_deliveries_of, name), params, counted=True))
+
+    def committed(result: Any) -> None:
+        if any(getattr(result, f"{w.name}_written") for w in writes):
+            for waker in list(_wakers):
+                waker.set()
+
+    return writes, committed
+
+
+def _deliveries_of(name: str, after: CTE) -> Insert:
+    def bind(key: str, column: Any) -> Any:
+        return bindparam(f"{name}_{key}", type_=column.type)
+
+    d = cast(Table, WebhookDelivery.__table__).c
+    kind = bind("kind", d.kind)
+    hooks = (
+        select(
+            func.gen_random_uuid(),
+            Webhook.id,
+            bind("event", d.event_id),
+            kind,
+            bind("body", d.body),
+            bind("status", d.status),
+            literal(0),
+            bind("at", d.next_attempt_at),
+            bind("at", d.created_at),
+        )
+        .select_from(after.join(Webhook, true()))
+        .where(
+            Webhook.organization_id == bind("org", Webhook.organization_id),
+            Webhook.status == WebhookStatus.active,
+            Webhook.event_kinds.op("?")(kind),
+        )
+    )
+    columns = [
+        "id",
+        "webhook_id",
+        "event_id",
+        "kind",
+        "body",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+    ]
+    return insert(cast(Table, WebhookDelivery.__table__)).from_select(columns, hooks)
+
+
+subscribe(on_notifications, deliveries_after)
 
 
 def new_delivery(

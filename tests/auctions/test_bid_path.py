@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from app.kit.db import Database, WriteGate
@@ -120,3 +120,248 @@ async def test_sqlite_refuses_a_bid_without_waiting_for_the_write_lock(
     finally:
         other_process.release()
     assert (await asyncio.wait_for(waiting, timeout=10)).status_code == 201
+
+
+# --- PostgreSQL: the English bid as one statement (a compare-and-set) ----------------------------------------
+
+
+def _compare_and_set(db: Database) -> None:
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's compare-and-set bid (SQLite's bids take its one write lock)")
+
+
+def _between_read_and_write(
+    monkeypatch: pytest.MonkeyPatch, db: Database, meddle: Any, times: int = 1, *, elsewhere: bool = True
+) -> list[str]:
+    """Run ``meddle()`` right after each of the next ``times`` reads a bid decides on, before its write; the
+    returned list names, in order, the statements the bids ran alone (``seen``, ``write``). ``elsewhere``:
+    as if another process had meddled (this one forgets what its own writes committed)."""
+    from app.auctions import service
+
+    run_alone, ran, left = db.run_alone, [], [times]
+
+    async def meddling(statement: Any, params: dict[str, Any]) -> Any:
+        seen = statement is service._ENGLISH_SEEN
+        ran.append("seen" if seen else "write")
+        row = await run_alone(statement, params)
+        if seen and left[0] > 0:
+            left[0] -= 1
+            await meddle()
+            if elsewhere:
+                service._COMMITTED.clear()
+        return row
+
+    monkeypatch.setattr(db, "run_alone", meddling)
+    return ran
+
+
+async def _bids_events_and_chain(client: httpx.AsyncClient, db: Database, case: h.AuctionCase) -> list[Any]:
+    """The auction's bids (seq, amount, code) oldest first, after checking that its live events are numbered
+    without a gap and every audit chain verifies."""
+    from app.audit.service import verify_all
+    from app.models.trading import AuctionEvent
+
+    async with db.read() as session:
+        seqs = (
+            await session.scalars(
+                select(AuctionEvent.seq).where(AuctionEvent.auction_id == case.id).order_by(AuctionEvent.seq)
+            )
+        ).all()
+        report = await verify_all(session)
+    assert list(seqs) == list(range(1, len(seqs) + 1))
+    assert report.ok, report.broken
+    return sorted((b["seq"], b["amount"], b["bidder_code"]) for b in await h.all_bids(client, case))
+
+
+@pytest.mark.parametrize(
+    ("elsewhere", "refused_after", "taken_after"),
+    [
+        (True, ["seen", "write", "seen"], ["seen", "write", "seen", "write"]),
+        (False, ["seen"], ["seen", "write"]),
+    ],
+    ids=["another-process", "this-process"],
+)
+async def test_a_bid_whose_auction_moved_after_its_read_is_decided_again_and_wrote_nothing(
+    client: httpx.AsyncClient,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    elsewhere: bool,
+    refused_after: list[str],
+    taken_after: list[str],
+) -> None:
+    """Another bid is taken between a bid's read and its write, and the bid is decided again on the new
+    state: refused when it no longer beats it, taken after it when it still does. Another process's bid: the
+    write matches no row and writes nothing (no bid, event, audit record or notice), and the bid reads the
+    auction again. This process's: the bid waited for that write and decides on the state it committed,
+    with no statement of its own to refuse, and a write that does not lose to take."""
+    _compare_and_set(db)
+    case = await h.open_auction(client, db, bidders=3)
+    b1, b2, b3 = case.bidders
+    assert (await h.bid(client, case, b1, "100000.00")).status_code == 201
+    others = iter([(b3, "101000.00"), (b1, "102000.00")])
+    run_alone = db.run_alone
+
+    async def another_bid() -> None:
+        who, amount = next(others)
+        with monkeypatch.context() as m:
+            m.setattr(db, "run_alone", run_alone)
+            assert (await h.bid(client, case, who, amount)).status_code == 201
+
+    ran = _between_read_and_write(monkeypatch, db, another_bid, elsewhere=elsewhere)
+    r = await h.bid(client, case, b2, "101000.00")
+    assert r.status_code == 409 and h.code_of(r) == "bid_too_low", r.text
+    assert "102000.00" in r.json()["detail"]
+    assert ran == refused_after
+
+    ran = _between_read_and_write(monkeypatch, db, another_bid, elsewhere=elsewhere)
+    r = await h.bid(client, case, b2, "105000.00")
+    assert r.status_code == 201, r.text
+    assert ran == taken_after
+    c1, c2, c3 = case.codes
+    assert await _bids_events_and_chain(client, db, case) == [
+        (1, "100000.00", c1),
+        (2, "101000.00", c3),
+        (3, "102000.00", c1),
+        (4, "105000.00", c2),
+    ]
+    # Another process: the first attempt of b2's second bid, which would have told b3 it was outbid at
+    # 105,000.00, wrote nothing.
+    assert await _notices(db, "outbid") == [
+        (b1.org_id, "101000.00"),
+        (b3.org_id, "102000.00"),
+        (b1.org_id, "105000.00"),
+    ]
+
+
+async def _notices(db: Database, kind: str) -> list[tuple[str, str]]:
+    from app.models.notifications import Notification
+
+    async with db.read() as session:
+        rows = (
+            await session.scalars(
+                select(Notification)
+                .where(Notification.kind == kind)
+                .order_by(Notification.data["current_price"].as_string())
+            )
+        ).all()
+    return [(str(n.organization_id), n.data["current_price"]) for n in rows]
+
+
+async def test_a_bid_written_after_another_event_joined_the_auction_s_chain_is_written_again(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit event joins the auction's chain between a bid's read and its write (the row itself unchanged):
+    the chain's unique key fails the write, which leaves nothing, and the bid is written again after it."""
+    from app.audit.service import record
+
+    _compare_and_set(db)
+    case = await h.open_auction(client, db, bidders=2)
+    b1, b2 = case.bidders
+    assert (await h.bid(client, case, b1, "100000.00")).status_code == 201
+
+    async def note() -> None:
+        async with db.transaction() as session:
+            await record(
+                session,
+                entity_type="auction",
+                entity_id=case.id,
+                action="noted",
+                actor="system",
+                at=await t_now(client),
+            )
+
+    ran = _between_read_and_write(monkeypatch, db, note)
+    assert (await h.bid(client, case, b2, "101000.00")).status_code == 201
+    assert ran == ["seen", "write", "seen", "write"]
+    c1, c2 = case.codes
+    assert await _bids_events_and_chain(client, db, case) == [(1, "100000.00", c1), (2, "101000.00", c2)]
+    assert await _notices(db, "outbid") == [(b1.org_id, "101000.00")]
+
+
+async def t_now(client: httpx.AsyncClient) -> datetime:
+    from tests import trading
+
+    return await trading.now(client)
+
+
+async def test_a_bid_that_keeps_losing_the_race_waits_its_turn_on_the_row_lock(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bid that finds the auction moved every time it writes falls back, after ``MAX_BID_ATTEMPTS`` reads,
+    to the transaction that waits for the row lock, and is taken there."""
+    from app.auctions.service import MAX_BID_ATTEMPTS
+
+    _compare_and_set(db)
+    case = await h.open_auction(client, db, bidders=3)
+    b1, b2, b3 = case.bidders
+    amounts = iter(f"{100_000 + 1000 * i}.00" for i in range(MAX_BID_ATTEMPTS))
+    whose = iter([b1, b3] * MAX_BID_ATTEMPTS)
+    run_alone = db.run_alone
+
+    async def another_bid() -> None:
+        with monkeypatch.context() as m:
+            m.setattr(db, "run_alone", run_alone)
+            assert (await h.bid(client, case, next(whose), next(amounts))).status_code == 201
+
+    ran = _between_read_and_write(monkeypatch, db, another_bid, times=MAX_BID_ATTEMPTS)
+    r = await h.bid(client, case, b2, "200000.00")
+    assert r.status_code == 201, r.text
+    assert ran == ["seen", "write"] * MAX_BID_ATTEMPTS
+    bids = await _bids_events_and_chain(client, db, case)
+    assert [b[0] for b in bids] == list(range(1, MAX_BID_ATTEMPTS + 2))
+    assert bids[-1] == (MAX_BID_ATTEMPTS + 1, "200000.00", case.codes[1])
+
+
+async def test_a_keyed_bid_and_a_bid_on_an_auction_with_proxies_are_written_in_a_transaction(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An Idempotency-Key's response is stored in the request's transaction, so that bid is written there and
+    never alone; a bid the auction's proxies answer, too (after the one read that tells it has proxies)."""
+    _compare_and_set(db)
+    case = await h.open_auction(client, db, bidders=3)
+    b1, b2, b3 = case.bidders
+    ran = _between_read_and_write(monkeypatch, db, lambda: asyncio.sleep(0))
+    r = await h.bid(client, case, b1, "100000.00", **{"Idempotency-Key": "k-1"})
+    assert r.status_code == 201, r.text
+    assert ran == []
+    assert (await h.bid(client, case, b1, "100000.00", **{"Idempotency-Key": "k-1"})).json() == r.json()
+    proxy = await client.put(f"{case.url}/proxy", json={"max_amount": "110000.00"}, headers=b3.headers)
+    assert proxy.status_code == 201, proxy.text
+    ran.clear()
+    r = await h.bid(client, case, b2, "102000.00")
+    assert r.status_code == 201, r.text
+    assert ran == ["seen"]
+    assert r.json()["leading_bidder_code"] == case.codes[2]  # the proxy answered in the same transaction
+
+
+async def test_a_proxy_left_between_a_bid_s_read_and_its_write_answers_the_bid(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader leaves a maximum after a bid read the auction without proxies (the row's price and version
+    unchanged): the bid's write does not take it alone, and the transaction it falls back to lets the proxy
+    answer (SPEC §17.1: proxies answer every accepted bid)."""
+    _compare_and_set(db)
+    case = await h.open_auction(client, db, bidders=2)
+    b1, b2 = case.bidders
+    assert (await h.bid(client, case, b1, "100000.00")).status_code == 201
+
+    async def leave_a_maximum() -> None:
+        r = await client.put(f"{case.url}/proxy", json={"max_amount": "110000.00"}, headers=b1.headers)
+        assert r.status_code == 201, r.text
+
+    ran = _between_read_and_write(monkeypatch, db, leave_a_maximum, elsewhere=False)
+    r = await h.bid(client, case, b2, "101000.00")
+    assert r.status_code == 201, r.text
+    assert ran == ["seen", "write", "seen"]
+    placed = r.json()
+    assert (placed["leading"], placed["leading_bidder_code"], placed["current_price"]) == (
+        False,
+        case.codes[0],
+        "102000.00",
+    )
+    c1, c2 = case.codes
+    assert await _bids_events_and_chain(client, db, case) == [
+        (1, "100000.00", c1),
+        (2, "101000.00", c2),
+        (3, "102000.00", c1),
+    ]

@@ -452,3 +452,41 @@ async def test_https_goes_to_the_checked_address_with_the_name_s_sni_and_certifi
                 assert (
                     await dev.delete(f"{API}/webhooks/{hook['id']}", headers=admin.headers)
                 ).status_code == 204
+
+
+async def test_a_bid_s_outbid_event_goes_to_each_subscribed_active_webhook_and_wakes_the_worker(
+    client: httpx.AsyncClient, app: Any, db: Database
+) -> None:
+    """The outbid notice a bid writes (on PostgreSQL in the bid's one statement, ``app.kit.compose``) makes a
+    delivery for each active webhook of the outbid organization subscribed to ``outbid``, and for no other;
+    the worker, asleep for a minute, is woken at once."""
+    case = await auction_helpers.open_auction(client, db, bidders=2)
+    first, second = case.bidders
+    with running_receiver() as receiver:
+        wanted = await subscribe(client, first, receiver.url(), ["outbid", "offer_received"])
+        also = await subscribe(client, first, receiver.url("/also"), ["outbid"])
+        other_kind = await subscribe(client, first, receiver.url("/kind"), ["offer_received"])
+        deleted = await subscribe(client, first, receiver.url("/deleted"), ["outbid"])
+        assert (
+            await client.delete(f"{API}/webhooks/{deleted['id']}", headers=first.headers)
+        ).status_code == 204
+        leader_s = await subscribe(client, second, receiver.url("/leader"), ["outbid"])
+        ctx = delivery_context(app)
+        worker = DeliveryWorker(ctx, lambda: sandbox.business_now(db), poll_seconds=60)
+        task = asyncio.create_task(worker.run())
+        try:
+            await asyncio.sleep(0.2)  # the worker's first pass is over: it now waits up to 60 s
+            assert (await auction_helpers.bid(client, case, first, "100000.00")).status_code == 201
+            assert (await auction_helpers.bid(client, case, second, "101000.00")).status_code == 201
+            await receiver.wait_for(2, within=2.0)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await ctx.aclose()
+        assert sorted(r.path for r in receiver.received()) == ["/also", "/hook"]
+    (one,) = await deliveries(client, first, wanted["id"])
+    (two,) = await deliveries(client, first, also["id"])
+    assert one["event_id"] == two["event_id"] and one["id"] != two["id"]
+    for hook in (other_kind, leader_s):
+        owner = first if hook is other_kind else second
+        assert await deliveries(client, owner, hook["id"]) == []
