@@ -319,17 +319,26 @@ def _build_english_update() -> Any:
 def _previous_leader() -> tuple[Any, ...]:
     """The outbid leader's organization and bidder code, read in the bid's own statement (a registration's
     organization and code never change): the outbid notice needs no statement of its own."""
+    return _who(Auction.previous_leader_registration_id, "previous_leader")
+
+
+def _who(registration: Any, prefix: str) -> tuple[Any, Any]:
+    """The organization and bidder code of ``registration`` (a column or bind parameter of its id) as two
+    scalar subqueries, ``<prefix>_org_id`` and ``<prefix>_code``."""
 
     def column(name: str) -> Any:
-        return (
-            select(getattr(Registration, name))
-            .where(Registration.id == Auction.previous_leader_registration_id)
-            .scalar_subquery()
-        )
+        return select(getattr(Registration, name)).where(Registration.id == registration).scalar_subquery()
 
+    return column("organization_id").label(f"{prefix}_org_id"), column("bidder_code").label(f"{prefix}_code")
+
+
+def _registration_status() -> Any:
+    """The status of the bidder's registration (``p_reg``), read with the auction."""
     return (
-        column("organization_id").label("previous_leader_org_id"),
-        column("bidder_code").label("previous_leader_code"),
+        select(Registration.status)
+        .where(Registration.id == bindparam("p_reg", type_=Uuid()))
+        .scalar_subquery()
+        .label("registration_status")
     )
 
 
@@ -402,10 +411,7 @@ _REFUSAL = prepared(
         Auction.increment,
         Auction.leader_registration_id,
         Auction.leader_priority_rank,
-        select(Registration.status)
-        .where(Registration.id == bindparam("p_reg", type_=Uuid()))
-        .scalar_subquery()
-        .label("registration_status"),
+        _registration_status(),
     ).where(Auction.id == bindparam("p_id", type_=Uuid()))
 )
 
@@ -625,20 +631,11 @@ def _build_english_seen() -> Any:
     """PostgreSQL: what ``_english_bid_alone`` decides on, in one read: the auction's state, who leads it (to
     tell them they were outbid), the bidder's registration status and the head of the auction's audit chain.
     Parameters: ``p_id``, ``p_reg`` and ``p_key`` (the auction's id as its chain's entity id)."""
-
-    def of_leader(name: str) -> Any:
-        column = getattr(Registration, name)
-        return select(column).where(Registration.id == Auction.leader_registration_id).scalar_subquery()
-
     return select(
         *STATE_COLUMNS,
         *BID_EXTRAS,
-        select(Registration.status)
-        .where(Registration.id == bindparam("p_reg", type_=Uuid()))
-        .scalar_subquery()
-        .label("registration_status"),
-        of_leader("organization_id").label("leader_org_id"),
-        of_leader("bidder_code").label("leader_code"),
+        _registration_status(),
+        *_who(Auction.leader_registration_id, "leader"),
         *chain_head("auction", bindparam("p_key", type_=String())),
     ).where(Auction.id == bindparam("p_id", type_=Uuid()))
 

@@ -23,14 +23,18 @@ SYSTEM_ACTOR = "system"
 _SCAN_BATCH = 200  # events read at a time when some are withheld from the reader
 
 
-_LAST_OF_CHAIN = prepared(
-    select(AuditEvent.seq, AuditEvent.hash)
-    .where(
-        AuditEvent.entity_type == bindparam("p_type", type_=String()),
-        AuditEvent.entity_id == bindparam("p_id", type_=String()),
+def _last_of_chain(entity_type: Any, entity_id: Any) -> Any:
+    """The ``seq`` and ``hash`` of the last event of an entity's chain."""
+    return (
+        select(AuditEvent.seq, AuditEvent.hash)
+        .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
     )
-    .order_by(AuditEvent.seq.desc())
-    .limit(1)
+
+
+_LAST_OF_CHAIN = prepared(
+    _last_of_chain(bindparam("p_type", type_=String()), bindparam("p_id", type_=String()))
 )
 _INSERT = prepared(insert(cast(Table, AuditEvent.__table__)))
 
@@ -113,16 +117,11 @@ def chain_head(entity_type: str, entity_id: Any) -> tuple[Any, Any]:
     """The ``seq`` and ``hash`` of the last event of an entity's chain as two scalar subqueries, to be read
     with the entity's own row (``entity_id``: a bind parameter or a column of the entity's id, as text)."""
 
-    def last(column: Any) -> Any:
-        return (
-            select(column)
-            .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
-            .order_by(AuditEvent.seq.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    return last(AuditEvent.seq).label("audit_seq"), last(AuditEvent.hash).label("audit_hash")
+    last = _last_of_chain(entity_type, entity_id)
+    return tuple(
+        last.with_only_columns(column).scalar_subquery().label(f"audit_{column.key}")
+        for column in (AuditEvent.seq, AuditEvent.hash)
+    )
 
 
 def series_after(

@@ -38,7 +38,7 @@ class Write:
 
 
 def rows(name: str, table: Table, values: Sequence[Mapping[str, Any]]) -> Write:
-    """Write ``values`` (dicts with the same keys, one per row) into ``table`` after the guard."""
+    """Write ``values`` (at least one dict, all with the same keys, one per row) into ``table`` after the guard."""
     columns = tuple(values[0])
 
     def build(after: CTE) -> Insert:

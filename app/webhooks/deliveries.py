@@ -45,7 +45,6 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    literal,
     or_,
     select,
     true,
@@ -134,14 +133,9 @@ def deliveries_after(rows: list[Written]) -> tuple[list[Write], Callable[[Any], 
     writes = []
     for i, row in enumerate(rows):
         name = f"wh{i}"
-        params = {
-            f"{name}_event": row.id,
-            f"{name}_kind": row.kind,
-            f"{name}_org": row.organization_id,
-            f"{name}_body": event_body(row.id, row.kind, row.organization_id, row.created_at, row.data),
-            f"{name}_status": DeliveryStatus.pending.value,
-            f"{name}_at": row.created_at,
-        }
+        body = event_body(row.id, row.kind, row.organization_id, row.created_at, row.data)
+        values = _pending(row.id, row.kind, body, row.created_at) | {"organization_id": row.organization_id}
+        params = {f"{name}_{key}": value for key, value in values.items()}
         writes.append(Write(name, "webhook_deliveries", partial(_deliveries_of, name), params, counted=True))
 
     def committed(result: Any) -> None:
@@ -153,42 +147,23 @@ def deliveries_after(rows: list[Written]) -> tuple[list[Write], Callable[[Any], 
 
 
 def _deliveries_of(name: str, after: CTE) -> Insert:
-    def bind(key: str, column: Any) -> Any:
-        return bindparam(f"{name}_{key}", type_=column.type)
-
+    """``_pending``'s columns (bind parameters ``<name>_<column>``) for each active webhook of the organization
+    (``<name>_organization_id``) subscribed to the kind, after ``after``."""
     d = cast(Table, WebhookDelivery.__table__).c
-    kind = bind("kind", d.kind)
+    values = {c: bindparam(f"{name}_{c}", type_=d[c].type) for c in _PENDING_COLUMNS}
     hooks = (
-        select(
-            func.gen_random_uuid(),
-            Webhook.id,
-            bind("event", d.event_id),
-            kind,
-            bind("body", d.body),
-            bind("status", d.status),
-            literal(0),
-            bind("at", d.next_attempt_at),
-            bind("at", d.created_at),
-        )
+        select(func.gen_random_uuid(), Webhook.id, *values.values())
         .select_from(after.join(Webhook, true()))
         .where(
-            Webhook.organization_id == bind("org", Webhook.organization_id),
+            Webhook.organization_id
+            == bindparam(f"{name}_organization_id", type_=Webhook.organization_id.type),
             Webhook.status == WebhookStatus.active,
-            Webhook.event_kinds.op("?")(kind),
+            Webhook.event_kinds.op("?")(values["kind"]),
         )
     )
-    columns = [
-        "id",
-        "webhook_id",
-        "event_id",
-        "kind",
-        "body",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "created_at",
-    ]
-    return insert(cast(Table, WebhookDelivery.__table__)).from_select(columns, hooks)
+    return insert(cast(Table, WebhookDelivery.__table__)).from_select(
+        ["id", "webhook_id", *_PENDING_COLUMNS], hooks
+    )
 
 
 subscribe(on_notifications, deliveries_after)
@@ -197,17 +172,23 @@ subscribe(on_notifications, deliveries_after)
 def new_delivery(
     webhook_id: uuid.UUID, event_id: uuid.UUID, kind: str, body: str, at: datetime
 ) -> WebhookDelivery:
-    return WebhookDelivery(
-        id=uuid.uuid4(),
-        webhook_id=webhook_id,
-        event_id=event_id,
-        kind=kind,
-        body=body,
-        status=DeliveryStatus.pending,
-        attempts=0,
-        next_attempt_at=at,
-        created_at=at,
-    )
+    return WebhookDelivery(id=uuid.uuid4(), webhook_id=webhook_id, **_pending(event_id, kind, body, at))
+
+
+def _pending(event_id: uuid.UUID, kind: str, body: str, at: datetime) -> dict[str, Any]:
+    """A new delivery's columns but its id and webhook's: pending, never attempted, due at once."""
+    return {
+        "event_id": event_id,
+        "kind": kind,
+        "body": body,
+        "status": DeliveryStatus.pending.value,
+        "attempts": 0,
+        "next_attempt_at": at,
+        "created_at": at,
+    }
+
+
+_PENDING_COLUMNS = tuple(_pending(uuid.UUID(int=0), "", "", datetime.min))
 
 
 # --- waking this process's workers when deliveries are committed -----------------------------------------
