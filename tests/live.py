@@ -34,6 +34,16 @@ class LiveServer:
     pid: int  # uvicorn's (the supervisor's, with several workers)
 
 
+def accept_queue(port: int) -> int:
+    """Connections to ``port`` on 127.0.0.1 the kernel has completed and the server has not accepted yet: the
+    listening socket's ``rx_queue`` in ``/proc/net/tcp``."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+            return int(fields[4].split(":")[1], 16)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

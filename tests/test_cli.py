@@ -10,6 +10,8 @@ import io
 import os
 import pty
 import select
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +23,7 @@ import pytest
 from app import cli
 from app.kit.security import verify_password
 from tests.conftest import SECRET
-from tests.live import live_server
+from tests.live import accept_queue, live_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -225,3 +227,32 @@ def test_serve_keeps_an_idle_connection_as_long_as_configured(tmp_path: Path) ->
             assert conn.getresponse().status == 200
         finally:
             conn.close()
+
+
+def test_serve_accepts_every_waiting_connection_at_once(tmp_path: Path) -> None:
+    """Connections that arrive while the server is busy are all accepted the next time its loop looks for
+    them, not one per turn of the loop (libuv, and so uvloop, accepts one per turn; under load a turn lasts as
+    long as the work of every request then in progress, and the last connections of a burst of 64 waited
+    seconds to be accepted). The server is stopped while 200 connections are made, each sending a request;
+    once it has answered the first of them, none is left waiting to be accepted, and each is answered."""
+    with live_server("sqlite", tmp_path, serve_command=True) as live:
+        port = int(live.base.rsplit(":", 1)[1])
+        clients: list[socket.socket] = []
+        os.kill(live.pid, signal.SIGSTOP)
+        try:
+            for _ in range(200):
+                client = socket.create_connection(("127.0.0.1", port), timeout=30)
+                client.sendall(b"GET /healthz HTTP/1.1\r\nHost: exchange\r\n\r\n")
+                clients.append(client)
+            assert accept_queue(port) == 200
+        finally:
+            os.kill(live.pid, signal.SIGCONT)
+        try:
+            answered, _, _ = select.select(clients, [], [], 30)
+            assert answered, "no answer in 30 s"
+            assert accept_queue(port) == 0
+            for client in clients:
+                assert client.recv(64).startswith(b"HTTP/1.1 200 ")
+        finally:
+            for client in clients:
+                client.close()
