@@ -20,6 +20,7 @@ from app.deadlines.sweeper import business_now, sweep_context, sweep_loop
 from app.deals.fees import load_schedule
 from app.deps import PUBLIC_ROUTES, SECURITY
 from app.kit import param_fields
+from app.kit.admission import AdmissionMiddleware
 from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database, create_database
 from app.kit.errors import install_error_handlers
@@ -189,6 +190,8 @@ def create_app(
     load_deadline_kinds()
     install_error_handlers(app)
     web.install_middleware(app)  # sessions, CSRF and the pages' headers (SPEC §19.2), inside the guard
+    # PostgreSQL: requests wait their turn, first come first served, instead of for the pool's connections.
+    app.add_middleware(AdmissionMiddleware, state=app.state)
     app.add_middleware(
         RequestGuardMiddleware, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )

@@ -615,6 +615,16 @@ class Database:
     def dialect(self) -> str:
         return self.write_engine.dialect.name
 
+    @property
+    def request_slots(self) -> int | None:
+        """How many requests of this process can use the database at once without waiting for a connection
+        (``app.kit.admission`` queues the others): PostgreSQL's pool size. None on SQLite, where a request's
+        statements run inline and never wait for a connection."""
+        if self.is_sqlite:
+            return None
+        size: int = self.write_engine.sync_engine.pool.size()  # type: ignore[attr-defined]
+        return size
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write transaction: commits on success, rolls back on any exception."""

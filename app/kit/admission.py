@@ -1,0 +1,105 @@
+"""Admission: at most so many requests of a process do their work at once; the others wait their turn, first
+come, first served.
+
+Without it, every request that arrives starts at once and competes for the database pool's connections.
+SQLAlchemy's pool hands a returned connection to whoever asks next, not to whoever has waited longest (a
+waiter that was woken but overtaken waits again, at the back), so under a load the process cannot keep up
+with some requests wait for seconds while others pass. Admitted requests never wait for a connection (there
+are as many turns as the pool keeps connections), and the ones waiting for a turn wait in a queue that is
+fair and costs a future each, not a checkout through SQLAlchemy's greenlet.
+
+On SQLite there is no such queue: a request's statements run inline, without giving the event loop away, so
+requests never wait for a connection (measured: the queue only added turns of the loop to each request).
+
+A request's turn ends when its response starts: its statements are done by then, and a stream (an auction's
+live events) holds no turn while it lasts. The health checks and the metrics never wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Answered at once whatever the load: a load balancer's health check must not time out behind the queue.
+NEVER_WAIT = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class Turns:
+    """``limit`` turns, handed out in the order they were asked for."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.running = 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        return sum(not f.done() for f in self._waiting)
+
+    async def take(self) -> None:
+        if self.running < self.limit and not self._waiting:
+            self.running += 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._waiting.append(turn)
+        try:
+            await turn  # handed over by a finished request, the count unchanged
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.give_back()  # handed over just as it was cancelled: pass it on
+            raise
+
+    def give_back(self) -> None:
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.running -= 1
+
+
+class AdmissionMiddleware:
+    """Requests take a turn (``Turns``) of as many as the app's database can serve at once without waiting for
+    a connection (``Database.request_slots``, read at the first request: the database is made as the server
+    starts); none where that is no limit (SQLite)."""
+
+    def __init__(self, app: ASGIApp, *, state: Any) -> None:
+        self.app = app
+        self.state = state  # the app's: its ``db`` is there once the server has started
+        self.turns: Turns | None = None
+        self._sized = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in NEVER_WAIT:
+            await self.app(scope, receive, send)
+            return
+        if not self._sized:
+            db = getattr(self.state, "db", None)
+            if db is None:  # an app serving pages without a database (its docs, in tests)
+                await self.app(scope, receive, send)
+                return
+            slots = db.request_slots
+            self.turns = None if slots is None else Turns(slots)
+            self._sized = True
+        turns = self.turns
+        if turns is None:
+            await self.app(scope, receive, send)
+            return
+        await turns.take()
+        holding = True
+
+        async def send_and_give_back(message: Message) -> None:
+            nonlocal holding
+            if holding and message["type"] == "http.response.start":
+                holding = False
+                turns.give_back()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_give_back)
+        finally:
+            if holding:
+                turns.give_back()
