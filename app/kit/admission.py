@@ -3,8 +3,8 @@ come, first served.
 
 Without it, every request that arrives starts at once and competes for the database pool's connections.
 SQLAlchemy's pool hands a returned connection to whoever asks next, not to whoever has waited longest (a
-waiter that was woken but overtaken waits again, at the back), so under a load the process cannot keep up
-with some requests wait for seconds while others pass. Admitted requests never wait for a connection (there
+waiter that was woken but overtaken waits again, at the back), so under more load than the process can keep
+up with, some requests wait for seconds while others pass. Admitted requests never wait for a connection (there
 are as many turns as the pool keeps connections), and the ones waiting for a turn wait in a queue that is
 fair and costs a future each, not a checkout through SQLAlchemy's greenlet.
 
