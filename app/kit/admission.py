@@ -6,7 +6,9 @@ SQLAlchemy's pool hands a returned connection to whoever asks next, not to whoev
 waiter that was woken but overtaken waits again, at the back), so under more load than the process can keep
 up with, some requests wait for seconds while others pass. Admitted requests never wait for a connection (there
 are as many turns as the pool keeps connections), and the ones waiting for a turn wait in a queue that is
-fair and costs a future each, not a checkout through SQLAlchemy's greenlet.
+fair and costs a future each, not a checkout through SQLAlchemy's greenlet: asyncio's ``Semaphore`` hands a
+released turn to the longest waiter and to no newcomer while anyone waits, and a waiter cancelled as its
+turn is handed to it passes the turn on.
 
 On SQLite there is no such queue: a request's statements run inline, without giving the event loop away, so
 requests never wait for a connection (measured: the queue only added turns of the loop to each request).
@@ -18,7 +20,6 @@ live events) holds no turn while it lasts. The health checks and the metrics nev
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,49 +28,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 NEVER_WAIT = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-class Turns:
-    """``limit`` turns, handed out in the order they were asked for."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.running = 0
-        self._waiting: deque[asyncio.Future[None]] = deque()
-
-    @property
-    def waiting(self) -> int:
-        return sum(not f.done() for f in self._waiting)
-
-    async def take(self) -> None:
-        if self.running < self.limit and not self._waiting:
-            self.running += 1
-            return
-        turn = asyncio.get_running_loop().create_future()
-        self._waiting.append(turn)
-        try:
-            await turn  # handed over by a finished request, the count unchanged
-        except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
-                self.give_back()  # handed over just as it was cancelled: pass it on
-            raise
-
-    def give_back(self) -> None:
-        while self._waiting:
-            turn = self._waiting.popleft()
-            if not turn.done():
-                turn.set_result(None)
-                return
-        self.running -= 1
-
-
 class AdmissionMiddleware:
-    """Requests take a turn (``Turns``) of as many as the app's database can serve at once without waiting for
+    """Requests take a turn (an ``asyncio.Semaphore``) of as many as the app's database can serve at once without waiting for
     a connection (``Database.request_slots``, read at the first request: the database is made as the server
     starts); none where that is no limit (SQLite)."""
 
     def __init__(self, app: ASGIApp, *, state: Any) -> None:
         self.app = app
         self.state = state  # the app's: its ``db`` is there once the server has started
-        self.turns: Turns | None = None
+        self.turns: asyncio.Semaphore | None = None
         self._sized = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,24 +49,24 @@ class AdmissionMiddleware:
                 await self.app(scope, receive, send)
                 return
             slots = db.request_slots
-            self.turns = None if slots is None else Turns(slots)
+            self.turns = None if slots is None else asyncio.Semaphore(slots)
             self._sized = True
         turns = self.turns
         if turns is None:
             await self.app(scope, receive, send)
             return
-        await turns.take()
+        await turns.acquire()
         holding = True
 
         async def send_and_give_back(message: Message) -> None:
             nonlocal holding
             if holding and message["type"] == "http.response.start":
                 holding = False
-                turns.give_back()
+                turns.release()
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_give_back)
         finally:
             if holding:
-                turns.give_back()
+                turns.release()

@@ -11,21 +11,21 @@ from typing import Any
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from app.kit.admission import AdmissionMiddleware, Turns
+from app.kit.admission import AdmissionMiddleware
 from app.kit.db import Database
 
 
 async def test_turns_are_handed_out_in_the_order_they_were_asked_for() -> None:
-    turns, inside, order = Turns(2), [], []
+    turns, inside, order = asyncio.Semaphore(2), [], []  # what the middleware takes its turns from
 
     async def request(name: str) -> None:
-        await turns.take()
+        await turns.acquire()
         inside.append(name)
         assert len(inside) <= 2
         order.append(name)
         await asyncio.sleep(0.005)
         inside.remove(name)
-        turns.give_back()
+        turns.release()
 
     names = [f"r{i}" for i in range(8)]
     tasks = []
@@ -34,25 +34,26 @@ async def test_turns_are_handed_out_in_the_order_they_were_asked_for() -> None:
         await asyncio.sleep(0)  # each asks before the next
     await asyncio.gather(*tasks)
     assert order == names
-    assert turns.running == 0 and turns.waiting == 0
+    assert not turns.locked()
 
 
 async def test_a_waiter_cancelled_before_or_as_its_turn_comes_loses_no_turn() -> None:
-    turns = Turns(1)
-    await turns.take()
-    gone = asyncio.create_task(turns.take())
-    handed = asyncio.create_task(turns.take())
-    last = asyncio.create_task(turns.take())
+    turns = asyncio.Semaphore(1)
+    await turns.acquire()
+    gone = asyncio.create_task(turns.acquire())
+    handed = asyncio.create_task(turns.acquire())
+    last = asyncio.create_task(turns.acquire())
     await asyncio.sleep(0)
     gone.cancel()  # cancelled while it waits
-    turns.give_back()  # the turn goes to ``handed``, which is cancelled before it runs
+    await asyncio.sleep(0)
+    turns.release()  # the turn goes to ``handed``, which is cancelled before it runs
     handed.cancel()
     await asyncio.sleep(0)
     await asyncio.wait_for(last, 5)  # ``handed`` passed the turn on
     assert gone.cancelled() and handed.cancelled()
-    assert turns.running == 1 and turns.waiting == 0
-    turns.give_back()
-    assert turns.running == 0
+    assert turns.locked()  # ``last`` holds the one turn, nobody waits
+    turns.release()
+    assert not turns.locked()
 
 
 def _app(slots: int | None, inner: Any) -> AdmissionMiddleware:
@@ -115,14 +116,14 @@ async def test_requests_beyond_the_slots_wait_and_a_finished_one_lets_the_next_i
     inner.release["/r0"].set()
     await _settle()
     assert inner.inside == ["/r1", "/r2"]
-    assert app.turns is not None and app.turns.waiting == 1
+    assert app.turns is not None and app.turns.locked()  # /r3 waits
     for name in ("/r1", "/r2"):
         inner.release[name].set()
     await _settle()
     inner.release["/r3"].set()
     results = await asyncio.gather(*calls)
     assert [r[0]["status"] for r in results] == [201] * 4
-    assert app.turns.running == 0
+    assert not app.turns.locked()
 
 
 async def test_a_stream_gives_its_turn_back_as_its_response_starts() -> None:
@@ -137,7 +138,7 @@ async def test_a_stream_gives_its_turn_back_as_its_response_starts() -> None:
     assert (await bid)[0]["status"] == 201
     inner.release["/api/v1/auctions/x/events"].set()
     await stream
-    assert app.turns is not None and app.turns.running == 0
+    assert app.turns is not None and not app.turns.locked()
 
 
 async def test_a_failed_request_gives_its_turn_back() -> None:
