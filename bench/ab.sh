@@ -8,7 +8,7 @@
 # scenario the median ratio of each version and AFTER / BEFORE, and the bids taken (201) per second. One run's
 # ratio moves by 10-20% on a 2-core host with other work on it: compare medians, never a single pair. A
 # change that moves the mix of taken and refused bids moves req/s for that alone (a refusal costs less): the
-# bids taken per second tell it apart.
+# bids taken per second tell it apart. PERF_KEYED=1 (bench/perfpair.sh) measures bids sent with Idempotency-Keys.
 set -eu
 proj=$(cd "$(dirname "$0")/.." && pwd)
 db=${1:?sqlite or postgres}

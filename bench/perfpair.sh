@@ -2,6 +2,8 @@
 # The shared bid-path yardstick (../shared/bench/perfpair.sh, its README), run against this checkout.
 #   bench/perfpair.sh sqlite|postgres [SECONDS]
 # PERF_CHECKOUT: the checkout to measure, if not this one (bench/ab.sh compares two versions this way).
+# PERF_KEYED=1: every bid the product is sent carries its own Idempotency-Key, as the auction room's page
+# sends them (the bare endpoint ignores it: it stays the limit of a bid).
 # One change, made in a copy: the product runs with EXCHANGE_ENV=test instead of production, because
 # production refuses the sandbox clock the set-up needs (SPEC §20). Nothing on the request path reads
 # the environment's name (app/config.py only validates settings with it), so the figures are production's.
@@ -14,5 +16,10 @@ trap 'rm -rf "$copy"' EXIT
 cp "$shared"/* "$copy"/
 sed -i 's/EXCHANGE_ENV=production/EXCHANGE_ENV=test/' "$copy/perfpair.sh"
 grep -q 'EXCHANGE_ENV=test' "$copy/perfpair.sh" || { echo "the yardstick changed: patch not applied"; exit 2; }
+if [[ ${PERF_KEYED:-0} == 1 ]]; then
+  sed -i 's|\["Content-Type"\] = "application/json" }|["Content-Type"] = "application/json", ["Idempotency-Key"] = "k" .. id .. "-" .. counter }|' \
+    "$copy/bidstorm.lua"
+  grep -q 'Idempotency-Key' "$copy/bidstorm.lua" || { echo "the yardstick changed: keyed patch not applied"; exit 2; }
+fi
 cd "$proj"
 bash "$copy/perfpair.sh" "$@"

@@ -122,6 +122,17 @@ async def place_bid(
     session, principal = idem.session, idem.caller
     clock = await get_clock(request)
     db = get_database(request)
+    now = clock.now()  # the bid's receive time, whatever it waits for next
+
+    async def screen() -> None:
+        # A keyed bid's key is stored in the transaction of its write: refused on a read first, as others are.
+        try:
+            await service.screen_bid(
+                session, principal, auction_id, body.amount, now=now, reader=db.read, peek=db.read_first
+            )
+        except ExchangeError as exc:
+            BIDS_REFUSED.labels(exc.code).inc()
+            raise
 
     async def act() -> BidPlaced:
         try:
@@ -130,7 +141,7 @@ async def place_bid(
                 principal,
                 auction_id,
                 body.amount,
-                now=clock.now(),
+                now=now,
                 reader=db.read,
                 # SQLite: a refusal read on the shared connection costs little beside the write lock it spares
                 # (one writer at a time).
@@ -145,7 +156,7 @@ async def place_bid(
         BIDS_ACCEPTED.inc()
         return placed
 
-    return await idem.run(act)
+    return await idem.run(act, screen=screen, read=db.read_first)
 
 
 @router.put(

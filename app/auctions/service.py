@@ -430,6 +430,25 @@ async def _peek_refusal(
     _refuse(a, bidder, amount, placed_at)
 
 
+async def screen_bid(
+    session: AsyncSession,
+    principal: Principal,
+    auction_id: uuid.UUID,
+    amount: int,
+    *,
+    now: datetime,
+    reader: Reader,
+    peek: Peek,
+) -> None:
+    """Raise the refusal the auction's committed state, read now with ``peek`` (outside any transaction),
+    gives the bid; return if ``place_bid`` may take it. For a bid whose write waits for a transaction of its
+    own before it can refuse (a keyed bid: ``Idempotency.run``'s screen), as ``_peek_refusal`` is for the
+    others."""
+    bidder = await _bidder(session, principal, auction_id, reader=reader)
+    if bidder.format != AuctionFormat.dutch:  # place_bid says what a Dutch auction takes instead
+        await _peek_refusal(peek, auction_id, bidder, amount, now)
+
+
 async def _explain_refusal(
     session: AsyncSession, auction_id: uuid.UUID, bidder: _Bidder, amount: int, placed_at: datetime
 ) -> None:

@@ -5,6 +5,8 @@ behind and a retry runs again. Same key + same body from the same principal → 
 replayed with ``Idempotent-Replayed: true``; same key + another body → 422 ``idempotency_key_reused``;
 while the first request is still running → 409 ``idempotency_in_progress`` (PostgreSQL: a transaction-scoped
 advisory lock on the key; SQLite serialises write transactions, so the second simply waits and replays).
+A route may screen a keyed request before that transaction (``Idempotency.run``'s ``screen``): a refusal the
+current state gives is then answered after reads, once no response is stored for the key.
 
 The kit imports no other part of the application: ``dependency()`` is given the request's session and
 principal dependencies and the table of stored responses, and ``app.deps`` builds ``IdempotencyDep`` with it.
@@ -24,17 +26,19 @@ from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kit.clock import utcnow
 from app.kit.db import dialect_name
-from app.kit.errors import Conflict, Unprocessable
+from app.kit.errors import Conflict, ExchangeError, Unprocessable
 from app.kit.openapi import document_dependency
 from app.kit.security import Principal
+from app.kit.statements import prepared
 
 RETENTION = timedelta(hours=48)  # SPEC: kept at least 24 h
 REPLAYED = "Idempotent-Replayed"
+ReadFirst = Callable[[Any, dict[str, Any]], Awaitable[Any]]  # (statement, parameters) -> first row or None
 
 
 class Idempotency:
@@ -56,8 +60,23 @@ class Idempotency:
         the action must write there too (a write that commits apart from it could outlive a lost response)."""
         return self.key is not None
 
-    async def run(self, action: Callable[[], Awaitable[Any]], *, status_code: int = 201) -> Response:
-        """Run ``action`` once per key; its result (a Pydantic model) becomes the JSON response."""
+    async def run(
+        self,
+        action: Callable[[], Awaitable[Any]],
+        *,
+        status_code: int = 201,
+        screen: Callable[[], Awaitable[None]] | None = None,
+        read: ReadFirst | None = None,
+    ) -> Response:
+        """Run ``action`` once per key; its result (a Pydantic model) becomes the JSON response.
+
+        ``screen`` (with ``read``, a one-row read in autocommit): a check that raises the refusal the current
+        state gives the request, cheaply and outside any transaction; a keyed request is screened before its
+        transaction begins (which takes a write connection, and on PostgreSQL a lock on the key), so that a
+        refusal costs reads, as it does without a key. The stored response is looked up first, with ``read``,
+        so that a retry of a request that succeeded is replayed rather than screened; and again when the
+        screen refuses: the state that refuses it may be the first attempt's own doing, committed with its
+        response. A request without a key is screened by its action, as it sees fit."""
         if self.key is None:
             result = await action()
             if isinstance(result, BaseModel):  # serialised by pydantic-core straight to JSON bytes
@@ -69,6 +88,18 @@ class Idempotency:
         body_hash = hashlib.sha256(
             method.encode() + b" " + path.encode() + b"\n" + await self.request.body()
         ).hexdigest()
+        where = {"p_principal": self.principal, "p_method": method, "p_path": path, "p_key": self.key}
+        if screen is not None and read is not None:
+            replay = _replayed(await read(_stored_statement(self.table), where), body_hash)
+            if replay is not None:
+                return replay
+            try:
+                await screen()
+            except ExchangeError:
+                replay = _replayed(await read(_stored_statement(self.table), where), body_hash)
+                if replay is not None:
+                    return replay
+                raise
         if dialect_name(self.session) == "postgresql":
             lock_key = int.from_bytes(
                 hashlib.sha256(f"{self.principal}|{method}|{path}|{self.key}".encode()).digest()[:8],
@@ -80,30 +111,11 @@ class Idempotency:
                 raise Conflict(
                     "A request with this Idempotency-Key is still running.", code="idempotency_in_progress"
                 )
-        keys = self.table.c
-        stored = (
-            await self.session.execute(
-                select(keys.request_hash, keys.status_code, keys.response_body).where(
-                    keys.principal == self.principal,
-                    keys.method == method,
-                    keys.path == path,
-                    keys.key == self.key,
-                )
-            )
-        ).first()
-        if stored is not None:
-            if stored.request_hash != body_hash:
-                raise Unprocessable(
-                    "This Idempotency-Key was used with a different request.",
-                    code="idempotency_key_reused",
-                    errors=[{"loc": ["header", "Idempotency-Key"], "msg": "already used with another body"}],
-                )
-            return Response(
-                stored.response_body,
-                status_code=stored.status_code,
-                media_type="application/json",
-                headers={REPLAYED: "true"},
-            )
+        replay = _replayed(
+            (await self.session.execute(_stored_statement(self.table), where)).first(), body_hash
+        )
+        if replay is not None:
+            return replay
         content = _encode(await action())
         body = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
         await self.session.execute(
@@ -120,6 +132,45 @@ class Idempotency:
             )
         )
         return Response(body, status_code=status_code, media_type="application/json")
+
+
+_STORED: dict[str, Any] = {}
+
+
+def _stored_statement(table: Table) -> Any:
+    """The stored response of a key (parameters ``p_principal``, ``p_method``, ``p_path``, ``p_key``),
+    built once per table."""
+    try:
+        return _STORED[table.name]
+    except KeyError:
+        keys = table.c
+        statement = _STORED[table.name] = prepared(
+            select(keys.request_hash, keys.status_code, keys.response_body).where(
+                keys.principal == bindparam("p_principal", type_=keys.principal.type),
+                keys.method == bindparam("p_method", type_=keys.method.type),
+                keys.path == bindparam("p_path", type_=keys.path.type),
+                keys.key == bindparam("p_key", type_=keys.key.type),
+            )
+        )
+        return statement
+
+
+def _replayed(stored: Any, body_hash: str) -> Response | None:
+    """The response stored for the key (``stored``: its row, or None), if the request is the same."""
+    if stored is None:
+        return None
+    if stored.request_hash != body_hash:
+        raise Unprocessable(
+            "This Idempotency-Key was used with a different request.",
+            code="idempotency_key_reused",
+            errors=[{"loc": ["header", "Idempotency-Key"], "msg": "already used with another body"}],
+        )
+    return Response(
+        stored.response_body,
+        status_code=stored.status_code,
+        media_type="application/json",
+        headers={REPLAYED: "true"},
+    )
 
 
 def _encode(result: Any) -> Any:

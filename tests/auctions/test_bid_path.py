@@ -6,6 +6,8 @@ statement left out of that path still works, so only counting shows it: the ``sp
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -120,6 +122,84 @@ async def test_sqlite_refuses_a_bid_without_waiting_for_the_write_lock(
     finally:
         other_process.release()
     assert (await asyncio.wait_for(waiting, timeout=10)).status_code == 201
+
+
+@asynccontextmanager
+async def _another_writer(db: Database, case: h.AuctionCase) -> AsyncIterator[None]:
+    """Another process writing: it holds SQLite's write gate, or the auction's row on PostgreSQL."""
+    if db.is_sqlite:
+        other_process = WriteGate(str(make_url(db.url).database), timeout=1)
+        await other_process.acquire()
+        try:
+            yield
+        finally:
+            other_process.release()
+        return
+    async with db.write_engine.connect() as other:
+        await other.execute(text("UPDATE auctions SET version = version WHERE id = :id"), {"id": case.id})
+        try:
+            yield
+        finally:
+            await other.rollback()
+
+
+async def test_a_keyed_bid_the_auction_refuses_is_refused_without_waiting_for_a_writer(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """A keyed bid's key is stored in its write's transaction, which waits for SQLite's write lock or the
+    auction's row on PostgreSQL. A keyed bid the auction's state refuses is refused on a read before that
+    transaction, as one without a key is, and stores no key: its retry is decided again. A keyed bid the
+    state takes still waits for the writer, and is taken when it is done."""
+    case = await h.open_auction(client, db, bidders=2)
+    b1, b2 = case.bidders
+    assert (await h.bid(client, case, b1, "100000.00")).status_code == 201
+    async with _another_writer(db, case):
+        for who, amount, code in [
+            (b2, "100000.00", "bid_too_low"),
+            (b2, "100500.00", "bid_too_low"),
+            (b1, "102000.00", "already_leading"),
+        ]:
+            r = await asyncio.wait_for(h.bid(client, case, who, amount, **{"Idempotency-Key": code}), 5)
+            assert r.status_code == 409 and h.code_of(r) == code, r.text
+        waiting = asyncio.create_task(h.bid(client, case, b2, "101000.00", **{"Idempotency-Key": "taken"}))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+    r = await asyncio.wait_for(waiting, timeout=10)
+    assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers, r.text
+    # Refused, b1's request stored nothing: outbid now, the same request is taken.
+    r = await h.bid(client, case, b1, "102000.00", **{"Idempotency-Key": "already_leading"})
+    assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers, r.text
+    assert (await h.state(client, case))["bid_count"] == 3
+
+
+async def test_a_keyed_bid_whose_first_attempt_was_taken_meanwhile_is_replayed_not_refused(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry arrives while its first attempt is being written: no response is stored yet when the retry
+    looks for one, and the state its screen reads next already holds the first attempt's bid (the bidder
+    leads, which refuses the bid). The response stored with that bid is looked up again, and replayed."""
+    from app.auctions import service
+
+    case = await h.open_auction(client, db, bidders=2)
+    b1 = case.bidders[0]
+    screen = service.screen_bid
+    first: list[httpx.Response] = []
+
+    async def first_attempt_lands_first(*args: Any, **kwargs: Any) -> None:
+        if not first:
+            with monkeypatch.context() as m:
+                m.setattr(service, "screen_bid", screen)
+                first.append(await h.bid(client, case, b1, "100000.00", **{"Idempotency-Key": "k-1"}))
+        await screen(*args, **kwargs)
+
+    monkeypatch.setattr(service, "screen_bid", first_attempt_lands_first)
+    retry = await h.bid(client, case, b1, "100000.00", **{"Idempotency-Key": "k-1"})
+    assert first[0].status_code == 201, first[0].text
+    assert retry.status_code == 201 and retry.headers.get("Idempotent-Replayed") == "true", retry.text
+    assert retry.json() == first[0].json()
+    reused = await h.bid(client, case, b1, "101000.00", **{"Idempotency-Key": "k-1"})
+    assert reused.status_code == 422 and h.code_of(reused) == "idempotency_key_reused", reused.text
+    assert (await h.state(client, case))["bid_count"] == 1
 
 
 # --- PostgreSQL: the English bid as one statement (a compare-and-set) ----------------------------------------
