@@ -6,7 +6,7 @@ replayed with ``Idempotent-Replayed: true``; same key + another body → 422 ``i
 while the first request is still running → 409 ``idempotency_in_progress`` (PostgreSQL: a transaction-scoped
 advisory lock on the key; SQLite serialises write transactions, so the second simply waits and replays).
 A route may screen a keyed request before that transaction (``Idempotency.run``'s ``screen``): a refusal the
-current state gives is then answered after reads, once no response is stored for the key.
+current state gives is then answered after two reads, once no response is stored for the key.
 
 The kit imports no other part of the application: ``dependency()`` is given the request's session and
 principal dependencies and the table of stored responses, and ``app.deps`` builds ``IdempotencyDep`` with it.
@@ -73,10 +73,11 @@ class Idempotency:
         ``screen`` (with ``read``, a one-row read in autocommit): a check that raises the refusal the current
         state gives the request, cheaply and outside any transaction; a keyed request is screened before its
         transaction begins (which takes a write connection, and on PostgreSQL a lock on the key), so that a
-        refusal costs reads, as it does without a key. The stored response is looked up first, with ``read``,
-        so that a retry of a request that succeeded is replayed rather than screened; and again when the
-        screen refuses: the state that refuses it may be the first attempt's own doing, committed with its
-        response. A request without a key is screened by its action, as it sees fit."""
+        refusal costs reads, as it does without a key. A refusal is answered only if no response is stored
+        for the key (looked up with ``read``): the state that refuses a retry may be its first attempt's own
+        doing, committed with that attempt's response, which is replayed (or the key's reuse refused). A
+        request the screen lets through looks its key up in its transaction, as one without a screen does. A
+        request without a key is screened by its action, as it sees fit."""
         if self.key is None:
             result = await action()
             if isinstance(result, BaseModel):  # serialised by pydantic-core straight to JSON bytes
@@ -90,9 +91,6 @@ class Idempotency:
         ).hexdigest()
         where = {"p_principal": self.principal, "p_method": method, "p_path": path, "p_key": self.key}
         if screen is not None and read is not None:
-            replay = _replayed(await read(_stored_statement(self.table), where), body_hash)
-            if replay is not None:
-                return replay
             try:
                 await screen()
             except ExchangeError:
