@@ -78,6 +78,8 @@ class Idempotency:
         doing, committed with that attempt's response, which is replayed (or the key's reuse refused). A
         request the screen lets through looks its key up in its transaction, as one without a screen does. A
         request without a key is screened by its action, as it sees fit."""
+        if screen is not None and read is None:
+            raise TypeError("a screen needs the read that looks a refused request's key up")
         if self.key is None:
             result = await action()
             if isinstance(result, BaseModel):  # serialised by pydantic-core straight to JSON bytes
