@@ -124,6 +124,8 @@ async def place_bid(
     db = get_database(request)
     now = clock.now()  # the bid's receive time, whatever it waits for next
 
+    screened_out: list[ExchangeError] = []
+
     async def screen() -> None:
         # A keyed bid's key is stored in the transaction of its write: refused on a read first, as others are.
         try:
@@ -131,7 +133,7 @@ async def place_bid(
                 session, principal, auction_id, body.amount, now=now, reader=db.read, peek=db.read_first
             )
         except ExchangeError as exc:
-            BIDS_REFUSED.labels(exc.code).inc()
+            screened_out.append(exc)  # counted if answered: a retry's first attempt may be replayed instead
             raise
 
     async def act() -> BidPlaced:
@@ -156,7 +158,12 @@ async def place_bid(
         BIDS_ACCEPTED.inc()
         return placed
 
-    return await idem.run(act, screen=screen, read=db.read_first)
+    try:
+        return await idem.run(act, screen=screen, read=db.read_first)
+    except ExchangeError as exc:
+        if exc in screened_out:
+            BIDS_REFUSED.labels(exc.code).inc()
+        raise
 
 
 @router.put(

@@ -152,12 +152,13 @@ async def test_bids_accepted_and_refused_by_code(client: httpx.AsyncClient, db) 
         await h.bid(client, case, b2, "100000.00"),  # too low
         await h.bid(client, case, b2, "101000.00", **{"Idempotency-Key": "m-1"}),  # accepted
         await h.bid(client, case, b2, "101000.00", **{"Idempotency-Key": "m-1"}),  # a replay, not a bid
+        await h.bid(client, case, b1, "101000.00", **{"Idempotency-Key": "m-2"}),  # too low, refused keyed
         await h.bid(client, case, case.seller, "105000.00"),  # not a registrant
     ]
     after = await scrape(client)
 
     statuses = [r.status_code for r in answers]
-    assert statuses[:6] == [201, 409, 409, 409, 201, 201] and statuses[6] >= 400
+    assert statuses[:7] == [201, 409, 409, 409, 201, 201, 409] and statuses[7] >= 400
     assert answers[5].headers.get("Idempotent-Replayed") == "true"
     refused = Counter(h.code_of(r) for r in answers if r.status_code >= 400)
     accepted = value(after, "exchange_bids_accepted_total") - value(before, "exchange_bids_accepted_total")
@@ -170,7 +171,7 @@ async def test_bids_accepted_and_refused_by_code(client: httpx.AsyncClient, db) 
     total_refused = sum(v for (name, _), v in after.items() if name == "exchange_bids_refused_total") - sum(
         v for (name, _), v in before.items() if name == "exchange_bids_refused_total"
     )
-    assert total_refused == 4
+    assert total_refused == 5
 
 
 async def test_sse_connections_while_a_stream_is_open(client: httpx.AsyncClient, db, app) -> None:  # type: ignore[no-untyped-def]
