@@ -13,8 +13,9 @@ turn is handed to it passes the turn on.
 On SQLite there is no such queue: a request's statements run inline, without giving the event loop away, so
 requests never wait for a connection (measured: the queue only added turns of the loop to each request).
 
-A request's turn ends when its response starts: its statements are done by then, and a stream (an auction's
-live events) holds no turn while it lasts. The health checks and the metrics never wait.
+A request takes its turn once its body has arrived (a client sending it slowly holds none meanwhile), and its
+turn ends when its response starts: its statements are done by then, and a stream (an auction's live events)
+holds no turn while it lasts. The health checks and the metrics never wait.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class AdmissionMiddleware:
         if turns is None:
             await self.app(scope, receive, send)
             return
+        receive = await _received(receive)
         await turns.acquire()
         holding = True
 
@@ -70,3 +72,30 @@ class AdmissionMiddleware:
         finally:
             if holding:
                 turns.release()
+
+
+async def _received(receive: Receive) -> Receive:
+    """``receive`` once the request's body has arrived: a client that sends its body slowly, or never, must
+    not hold a turn while it does (a handful would keep every other request waiting). The messages read are
+    given to the app first; a receive that fails (the body over its limit) fails there, as it would have."""
+    messages: list[Message] = []
+    failure: BaseException | None = None
+    try:
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+    except Exception as exc:
+        failure = exc
+    pending = iter(messages)
+
+    async def replay() -> Message:
+        message = next(pending, None)
+        if message is not None:
+            return message
+        if failure is not None:
+            raise failure
+        return await receive()
+
+    return replay

@@ -201,3 +201,57 @@ async def test_before_the_app_has_its_database_nothing_waits_and_then_the_turns_
     await _settle()
     inner.release["/late1"].set()
     await asyncio.gather(*early, *late)
+
+
+async def test_a_request_takes_its_turn_only_once_its_body_has_arrived() -> None:
+    """A client that sends its headers and then its body slowly (or never) holds no turn while it does, so a
+    handful of such clients cannot keep every other request of the process waiting; the app still reads the
+    body it sent, and a receive that fails (a body over the limit) fails in the app, as it would have."""
+    gate = asyncio.Event()
+    seen: list[bytes] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        seen.append(body)
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = _app(1, inner)
+
+    async def slow_receive() -> Message:
+        if not gate.is_set():
+            await gate.wait()  # the rest of the body, much later
+            return {"type": "http.request", "body": b"lo", "more_body": False}
+        return {"type": "http.disconnect"}
+
+    parts = iter([{"type": "http.request", "body": b"hel", "more_body": True}])
+
+    async def stalled() -> Message:
+        return next(parts, None) or await slow_receive()
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    slow = asyncio.create_task(app(_scope(), stalled, send))
+    await asyncio.sleep(0.01)
+    assert (await asyncio.wait_for(_call(app), 1))[0]["status"] == 201  # not behind the stalled upload
+    gate.set()
+    await asyncio.wait_for(slow, 1)
+    assert seen == [b"", b"hello"]
+
+    class TooLarge(Exception):
+        pass
+
+    async def over_the_limit() -> Message:
+        raise TooLarge
+
+    with pytest.raises(TooLarge):
+        await asyncio.wait_for(app(_scope(), over_the_limit, send), 1)
+    assert (await asyncio.wait_for(_call(app), 1))[0]["status"] == 201  # no turn was kept
