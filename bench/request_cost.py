@@ -27,6 +27,8 @@ bare ÷ product (comparable to perfpair's product req/s ÷ bare req/s on one cor
   .venv/bin/python bench/request_cost.py --database-url "$(bash scripts/postgres.sh url)"
   .venv/bin/python bench/request_cost.py --only bid --requests 20000 --rounds 1 &  # then, for a profile:
   .venv/bin/py-spy record -p $! -r 250 -f speedscope -o bid.json   (or run the whole script under py-spy)
+  .venv/bin/python bench/request_cost.py --only refused --no-bare --calls 2000 --profile-dir /tmp/prof
+      # then python -m pstats /tmp/prof/product-refused.prof: where each request's Python calls go
 
 ``PERF_YARDSTICK`` names the yardstick's directory (default: ``shared/bench`` beside the checkout).
 """
@@ -163,8 +165,10 @@ async def measure(
     rounds: int,
     expect: int,
     calls: int = 0,
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Best round's µs of CPU (and of wall time) per request; every status must be ``expect``."""
+    """Best round's µs of CPU (and of wall time) per request; every status must be ``expect``. With
+    ``profile_dir``, the call count's profile is kept there as ``<name>.prof`` (``pstats``)."""
     counter = 0
 
     async def run(n: int) -> None:
@@ -189,7 +193,19 @@ async def measure(
         await run(calls)
         profile.disable()
         result["calls"] = round(pstats.Stats(profile).total_calls / calls)  # type: ignore[attr-defined]
+        if profile_dir is not None:
+            profile.dump_stats(profile_dir / f"{name.replace(' ', '-')}.prof")
     return result
+
+
+def _measure_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "warmup": args.warmup,
+        "requests": args.requests,
+        "rounds": args.rounds,
+        "calls": args.calls,
+        "profile_dir": args.profile_dir,
+    }
 
 
 # --- the product ----------------------------------------------------------------------------------------------
@@ -356,7 +372,7 @@ def _getter(driver: Driver, path: str) -> Any:
 
 async def run_product(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    kw = {"warmup": args.warmup, "requests": args.requests, "rounds": args.rounds, "calls": args.calls}
+    kw = _measure_options(args)
     app = _product(url, sandbox=True, log_file=tmp / "requests.log")
     async with lifespan(app):
         auction_id, listing_id, tokens = await setup_market(app, bidders=args.bidders, listings=args.listings)
@@ -393,7 +409,7 @@ async def run_bare(bare_db: str, args: argparse.Namespace, tmp: Path) -> dict[st
 
     bare = _yardstick("bare_bid_server")
     out: dict[str, dict[str, Any]] = {}
-    kw = {"warmup": args.warmup, "requests": args.requests, "rounds": args.rounds, "calls": args.calls}
+    kw = _measure_options(args)
     # seed() runs its own event loop for PostgreSQL: in a thread of its own, beside this one
     ids = await asyncio.to_thread(bare.seed, bare_db, 1)
     tokens = {uuid.uuid4().hex: f"bidder-{i}" for i in range(args.bidders)}
@@ -454,6 +470,11 @@ def main() -> None:
         "other load on the machine does not change, to compare two versions on a busy machine",
     )
     ap.add_argument("--no-bare", action="store_true", help="measure the product alone (for a profile)")
+    ap.add_argument(
+        "--profile-dir",
+        type=Path,
+        help="keep the profile of the --calls requests of each route and target here (<target>-<route>.prof)",
+    )
     args = ap.parse_args()
     backend = "postgresql" if (args.database_url or "").startswith("postgresql") else "sqlite"
     with tempfile.TemporaryDirectory(prefix="request-cost-") as tmpdir:
