@@ -17,7 +17,7 @@ from app.kit import idempotency
 from app.kit.clock import Clock, SystemClock
 from app.kit.db import Database, reading
 from app.kit.errors import Forbidden, Unauthorized
-from app.kit.openapi import SecurityDocs, document_dependency
+from app.kit.openapi import SecurityDocs, document_calls, document_dependency
 from app.kit.routing import end_before_response
 from app.kit.security import Principal, decode_access_token, hash_api_key
 from app.kit.statements import prepared
@@ -48,13 +48,22 @@ async def database_dep(request: Request) -> Database:
 DatabaseDep = Annotated[Database, Depends(database_dep)]
 
 
+# Where a request keeps what its shared dependencies give it (``request.scope``), so that one that runs another
+# itself (``document_calls``) gets what a declared dependency of the route got: one session, one principal.
+_SESSION_SCOPE = "exchange.session"
+_PRINCIPAL_SCOPE = "exchange.principal"
+
+
 async def _session(request: Request) -> AsyncSession:
     """One transaction per request, committed when the endpoint returns and before the response is sent
     (``end_before_response``: the routes are ``ExchangeRoute``s), so a 2xx is never sent for a commit that then
     fails; rolled back when the endpoint raises. Reads use the read engine."""
+    session: AsyncSession | None = request.scope.get(_SESSION_SCOPE)
+    if session is not None:
+        return session
     db = get_database(request)
     factory = db.read_sessions if request.method in READ_METHODS else db.write_sessions
-    session = factory()
+    session = request.scope[_SESSION_SCOPE] = factory()
     transaction = await session.begin().__aenter__()
 
     async def end(error: BaseException | None) -> None:
@@ -104,13 +113,14 @@ async def get_clock(request: Request) -> Clock:
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
-async def get_calendar(request: Request, session: SessionDep) -> WorkdayCalendar:
+async def get_calendar(request: Request) -> WorkdayCalendar:
     """The process's calendar with the operator-loaded years as the database has them now (SPEC §21)."""
     calendar: WorkdayCalendar = request.app.state.calendar
-    async with reading(get_database(request), session) as reader:
+    async with reading(get_database(request), await _session(request)) as reader:
         return await refresh_calendar(reader, calendar)
 
 
+document_calls(get_calendar, _session)
 CalendarDep = Annotated[WorkdayCalendar, Depends(get_calendar)]
 
 # The OAuth2 password flow (SPEC §21), so /docs has a working Authorize form; the token is sent as
@@ -226,34 +236,44 @@ async def _lookup(request: Request, statement: Any, params: dict[str, Any]) -> A
 async def optional_principal(request: Request) -> Principal | None:
     """For public routes that show more to a signed-in caller (e.g. a seller's own drafts). No session: a
     public read that needs none opens none (FastAPI solves a dependency's whole tree on every request)."""
-    return await _load_principal(request, request.app.state.settings)
+    if _PRINCIPAL_SCOPE in request.scope:
+        principal: Principal | None = request.scope[_PRINCIPAL_SCOPE]
+        return principal
+    principal = request.scope[_PRINCIPAL_SCOPE] = await _load_principal(request, request.app.state.settings)
+    return principal
 
 
 async def current_principal(request: Request) -> Principal:
-    """The signed-in caller, else 401. Not a dependent of ``optional_principal``: FastAPI walks a dependency's
-    whole tree again on every request, and every level of it cost more CPU than this function."""
-    principal = await _load_principal(request, request.app.state.settings)
+    """The signed-in caller, else 401. Runs ``optional_principal`` itself rather than declaring it: FastAPI
+    walks a dependency's whole tree again on every request, and every level of it cost more CPU than this
+    function."""
+    principal = await optional_principal(request)
     if principal is None:
         raise Unauthorized("Sign in: send a bearer token or an operator API key.")
     return principal
 
 
-async def operator_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def operator_principal(request: Request) -> Principal:
+    principal = await current_principal(request)
     if not principal.is_operator:
         raise Forbidden("Only exchange operators may do this.")
     return principal
 
 
-async def verified_member(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def verified_member(request: Request) -> Principal:
     """A user of a verified organization (SPEC §3: only verified organizations may list, register, offer...)."""
+    principal = await current_principal(request)
     principal.verified_org_id()
     return principal
 
 
 document_dependency(optional_principal, {401: ("invalid_token",)})  # a token or key not (or no longer) valid
-document_dependency(current_principal, {401: ("unauthorized", "invalid_token")})  # none at all, or not valid
+document_dependency(current_principal, {401: ("unauthorized",)})  # none at all (invalid: optional_principal)
 document_dependency(operator_principal, {403: ("forbidden",)})
 document_dependency(verified_member, {403: ("forbidden", "organization_not_verified")})
+document_calls(current_principal, optional_principal)
+document_calls(operator_principal, current_principal)
+document_calls(verified_member, current_principal)
 
 OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
 # What the OpenAPI document says of the routes that read the principal (``app.kit.openapi``).

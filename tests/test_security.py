@@ -6,12 +6,14 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.deps import PUBLIC_ROUTES, current_principal
+from app.kit.openapi import dependency_calls
 from app.main import create_app
 from tests.conftest import make_settings
 
 
 def _requires_principal(dependant: Dependant) -> bool:
-    return any(d.call is current_principal or _requires_principal(d) for d in dependant.dependencies)
+    """Declared anywhere in the route's tree, or run by a dependency of it (``document_calls``)."""
+    return any(call is current_principal for call in dependency_calls(dependant))
 
 
 def _routes() -> list[tuple[str, str, APIRoute]]:

@@ -115,7 +115,7 @@ async def place_bid(
     request: Request,
     idem: IdempotencyDep,
 ) -> Response:
-    # The request's session and caller come with ``idem``, whose dependency was given them, and the clock is
+    # The request's session and caller come with ``idem``, whose dependency got them, and the clock is
     # asked directly (after the principal's statement, which read the sandbox offset too): FastAPI solves
     # each declared dependency's whole tree again, and on the hottest route that walk cost more CPU than the
     # principal's statement.

@@ -12,9 +12,8 @@ The kit imports no other part of the application: ``dependency()`` is given the 
 principal dependencies and the table of stored responses, and ``app.deps`` builds ``IdempotencyDep`` with it.
 """
 
-# No ``from __future__ import annotations``: the dependency made by ``dependency()`` names its parameters'
-# dependencies in its annotations, which FastAPI must read as objects (a string would be resolved in this
-# module's globals, where the dependencies given to ``dependency()`` are not).
+from __future__ import annotations
+
 import hashlib
 import json
 import uuid
@@ -22,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -32,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kit.clock import utcnow
 from app.kit.db import dialect_name
 from app.kit.errors import Conflict, ExchangeError, Unprocessable
-from app.kit.openapi import document_dependency
+from app.kit.openapi import document_calls, document_dependency
 from app.kit.security import Principal
 from app.kit.statements import prepared
 
@@ -47,8 +46,8 @@ class Idempotency:
     ) -> None:
         self.session = session
         self.request = request
-        # The request's session and caller, as this dependency was given them: a hot route may take them
-        # from here instead of declaring them again (FastAPI walks every declared dependency's tree anew).
+        # The request's session and caller: a hot route may take them from here instead of declaring them
+        # again (FastAPI solves every declared dependency anew, at a cost, even when it gives the same value).
         self.caller = caller
         self.principal = caller.label
         self.key = key
@@ -181,17 +180,16 @@ def _encode(result: Any) -> Any:
 
 def dependency(
     table: Table,
-    session_dependency: Callable[..., Any],
-    principal_dependency: Callable[..., Awaitable[Principal]],
+    session_dependency: Callable[[Request], Awaitable[AsyncSession]],
+    principal_dependency: Callable[[Request], Awaitable[Principal]],
 ) -> Callable[..., Awaitable[Idempotency]]:
     """The FastAPI dependency that gives a route its ``Idempotency``: the request's session (``session_dependency``,
     committed before the response), its authenticated principal and the ``Idempotency-Key`` header, with the
-    responses stored in ``table``."""
+    responses stored in ``table``. It runs the two dependencies itself (``document_calls``): each must give a
+    route that also declares it the same value (the request's one session, its one principal)."""
 
     async def idempotency(
         request: Request,
-        session: Annotated[AsyncSession, Depends(session_dependency)],
-        principal: Annotated[Principal, Depends(principal_dependency)],
         idempotency_key: Annotated[
             str | None,
             Header(
@@ -201,9 +199,11 @@ def dependency(
             ),
         ] = None,
     ) -> Idempotency:
-        return Idempotency(session, request, principal, idempotency_key, table)
+        principal = await principal_dependency(request)
+        return Idempotency(await session_dependency(request), request, principal, idempotency_key, table)
 
     document_dependency(idempotency, {409: ("idempotency_in_progress",), 422: ("idempotency_key_reused",)})
+    document_calls(idempotency, session_dependency, principal_dependency)
     return idempotency
 
 

@@ -79,10 +79,35 @@ def dependency_codes() -> Mapping[Callable[..., Any], dict[int, tuple[str, ...]]
     return _DEPENDENCY_CODES
 
 
+# The shared dependencies each dependency runs itself rather than declares (``document_calls``).
+_CALLS: dict[Callable[..., Any], tuple[Callable[..., Any], ...]] = {}
+
+
+def document_calls(call: Callable[..., Any], *called: Callable[..., Any]) -> None:
+    """Declare that the dependency ``call`` runs the dependencies ``called`` itself, with the request, instead
+    of declaring them as its own (FastAPI solves every declared level of a route's dependency tree again on
+    each request, and a level costs more than most dependencies do). The document, and the checks that walk
+    a route's dependencies (``dependency_calls``), count them as declared."""
+    _CALLS[call] = called
+
+
 def _dependencies(dependant: Dependant) -> Iterator[Dependant]:
     for sub in dependant.dependencies:
         yield sub
         yield from _dependencies(sub)
+
+
+def _with_calls(call: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    yield call
+    for called in _CALLS.get(call, ()):
+        yield from _with_calls(called)
+
+
+def dependency_calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    """Every dependency a route (``dependant``) runs: those its tree declares, and those they run themselves."""
+    for sub in _dependencies(dependant):
+        if sub.call is not None:
+            yield from _with_calls(sub.call)
 
 
 def _generic_codes(path: str, route: APIRoute) -> dict[int, list[str]]:
@@ -105,8 +130,8 @@ def _generic_codes(path: str, route: APIRoute) -> dict[int, list[str]]:
     if path.startswith(DATABASE_PATHS):
         codes.setdefault(503, []).append("database_unavailable")
     known = dependency_codes()
-    for sub in _dependencies(dependant):
-        for status, names in known.get(sub.call, {}).items():  # type: ignore[arg-type]
+    for call in dependency_calls(dependant):
+        for status, names in known.get(call, {}).items():
             codes.setdefault(status, []).extend(names)
     return codes
 
@@ -248,7 +273,7 @@ class SecurityDocs:
 
 
 def _depends_on(dependant: Dependant, calls: tuple[Callable[..., Any], ...]) -> bool:
-    return any(d.call in calls or _depends_on(d, calls) for d in dependant.dependencies)
+    return any(call in calls for call in dependency_calls(dependant))
 
 
 def refine(
