@@ -303,8 +303,10 @@ class InlineAsyncConnection(AsyncConnection):
     connection with no transaction on the driver (a read's, in autocommit) that the pool takes back (its reset
     and check-in are plain calls then; one returned to a full pool is closed, which awaits); its prepared
     statements are awaited on asyncpg directly (``app.kit.statements``). A checkout that must reconnect goes
-    through the greenlet after all (``_NeedsGreenlet``). Anywhere else (in-memory SQLite, options such as
-    ``stream_results``) as SQLAlchemy does. Had something run inline tried to wait, SQLAlchemy would raise
+    through the greenlet after all (``_NeedsGreenlet``): the pool takes that connection back and lends it to
+    the greenlet, which reconnects it, because the engines' pools lend the last returned first
+    (``pool_use_lifo``; first in, first out, it went behind the idle ones and was never reconnected).
+    Anywhere else (in-memory SQLite, options such as ``stream_results``) as SQLAlchemy does. Had something run inline tried to wait, SQLAlchemy would raise
     ``MissingGreenlet``: an error, never a silent wrong result."""
 
     def _inline_dbapi(self) -> _InlineDBAPI | None:
@@ -546,7 +548,14 @@ def _sqlite_engine(
         options = {"isolation_level": "AUTOCOMMIT", "skip_autocommit_rollback": True}
     if (database := _sqlite_file(url)) is not None:
         options["module"] = _InlineDBAPI(database, gated=gate is not None)
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60, **options)
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=60,
+        pool_use_lifo=True,  # InlineAsyncConnection: a reconnection handed to the greenlet
+        **options,
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -739,6 +748,7 @@ def _postgres_engine(url: str, *, pool_size: int) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=3600,
+        pool_use_lifo=True,  # InlineAsyncConnection: a reconnection handed to the greenlet
         connect_args={"timeout": PG_CONNECT_TIMEOUT_SECONDS},
     )
     sync_engine = engine.sync_engine
