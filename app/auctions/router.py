@@ -24,6 +24,7 @@ from app.deps import (
     get_database,
 )
 from app.kit.errors import ExchangeError, NotFound, error_responses
+from app.kit.idempotency import KeyRecord
 from app.kit.metrics import BIDS_ACCEPTED, BIDS_REFUSED
 from app.kit.openapi import digits_at_most
 from app.kit.pagination import Page, PageParams, page_params
@@ -124,19 +125,19 @@ async def place_bid(
     db = get_database(request)
     now = clock.now()  # the bid's receive time, whatever it waits for next
 
-    screened_out: list[ExchangeError] = []
+    unanswered: list[ExchangeError] = []  # refusals counted only if answered: a retry may be replayed instead
 
     async def screen() -> None:
-        # A keyed bid's key is stored in the transaction of its write: refused on a read first, as others are.
+        # A keyed bid is refused on a read first, as others are, before its key is looked up.
         try:
             await service.screen_bid(
                 session, principal, auction_id, body.amount, now=now, reader=db.read, peek=db.read_first
             )
         except ExchangeError as exc:
-            screened_out.append(exc)  # counted if answered: a retry's first attempt may be replayed instead
+            unanswered.append(exc)
             raise
 
-    async def act() -> BidPlaced:
+    async def act(key: KeyRecord | None = None) -> BidPlaced:
         try:
             placed = await service.place_bid(
                 session,
@@ -148,20 +149,24 @@ async def place_bid(
                 # SQLite: a refusal read on the shared connection costs little beside the write lock it spares
                 # (one writer at a time).
                 peek=db.read_first if db.is_sqlite else None,
-                # PostgreSQL: an English bid is one statement in autocommit (a compare-and-set), unless the
-                # request's key must be stored with it in one transaction.
-                alone=None if db.is_sqlite or idem.keyed else db.run_alone,
+                # PostgreSQL: an English bid is one statement in autocommit (a compare-and-set), with its
+                # request's key if it has one (``alone``); else the key is stored in the bid's transaction.
+                alone=None if db.is_sqlite or (idem.keyed and key is None) else db.run_alone,
+                key=key,
             )
         except ExchangeError as exc:
-            BIDS_REFUSED.labels(exc.code).inc()
+            if key is None:
+                BIDS_REFUSED.labels(exc.code).inc()
+            else:
+                unanswered.append(exc)
             raise
         BIDS_ACCEPTED.inc()
         return placed
 
     try:
-        return await idem.run(act, screen=screen, read=db.read_first)
+        return await idem.run(act, screen=screen, read=db.read_first, alone=act)
     except ExchangeError as exc:
-        if exc in screened_out:
+        if exc in unanswered:
             BIDS_REFUSED.labels(exc.code).inc()
         raise
 

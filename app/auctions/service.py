@@ -49,6 +49,7 @@ from app.deals.fees import FeeSchedule
 from app.kit import compose
 from app.kit.db import connection_of, holds_connection
 from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
+from app.kit.idempotency import KeyRecord, Unstored
 from app.kit.money import format_fen
 from app.kit.pagination import SortKey, keyset_query, page_of
 from app.kit.security import Principal
@@ -514,20 +515,25 @@ async def place_bid(
     reader: Reader | None = None,
     peek: Peek | None = None,
     alone: Peek | None = None,
+    key: KeyRecord | None = None,
 ) -> BidPlaced:
     """An English or sealed bid at the server's receive time ``now`` (SPEC §10). ``reader``: read sessions
     for looking up a bidder this process does not know yet, outside the bid's write transaction. ``peek``:
     a cheap one-row read outside it (``Database.read_first`` on SQLite), to refuse a bid that the auction's
     state refuses now without taking the write lock (see ``_peek_refusal``). ``alone``: a statement run
     alone in autocommit (``Database.run_alone``, PostgreSQL), for an English bid written by one statement
-    (``_english_bid_alone``) instead of in ``session``'s transaction."""
+    (``_english_bid_alone``) instead of in ``session``'s transaction. ``key`` (with ``alone``): the request's
+    Idempotency-Key, whose row that statement writes too; a bid that cannot be written so raises
+    ``Unstored`` having written nothing (``Idempotency.run``'s ``alone``)."""
     bidder = await _bidder(session, principal, auction_id, reader=reader)
     if bidder.format == AuctionFormat.dutch:
         raise InvalidState("A Dutch auction is won by accepting its clock price (POST …/accept).")
     if alone is not None and bidder.format == AuctionFormat.english and not holds_connection(session):
-        placed = await _english_bid_alone(alone, principal, auction_id, bidder, amount, now)
+        placed = await _english_bid_alone(alone, principal, auction_id, bidder, amount, now, key)
         if placed is not None:
             return placed
+    if key is not None:
+        raise Unstored()
     if peek is not None and not holds_connection(session):
         await _peek_refusal(peek, auction_id, bidder, amount, now)
     conn = await connection_of(session)  # Core: the hot paths skip the ORM's compile and loading layers
@@ -683,7 +689,13 @@ _COMMITTED_MAX = 10_000
 
 
 async def _english_bid_alone(
-    run: Peek, principal: Principal, auction_id: uuid.UUID, bidder: _Bidder, amount: int, now: datetime
+    run: Peek,
+    principal: Principal,
+    auction_id: uuid.UUID,
+    bidder: _Bidder,
+    amount: int,
+    now: datetime,
+    key: KeyRecord | None,
 ) -> BidPlaced | None:
     """PostgreSQL, an English bid as a compare-and-set (DESIGN.md "The bid"): read the auction's state
     (``_ENGLISH_SEEN``) and decide in Python; a refusal writes nothing. An accepted bid is ONE statement run
@@ -714,18 +726,27 @@ async def _english_bid_alone(
             if committed is not None and committed.version > seen.version:
                 seen = SimpleNamespace(**vars(committed), registration_status=seen.registration_status)
                 _refuse(seen, bidder, amount, now)
-            placed = await _write_english_bid(run, principal, seen, bidder, amount, now)
+            placed = await _write_english_bid(run, principal, seen, bidder, amount, now, key)
         if placed is not None:
             return placed
     return None
 
 
 async def _write_english_bid(
-    run: Peek, principal: Principal, seen: Any, bidder: _Bidder, amount: int, now: datetime
+    run: Peek,
+    principal: Principal,
+    seen: Any,
+    bidder: _Bidder,
+    amount: int,
+    now: datetime,
+    key: KeyRecord | None,
 ) -> BidPlaced | None:
-    """The compare-and-set of ``_english_bid_alone`` on the state ``seen``; None: the row had moved."""
+    """The compare-and-set of ``_english_bid_alone`` on the state ``seen``, with ``key``'s row if given
+    (its response is known before the statement); None: the row had moved, or a unique key refused the
+    statement (the auction's audit chain, or the request's key)."""
     state = _after_english_bid(seen, bidder, amount, now)
     bid_id = uuid.uuid4()
+    placed = _placed(state, bidder, bid_id, amount, now, bidder.bidder_code)
     bid_row, batch, trail = _records(state, bidder, bid_id, amount, principal.label, now, sealed=False)
     audit, state.audit_seq_hash = series_after(
         None if seen.audit_seq is None else (seen.audit_seq, seen.audit_hash),
@@ -741,6 +762,7 @@ async def _write_english_bid(
         events.insert_after(state.id, batch, at=now),
         audit,
         *told,
+        *([] if key is None else [compose.rows("request_key", key.table, [key.row(placed)])]),
     ]
     guard = {
         "p_id": state.id,
@@ -756,7 +778,7 @@ async def _write_english_bid(
     statement = compose.compose("bid_state", _build_english_guard, writes)
     try:
         row = await run(statement, compose.params(guard, writes))
-    except IntegrityError:  # a unique key: another event joined the auction's chain meanwhile
+    except IntegrityError:  # a unique key: another event joined the auction's chain, or the key was taken
         return None
     if row is None:
         return None
@@ -765,7 +787,7 @@ async def _write_english_bid(
     if len(_COMMITTED) >= _COMMITTED_MAX:
         _COMMITTED.clear()
     _COMMITTED[state.id] = _as_seen(state, principal, bidder)
-    return _placed(state, bidder, bid_id, amount, now, bidder.bidder_code)
+    return placed
 
 
 def _as_seen(state: SimpleNamespace, principal: Principal, bidder: _Bidder) -> SimpleNamespace:

@@ -6,7 +6,10 @@ replayed with ``Idempotent-Replayed: true``; same key + another body → 422 ``i
 while the first request is still running → 409 ``idempotency_in_progress`` (PostgreSQL: a transaction-scoped
 advisory lock on the key; SQLite serialises write transactions, so the second simply waits and replays).
 A route may screen a keyed request before that transaction (``Idempotency.run``'s ``screen``): a refusal the
-current state gives is then answered after two reads, once no response is stored for the key.
+current state gives is then answered after two reads, once no response is stored for the key. On PostgreSQL a
+route whose write is one statement in autocommit may write the key's row in that statement instead
+(``Idempotency.run``'s ``alone``, given a ``KeyRecord``): no transaction, advisory lock or lookup; the key's
+unique index refuses a second writer, whose statement then writes nothing.
 
 The kit imports no other part of the application: ``dependency()`` is given the request's session and
 principal dependencies and the table of stored responses, and ``app.deps`` builds ``IdempotencyDep`` with it.
@@ -40,6 +43,25 @@ REPLAYED = "Idempotent-Replayed"
 ReadFirst = Callable[[Any, dict[str, Any]], Awaitable[Any]]  # (statement, parameters) -> first row or None
 
 
+class Unstored(Exception):
+    """Raised by an ``alone`` action (``Idempotency.run``) that wrote nothing and cannot write the key's row
+    with its own statement this time: the request is then run in its transaction, as without ``alone``."""
+
+
+class KeyRecord:
+    """The key's row for an ``alone`` action to write in its own statement (``row``), into ``table``."""
+
+    def __init__(self, table: Table, values: dict[str, Any]) -> None:
+        self.table = table
+        self._values = values
+        self.body: str | None = None
+
+    def row(self, result: Any) -> dict[str, Any]:
+        """The key's row storing ``result`` (what the action will return) as the response."""
+        self.body = _body(result)
+        return self._values | {"id": uuid.uuid4(), "response_body": self.body, "created_at": utcnow()}
+
+
 class Idempotency:
     def __init__(
         self, session: AsyncSession, request: Request, caller: Principal, key: str | None, table: Table
@@ -56,7 +78,8 @@ class Idempotency:
     @property
     def keyed(self) -> bool:
         """Whether the request has a key: then its response is stored in the request's own transaction, and
-        the action must write there too (a write that commits apart from it could outlive a lost response)."""
+        the action must write there too (a write that commits apart from it could outlive a lost response),
+        or write the key's row itself with its one statement (``run``'s ``alone``)."""
         return self.key is not None
 
     async def run(
@@ -66,6 +89,7 @@ class Idempotency:
         status_code: int = 201,
         screen: Callable[[], Awaitable[None]] | None = None,
         read: ReadFirst | None = None,
+        alone: Callable[[KeyRecord], Awaitable[Any]] | None = None,
     ) -> Response:
         """Run ``action`` once per key; its result (a Pydantic model) becomes the JSON response.
 
@@ -76,9 +100,17 @@ class Idempotency:
         for the key (looked up with ``read``): the state that refuses a retry may be its first attempt's own
         doing, committed with that attempt's response, which is replayed (or the key's reuse refused). A
         request the screen lets through looks its key up in its transaction, as one without a screen does. A
-        request without a key is screened by its action, as it sees fit."""
-        if screen is not None and read is None:
-            raise TypeError("a screen needs the read that looks a refused request's key up")
+        request without a key is screened by its action, as it sees fit.
+
+        ``alone`` (PostgreSQL, with ``read``): the action as one statement in autocommit that also writes the
+        ``KeyRecord``'s row, tried first for a keyed request. It raises ``Unstored`` when it wrote nothing
+        and cannot do so this time (then ``action`` runs in the request's transaction). A refusal it raises
+        is answered as the screen's are: the key's unique index may have refused its statement because an
+        attempt of the same request got there first, whose response is then replayed."""
+        if (screen is not None or alone is not None) and read is None:
+            raise TypeError(
+                "a screen (or an alone action) needs the read that looks a refused request's key up"
+            )
         if self.key is None:
             result = await action()
             if isinstance(result, BaseModel):  # serialised by pydantic-core straight to JSON bytes
@@ -91,15 +123,28 @@ class Idempotency:
             method.encode() + b" " + path.encode() + b"\n" + await self.request.body()
         ).hexdigest()
         where = {"p_principal": self.principal, "p_method": method, "p_path": path, "p_key": self.key}
-        if screen is not None and read is not None:
+        postgresql = dialect_name(self.session) == "postgresql"
+        keys = {"principal": self.principal, "method": method, "path": path, "key": self.key}
+        record = KeyRecord(self.table, keys | {"request_hash": body_hash, "status_code": status_code})
+        if read is not None and (screen is not None or (alone is not None and postgresql)):
             try:
-                await screen()
+                if screen is not None:
+                    await screen()
+                if alone is not None and postgresql:
+                    await alone(record)
+                    if record.body is None:
+                        raise RuntimeError(
+                            "an alone action writes its key's row (KeyRecord.row) or raises Unstored"
+                        )
+                    return Response(record.body, status_code=status_code, media_type="application/json")
+            except Unstored:
+                pass
             except ExchangeError:
                 replay = _replayed(await read(_stored_statement(self.table), where), body_hash)
                 if replay is not None:
                     return replay
                 raise
-        if dialect_name(self.session) == "postgresql":
+        if postgresql:
             lock_key = int.from_bytes(
                 hashlib.sha256(f"{self.principal}|{method}|{path}|{self.key}".encode()).digest()[:8],
                 "big",
@@ -115,22 +160,8 @@ class Idempotency:
         )
         if replay is not None:
             return replay
-        content = _encode(await action())
-        body = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
-        await self.session.execute(
-            insert(self.table).values(
-                id=uuid.uuid4(),
-                principal=self.principal,
-                method=method,
-                path=path,
-                key=self.key,
-                request_hash=body_hash,
-                status_code=status_code,
-                response_body=body,
-                created_at=utcnow(),
-            )
-        )
-        return Response(body, status_code=status_code, media_type="application/json")
+        await self.session.execute(insert(self.table).values(record.row(await action())))
+        return Response(record.body, status_code=status_code, media_type="application/json")
 
 
 _STORED: dict[str, Any] = {}
@@ -176,6 +207,11 @@ def _encode(result: Any) -> Any:
     if isinstance(result, BaseModel):
         return result.model_dump(mode="json")
     return jsonable_encoder(result)
+
+
+def _body(result: Any) -> str:
+    """The stored (and first) response body of an action's result."""
+    return json.dumps(_encode(result), ensure_ascii=False, separators=(",", ":"))
 
 
 def dependency(

@@ -6,6 +6,7 @@ statement left out of that path still works, so only counting shows it: the ``sp
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -392,26 +393,93 @@ async def test_a_bid_that_keeps_losing_the_race_waits_its_turn_on_the_row_lock(
     assert bids[-1] == (MAX_BID_ATTEMPTS + 1, "200000.00", case.codes[1])
 
 
-async def test_a_keyed_bid_and_a_bid_on_an_auction_with_proxies_are_written_in_a_transaction(
+async def _stored_keys(db: Database) -> list[tuple[str, int, Any]]:
+    """Every stored Idempotency-Key of a bid: (key, status, response)."""
+    from app.models.trading import IdempotencyKey
+
+    async with db.read() as session:
+        rows = await session.execute(
+            select(IdempotencyKey.key, IdempotencyKey.status_code, IdempotencyKey.response_body)
+            .where(IdempotencyKey.path.like("%/bids"))
+            .order_by(IdempotencyKey.created_at)
+        )
+        return [(key, status, json.loads(body)) for key, status, body in rows]
+
+
+async def test_a_keyed_bid_is_written_alone_with_its_key_and_replayed(
     client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An Idempotency-Key's response is stored in the request's transaction, so that bid is written there and
-    never alone; a bid the auction's proxies answer, too (after the one read that tells it has proxies)."""
+    """The key's row is written by the bid's one statement: no transaction, yet a retry replays the stored
+    response and the key's reuse with another bid is refused."""
+    _compare_and_set(db)
+    case = await h.open_auction(client, db, bidders=2)
+    b1, b2 = case.bidders
+    ran = _between_read_and_write(monkeypatch, db, lambda: asyncio.sleep(0), times=0)
+    r = await h.bid(client, case, b1, "100000.00", **{"Idempotency-Key": "k-1"})
+    assert r.status_code == 201, r.text
+    assert ran == ["seen", "write"]
+    assert await _stored_keys(db) == [("k-1", 201, r.json())]
+    retry = await h.bid(client, case, b1, "100000.00", **{"Idempotency-Key": "k-1"})
+    assert retry.status_code == 201 and retry.headers.get("Idempotent-Replayed") == "true"
+    assert retry.json() == r.json()
+    assert (await h.bid(client, case, b2, "101000.00", **{"Idempotency-Key": "k-1"})).status_code == 201
+    reused = await h.bid(client, case, b1, "102000.00", **{"Idempotency-Key": "k-1"})
+    assert (reused.status_code, reused.json()["code"]) == (422, "idempotency_key_reused")
+    bids = await _bids_events_and_chain(client, db, case)
+    assert bids == [(1, "100000.00", case.codes[0]), (2, "101000.00", case.codes[1])]
+
+
+async def test_a_keyed_bid_whose_key_a_parallel_attempt_took_wrote_nothing_and_is_replayed(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double click: the second attempt read the auction before the first wrote. Its statement is refused
+    by the auction's row (moved) or the key's unique index; decided again, the bid is refused, and the first
+    attempt's response is replayed. One bid."""
+    _compare_and_set(db)
+    case = await h.open_auction(client, db, bidders=2)
+    b1 = case.bidders[0]
+    first: list[httpx.Response] = []
+
+    async def the_first_attempt() -> None:
+        with monkeypatch.context() as m:
+            m.setattr(db, "run_alone", run_alone)
+            first.append(await h.bid(client, case, b1, "100000.00", **{"Idempotency-Key": "twice"}))
+
+    run_alone = db.run_alone
+    ran = _between_read_and_write(monkeypatch, db, the_first_attempt)
+    second = await h.bid(client, case, b1, "100000.00", **{"Idempotency-Key": "twice"})
+    assert first[0].status_code == 201, first[0].text
+    assert (second.status_code, second.json()) == (201, first[0].json()), second.text
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    assert ran == ["seen", "write", "seen"]
+    assert await _bids_events_and_chain(client, db, case) == [(1, "100000.00", case.codes[0])]
+    assert await _stored_keys(db) == [("twice", 201, first[0].json())]
+
+
+async def test_a_bid_on_an_auction_with_proxies_is_written_in_a_transaction_keyed_or_not(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bid the auction's proxies answer is written in a transaction (after the one read that tells it has
+    proxies), and a keyed one stores its key there."""
     _compare_and_set(db)
     case = await h.open_auction(client, db, bidders=3)
     b1, b2, b3 = case.bidders
-    ran = _between_read_and_write(monkeypatch, db, lambda: asyncio.sleep(0))
-    r = await h.bid(client, case, b1, "100000.00", **{"Idempotency-Key": "k-1"})
-    assert r.status_code == 201, r.text
-    assert ran == []
-    assert (await h.bid(client, case, b1, "100000.00", **{"Idempotency-Key": "k-1"})).json() == r.json()
+    assert (await h.bid(client, case, b1, "100000.00")).status_code == 201
     proxy = await client.put(f"{case.url}/proxy", json={"max_amount": "110000.00"}, headers=b3.headers)
     assert proxy.status_code == 201, proxy.text
-    ran.clear()
+    ran = _between_read_and_write(monkeypatch, db, lambda: asyncio.sleep(0), times=0)
     r = await h.bid(client, case, b2, "102000.00")
     assert r.status_code == 201, r.text
     assert ran == ["seen"]
     assert r.json()["leading_bidder_code"] == case.codes[2]  # the proxy answered in the same transaction
+    ran.clear()
+    r = await h.bid(client, case, b2, "104000.00", **{"Idempotency-Key": "k-2"})
+    assert r.status_code == 201, r.text
+    assert ran == ["seen"]
+    assert r.json()["leading_bidder_code"] == case.codes[2]
+    assert await _stored_keys(db) == [("k-2", 201, r.json())]
+    retry = await h.bid(client, case, b2, "104000.00", **{"Idempotency-Key": "k-2"})
+    assert (retry.json(), retry.headers.get("Idempotent-Replayed")) == (r.json(), "true")
 
 
 async def test_a_proxy_left_between_a_bid_s_read_and_its_write_answers_the_bid(

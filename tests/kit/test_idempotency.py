@@ -24,6 +24,6 @@ async def test_a_screen_without_the_read_that_looks_keys_up_is_refused() -> None
 
     caller = Principal(user_id=uuid.uuid4(), role="member")
     idem = Idempotency(None, None, caller, "k-1", None)  # type: ignore[arg-type]  # never reached
-    with pytest.raises(TypeError, match="a screen needs the read"):
+    with pytest.raises(TypeError, match="needs the read that looks"):
         await idem.run(action, screen=screen)
     assert ran == []
