@@ -128,7 +128,8 @@ async def place_bid(
     unanswered: list[ExchangeError] = []  # refusals counted only if answered: a retry may be replayed instead
 
     async def screen() -> None:
-        # A keyed bid is refused on a read first, as others are, before its key is looked up.
+        # A keyed bid written in a transaction (SQLite's; PostgreSQL's that cannot go alone) is refused on a
+        # read before it, as others are, then its key is looked up.
         try:
             await service.screen_bid(
                 session, principal, auction_id, body.amount, now=now, reader=db.read, peek=db.read_first

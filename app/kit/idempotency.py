@@ -103,8 +103,9 @@ class Idempotency:
         request without a key is screened by its action, as it sees fit.
 
         ``alone`` (PostgreSQL, with ``read``): the action as one statement in autocommit that also writes the
-        ``KeyRecord``'s row, tried first for a keyed request. It raises ``Unstored`` when it wrote nothing
-        and cannot do so this time (then ``action`` runs in the request's transaction). A refusal it raises
+        ``KeyRecord``'s row, tried first for a keyed request, before the screen (which only spares the
+        transaction: ``alone`` refuses on its own read). It raises ``Unstored`` when it wrote nothing and
+        cannot do so this time (then the screen and ``action`` run as without ``alone``). A refusal it raises
         is answered as the screen's are: the key's unique index may have refused its statement because an
         attempt of the same request got there first, whose response is then replayed."""
         if (screen is not None or alone is not None) and read is None:
@@ -128,17 +129,19 @@ class Idempotency:
         record = KeyRecord(self.table, keys | {"request_hash": body_hash, "status_code": status_code})
         if read is not None and (screen is not None or (alone is not None and postgresql)):
             try:
+                if alone is not None and postgresql:
+                    try:
+                        await alone(record)
+                    except Unstored:
+                        pass
+                    else:
+                        if record.body is None:
+                            raise RuntimeError(
+                                "an alone action writes its key's row (KeyRecord.row) or raises Unstored"
+                            )
+                        return Response(record.body, status_code=status_code, media_type="application/json")
                 if screen is not None:
                     await screen()
-                if alone is not None and postgresql:
-                    await alone(record)
-                    if record.body is None:
-                        raise RuntimeError(
-                            "an alone action writes its key's row (KeyRecord.row) or raises Unstored"
-                        )
-                    return Response(record.body, status_code=status_code, media_type="application/json")
-            except Unstored:
-                pass
             except ExchangeError:
                 replay = _replayed(await read(_stored_statement(self.table), where), body_hash)
                 if replay is not None:
