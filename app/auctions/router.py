@@ -125,7 +125,8 @@ async def place_bid(
     db = get_database(request)
     now = clock.now()  # the bid's receive time, whatever it waits for next
 
-    unanswered: list[ExchangeError] = []  # refusals counted only if answered: a retry may be replayed instead
+    # Refusals are counted once they are the answer: a keyed bid's retry may be replayed instead.
+    refusals: list[ExchangeError] = []
 
     async def screen() -> None:
         # A keyed bid written in a transaction (SQLite's; PostgreSQL's that cannot go alone) is refused on a
@@ -135,7 +136,7 @@ async def place_bid(
                 session, principal, auction_id, body.amount, now=now, reader=db.read, peek=db.read_first
             )
         except ExchangeError as exc:
-            unanswered.append(exc)
+            refusals.append(exc)
             raise
 
     async def act(key: KeyRecord | None = None) -> BidPlaced:
@@ -156,10 +157,7 @@ async def place_bid(
                 key=key,
             )
         except ExchangeError as exc:
-            if key is None:
-                BIDS_REFUSED.labels(exc.code).inc()
-            else:
-                unanswered.append(exc)
+            refusals.append(exc)
             raise
         BIDS_ACCEPTED.inc()
         return placed
@@ -167,7 +165,7 @@ async def place_bid(
     try:
         return await idem.run(act, screen=screen, read=db.read_first, alone=act)
     except ExchangeError as exc:
-        if exc in unanswered:
+        if exc in refusals:
             BIDS_REFUSED.labels(exc.code).inc()
         raise
 
