@@ -29,7 +29,11 @@ Prints one JSON line per configuration, then a summary table.
 
 The shared client counts an event as received only if the bid's 201 reached it first: an event that arrives
 before the 201 (the fan-out beat the response, or the client's loop was busy) counts as missed.
-``--client`` runs another client with the same options instead, e.g. a copy that also counts those.
+``--count-early`` runs a copy of the shared client patched to remember every event each subscriber receives
+(the copy is made in the run's temporary directory, as ``bench/perfpair.sh`` patches the yardstick, and
+refuses to run if a patch no longer applies): it adds ``early_events`` (events that arrived before their
+bid's 201), ``subscribers_missing_any_event`` and ``events_never_received`` (bids with a 201 whose event a
+subscriber never got). ``--client`` runs another client with the same options instead.
 The machine may be shared: wrap the run in ``flock /tmp/bench.lock`` so benchmarks do not overlap.
 """
 
@@ -70,6 +74,40 @@ def tools_python(venv: Path) -> Path:
         subprocess.run([str(python), "-m", "pip", "install", "-q", "aiohttp", "httpx"], check=True)
         marker.write_text("aiohttp httpx\n")
     return python
+
+
+# --count-early: (text in the shared client, what replaces it), each expected exactly once.
+_EARLY_PATCHES = (
+    (
+        "    received = [0] * a.subscribers\n",
+        "    received = [0] * a.subscribers\n"
+        "    seen: list[dict[str, float]] = [dict() for _ in range(a.subscribers)]\n",
+    ),
+    (
+        '                            key = d.get("current_price")\n',
+        '                            key = d.get("current_price")\n'
+        "                            seen[i].setdefault(key, time.perf_counter())\n",
+    ),
+    (
+        '"missing_subscribers": sum(1 for x in received if x < n_bids),',
+        '"missing_subscribers": sum(1 for x in received if x < n_bids), '
+        '"early_events": sum(1 for i in range(connected) for m, t in sent.items() if seen[i].get(m, t) < t), '
+        '"subscribers_missing_any_event": sum(1 for i in range(connected) if any(m not in seen[i] for m in sent)), '
+        '"events_never_received": sum(1 for i in range(connected) for m in sent if m not in seen[i]),',
+    ),
+)
+
+
+def early_counting_client(shared_client: Path, directory: Path) -> Path:
+    """A copy of the shared client that also counts the events it saw before their bid's 201."""
+    text = shared_client.read_text()
+    for old, new in _EARLY_PATCHES:
+        if text.count(old) != 1:
+            raise SystemExit(f"the shared client changed: --count-early cannot patch {old.strip()!r}")
+        text = text.replace(old, new)
+    patched = directory / "sse_fanout_counting_early.py"
+    patched.write_text(text)
+    return patched
 
 
 def raise_open_files() -> int:
@@ -226,7 +264,7 @@ def run_config(
             client = subprocess.run(
                 [
                     str(tools),
-                    str(Path(args.client) if args.client else shared / "sse_fanout.py"),
+                    str(client_script(args, shared, Path(tmp))),
                     "--base",
                     base,
                     "--wrk-file",
@@ -278,6 +316,14 @@ def run_config(
     }
 
 
+def client_script(args: argparse.Namespace, shared: Path, tmp: Path) -> Path:
+    if args.client:
+        return Path(args.client)
+    if args.count_early:
+        return early_counting_client(shared / "sse_fanout.py", tmp)
+    return shared / "sse_fanout.py"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -294,6 +340,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--client", help="another client script with the same options (default: the shared one)"
+    )
+    parser.add_argument(
+        "--count-early",
+        action="store_true",
+        help="also count events that arrive before their bid's 201, and events never received",
     )
     parser.add_argument("--tools-venv", default="/tmp/sse-fanout-tools", help="venv of the shared scripts")
     args = parser.parse_args()
@@ -315,6 +366,8 @@ def main() -> None:
         f"\nlive feed, {args.workers} workers, bids asked at {args.rate:g}/s for {args.seconds:g} s; {GOALS}"
     )
     head = ("db", "subs", "conn", "bids", "p50 ms", "p99 ms", "max ms", "missing", "MB/1000", "CPU s")
+    if args.count_early:
+        head += ("early", "lost subs")
     print(" | ".join(f"{h:>10}" for h in head))
     for r in results:
         row = (
@@ -329,6 +382,8 @@ def main() -> None:
             r["mb_per_1000_connections"],
             r["server_cpu_s"],
         )
+        if args.count_early:
+            row += (r.get("early_events"), r.get("subscribers_missing_any_event"))
         print(" | ".join(f"{v!s:>10}" for v in row))
 
 
