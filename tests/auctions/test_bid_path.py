@@ -6,6 +6,7 @@ statement left out of that path still works, so only counting shows it: the ``sp
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,6 +65,43 @@ async def test_a_refused_bid_runs_no_statement_through_sqlalchemy_s_greenlet(
     assert "execute" not in spawns and "__exit__" not in spawns, spawns  # nor the rollback
     if db.is_sqlite:  # refused on a read: no write connection, no write lock
         assert "connection" not in spawns, spawns
+
+
+def _cyclic_garbage_of_the_app() -> list[str]:
+    """The types of the application's and SQLAlchemy's objects that only the garbage collector would free
+    (its other objects belong to the test client)."""
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        found = [type(o) for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    return sorted({t.__qualname__ for t in found if t.__module__.split(".")[0] in ("app", "sqlalchemy")})
+
+
+async def test_bids_and_refusals_leave_no_reference_cycles(client: httpx.AsyncClient, db) -> None:
+    """A busy server places and refuses hundreds of bids a second. Objects of a request that form a cycle
+    outlive it until the garbage collector runs, which promotes those of requests still in flight and then
+    walks its oldest generation in full, stalling every request: a write request's session, transaction and
+    connection were such a cycle (``app.kit.db.connection_of``)."""
+    case = await h.open_auction(client, db, bidders=2)
+    b1, b2 = case.bidders
+    for who, amount in ((b1, "100000.00"), (b2, "101000.00")):  # the pools and the bidders known
+        assert (await h.bid(client, case, who, amount)).status_code == 201
+    auction = f"/api/v1/auctions/{case.id}"
+    assert (await client.get(auction)).status_code == 200  # its statements built once, as in a server
+    gc.collect()
+    gc.disable()
+    try:
+        for who, amount in ((b1, "102000.00"), (b2, "103000.00"), (b1, "104000.00")):
+            assert (await h.bid(client, case, who, amount)).status_code == 201
+        refused = await h.bid(client, case, b2, "104000.00")
+        assert refused.status_code == 409, refused.text
+        assert (await client.get(auction)).status_code == 200
+        assert _cyclic_garbage_of_the_app() == []
+    finally:
+        gc.enable()
 
 
 async def test_a_bid_that_waited_for_another_s_lock_is_refused_for_what_that_one_did(
