@@ -123,13 +123,15 @@ class Idempotency:
         body_hash = hashlib.sha256(
             method.encode() + b" " + path.encode() + b"\n" + await self.request.body()
         ).hexdigest()
-        where = {"p_principal": self.principal, "p_method": method, "p_path": path, "p_key": self.key}
-        postgresql = dialect_name(self.session) == "postgresql"
         keys = {"principal": self.principal, "method": method, "path": path, "key": self.key}
+        where = {f"p_{column}": value for column, value in keys.items()}
         record = KeyRecord(self.table, keys | {"request_hash": body_hash, "status_code": status_code})
-        if read is not None and (screen is not None or (alone is not None and postgresql)):
+        postgresql = dialect_name(self.session) == "postgresql"
+        if not postgresql:
+            alone = None  # one statement in autocommit is PostgreSQL's (Database.run_alone)
+        if read is not None and (screen is not None or alone is not None):
             try:
-                if alone is not None and postgresql:
+                if alone is not None:
                     try:
                         await alone(record)
                     except Unstored:
