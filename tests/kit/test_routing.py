@@ -190,3 +190,28 @@ def test_every_route_of_the_exchange_and_of_its_pages_ends_what_its_request_open
     pages = [r for r in routes if not r.path.startswith(("/api", "/healthz", "/readyz", "/metrics"))]
     assert len(routes) > 100 and len(pages) > 10, (len(routes), len(pages))
     assert [r.path for r in routes if not isinstance(r, ExchangeRoute)] == []
+
+
+async def test_the_route_a_router_matched_is_not_matched_again_to_handle_the_request() -> None:
+    """FastAPI asks an included router whether it matches (matching its routes), then, to handle the request,
+    matches its routes again; an ExchangeRouter's handling takes the match it has just made."""
+    app, _, _ = _app()
+    asked: list[str] = []
+    original = APIRoute.matches
+
+    def counting(self: APIRoute, scope: Scope) -> tuple[Match, Scope]:
+        asked.append(f"{scope['method']} {self.path}")
+        return original(self, scope)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(APIRoute, "matches", counting)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            assert (await client.get("/api/v1/things/3")).json() == {"thing": 3}
+            assert asked == ["GET /things/{thing_id}"]
+            asked.clear()
+            assert (await client.post("/api/v1/things")).json() == {"made": "yes"}
+            assert asked == ["POST /things/{thing_id}", "POST /things"]
+            asked.clear()
+            # Only the path, not the method, matches: the router answers 405, matching again if it must.
+            assert (await client.delete("/api/v1/things/3")).status_code == 405
+            assert (await client.get("/api/v1/things/3")).json() == {"thing": 3}  # nothing kept from before
