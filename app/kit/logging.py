@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import logging
 import sys
 import time
+import traceback
 from typing import Any
 
 import orjson
@@ -85,6 +87,52 @@ class TextFormatter(logging.Formatter):
         return f"{base} [{rid}]" if rid else base
 
 
+class TurnBatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes the lines logged in one turn of the event loop together, in one write
+    after the turn, instead of one write (a system call: stderr is line-buffered) per line: every request
+    logs a line, and a server's turn answers several requests. A line logged where no loop runs (another
+    thread, start-up, a command) is written at once, after any waiting. ``flush()`` and ``close()`` (which
+    ``logging.shutdown()`` calls at exit) write what waits; a process killed outright loses one turn's lines.
+    """
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._waiting: list[str] = []
+        self._turn_of: asyncio.AbstractEventLoop | None = None  # the loop asked to write after its turn
+
+    def emit(self, record: logging.LogRecord) -> None:  # called holding the handler's lock
+        try:
+            self._waiting.append(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        if self._turn_of is not loop:  # a loop that closed before its turn came is replaced here
+            self._turn_of = loop
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]  # Handler.createLock made it
+            self._turn_of = None
+            if self._waiting:
+                text = "".join(self._waiting)
+                self._waiting.clear()
+                try:
+                    self.stream.write(text)
+                except Exception:  # as logging.Handler.handleError: the lines are lost, the caller goes on
+                    if logging.raiseExceptions and sys.stderr:
+                        traceback.print_exc(file=sys.stderr)
+            super().flush()
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
+
+
 def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
     # Every request logs a line: skip what no formatter here prints (the Python logging HOWTO's
     # "Optimization"): the caller's file and line (a stack walk per record), thread, process and task names.
@@ -93,7 +141,7 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging.logAsyncioTasks = False  # type: ignore[attr-defined,unused-ignore]  # Python 3.12+
-    handler = logging.StreamHandler(sys.stderr)
+    handler = TurnBatchedStreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if as_json else TextFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
