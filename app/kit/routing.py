@@ -10,8 +10,8 @@ for a router with a route that starts with a parameter, FastAPI's own matching d
 only ever skips routers that could not have matched.
 
 FastAPI then matches the routes of the router that matched a second time, to handle the request: the router
-that matched takes the match it has just made instead (``_match_once``): a tenth of ``/healthz``'s CPU and a
-twentieth of a refused bid's.
+that matched takes the match it has just made instead (``_match_once``). The second match was 6% of the Python
+calls of ``/healthz`` and 8% of those of a refused bid.
 
 Their routes are ``ExchangeRoute``s: what a dependency opens for the request (its database session) is ended
 by the route when the endpoint is done and before the response is sent (``end_before_response``), as a
@@ -95,7 +95,7 @@ def _match_once(included: _IncludedRouter) -> None:
     same path and method, instead of matching its routes again. Installed on the inclusion, once: FastAPI
     builds it (``include_router``), and its ``_match`` is where both of its paths, ``matches`` and
     ``_handle_selected``, match."""
-    match = type(included)._match.__get__(included)
+    match = included._match  # FastAPI's, bound
 
     def match_once(scope: Scope) -> Any:
         kept = scope.pop(_MATCHED, None)
