@@ -16,27 +16,8 @@ before=${2:?BEFORE: a revision or a directory}
 after=${3:?AFTER: a revision or a directory}
 rounds=${4:-3}
 secs=${5:-10}
-work=$(mktemp -d "${TMPDIR:-/tmp}/ab-XXXX")
-trees=()
-cleanup() {
-  for t in "${trees[@]}"; do git -C "$proj" worktree remove --force "$t" >/dev/null 2>&1 || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-checkout() { # revision or directory -> $checked (a directory)
-  if [[ -d $1 ]]; then checked=$(cd "$1" && pwd); return; fi
-  checked="$work/tree-$(git -C "$proj" rev-parse --short "$1^{commit}")"
-  [[ -d $checked ]] || { git -C "$proj" worktree add -q --detach "$checked" "$1" && trees+=("$checked"); }
-}
-checkout "$before"; dir_before=$checked
-checkout "$after"; dir_after=$checked
-[[ -f $dir_before/pyproject.toml && -f $dir_after/pyproject.toml ]] || { echo "not a checkout"; exit 2; }
-
-order=()
-for ((i = 0; i < rounds; i++)); do
-  if ((i % 2 == 0)); then order+=(after before); else order+=(before after); fi
-done
+work_prefix=ab
+source "$proj/bench/_versions.sh"
 n=0
 for which in "${order[@]}"; do
   n=$((n + 1))

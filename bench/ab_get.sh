@@ -19,23 +19,10 @@ rounds=${4:-6}
 secs=${5:-8}
 python=$proj/.venv/bin/python
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)"; exit 2; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/ab-get-XXXX")
-trees=()
 server=
-cleanup() {
-  [[ -n $server ]] && kill "$server" 2>/dev/null
-  for t in "${trees[@]}"; do git -C "$proj" worktree remove --force "$t" >/dev/null 2>&1 || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-checkout() { # revision or directory -> $checked (a directory)
-  if [[ -d $1 ]]; then checked=$(cd "$1" && pwd); return; fi
-  checked="$work/tree-$(git -C "$proj" rev-parse --short "$1^{commit}")"
-  [[ -d $checked ]] || { git -C "$proj" worktree add -q --detach "$checked" "$1" && trees+=("$checked"); }
-}
-checkout "$before"; dir_before=$checked
-checkout "$after"; dir_after=$checked
+on_exit() { if [[ -n $server ]]; then kill "$server" 2>/dev/null || true; fi; }
+work_prefix=ab-get
+source "$proj/bench/_versions.sh"
 
 counters() { # pid -> "cpu_ticks write_calls"
   echo "$(awk '{print $14 + $15}' "/proc/$1/stat") $(awk '/^syscw/ {print $2}' "/proc/$1/io")"
@@ -67,13 +54,10 @@ EOF
 }
 
 n=0
-for ((i = 0; i < rounds; i++)); do
-  if ((i % 2 == 0)); then pair=(after before); else pair=(before after); fi
-  for which in "${pair[@]}"; do
-    n=$((n + 1))
-    if [[ $which == before ]]; then dir=$dir_before; else dir=$dir_after; fi
-    measure "$which" "$dir" "$n" | tee -a "$work/runs.jsonl"
-  done
+for which in "${order[@]}"; do
+  n=$((n + 1))
+  if [[ $which == before ]]; then dir=$dir_before; else dir=$dir_after; fi
+  measure "$which" "$dir" "$n" | tee -a "$work/runs.jsonl"
 done
 python3 - "$work/runs.jsonl" "$path" <<'EOF'
 import json, statistics, sys
