@@ -48,7 +48,7 @@ from app.audit.service import SYSTEM_ACTOR, chain_head, record, record_series, s
 from app.deals.fees import FeeSchedule
 from app.kit import compose
 from app.kit.db import connection_of, holds_connection
-from app.kit.errors import Conflict, Forbidden, InvalidState, NotFound
+from app.kit.errors import Conflict, ExchangeError, Forbidden, InvalidState, NotFound
 from app.kit.idempotency import KeyRecord, Unstored
 from app.kit.money import format_fen
 from app.kit.pagination import SortKey, keyset_query, page_of
@@ -686,6 +686,10 @@ _ENGLISH_SEEN = prepared(_build_english_seen())
 _WRITE_TURNS = Turns()
 _COMMITTED: dict[uuid.UUID, SimpleNamespace] = {}
 _COMMITTED_MAX = 10_000
+# The auctions whose kept state no other writer is known to have overtaken: the last read of the auction found
+# it at the version this process's own last write had committed (``_english_bid_alone``), and no write
+# decided on that state since has failed. A bid on one of them is written without reading the auction first.
+_CURRENT: set[uuid.UUID] = set()
 
 
 async def _english_bid_alone(
@@ -712,7 +716,13 @@ async def _english_bid_alone(
     nothing) or the audit chain grown (its unique key failed the statement), nothing was written, and the
     bid is decided again on a fresh read. None: leave the bid to the transaction (the auction's proxies
     answer bids there, and a bid that lost the race ``MAX_BID_ATTEMPTS`` times waits its turn on the row
-    lock)."""
+    lock).
+
+    An auction that only this process writes (``_CURRENT``) is not read first: the bid is written on the
+    state kept, which the write's guard checks as it would a read's (``_bid_on_kept``)."""
+    placed = await _bid_on_kept(run, principal, auction_id, bidder, amount, now, key)
+    if placed is not None:
+        return placed
     seen_params = {"p_id": auction_id, "p_reg": bidder.registration_id, "p_key": str(auction_id)}
     for _ in range(MAX_BID_ATTEMPTS):
         seen = await run(_ENGLISH_SEEN, seen_params)
@@ -726,10 +736,60 @@ async def _english_bid_alone(
             if committed is not None and committed.version > seen.version:
                 seen = SimpleNamespace(**vars(committed), registration_status=seen.registration_status)
                 _refuse(seen, bidder, amount, now)
+            elif committed is not None and committed.version == seen.version:
+                _CURRENT.add(auction_id)  # nobody else wrote the auction since this process did
+            else:
+                _CURRENT.discard(auction_id)
             placed = await _write_english_bid(run, principal, seen, bidder, amount, now, key)
         if placed is not None:
             return placed
     return None
+
+
+async def _bid_on_kept(
+    run: Peek,
+    principal: Principal,
+    auction_id: uuid.UUID,
+    bidder: _Bidder,
+    amount: int,
+    now: datetime,
+    key: KeyRecord | None,
+) -> BidPlaced | None:
+    """The bid written on the auction's state this process committed last, without a read, if the auction is
+    ``_CURRENT`` and that state takes the bid: the write's guard checks the bid against the row as it is (the
+    version, the registration's status, every rule). None, having written nothing, when it is not so written:
+    the auction is then no longer ``_CURRENT`` if the write was refused, and the bid is decided on a read.
+
+    A state kept is not trusted with a refusal: it may be older than the request (the leader outbid in another
+    process since), and it does not know the registration's status, which comes first among the reasons
+    (``_refuse``). A bid it refuses, before its turn or after it, is decided on a read."""
+    if _kept_taking(auction_id, bidder, amount, now) is None:
+        return None
+    async with _WRITE_TURNS.turn(auction_id):
+        seen = _kept_taking(auction_id, bidder, amount, now)  # with what was committed while the bid waited
+        if seen is None:
+            return None
+        placed = await _write_english_bid(run, principal, seen, bidder, amount, now, key)
+        if placed is None:
+            _CURRENT.discard(auction_id)
+        return placed
+
+
+def _kept_taking(
+    auction_id: uuid.UUID, bidder: _Bidder, amount: int, now: datetime
+) -> SimpleNamespace | None:
+    """The auction's state this process committed last, as ``_ENGLISH_SEEN`` would read it for a qualified
+    bidder (the write checks that the bidder is), if the auction is ``_CURRENT`` and that state takes the
+    bid."""
+    kept = _COMMITTED.get(auction_id) if auction_id in _CURRENT else None
+    if kept is None:
+        return None
+    seen = SimpleNamespace(**vars(kept), registration_status=RegistrationStatus.qualified)
+    try:
+        _refuse(seen, bidder, amount, now)
+    except ExchangeError:
+        return None
+    return seen
 
 
 async def _write_english_bid(
@@ -786,6 +846,7 @@ async def _write_english_bid(
     told_committed(row)
     if len(_COMMITTED) >= _COMMITTED_MAX:
         _COMMITTED.clear()
+        _CURRENT.clear()
     _COMMITTED[state.id] = _as_seen(state, principal, bidder)
     return placed
 

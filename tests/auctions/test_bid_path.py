@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -258,10 +259,12 @@ def _between_read_and_write(
 ) -> list[str]:
     """Run ``meddle()`` right after each of the next ``times`` reads a bid decides on, before its write; the
     returned list names, in order, the statements the bids ran alone (``seen``, ``write``). ``elsewhere``:
-    as if another process had meddled (this one forgets what its own writes committed)."""
+    as if another process had meddled (this one forgets what its own writes committed). The bids read first:
+    no auction is known to be this process's alone (``service._CURRENT``)."""
     from app.auctions import service
 
     run_alone, ran, left = db.run_alone, [], [times]
+    service._CURRENT.clear()
 
     async def meddling(statement: Any, params: dict[str, Any]) -> Any:
         seen = statement is service._ENGLISH_SEEN
@@ -276,6 +279,11 @@ def _between_read_and_write(
 
     monkeypatch.setattr(db, "run_alone", meddling)
     return ran
+
+
+def _statements(monkeypatch: pytest.MonkeyPatch, db: Database) -> list[str]:
+    """The statements the next bids run alone, in order (``seen``, ``write``)."""
+    return _between_read_and_write(monkeypatch, db, lambda: asyncio.sleep(0), times=0)
 
 
 async def _bids_events_and_chain(client: httpx.AsyncClient, db: Database, case: h.AuctionCase) -> list[Any]:
@@ -353,6 +361,130 @@ async def test_a_bid_whose_auction_moved_after_its_read_is_decided_again_and_wro
         (b1.org_id, "101000.00"),
         (b3.org_id, "102000.00"),
         (b1.org_id, "105000.00"),
+    ]
+
+
+async def test_a_bid_on_an_auction_only_this_process_writes_is_written_without_reading_it(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a read found the auction as this process's last bid left it, the next bid is written on that state
+    with no read before it: one statement. A bid that state refuses is refused on a read, with the reason the
+    read gives."""
+    _compare_and_set(db)
+    case = await h.open_auction(client, db, bidders=3)
+    b1, b2, b3 = case.bidders
+    ran = _statements(monkeypatch, db)
+    assert (await h.bid(client, case, b1, "100000.00")).status_code == 201
+    assert (await h.bid(client, case, b2, "101000.00")).status_code == 201  # its read finds b1's bid
+    assert ran == ["seen", "write", "seen", "write"]
+    ran.clear()
+    r = await h.bid(client, case, b3, "102000.00")
+    assert r.status_code == 201, r.text
+    assert (r.json()["current_price"], r.json()["leading"]) == ("102000.00", True)
+    assert (await h.bid(client, case, b2, "103000.00")).status_code == 201
+    assert ran == ["write", "write"]
+    ran.clear()
+    low = await h.bid(client, case, b1, "103000.00")
+    assert (low.status_code, h.code_of(low)) == (409, "bid_too_low")
+    leading = await h.bid(client, case, b2, "104000.00")
+    assert (leading.status_code, h.code_of(leading)) == (409, "already_leading")
+    assert ran == ["seen", "seen"]
+    c1, c2, c3 = case.codes
+    assert await _bids_events_and_chain(client, db, case) == [
+        (1, "100000.00", c1),
+        (2, "101000.00", c2),
+        (3, "102000.00", c3),
+        (4, "103000.00", c2),
+    ]
+    assert await _notices(db, "outbid") == [
+        (b1.org_id, "101000.00"),
+        (b2.org_id, "102000.00"),
+        (b3.org_id, "103000.00"),
+    ]
+
+
+@asynccontextmanager
+async def _unseen_by_this_process() -> AsyncIterator[None]:
+    """What is done inside is done as by another process: this one keeps believing what it knew before."""
+    from app.auctions import service
+
+    committed, current = dict(service._COMMITTED), set(service._CURRENT)
+    try:
+        yield
+    finally:
+        service._COMMITTED.clear()
+        service._COMMITTED.update(committed)
+        service._CURRENT.clear()
+        service._CURRENT.update(current)
+
+
+async def test_a_bid_written_on_a_state_another_process_overtook_wrote_nothing_and_is_decided_on_a_read(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process bid on the auction since this process's last bid: the write on the state this process
+    kept matches no row and leaves nothing (no bid, event, audit record, or notice to the leader it knew),
+    and the bid is decided on a read: taken over the other process's bid, or refused for what it did. The
+    auction's bids are then read first."""
+    _compare_and_set(db)
+    case = await h.open_auction(client, db, bidders=3)
+    b1, b2, b3 = case.bidders
+    ran = _statements(monkeypatch, db)
+    assert (await h.bid(client, case, b1, "100000.00")).status_code == 201
+    assert (await h.bid(client, case, b2, "101000.00")).status_code == 201
+    async with _unseen_by_this_process():
+        assert (await h.bid(client, case, b3, "102000.00")).status_code == 201
+    ran.clear()
+    r = await h.bid(client, case, b1, "105000.00")
+    assert r.status_code == 201, r.text
+    assert ran == ["write", "seen", "write"]
+    async with _unseen_by_this_process():
+        assert (await h.bid(client, case, b2, "106000.00")).status_code == 201
+    ran.clear()
+    r = await h.bid(client, case, b3, "106000.00")  # on what it knew, 106,000.00 beats b1's 105,000.00
+    assert (r.status_code, h.code_of(r)) == (409, "bid_too_low")
+    assert ran == ["seen"]
+    c1, c2, c3 = case.codes
+    assert await _bids_events_and_chain(client, db, case) == [
+        (1, "100000.00", c1),
+        (2, "101000.00", c2),
+        (3, "102000.00", c3),
+        (4, "105000.00", c1),
+        (5, "106000.00", c2),
+    ]
+    assert await _notices(db, "outbid") == [
+        (b1.org_id, "101000.00"),
+        (b2.org_id, "102000.00"),
+        (b3.org_id, "105000.00"),  # not b2, the leader this process knew of
+        (b1.org_id, "106000.00"),
+    ]
+
+
+async def test_a_bidder_disqualified_since_this_process_s_last_bid_is_refused_as_such(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state this process kept does not know a registration's status: the write on it checks the status,
+    and a bidder disqualified since is refused for that (403), with nothing written."""
+    _compare_and_set(db)
+    case = await h.open_auction(client, db, bidders=3)
+    b1, b2, b3 = case.bidders
+    ran = _statements(monkeypatch, db)
+    for who, amount in [(b3, "100000.00"), (b1, "101000.00"), (b2, "102000.00")]:
+        assert (await h.bid(client, case, who, amount)).status_code == 201
+    assert ran == ["seen", "write", "seen", "write", "write"]
+    async with db.transaction() as session:
+        await session.execute(
+            text("UPDATE registrations SET status = 'disqualified' WHERE id = :id"),
+            {"id": uuid.UUID(case.registration_ids[2])},
+        )
+    ran.clear()
+    r = await h.bid(client, case, b3, "103000.00")
+    assert (r.status_code, h.code_of(r)) == (403, "not_qualified"), r.text
+    assert ran == ["write", "seen"]
+    c1, c2, c3 = case.codes
+    assert await _bids_events_and_chain(client, db, case) == [
+        (1, "100000.00", c3),
+        (2, "101000.00", c1),
+        (3, "102000.00", c2),
     ]
 
 
