@@ -38,7 +38,9 @@ request) skips SQLAlchemy's per-call execution: ``InlineAsyncConnection`` runs i
 awaits it on asyncpg in the calling coroutine, as a write session's COMMIT or ROLLBACK is on PostgreSQL. On
 PostgreSQL a read connection is also checked out of the pool and back in without SQLAlchemy's greenlet and
 task when neither waits (a connection idle in the pool, no transaction to roll back, room to keep it): two
-greenlets and a task were a sixth of an auction read's CPU.
+greenlets and a task were a sixth of an auction read's CPU. The one-statement reads and writes outside a
+session (``Database.read_first``, ``Database.run_alone``: the caller's lookup, a bid) skip even that: they
+run on a few autocommit connections the process keeps checked out between them (``KEPT_CONNECTIONS``).
 
 On a SQLite file, the one-row reads every request makes before its own work (the caller's lookup, a bid's
 refusal check) run on one connection each process keeps checked out for them (``Database.read_first``): an
@@ -602,6 +604,13 @@ def ensure_sqlite_directory(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+# PostgreSQL: how many autocommit connections a process keeps between one-statement reads and writes
+# (``Database._one_row``). They count against the pool's limit (its size plus its overflow), whose rest
+# serves the requests admitted at once (as many as the pool's size, ``app.kit.admission``) and the work
+# outside requests.
+KEPT_CONNECTIONS = 4
+
+
 @dataclass
 class Database:
     """The write engine, and for SQLite a separate read engine with deferred transactions."""
@@ -616,6 +625,11 @@ class Database:
     lookup_engine: AsyncEngine | None = None
     _shared: tuple[int, Connection] | None = field(default=None, init=False, repr=False, compare=False)
     _opening: bool = field(default=False, init=False, repr=False, compare=False)
+    # PostgreSQL: autocommit connections kept between one-statement reads and writes (``_one_row``), with
+    # the pid of the process that checked them out.
+    _kept: tuple[int, list[InlineAsyncConnection]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def is_sqlite(self) -> bool:
@@ -669,6 +683,8 @@ class Database:
                 raise
             if result is not None:
                 return result.first()
+        if not self.is_sqlite:
+            return await self._one_row(statement, params)
         async with self.read_connection() as conn:
             return (await conn.execute(statement, params)).first()
 
@@ -677,8 +693,57 @@ class Database:
         composed to need no other, ``app.kit.compose``), on a pooled connection; its first row, or None."""
         if self.is_sqlite:
             raise NotImplementedError("SQLite writes in BEGIN IMMEDIATE transactions (Database.transaction)")
-        async with self.read_connection() as conn:
-            return (await conn.execute(statement, params)).first()
+        return await self._one_row(statement, params)
+
+    async def _one_row(self, statement: Any, params: dict[str, Any]) -> Any:
+        """PostgreSQL: the first row of one statement in autocommit, on a connection this process keeps
+        checked out between such statements (up to ``KEPT_CONNECTIONS``), else on one checked out for it. A
+        checkout and check-in cost more CPU than a one-row statement's own (SQLAlchemy's connection, its
+        isolation level set and reset, the pool's events): a request made two of them, the caller's lookup
+        and its own statement. A kept connection is checked before each use as the pool checks one at
+        checkout (``_closed_by_server``), and one whose statement failed goes back to the pool, which
+        discards it if it was lost."""
+        conn = await self._take_kept()
+        if conn is None:
+            conn = await InlineAsyncConnection(self.read_engine).start()
+        try:
+            row = (await conn.execute(statement, params)).first()
+        except BaseException as error:
+            await conn.__aexit__(type(error), error, error.__traceback__)
+            raise
+        kept = self._kept_here()
+        if len(kept) < KEPT_CONNECTIONS and not conn.sync_connection.invalidated:  # type: ignore[union-attr]
+            kept.append(conn)
+        else:
+            await conn.__aexit__(None, None, None)
+        return row
+
+    @property
+    def kept_connections(self) -> int:
+        """How many connections this process keeps checked out of the pool for one-statement reads and writes
+        (``_one_row``; a SQLite file's ``read_first`` keeps its own in ``lookup_engine``'s pool)."""
+        return len(self._kept_here())
+
+    def _kept_here(self) -> list[InlineAsyncConnection]:
+        """The kept connections of this process (none it inherited: they are its parent's)."""
+        pid = os.getpid()
+        if self._kept is None or self._kept[0] != pid:
+            self._kept = (pid, [])
+        return self._kept[1]
+
+    async def _take_kept(self) -> InlineAsyncConnection | None:
+        kept = self._kept_here()
+        while kept:
+            conn = kept.pop()
+            sync = conn.sync_connection
+            adapted = sync._dbapi_connection if sync is not None else None
+            driver = adapted.driver_connection if adapted is not None else None
+            if driver is not None and not _closed_by_server(driver):
+                return conn
+            # Lost while kept (the server closed it): discarded, and its place in the pool freed.
+            await conn.invalidate()
+            await conn.close()
+        return None
 
     async def _shared_reader(self) -> Connection | None:
         """The kept connection; None (read through the pool) while another request is opening it."""
@@ -704,6 +769,10 @@ class Database:
 
     async def dispose(self) -> None:
         self._drop_shared_reader()
+        if self._kept is not None and self._kept[0] == os.getpid():
+            for conn in self._kept[1]:
+                await conn.close()
+        self._kept = None
         if self.lookup_engine is not None:
             await self.lookup_engine.dispose()
         await self.write_engine.dispose()

@@ -13,11 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, delete, event, literal, literal_column, select, table, text, update
+from sqlalchemy import (
+    Integer,
+    bindparam,
+    delete,
+    event,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.util.concurrency import in_greenlet
 
 from app.kit.db import (
+    KEPT_CONNECTIONS,
     Database,
     InlineAsyncConnection,
     InlineAsyncSession,
@@ -220,7 +233,7 @@ async def test_commit_and_rollback_run_inline_and_a_failed_commit_raises_sqlalch
             await session.execute(text("INSERT INTO deferred_ref VALUES (2, 99)"))  # checked at COMMIT
             await session.execute(text("INSERT INTO deferred_ref VALUES (3, 1)"))
     pool: Any = db.write_engine.sync_engine.pool
-    assert pool.checkedout() == 0
+    assert pool.checkedout() == db.kept_connections
     spawns.clear()
     with pytest.raises(RuntimeError):  # a request that fails: rolled back, inline too
         async with db.transaction() as session:
@@ -232,7 +245,7 @@ async def test_commit_and_rollback_run_inline_and_a_failed_commit_raises_sqlalch
         async with db.transaction() as session:
             await session.execute(text("INSERT INTO deferred_ref VALUES (6, 1)"))
             await session.execute(text("INSERT INTO deferred_ref VALUES (6, 1)"))
-    assert pool.checkedout() == 0
+    assert pool.checkedout() == db.kept_connections
     async with db.transaction() as session:  # the pool's connection is usable
         await session.execute(text("INSERT INTO deferred_ref VALUES (4, 1)"))
     async with db.read() as session:
@@ -276,12 +289,42 @@ async def test_one_row_reads_share_a_connection_without_checkouts(
     assert pool.checkedout() == 0
 
 
-async def test_one_row_reads_share_a_connection_on_sqlite_only(db: Database) -> None:
-    """On PostgreSQL ``read_first`` is ``read_connection``'s first row, through the pool."""
-    assert (db.lookup_engine is not None) == db.is_sqlite
-    row = await db.read_first(prepared(select(literal(7).label("seven"))), {})
-    assert row.seven == 7
-    assert db.read_engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+async def test_one_row_statements_keep_their_connections_on_postgresql(
+    db: Database, spawns: list[str]
+) -> None:
+    """On PostgreSQL ``read_first`` and ``run_alone`` run on connections the process keeps checked out between
+    them (``KEPT_CONNECTIONS`` at most), inline: no checkout for the next, however many run at once, and
+    the pool lends the rest to everyone else. A statement that fails gives its connection back to the pool;
+    a kept one the server closed meanwhile is replaced, without an error."""
+    if db.is_sqlite:
+        pytest.skip("a SQLite file's read_first keeps one connection of its own (the test above)")
+    assert db.lookup_engine is None
+    pool: Any = db.read_engine.sync_engine.pool
+    seven = prepared(select(literal(7).label("seven")))
+    assert (await db.read_first(seven, {})).seven == 7
+    assert db.kept_connections >= 1 and pool.checkedout() == db.kept_connections
+    spawns.clear()
+    rows = await asyncio.gather(*[db.read_first(_X_OF_ANY, {"p": p}) for p in range(8)])
+    assert [row.x for row in rows] == list(range(8))
+    assert db.kept_connections == KEPT_CONNECTIONS and pool.checkedout() == KEPT_CONNECTIONS
+    spawns.clear()
+    for _ in range(3):
+        assert (await db.run_alone(seven, {})).seven == 7
+    assert spawns == [] and pool.checkedout() == KEPT_CONNECTIONS
+    with pytest.raises(sa_exc.ProgrammingError):
+        await db.run_alone(prepared(select(literal_column("nope"))), {})
+    assert db.kept_connections == KEPT_CONNECTIONS - 1 == pool.checkedout()
+    (pid,) = [row.pid for row in [await db.read_first(_BACKEND, {})]]
+    async with db.transaction() as session:  # the server ends the kept connection's session
+        await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    for _ in range(50):  # its goodbye reaches the socket
+        await asyncio.sleep(0.01)
+    assert (await db.read_first(_BACKEND, {})).pid != pid
+    assert pool.checkedout() == db.kept_connections
+
+
+_X_OF_ANY = prepared(select(bindparam("p", type_=Integer()).label("x"), func.pg_sleep(0.01)))
+_BACKEND = prepared(select(func.pg_backend_pid().label("pid")))
 
 
 async def test_an_overflow_connection_is_closed_when_its_transaction_ends(
@@ -324,7 +367,7 @@ async def test_a_read_connection_is_checked_out_and_returned_without_a_greenlet_
         async with db.read_connection() as conn:
             assert await conn.scalar(_TWO) == 2
     assert spawns == []
-    assert db.read_engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert db.read_engine.sync_engine.pool.checkedout() == db.kept_connections  # type: ignore[attr-defined]
 
 
 async def test_a_read_connection_that_must_reconnect_does_so_in_a_greenlet_on_either_database(
@@ -355,7 +398,7 @@ async def test_a_read_connection_that_must_reconnect_does_so_in_a_greenlet_on_ei
     finally:
         event.remove(engine, "connect", connected)
     assert connects == [True]
-    assert pool.checkedout() == 0
+    assert pool.checkedout() == db.kept_connections
 
 
 async def test_an_overflow_read_connection_is_closed_in_a_greenlet(
