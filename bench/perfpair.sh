@@ -4,6 +4,10 @@
 # PERF_CHECKOUT: the checkout to measure, if not this one (bench/ab.sh compares two versions this way).
 # PERF_KEYED=1: every bid the product is sent carries its own Idempotency-Key, as the auction room's page
 # sends them (the bare endpoint ignores it: it stays the limit of a bid).
+# PERF_WRK_THREADS=1: wrk drives the connections from one thread instead of two. With two, each thread's
+# amounts rise on their own, and how many bids are refused (the other thread's amounts already higher)
+# drifts from run to run with the threads' relative pace: from a few percent to half. With one, every bid
+# bids more than the last, and nearly all are taken: the same mix in every run, to compare versions by.
 # One change, made in a copy: the product runs with EXCHANGE_ENV=test instead of production, because
 # production refuses the sandbox clock the set-up needs (SPEC §20). Nothing on the request path reads
 # the environment's name (app/config.py only validates settings with it), so the figures are production's.
@@ -20,6 +24,10 @@ if [[ ${PERF_KEYED:-0} == 1 ]]; then
   sed -i 's|\["Content-Type"\] = "application/json" }|["Content-Type"] = "application/json", ["Idempotency-Key"] = "k" .. id .. "-" .. counter }|' \
     "$copy/bidstorm.lua"
   grep -q 'Idempotency-Key' "$copy/bidstorm.lua" || { echo "the yardstick changed: keyed patch not applied"; exit 2; }
+fi
+if [[ ${PERF_WRK_THREADS:-2} != 2 ]]; then
+  sed -i "s/wrk -t2 /wrk -t${PERF_WRK_THREADS} /" "$copy/perfpair.sh"
+  grep -q "wrk -t${PERF_WRK_THREADS} " "$copy/perfpair.sh" || { echo "the yardstick changed: threads patch not applied"; exit 2; }
 fi
 cd "$proj"
 bash "$copy/perfpair.sh" "$@"
