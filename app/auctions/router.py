@@ -132,9 +132,7 @@ async def place_bid(
         # A keyed bid written in a transaction (SQLite's; PostgreSQL's that cannot go alone) is refused on a
         # read before it, as others are, then its key is looked up.
         try:
-            await service.screen_bid(
-                session, principal, auction_id, body.amount, now=now, reader=db.read, peek=db.read_first
-            )
+            await service.screen_bid(session, principal, auction_id, body.amount, now=now, peek=db.read_first)
         except ExchangeError as exc:
             refusals.append(exc)
             raise
@@ -147,7 +145,7 @@ async def place_bid(
                 auction_id,
                 body.amount,
                 now=now,
-                reader=db.read,
+                lookup=db.read_first,
                 # SQLite: a refusal read on the shared connection costs little beside the write lock it spares
                 # (one writer at a time).
                 peek=db.read_first if db.is_sqlite else None,

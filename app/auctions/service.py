@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -178,7 +177,6 @@ class _Bidder:
     priority_rank: int | None
 
 
-Reader = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 Peek = Callable[[Any, dict[str, Any]], Awaitable[Any]]  # (statement, parameters) -> its first row or None
 
 # (auction, organization) -> _Bidder; bounded, emptied when full (a few hundred bytes per active bidder).
@@ -188,7 +186,7 @@ _BIDDERS_MAX = 50_000
 
 # The bid path's statements are built once (bind parameters instead of literals): building and hashing a
 # statement per request cost more CPU than running it.
-_BIDDER = (
+_BIDDER = prepared(
     select(
         Auction.format,
         Auction.status,
@@ -218,22 +216,22 @@ async def _bidder(
     auction_id: uuid.UUID,
     *,
     cached: bool = True,
-    reader: Reader | None = None,
+    lookup: Peek | None = None,
 ) -> _Bidder:
     """The caller's registration for the auction's listing. Only a member of a verified organization holding
     a qualified registration may bid; the seller never. ``cached``: a known bidder is not read again (the
-    caller's statement re-checks the registration's status); otherwise one read, status checked here, in a
-    session of ``reader`` if given (outside the caller's write transaction, which then starts later)."""
+    caller's statement re-checks the registration's status); otherwise one read, status checked here, with
+    ``lookup`` if given (``Database.read_first``: outside the caller's write transaction, which then starts
+    later)."""
     org = principal.organization_id
     may_bid = not principal.is_operator and principal.org_verified
     if cached and may_bid and org is not None and (known := _BIDDERS.get((auction_id, org))) is not None:
         return known
     params = {"p_org": org, "p_auction": auction_id}
-    if reader is None or holds_connection(session):
+    if lookup is None or holds_connection(session):
         row = (await (await connection_of(session)).execute(_BIDDER, params)).first()
     else:  # before the write transaction starts, never as a second connection
-        async with reader() as reading:
-            row = (await (await reading.connection()).execute(_BIDDER, params)).first()
+        row = await lookup(_BIDDER, params)
     if row is None:
         raise NotFound("No such auction.")
     if not may_bid or org is None or row.seller_org_id == org or row.registration_id is None:
@@ -438,14 +436,13 @@ async def screen_bid(
     amount: int,
     *,
     now: datetime,
-    reader: Reader,
     peek: Peek,
 ) -> None:
     """Raise the refusal the auction's committed state, read now with ``peek`` (outside any transaction),
     gives the bid; return if ``place_bid`` may take it. For a bid whose write waits for a transaction of its
     own before it can refuse (a keyed bid: ``Idempotency.run``'s screen), as ``_peek_refusal`` is for the
     others."""
-    bidder = await _bidder(session, principal, auction_id, reader=reader)
+    bidder = await _bidder(session, principal, auction_id, lookup=peek)
     if bidder.format != AuctionFormat.dutch:  # place_bid says what a Dutch auction takes instead
         await _peek_refusal(peek, auction_id, bidder, amount, now)
 
@@ -512,20 +509,21 @@ async def place_bid(
     amount: int,
     *,
     now: datetime,
-    reader: Reader | None = None,
+    lookup: Peek | None = None,
     peek: Peek | None = None,
     alone: Peek | None = None,
     key: KeyRecord | None = None,
 ) -> BidPlaced:
-    """An English or sealed bid at the server's receive time ``now`` (SPEC §10). ``reader``: read sessions
-    for looking up a bidder this process does not know yet, outside the bid's write transaction. ``peek``:
+    """An English or sealed bid at the server's receive time ``now`` (SPEC §10). ``lookup``: a one-row read
+    (``Database.read_first``) for looking up a bidder this process does not know yet, outside the bid's
+    write transaction. ``peek``:
     a cheap one-row read outside it (``Database.read_first`` on SQLite), to refuse a bid that the auction's
     state refuses now without taking the write lock (see ``_peek_refusal``). ``alone``: a statement run
     alone in autocommit (``Database.run_alone``, PostgreSQL), for an English bid written by one statement
     (``_english_bid_alone``) instead of in ``session``'s transaction. ``key`` (with ``alone``): the request's
     Idempotency-Key, whose row that statement writes too; a bid that cannot be written so raises
     ``Unstored`` having written nothing (``Idempotency.run``'s ``alone``)."""
-    bidder = await _bidder(session, principal, auction_id, reader=reader)
+    bidder = await _bidder(session, principal, auction_id, lookup=lookup)
     if bidder.format == AuctionFormat.dutch:
         raise InvalidState("A Dutch auction is won by accepting its clock price (POST …/accept).")
     if alone is not None and bidder.format == AuctionFormat.english and not holds_connection(session):

@@ -51,6 +51,26 @@ async def test_a_bid_runs_no_statement_through_sqlalchemy_s_greenlet(
         assert "__exit__" not in spawns, spawns  # the commit
 
 
+async def test_a_bidder_s_first_bid_on_an_auction_looks_the_bidder_up_on_the_same_path(
+    client: httpx.AsyncClient, db, spawns: list[str]
+) -> None:
+    """The first bid of a bidder this process does not know on the auction yet reads its registration with
+    one prepared statement outside any session (``Database.read_first``), not through SQLAlchemy: under load
+    every bidder's first bid on every auction does, a sixth of a 10-second storm on 100 auctions."""
+    case = await h.open_auction(client, db, bidders=3)
+    b1, b2, b3 = case.bidders
+    for who, amount in ((b1, "100000.00"), (b2, "101000.00")):  # the pools known
+        assert (await h.bid(client, case, who, amount)).status_code == 201
+    spawns.clear()
+    r = await h.bid(client, case, b3, "102000.00")
+    assert r.status_code == 201, r.text
+    assert "execute" not in spawns and "flush" not in spawns and "__exit__" not in spawns, spawns
+    spawns.clear()
+    r = await h.bid(client, case, case.op, "103000.00")  # an operator is no bidder: refused on that read
+    assert (r.status_code, h.code_of(r)) == (403, "not_qualified"), r.text
+    assert "execute" not in spawns, spawns
+
+
 async def test_a_refused_bid_runs_no_statement_through_sqlalchemy_s_greenlet(
     client: httpx.AsyncClient, db, spawns: list[str]
 ) -> None:
