@@ -8,7 +8,9 @@
 # scenario the median ratio of each version and AFTER / BEFORE, and the bids taken (201) per second. One run's
 # ratio moves by 10-20% on a 2-core host with other work on it: compare medians, never a single pair. A
 # change that moves the mix of taken and refused bids moves req/s for that alone (a refusal costs less): the
-# bids taken per second tell it apart. PERF_KEYED=1 (bench/perfpair.sh) measures bids sent with Idempotency-Keys.
+# bids taken per second tell it apart, and the server's CPU time per request (bench/perfpair.sh) moves far less
+# with the host than req/s. PERF_KEYED=1 (bench/perfpair.sh) measures bids sent with Idempotency-Keys, and
+# PERF_WRK_THREADS=1 with the same mix of taken and refused bids in every run.
 set -eu
 proj=$(cd "$(dirname "$0")/.." && pwd)
 db=${1:?sqlite or postgres}
@@ -30,7 +32,7 @@ python3 - "$work" <<'EOF'
 import json, pathlib, statistics, sys
 
 runs = sorted(pathlib.Path(sys.argv[1]).glob("*-*.txt"), key=lambda p: int(p.name.split("-")[0]))
-ratios, taken = {}, {}
+ratios, taken, cpu = {}, {}, {}
 for path in runs:
     which = path.stem.split("-", 1)[1]
     lines = [json.loads(l) for l in path.read_text().splitlines() if l.startswith("{")]
@@ -41,11 +43,15 @@ for path in runs:
         ratio = l["rps"] / bare[l["scenario"]]
         ratios.setdefault((l["scenario"], which), []).append(ratio)
         taken.setdefault((l["scenario"], which), []).append(l["created_per_s"])
+        cpu.setdefault((l["scenario"], which), []).append(l.get("cpu_us_per_request", float("nan")))
         print(f'{path.stem:>10} {l["scenario"]:>6}: {l["rps"]:7.1f} req/s (bare {bare[l["scenario"]]:7.1f}), '
-              f'ratio {ratio:.3f}, p99 {l["p99_ms"]:.0f} ms, bids taken {l["created_per_s"]:.0f}/s')
+              f'ratio {ratio:.3f}, p99 {l["p99_ms"]:.0f} ms, bids taken {l["created_per_s"]:.0f}/s, '
+              f'server CPU {l.get("cpu_us_per_request", float("nan")):.0f} µs/request')
 for scenario in ("hot", "spread"):
     b, a = (statistics.median(ratios.get((scenario, w), [float("nan")])) for w in ("before", "after"))
     tb, ta = (statistics.median(taken.get((scenario, w), [float("nan")])) for w in ("before", "after"))
+    cb, ca = (statistics.median(cpu.get((scenario, w), [float("nan")])) for w in ("before", "after"))
     print(f"{scenario}: median ratio before {b:.3f}, after {a:.3f}, after/before {a / b:.2f}; "
-          f"bids taken per second before {tb:.0f}, after {ta:.0f}")
+          f"bids taken per second before {tb:.0f}, after {ta:.0f}; "
+          f"server CPU per request before {cb:.0f} µs, after {ca:.0f} µs, after/before {ca / cb:.2f}")
 EOF

@@ -25,6 +25,20 @@ if [[ ${PERF_KEYED:-0} == 1 ]]; then
     "$copy/bidstorm.lua"
   grep -q 'Idempotency-Key' "$copy/bidstorm.lua" || { echo "the yardstick changed: keyed patch not applied"; exit 2; }
 fi
+# The product's line also gets the server process's CPU time per request during the storm (user and system,
+# from /proc): it moves far less with the host's other load than req/s does.
+storm_line='  line=$(storm product "$scen" "http://127.0.0.1:$port" "$run/prod_$scen.wrk" "$conns"); echo "$line"'
+grep -qF "$storm_line" "$copy/perfpair.sh" || { echo "the yardstick changed: CPU patch not applied"; exit 2; }
+cpu_lines=$(cat <<'LINES'
+  cpu0=$(awk '{print $14 + $15}' /proc/$ppid_/stat)
+  line=$(storm product "$scen" "http://127.0.0.1:$port" "$run/prod_$scen.wrk" "$conns")
+  cpu1=$(awk '{print $14 + $15}' /proc/$ppid_/stat)
+  n=$(grep -oE '"requests": [0-9]+' <<<"$line" | grep -oE '[0-9]+$')
+  line="${line%\}}, \"cpu_us_per_request\": $(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) / n ))}"; echo "$line"
+LINES
+)
+python3 -c 'import sys; p, o, n = sys.argv[1:]; t = open(p).read(); open(p, "w").write(t.replace(o, n))' \
+  "$copy/perfpair.sh" "$storm_line" "$cpu_lines"
 if [[ ${PERF_WRK_THREADS:-2} != 2 ]]; then
   sed -i "s/wrk -t2 /wrk -t${PERF_WRK_THREADS} /" "$copy/perfpair.sh"
   grep -q "wrk -t${PERF_WRK_THREADS} " "$copy/perfpair.sh" || { echo "the yardstick changed: threads patch not applied"; exit 2; }
