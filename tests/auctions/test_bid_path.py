@@ -640,6 +640,37 @@ async def test_a_keyed_bid_is_written_alone_with_its_key_and_replayed(
     assert bids == [(1, "100000.00", case.codes[0]), (2, "101000.00", case.codes[1])]
 
 
+async def test_a_keyed_bid_written_without_a_read_stores_its_key_in_the_same_statement(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an auction only this process writes, a keyed bid is one statement with its key's row: its retry is
+    replayed, and a retry of a keyed bid the auction then refuses is replayed too, not refused."""
+    _compare_and_set(db)
+    case = await h.open_auction(client, db, bidders=2)
+    b1, b2 = case.bidders
+    ran = _statements(monkeypatch, db)
+    assert (await h.bid(client, case, b1, "100000.00")).status_code == 201
+    assert (await h.bid(client, case, b2, "101000.00")).status_code == 201
+    ran.clear()
+    r = await h.bid(client, case, b1, "102000.00", **{"Idempotency-Key": "kept-1"})
+    assert r.status_code == 201, r.text
+    assert ran == ["write"]
+    assert await _stored_keys(db) == [("kept-1", 201, r.json())]
+    assert (await h.bid(client, case, b2, "103000.00")).status_code == 201
+    ran.clear()
+    retry = await h.bid(client, case, b1, "102000.00", **{"Idempotency-Key": "kept-1"})
+    assert (retry.status_code, retry.headers.get("Idempotent-Replayed")) == (201, "true")
+    assert retry.json() == r.json()
+    assert "write" not in ran
+    c1, c2 = case.codes
+    assert await _bids_events_and_chain(client, db, case) == [
+        (1, "100000.00", c1),
+        (2, "101000.00", c2),
+        (3, "102000.00", c1),
+        (4, "103000.00", c2),
+    ]
+
+
 async def test_a_keyed_bid_whose_key_a_parallel_attempt_took_wrote_nothing_and_is_replayed(
     client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
